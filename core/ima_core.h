@@ -1,0 +1,206 @@
+/*
+ * ima_core.h - the host side of the core library: what the CLI, the FastCGI
+ * front end and the tests use to load a configuration, build the pipeline and
+ * run requests through it. Plugins see only ima_plugin.h.
+ */
+#ifndef IMA_CORE_H
+#define IMA_CORE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ima_plugin.h"
+
+/* ---- limits on untrusted input ----------------------------------------- */
+
+struct ima_limits {
+	size_t max_body_bytes; /* request bodies; larger ones are 413 */
+	int max_depth;         /* nesting of JSON and msgpack values */
+};
+
+#define IMA_DEFAULT_MAX_BODY (1024 * 1024)
+/* msgpack-c's unpacker fails past 32 levels; stay below it. */
+#define IMA_DEFAULT_MAX_DEPTH 32
+
+/*
+ * Validates that data holds exactly one msgpack value within the limits:
+ * nesting up to max_depth, every array/map count and every string length no
+ * larger than the bytes that remain, strings valid UTF-8 (when utf8 is true),
+ * no reserved type byte, len <= max_bytes. Runs in O(len) without allocating,
+ * so hostile input is rejected before msgpack-c reserves memory for it.
+ * Returns 0, or -1 and fills err (status 400, code "malformed_msgpack").
+ */
+int ima_mp_validate(const void *data, size_t len, size_t max_bytes,
+		    int max_depth, bool utf8, struct ima_error *err);
+
+/* Walks the one value at the start of data with the same checks; sets
+ * *consumed to its length in bytes. Trailing bytes are allowed. */
+int ima_mp_walk(const void *data, size_t len, int max_depth, bool utf8,
+		size_t *consumed, struct ima_error *err);
+
+/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool ima_utf8_valid(const char *s, size_t len);
+
+/* ---- context (host side) -------------------------------------------- */
+
+struct ima_ctx *ima_ctx_new(void);
+void ima_ctx_free(struct ima_ctx *ctx);
+size_t ima_ctx_count(const struct ima_ctx *ctx);
+/* The i-th key and its encoded value, in insertion order. */
+const char *ima_ctx_key(const struct ima_ctx *ctx, size_t i,
+			const void **data, size_t *len);
+/* The i-th value, unpacked (borrowed until the context is freed). */
+const msgpack_object *ima_ctx_value(struct ima_ctx *ctx, size_t i);
+/* Encodes the whole context as one msgpack map into out (appended).
+ * With public_only, internal keys (leading '_') are left out. */
+int ima_ctx_encode(const struct ima_ctx *ctx, msgpack_sbuffer *out,
+		   bool public_only);
+/*
+ * Replaces the context's content with the msgpack map in data, which may come
+ * from outside (a cache entry): validated first. Returns 0 or -1 with err.
+ */
+int ima_ctx_decode(struct ima_ctx *ctx, const void *data, size_t len,
+		   const struct ima_limits *limits, struct ima_error *err);
+
+/* ---- codec: bodies in and out ---------------------------------------- */
+
+enum ima_format { IMA_FMT_JSON = 0, IMA_FMT_JSON_PRETTY, IMA_FMT_MSGPACK };
+
+/*
+ * Decodes a request body (JSON object or msgpack map) into msgpack bytes in
+ * out. JSON: duplicate keys rejected, UTF-8 enforced, nesting limited, errors
+ * with line and column. Returns 0, or -1 with err (400 malformed, 413 too
+ * large, 422 when the body is not an object).
+ */
+int ima_body_decode(const char *body, size_t len, enum ima_format fmt,
+		    const struct ima_limits *limits, msgpack_sbuffer *out,
+		    struct ima_error *err);
+
+/* Growable output buffer used by the encoders. */
+struct ima_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool failed; /* an allocation failed: contents are incomplete */
+};
+void ima_buf_append(struct ima_buf *b, const void *data, size_t len);
+void ima_buf_printf(struct ima_buf *b, const char *fmt, ...) IMA_PRINTF(2, 3);
+void ima_buf_free(struct ima_buf *b);
+
+/* Writes one msgpack value as JSON. indent < 0: compact. */
+void ima_json_write(struct ima_buf *b, const msgpack_object *o, int indent);
+/* Writes a JSON string literal (quotes and escapes). */
+void ima_json_write_str(struct ima_buf *b, const char *s, size_t len);
+/* The error object {"error": {...}} as JSON. */
+void ima_error_write_json(struct ima_buf *b, const struct ima_error *err);
+/* The same error object as msgpack. */
+int ima_error_pack(msgpack_packer *pk, const struct ima_error *err);
+
+/* ---- configuration and the pipeline --------------------------------- */
+
+struct ima_engine;
+
+/*
+ * Which configuration to load: an explicit path wins, then $IMAGINATOR_ENV
+ * (conf dir / <env>.conf, the conf dir being $IMAGINATOR_CONF_DIR or the
+ * installed one), then the embedded default configuration. Returns a
+ * malloc'd path or NULL for the embedded default.
+ */
+char *ima_config_resolve(const char *explicit_path, struct ima_error *err,
+			 int *failed);
+
+/*
+ * Loads a configuration (NULL: the embedded default), opens and checks every
+ * plugin, validates options and runs each stage's init. Errors name the file,
+ * the line, the stage and the plugin, in err->message. Returns NULL on error.
+ */
+struct ima_engine *ima_engine_load(const char *path, struct ima_error *err);
+/* Runs the optional worker_init hooks (after fork). */
+int ima_engine_worker_init(struct ima_engine *eng, struct ima_error *err);
+void ima_engine_free(struct ima_engine *eng);
+const struct ima_limits *ima_engine_limits(const struct ima_engine *eng);
+/* "embedded:default.conf" or the path. */
+const char *ima_engine_source(const struct ima_engine *eng);
+
+size_t ima_engine_stage_count(const struct ima_engine *eng);
+const char *ima_engine_stage_name(const struct ima_engine *eng, size_t i);
+const struct ima_plugin *ima_engine_stage_plugin(const struct ima_engine *eng,
+						 size_t i);
+const struct ima_conf *ima_engine_stage_conf(const struct ima_engine *eng,
+					     size_t i);
+/* Writes the stages and their options as JSON, secrets redacted. */
+void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
+			      int indent);
+
+/* ---- plugins -------------------------------------------------------- */
+
+struct ima_loaded_plugin {
+	void *handle;
+	struct ima_plugin desc; /* zero-filled beyond the plugin's struct_size */
+	char *path;
+};
+
+/*
+ * Opens a plugin file and checks its descriptor before any hook runs.
+ * name: the plugin name (symbol ima_plugin_<name>). Returns 0 or -1 with a
+ * message in err naming the file and, for an ABI mismatch, both versions.
+ */
+int ima_plugin_open(const char *path, const char *name,
+		    struct ima_loaded_plugin *out, struct ima_error *err);
+void ima_plugin_close(struct ima_loaded_plugin *lp);
+/* Finds <name>.so in a ':'-separated list of directories. */
+int ima_plugin_find(const char *dirs, const char *name, char *buf,
+		    size_t size);
+/* The plugin search path: $IMAGINATOR_PLUGIN_DIR, else the config's
+ * plugin_dir, else the installed plugin directory. */
+const char *ima_plugin_dirs(const char *configured);
+
+/* Checks the option table entry types and that defaults parse. */
+int ima_plugin_check_options(const struct ima_plugin *p,
+			     struct ima_error *err);
+
+/* ---- requests ------------------------------------------------------- */
+
+struct ima_req *ima_req_new(void);
+void ima_req_free(struct ima_req *req);
+/* Metadata from the front end; name lower-case, both copied. */
+int ima_req_set_meta(struct ima_req *req, const char *name,
+		     const char *value);
+/* Sets the error without a stage (front-end errors). */
+void ima_req_set_error(struct ima_req *req, const struct ima_error *err);
+size_t ima_req_header_count(const struct ima_req *req);
+void ima_req_header(const struct ima_req *req, size_t i, const char **name,
+		    const char **value);
+
+/*
+ * Decodes body into the context key "request" and runs the pipeline.
+ * Returns the HTTP status of the answer (200 or the error's status).
+ */
+int ima_engine_handle(struct ima_engine *eng, struct ima_req *req,
+		      const char *body, size_t len, enum ima_format in_fmt);
+/* Runs the pipeline on the current context. Returns the HTTP status. */
+int ima_engine_run(struct ima_engine *eng, struct ima_req *req);
+/*
+ * Renders the answer (the public context plus processing_status,
+ * processing_time_seconds and run_metrics) or the error object.
+ * Returns 0, -1 when memory ran out.
+ */
+int ima_req_render(struct ima_req *req, enum ima_format fmt,
+		   struct ima_buf *out);
+
+/* Per-stage timings of the last run: seconds, or -1 when it did not run. */
+double ima_req_stage_seconds(const struct ima_req *req, size_t stage);
+
+/* ---- logging -------------------------------------------------------- */
+
+void ima_log_set_level(enum ima_log_level level);
+void ima_log_vwrite(enum ima_log_level level, const char *fmt, va_list ap);
+
+/* ---- allocation failure injection (tests) ----------------------------- */
+
+/* Makes the nth allocation from now fail (1 = the next one); 0 disables. */
+void ima_alloc_fail_after(long n);
+/* Number of allocations since the counter was last reset. */
+long ima_alloc_count(void);
+
+#endif /* IMA_CORE_H */

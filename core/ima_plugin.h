@@ -1,0 +1,269 @@
+/*
+ * ima_plugin.h - the Imaginator stage plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly one data symbol,
+ *
+ *     IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_<name>;
+ *
+ * where <name> is the file name without ".so". The host opens the file with
+ * dlopen(RTLD_NOW | RTLD_LOCAL), reads abi_major, abi_minor and struct_size
+ * before touching anything else, and refuses the plugin unless the major
+ * equals IMA_ABI_MAJOR and the minor is not newer than IMA_ABI_MINOR. Only the
+ * members inside struct_size are read, so members are only ever appended.
+ *
+ * ABI changelog (the package version is unrelated to these numbers):
+ *   1.0  first stable ABI: descriptor, option table, init / worker_init /
+ *        process / finish / fini hooks, context and request API.
+ *
+ * Ownership, once for the whole API:
+ *   - Arguments to a hook are borrowed for the duration of the call.
+ *   - Memory from ima_req_alloc() and friends belongs to the request and is
+ *     freed by the core when the request ends; plugins never free it.
+ *   - Values returned by ima_ctx_get*() are borrowed and stay valid until the
+ *     request ends (replacing a key does not invalidate earlier reads).
+ *   - A plugin allocates its long-lived state in init and frees it in fini.
+ */
+#ifndef IMA_PLUGIN_H
+#define IMA_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IMA_ABI_MAJOR 1
+#define IMA_ABI_MINOR 0
+
+#define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+#if defined(__GNUC__)
+#define IMA_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define IMA_PRINTF(f, a)
+#endif
+
+/* What process() tells the dispatcher. Zero is success; never renumbered. */
+enum ima_rc {
+	IMA_CONTINUE = 0, /* run the next stage */
+	IMA_DONE = 1,     /* response complete: skip the remaining stages */
+	IMA_ERROR = 2     /* abort; the error was set with ima_req_fail() */
+};
+
+/*
+ * An error as the client sees it: HTTP status, a stable machine code
+ * ("invalid_field"), a human message and the request field at fault ("" when
+ * none). line and column are set for syntax errors in a body, else 0.
+ */
+struct ima_error {
+	int status;
+	char code[48];
+	char message[256];
+	char field[96];
+	int line;
+	int column;
+};
+
+/* Fills err and returns -1, so hooks can write `return ima_error_set(...)`. */
+int ima_error_set(struct ima_error *err, int status, const char *code,
+		  const char *field, const char *fmt, ...) IMA_PRINTF(5, 6);
+
+/* ---- configuration keys a plugin declares ---------------------------- */
+
+enum ima_opt_type {
+	IMA_OPT_BOOL = 1,
+	IMA_OPT_INT = 2,    /* 64-bit integer */
+	IMA_OPT_DOUBLE = 3, /* accepts integers too */
+	IMA_OPT_STRING = 4
+};
+
+/* Option flags. */
+#define IMA_OPT_SECRET 0x1u /* value is redacted wherever the host shows it */
+
+struct ima_option {
+	const char *name;
+	enum ima_opt_type type;
+	const char *default_value; /* as it would be written in the config */
+	const char *description;   /* one line, shown by `imaginator plugins` */
+	unsigned flags;
+};
+
+/* The options of one stage instance: defaults merged with the config file,
+ * ${VAR} references expanded. Lives as long as the pipeline. */
+struct ima_conf;
+
+int ima_conf_bool(const struct ima_conf *conf, const char *name);
+int64_t ima_conf_int(const struct ima_conf *conf, const char *name);
+double ima_conf_double(const struct ima_conf *conf, const char *name);
+/* Never NULL for a declared string option; "" when unset. */
+const char *ima_conf_string(const struct ima_conf *conf, const char *name);
+/* Name of the stage instance (pipeline entry), e.g. "cache_l1". */
+const char *ima_conf_stage_name(const struct ima_conf *conf);
+/* Config file and line of the stage entry, for messages. */
+const char *ima_conf_file(const struct ima_conf *conf);
+int ima_conf_line(const struct ima_conf *conf);
+
+/*
+ * Resolves a data file name shipped with Imaginator ("skills.tsv") to a path:
+ * absolute names are returned as they are; others are looked up in
+ * $IMAGINATOR_DATA_DIR, then in the installed data directory. Writes the path
+ * into buf; returns 0, or -1 when no readable file was found (buf then holds
+ * the last candidate tried).
+ */
+int ima_data_path(const char *name, char *buf, size_t size);
+
+/* ---- the request and its context ------------------------------------ */
+
+struct ima_req;
+struct ima_ctx;
+
+/* The context: a msgpack map from key to value, carried from stage to stage.
+ * Keys starting with '_' are internal and never appear in a response. */
+struct ima_ctx *ima_req_ctx(struct ima_req *req);
+
+/*
+ * Looks up a value by path: dot-separated map keys and array indexes,
+ * e.g. "input.resume_text" or "experiences.0.title". Returns NULL when any
+ * step is missing or of the wrong kind.
+ */
+const msgpack_object *ima_ctx_get(struct ima_ctx *ctx, const char *path);
+/* Typed lookups: 0 on success, -1 when absent or of another type. */
+int ima_ctx_get_str(struct ima_ctx *ctx, const char *path, const char **str,
+		    size_t *len);
+int ima_ctx_get_double(struct ima_ctx *ctx, const char *path, double *out);
+int ima_ctx_get_int(struct ima_ctx *ctx, const char *path, int64_t *out);
+int ima_ctx_get_bool(struct ima_ctx *ctx, const char *path, int *out);
+
+/* Adds or replaces top-level key with one msgpack-encoded value (copied).
+ * Returns 0, or -1 when data is not exactly one well-formed value or memory
+ * ran out. */
+int ima_ctx_put(struct ima_ctx *ctx, const char *key, const void *data,
+		size_t len);
+/* Same, but takes the buffer of sb (which is left empty) instead of copying.
+ * On failure the buffer stays with the caller. */
+int ima_ctx_put_sbuffer(struct ima_ctx *ctx, const char *key,
+			msgpack_sbuffer *sb);
+/* Removes a key; 0 when it was present, -1 otherwise. */
+int ima_ctx_remove(struct ima_ctx *ctx, const char *key);
+
+/* Request-scoped memory, freed by the core when the request ends. NULL when
+ * memory ran out. */
+void *ima_req_alloc(struct ima_req *req, size_t size);
+char *ima_req_strndup(struct ima_req *req, const char *s, size_t len);
+
+/*
+ * Sets the request's error and returns IMA_ERROR, for
+ * `return ima_req_fail(req, 422, "invalid_field", "resume_text", "...")`.
+ */
+enum ima_rc ima_req_fail(struct ima_req *req, int status, const char *code,
+			 const char *field, const char *fmt, ...)
+	IMA_PRINTF(5, 6);
+/* The error set by a stage, or NULL. */
+const struct ima_error *ima_req_error(const struct ima_req *req);
+
+/*
+ * Request metadata from the front end, by lower-case name: "request_id",
+ * "content_type", "cache_control", "authorization", "remote_addr".
+ * NULL when absent.
+ */
+const char *ima_req_meta(const struct ima_req *req, const char *name);
+/* Adds a response header (copied), e.g. "X-Cache: HIT-L1". */
+int ima_req_add_header(struct ima_req *req, const char *name,
+		       const char *value);
+/* Marks the answer degraded (a dependency failed and a fallback was used):
+ * processing_status becomes DEGRADED and the answer is never cached. */
+void ima_req_set_degraded(struct ima_req *req, const char *reason);
+int ima_req_is_degraded(const struct ima_req *req);
+/* Seconds since the request started (monotonic clock). */
+double ima_req_elapsed(const struct ima_req *req);
+/* The reference date of the request: "_input.reference_date" (YYYY-MM-DD,
+ * set by the request stage from the client's reference_date), else today
+ * (UTC). "Present" in a resume means this date. */
+void ima_req_reference_date(struct ima_req *req, int *year, int *month,
+			    int *day);
+
+/*
+ * Parses JSON text (e.g. a request field holding JSON as a string) into one
+ * msgpack value appended to out: duplicate keys rejected, UTF-8 enforced,
+ * nesting limited. Returns 0, or -1 with err (status 400, line and column).
+ */
+int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
+			struct ima_error *err);
+
+/* ---- logging ---------------------------------------------------------- */
+
+enum ima_log_level { IMA_LOG_ERROR = 0, IMA_LOG_WARN, IMA_LOG_INFO, IMA_LOG_DEBUG };
+void ima_log(enum ima_log_level level, const char *fmt, ...) IMA_PRINTF(2, 3);
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* The one allocator of the project: tests can make the Nth call fail. */
+void *ima_malloc(size_t size);
+void *ima_calloc(size_t n, size_t size);
+void *ima_realloc(void *p, size_t size);
+char *ima_strdup(const char *s);
+void ima_free(void *p);
+
+/* ---- the descriptor --------------------------------------------------- */
+
+struct ima_plugin {
+	/* ABI header: never moves. */
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	uint32_t struct_size; /* sizeof(struct ima_plugin) when built */
+
+	const char *name;        /* equals the file and symbol name */
+	const char *version;     /* the plugin's own version, part of cache keys */
+	const char *description; /* one line */
+	const struct ima_option *options; /* ends with a zeroed entry; may be NULL */
+
+	/*
+	 * Builds the stage's state from its options. Runs once per stage
+	 * instance in the supervisor (before fork). Returns 0, or -1 after
+	 * ima_error_set(err, ...).
+	 */
+	int (*init)(const struct ima_conf *conf, void **state,
+		    struct ima_error *err);
+	/* Optional: runs in each worker process after fork (reconnects...). */
+	int (*worker_init)(void *state, struct ima_error *err);
+	/* Runs the stage for one request. Called from many threads at once. */
+	enum ima_rc (*process)(struct ima_req *req, void *state);
+	/* Optional: after the pipeline, in reverse stage order, for every stage
+	 * whose process() ran (cache stores, timing). */
+	void (*finish)(struct ima_req *req, void *state);
+	/* Optional: frees the state. */
+	void (*fini)(void *state);
+};
+
+/* ---- packing helpers -------------------------------------------------- */
+
+/* Packs a string of known length. */
+static inline int ima_pack_strn(msgpack_packer *pk, const char *s, size_t len)
+{
+	if (msgpack_pack_str(pk, len) != 0)
+		return -1;
+	return msgpack_pack_str_body(pk, s, len);
+}
+
+/* Packs a NUL-terminated string, or nil for NULL. */
+static inline int ima_pack_cstr(msgpack_packer *pk, const char *s)
+{
+	if (s == NULL)
+		return msgpack_pack_nil(pk);
+	return ima_pack_strn(pk, s, __builtin_strlen(s));
+}
+
+/* Initialiser for the ABI header of a descriptor. */
+#define IMA_PLUGIN_HEADER                                                     \
+	.abi_major = IMA_ABI_MAJOR, .abi_minor = IMA_ABI_MINOR,               \
+	.struct_size = sizeof(struct ima_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMA_PLUGIN_H */

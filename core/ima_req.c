@@ -1,0 +1,246 @@
+/*
+ * ima_req.c - one request: its context, its arena, metadata from the front
+ * end, response headers, the error and timings.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ima_req_private.h"
+
+#define ARENA_CHUNK 8192
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used;
+	size_t size;
+	max_align_t data[];
+};
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct ima_req *ima_req_new(void)
+{
+	struct ima_req *req = ima_calloc(1, sizeof(*req));
+
+	if (req == NULL)
+		return NULL;
+	req->ctx = ima_ctx_new();
+	if (req->ctx == NULL) {
+		ima_free(req);
+		return NULL;
+	}
+	req->started = now_seconds();
+	return req;
+}
+
+void ima_req_free(struct ima_req *req)
+{
+	if (req == NULL)
+		return;
+	ima_ctx_free(req->ctx);
+	while (req->arena) {
+		struct arena_chunk *c = req->arena;
+
+		req->arena = c->next;
+		ima_free(c);
+	}
+	ima_free(req->stage_seconds);
+	ima_free(req);
+}
+
+struct ima_ctx *ima_req_ctx(struct ima_req *req)
+{
+	return req->ctx;
+}
+
+void *ima_req_alloc(struct ima_req *req, size_t size)
+{
+	struct arena_chunk *c = req->arena;
+	size_t align = sizeof(max_align_t);
+	void *p;
+
+	size = (size + align - 1) & ~(align - 1);
+	if (c == NULL || c->size - c->used < size) {
+		size_t cap = size > ARENA_CHUNK / 2 ? size : ARENA_CHUNK;
+
+		c = ima_malloc(sizeof(*c) + cap);
+		if (c == NULL)
+			return NULL;
+		c->used = 0;
+		c->size = cap;
+		/* A large block gets its own chunk behind the current one, so
+		 * the space left in the current chunk is not wasted. */
+		if (size > ARENA_CHUNK / 2 && req->arena != NULL) {
+			c->next = req->arena->next;
+			req->arena->next = c;
+		} else {
+			c->next = req->arena;
+			req->arena = c;
+		}
+	}
+	p = (char *)c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+char *ima_req_strndup(struct ima_req *req, const char *s, size_t len)
+{
+	char *d = ima_req_alloc(req, len + 1);
+
+	if (d == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+static char *req_strdup(struct ima_req *req, const char *s)
+{
+	return ima_req_strndup(req, s, strlen(s));
+}
+
+static int pairs_add(struct ima_req *req, struct req_pair **list, size_t *n,
+		     size_t *cap, const char *name, const char *value)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct req_pair *p = ima_req_alloc(req, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		if (*n)
+			memcpy(p, *list, *n * sizeof(*p));
+		*list = p;
+		*cap = ncap;
+	}
+	(*list)[*n].name = req_strdup(req, name);
+	(*list)[*n].value = req_strdup(req, value);
+	if ((*list)[*n].name == NULL || (*list)[*n].value == NULL)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+int ima_req_set_meta(struct ima_req *req, const char *name, const char *value)
+{
+	for (size_t i = 0; i < req->nmeta; i++) {
+		if (strcmp(req->meta[i].name, name) == 0) {
+			char *v = req_strdup(req, value);
+
+			if (v == NULL)
+				return -1;
+			req->meta[i].value = v;
+			return 0;
+		}
+	}
+	return pairs_add(req, &req->meta, &req->nmeta, &req->capmeta, name,
+			 value);
+}
+
+const char *ima_req_meta(const struct ima_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->nmeta; i++)
+		if (strcmp(req->meta[i].name, name) == 0)
+			return req->meta[i].value;
+	return NULL;
+}
+
+int ima_req_add_header(struct ima_req *req, const char *name,
+		       const char *value)
+{
+	return pairs_add(req, &req->headers, &req->nheaders, &req->capheaders,
+			 name, value);
+}
+
+size_t ima_req_header_count(const struct ima_req *req)
+{
+	return req->nheaders;
+}
+
+void ima_req_header(const struct ima_req *req, size_t i, const char **name,
+		    const char **value)
+{
+	*name = req->headers[i].name;
+	*value = req->headers[i].value;
+}
+
+enum ima_rc ima_req_fail(struct ima_req *req, int status, const char *code,
+			 const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	ima_error_set(&req->error, status, code, field, "%s", "");
+	va_start(ap, fmt);
+	vsnprintf(req->error.message, sizeof(req->error.message), fmt, ap);
+	va_end(ap);
+	req->has_error = true;
+	return IMA_ERROR;
+}
+
+void ima_req_set_error(struct ima_req *req, const struct ima_error *err)
+{
+	req->error = *err;
+	req->has_error = true;
+}
+
+const struct ima_error *ima_req_error(const struct ima_req *req)
+{
+	return req->has_error ? &req->error : NULL;
+}
+
+void ima_req_set_degraded(struct ima_req *req, const char *reason)
+{
+	req->degraded = true;
+	snprintf(req->degraded_reason, sizeof(req->degraded_reason), "%s",
+		 reason ? reason : "");
+}
+
+int ima_req_is_degraded(const struct ima_req *req)
+{
+	return req->degraded;
+}
+
+double ima_req_elapsed(const struct ima_req *req)
+{
+	return now_seconds() - req->started;
+}
+
+double ima_req_stage_seconds(const struct ima_req *req, size_t stage)
+{
+	if (req->stage_seconds == NULL || stage >= req->nstages)
+		return -1;
+	return req->stage_seconds[stage];
+}
+
+void ima_req_reference_date(struct ima_req *req, int *year, int *month,
+			    int *day)
+{
+	const char *s;
+	size_t n;
+	int y, m, d;
+	time_t t;
+	struct tm tm;
+
+	if (ima_ctx_get_str(req->ctx, "_input.reference_date", &s, &n) == 0 &&
+	    n >= 10 && sscanf(s, "%4d-%2d-%2d", &y, &m, &d) == 3) {
+		*year = y;
+		*month = m;
+		*day = d;
+		return;
+	}
+	t = time(NULL);
+	gmtime_r(&t, &tm);
+	*year = tm.tm_year + 1900;
+	*month = tm.tm_mon + 1;
+	*day = tm.tm_mday;
+}

@@ -1,0 +1,30 @@
+/* ima_req_private.h - the request structure, shared by the core's files. */
+#ifndef IMA_REQ_PRIVATE_H
+#define IMA_REQ_PRIVATE_H
+
+#include "ima_core.h"
+
+struct arena_chunk;
+
+struct req_pair {
+	const char *name;
+	const char *value;
+};
+
+struct ima_req {
+	struct ima_ctx *ctx;
+	struct arena_chunk *arena;
+	struct req_pair *meta;
+	size_t nmeta, capmeta;
+	struct req_pair *headers;
+	size_t nheaders, capheaders;
+	struct ima_error error;
+	bool has_error;
+	bool degraded;
+	char degraded_reason[128];
+	double started;
+	double *stage_seconds; /* one per stage, -1 when not run */
+	size_t nstages;
+};
+
+#endif /* IMA_REQ_PRIVATE_H */

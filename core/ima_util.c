@@ -1,0 +1,262 @@
+/*
+ * ima_util.c - the allocator wrapper, errors, logging, UTF-8 checking, the
+ * growable output buffer and data file lookup.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ima_core.h"
+
+/* ---- allocation ---- */
+
+/* Failure injection is global and atomic: the tests that use it run one
+ * thread, and the cost on the normal path is one relaxed load. */
+static atomic_long alloc_fail_at;
+static atomic_long alloc_calls;
+
+void ima_alloc_fail_after(long n)
+{
+	atomic_store(&alloc_calls, 0);
+	atomic_store(&alloc_fail_at, n);
+}
+
+long ima_alloc_count(void)
+{
+	return atomic_load(&alloc_calls);
+}
+
+static bool alloc_should_fail(void)
+{
+	long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
+	long n = atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed) + 1;
+
+	return at > 0 && n >= at;
+}
+
+void *ima_malloc(size_t size)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return malloc(size ? size : 1);
+}
+
+void *ima_calloc(size_t n, size_t size)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *ima_realloc(void *p, size_t size)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return realloc(p, size ? size : 1);
+}
+
+char *ima_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = ima_malloc(n);
+
+	if (d != NULL)
+		memcpy(d, s, n);
+	return d;
+}
+
+void ima_free(void *p)
+{
+	free(p);
+}
+
+/* ---- errors ---- */
+
+static void copy_trunc(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= size)
+		n = size - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+int ima_error_set(struct ima_error *err, int status, const char *code,
+		  const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	memset(err, 0, sizeof(*err));
+	err->status = status;
+	copy_trunc(err->code, sizeof(err->code), code);
+	copy_trunc(err->field, sizeof(err->field), field);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* ---- logging ---- */
+
+static enum ima_log_level log_level = IMA_LOG_INFO;
+
+void ima_log_set_level(enum ima_log_level level)
+{
+	log_level = level;
+}
+
+void ima_log_vwrite(enum ima_log_level level, const char *fmt, va_list ap)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	char line[1024];
+	int n;
+
+	if (level > log_level)
+		return;
+	/* One write per line, so lines from several processes never mix. */
+	n = snprintf(line, sizeof(line), "imaginator: %s: ", names[level]);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}
+
+void ima_log(enum ima_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ima_log_vwrite(level, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- UTF-8 ---- */
+
+bool ima_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		size_t need;
+		unsigned cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= need)
+			return false;
+		for (size_t k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+/* ---- output buffer ---- */
+
+static bool buf_reserve(struct ima_buf *b, size_t extra)
+{
+	size_t cap;
+	char *p;
+
+	if (b->failed)
+		return false;
+	if (b->len + extra + 1 <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + extra + 1)
+		cap *= 2;
+	p = ima_realloc(b->data, cap);
+	if (p == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+void ima_buf_append(struct ima_buf *b, const void *data, size_t len)
+{
+	if (!buf_reserve(b, len))
+		return;
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+void ima_buf_printf(struct ima_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !buf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void ima_buf_free(struct ima_buf *b)
+{
+	ima_free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- data files ---- */
+
+int ima_data_path(const char *name, char *buf, size_t size)
+{
+	const char *env = getenv("IMAGINATOR_DATA_DIR");
+	const char *dirs[2] = { env, IMA_DATADIR };
+
+	if (name[0] == '/') {
+		snprintf(buf, size, "%s", name);
+		return access(buf, R_OK) == 0 ? 0 : -1;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		if (dirs[i] == NULL || dirs[i][0] == '\0')
+			continue;
+		snprintf(buf, size, "%s/%s", dirs[i], name);
+		if (access(buf, R_OK) == 0)
+			return 0;
+	}
+	return -1;
+}

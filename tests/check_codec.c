@@ -1,0 +1,177 @@
+/* check_codec.c - request bodies in, answers out. */
+#include "ima_test.h"
+
+static const struct ima_limits lim = { 4096, 32 };
+
+static int decode_json(const char *s, struct ima_error *err)
+{
+	msgpack_sbuffer sb;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	rc = ima_body_decode(s, strlen(s), IMA_FMT_JSON, &lim, &sb, err);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+START_TEST(json_duplicate_keys_rejected)
+{
+	struct ima_error err;
+
+	ck_assert_int_ne(decode_json("{\"a\": 1,\n \"a\": 2}", &err), 0);
+	ck_assert_int_eq(err.status, 400);
+	ck_assert_str_eq(err.code, "malformed_json");
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_gt(err.column, 0);
+	ck_assert_ptr_nonnull(strstr(err.message, "duplicate"));
+}
+END_TEST
+
+START_TEST(json_syntax_error_has_position)
+{
+	struct ima_error err;
+
+	ck_assert_int_ne(decode_json("{\n\"a\": [1, 2,,]}", &err), 0);
+	ck_assert_int_eq(err.status, 400);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_ptr_nonnull(strstr(err.message, "line 2"));
+}
+END_TEST
+
+START_TEST(json_depth_limited)
+{
+	char deep[200];
+	struct ima_error err;
+
+	/* {"a": [[[...]]]} with 32 levels passes, 33 does not. */
+	strcpy(deep, "{\"a\":");
+	for (int i = 0; i < 31; i++)
+		strcat(deep, "[");
+	for (int i = 0; i < 31; i++)
+		strcat(deep, "]");
+	strcat(deep, "}");
+	ck_assert_int_eq(decode_json(deep, &err), 0);
+	strcpy(deep, "{\"a\":");
+	for (int i = 0; i < 32; i++)
+		strcat(deep, "[");
+	for (int i = 0; i < 32; i++)
+		strcat(deep, "]");
+	strcat(deep, "}");
+	ck_assert_int_ne(decode_json(deep, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.message, "nesting"));
+	/* Brackets inside strings do not count. */
+	ck_assert_int_eq(decode_json("{\"a\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}", &err), 0);
+}
+END_TEST
+
+START_TEST(json_invalid_utf8_rejected)
+{
+	struct ima_error err;
+
+	ck_assert_int_ne(decode_json("{\"a\": \"\xff\xfe\"}", &err), 0);
+	ck_assert_int_eq(err.status, 400);
+}
+END_TEST
+
+START_TEST(json_not_object_and_too_large)
+{
+	struct ima_error err;
+	char big[5000];
+
+	ck_assert_int_ne(decode_json("[1, 2]", &err), 0);
+	ck_assert_int_eq(err.status, 422);
+	memset(big, ' ', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_ne(decode_json(big, &err), 0);
+	ck_assert_int_eq(err.status, 413);
+}
+END_TEST
+
+START_TEST(json_roundtrip_through_msgpack)
+{
+	const char *in = "{\"s\":\"a\\\"b\\\\c\\n\\u0001\\u00e9\",\"i\":-42,\"u\":7,"
+			 "\"f\":0.85,\"t\":true,\"n\":null,\"a\":[1,{\"k\":[]}],\"o\":{}}";
+	msgpack_sbuffer sb;
+	struct ima_error err;
+	msgpack_zone zone;
+	msgpack_object o;
+	struct ima_buf out = { 0 };
+	size_t off = 0;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(ima_body_decode(in, strlen(in), IMA_FMT_JSON, &lim, &sb, &err), 0);
+	msgpack_zone_init(&zone, 1024);
+	ck_assert_int_eq(msgpack_unpack(sb.data, sb.size, &off, &zone, &o), MSGPACK_UNPACK_SUCCESS);
+	ima_json_write(&out, &o, -1);
+	ck_assert_str_eq(out.data, "{\"s\":\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\",\"i\":-42,\"u\":7,"
+				   "\"f\":0.85,\"t\":true,\"n\":null,\"a\":[1,{\"k\":[]}],\"o\":{}}");
+	ima_buf_free(&out);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(json_writer_repairs_bad_utf8)
+{
+	struct ima_buf out = { 0 };
+
+	ima_json_write_str(&out, "a\xff" "b\xe2\x82" "c", 6);
+	ck_assert_str_eq(out.data, "\"a\\ufffdb\\ufffd\\ufffdc\"");
+	ima_buf_free(&out);
+}
+END_TEST
+
+START_TEST(msgpack_body)
+{
+	msgpack_sbuffer sb, out;
+	msgpack_packer pk;
+	struct ima_error err;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_sbuffer_init(&out);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "resume_text");
+	ima_pack_cstr(&pk, "x");
+	ck_assert_int_eq(ima_body_decode(sb.data, sb.size, IMA_FMT_MSGPACK, &lim, &out, &err), 0);
+	ck_assert_int_eq((int)out.size, (int)sb.size);
+	msgpack_sbuffer_clear(&out);
+	ck_assert_int_ne(ima_body_decode("\x92\x01\x02", 3, IMA_FMT_MSGPACK, &lim, &out, &err), 0);
+	ck_assert_int_eq(err.status, 422);
+	ck_assert_int_ne(ima_body_decode("\xdf\xff\xff\xff\xff", 5, IMA_FMT_MSGPACK, &lim, &out, &err), 0);
+	ck_assert_int_eq(err.status, 400);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_destroy(&out);
+}
+END_TEST
+
+START_TEST(error_object_json)
+{
+	struct ima_error err;
+	struct ima_buf out = { 0 };
+
+	ima_error_set(&err, 422, "invalid_field", "resume_text", "must not be \"blank\"");
+	ima_error_write_json(&out, &err);
+	ck_assert_str_eq(out.data, "{\"error\":{\"status\":422,\"code\":\"invalid_field\","
+				   "\"message\":\"must not be \\\"blank\\\"\",\"field\":\"resume_text\"}}");
+	ima_buf_free(&out);
+}
+END_TEST
+
+Suite *codec_suite(void)
+{
+	Suite *s = suite_create("codec");
+	TCase *tc = tcase_create("codec");
+
+	tcase_add_test(tc, json_duplicate_keys_rejected);
+	tcase_add_test(tc, json_syntax_error_has_position);
+	tcase_add_test(tc, json_depth_limited);
+	tcase_add_test(tc, json_invalid_utf8_rejected);
+	tcase_add_test(tc, json_not_object_and_too_large);
+	tcase_add_test(tc, json_roundtrip_through_msgpack);
+	tcase_add_test(tc, json_writer_repairs_bad_utf8);
+	tcase_add_test(tc, msgpack_body);
+	tcase_add_test(tc, error_object_json);
+	suite_add_tcase(s, tc);
+	return s;
+}

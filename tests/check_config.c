@@ -1,0 +1,179 @@
+/* check_config.c - includes, ${VAR} expansion, errors with file and line. */
+#include <unistd.h>
+
+#include "ima_test.h"
+
+static void expect_load_error(const char *conf, const char *needle)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(conf, &err);
+
+	ck_assert_ptr_null(eng);
+	ck_assert_msg(strstr(err.message, needle) != NULL,
+		      "'%s' not in '%s'", needle, err.message);
+}
+
+START_TEST(config_include_and_env)
+{
+	struct ima_error err;
+	struct ima_engine *eng;
+	struct ima_buf b = { 0 };
+
+	test_write_file("stages.inc",
+			"{ name = \"one\"; plugin = \"probe\"; options = { secret = \"${IMA_TEST_SECRET}\"; action = \"${IMA_TEST_UNSET:-continue}\"; }; }");
+	setenv("IMA_TEST_SECRET", "hunter2", 1);
+	unsetenv("IMA_TEST_UNSET");
+	eng = test_engine("pipeline = (\n@include \"stages.inc\"\n);\n", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq((int)ima_engine_stage_count(eng), 1);
+	ck_assert_str_eq(ima_conf_string(ima_engine_stage_conf(eng, 0), "secret"), "hunter2");
+	ck_assert_str_eq(ima_conf_string(ima_engine_stage_conf(eng, 0), "action"), "continue");
+	/* The pipeline description never shows secrets. */
+	ima_engine_describe_json(eng, &b, -1);
+	ck_assert_ptr_null(strstr(b.data, "hunter2"));
+	ck_assert_ptr_nonnull(strstr(b.data, "(redacted)"));
+	ima_buf_free(&b);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(config_missing_env_names_line)
+{
+	unsetenv("IMA_TEST_NOPE");
+	expect_load_error("pipeline = (\n{ name = \"a\"; plugin = \"probe\";\n"
+			  "  options = { secret = \"${IMA_TEST_NOPE}\"; }; }\n);",
+			  "test.conf:3: stage 'a' (plugin probe): option 'secret': environment variable IMA_TEST_NOPE is not set");
+}
+END_TEST
+
+START_TEST(config_syntax_error_line)
+{
+	expect_load_error("pipeline = (\n\n{ name = ; plugin = \"probe\"; }\n);", "test.conf:3:");
+}
+END_TEST
+
+START_TEST(config_unknown_option)
+{
+	expect_load_error("pipeline = (\n{ name = \"a\"; plugin = \"probe\";\n"
+			  "  options = {\n    colour = \"red\"; }; }\n);",
+			  "test.conf:4: stage 'a' (plugin probe): unknown option 'colour' (known: action, fail_init, count, ratio, secret)");
+}
+END_TEST
+
+START_TEST(config_wrong_option_type)
+{
+	expect_load_error("pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { count = \"many\"; }; });",
+			  "option 'count' must be a integer");
+}
+END_TEST
+
+START_TEST(config_unknown_plugin)
+{
+	expect_load_error("pipeline = (\n{ name = \"a\"; plugin = \"nothere\"; }\n);",
+			  "test.conf:2: plugin nothere: nothere.so not found in the plugin path");
+}
+END_TEST
+
+START_TEST(config_init_failure)
+{
+	expect_load_error("pipeline = (\n{ name = \"moon\"; plugin = \"initfail\"; }\n);",
+			  "test.conf:2: stage 'moon' (plugin initfail): init failed: cannot reach the moon");
+}
+END_TEST
+
+START_TEST(config_bad_abi_in_pipeline)
+{
+	expect_load_error("pipeline = (\n{ name = \"x\"; plugin = \"badabi\"; }\n);",
+			  "test.conf:2: plugin badabi wants ABI");
+}
+END_TEST
+
+START_TEST(config_duplicate_stage_and_unknown_top)
+{
+	expect_load_error("pipeline = ({ name = \"a\"; plugin = \"probe\"; },\n{ name = \"a\"; plugin = \"probe\"; });",
+			  "stage name 'a' is used twice");
+	expect_load_error("pipelines = ();", "unknown setting 'pipelines'");
+	expect_load_error("imaginator = { max_depth = 99; }; pipeline = ();", "imaginator.max_depth");
+}
+END_TEST
+
+START_TEST(config_same_plugin_twice)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(
+		"pipeline = ({ name = \"first\"; plugin = \"probe\"; options = { count = 1; }; },"
+		"{ name = \"second\"; plugin = \"probe\"; options = { count = 2; ratio = 2; }; });", &err);
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq((int)ima_conf_int(ima_engine_stage_conf(eng, 0), "count"), 1);
+	ck_assert_int_eq((int)ima_conf_int(ima_engine_stage_conf(eng, 1), "count"), 2);
+	ck_assert_double_eq(ima_conf_double(ima_engine_stage_conf(eng, 1), "ratio"), 2.0);
+	ck_assert_double_eq(ima_conf_double(ima_engine_stage_conf(eng, 0), "ratio"), 0.5);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(config_resolve_env_name)
+{
+	struct ima_error err;
+	int failed;
+	char *p;
+
+	setenv("IMAGINATOR_ENV", "production", 1);
+	setenv("IMAGINATOR_CONF_DIR", "/etc/x", 1);
+	p = ima_config_resolve(NULL, &err, &failed);
+	ck_assert_str_eq(p, "/etc/x/production.conf");
+	ima_free(p);
+	p = ima_config_resolve("/explicit.conf", &err, &failed);
+	ck_assert_str_eq(p, "/explicit.conf");
+	ima_free(p);
+	setenv("IMAGINATOR_ENV", "../etc/passwd", 1);
+	p = ima_config_resolve(NULL, &err, &failed);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(failed, 1);
+	unsetenv("IMAGINATOR_ENV");
+	ck_assert_ptr_null(ima_config_resolve(NULL, &err, &failed));
+	ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
+START_TEST(config_embedded_default_and_shipped)
+{
+	struct ima_error err;
+	struct ima_engine *eng = ima_engine_load(NULL, &err);
+	const char *src = getenv("top_srcdir");
+	char path[4096];
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_gt((int)ima_engine_stage_count(eng), 0);
+	ck_assert_str_eq(ima_engine_source(eng), "embedded:default.conf");
+	ima_engine_free(eng);
+	if (src == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/conf/production.conf", src);
+	eng = ima_engine_load(path, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ima_engine_free(eng);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_test(tc, config_include_and_env);
+	tcase_add_test(tc, config_missing_env_names_line);
+	tcase_add_test(tc, config_syntax_error_line);
+	tcase_add_test(tc, config_unknown_option);
+	tcase_add_test(tc, config_wrong_option_type);
+	tcase_add_test(tc, config_unknown_plugin);
+	tcase_add_test(tc, config_init_failure);
+	tcase_add_test(tc, config_bad_abi_in_pipeline);
+	tcase_add_test(tc, config_duplicate_stage_and_unknown_top);
+	tcase_add_test(tc, config_same_plugin_twice);
+	tcase_add_test(tc, config_resolve_env_name);
+	tcase_add_test(tc, config_embedded_default_and_shipped);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,207 @@
+/* check_pipeline.c - order, short-circuit, errors, finish hooks, failures. */
+#include "ima_test.h"
+
+#define STAGE(n, action) \
+	"{ name = \"" n "\"; plugin = \"probe\"; options = { action = \"" action "\"; }; }"
+
+/* Compares the string array at key with the expected names. */
+static void check_trace(struct ima_req *req, const char *key,
+			const char *const *want, unsigned n)
+{
+	const msgpack_object *o = ima_ctx_get(ima_req_ctx(req), key);
+
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->type, MSGPACK_OBJECT_ARRAY);
+	ck_assert_int_eq(o->via.array.size, n);
+	for (unsigned i = 0; i < n; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+
+		ck_assert_int_eq((int)e->via.str.size, (int)strlen(want[i]));
+		ck_assert_int_eq(memcmp(e->via.str.ptr, want[i], e->via.str.size), 0);
+	}
+}
+
+START_TEST(pipeline_order_and_finish_reverse)
+{
+	static const char *const fwd[] = { "a", "b", "c" };
+	static const char *const rev[] = { "c", "b", "a" };
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(
+		"pipeline = (" STAGE("a", "continue") "," STAGE("b", "continue") ","
+		STAGE("c", "continue") ");", &err);
+	struct ima_req *req;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{\"resume_text\": \"x\"}", &req), 200);
+	check_trace(req, "trace", fwd, 3);
+	check_trace(req, "finish_trace", rev, 3);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert(ima_req_stage_seconds(req, i) >= 0);
+	ck_assert_ptr_nonnull(ima_ctx_get(ima_req_ctx(req), "run_metrics.stages"));
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(pipeline_short_circuit)
+{
+	static const char *const fwd[] = { "a", "b" };
+	static const char *const rev[] = { "b", "a" };
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(
+		"pipeline = (" STAGE("a", "continue") "," STAGE("b", "done") ","
+		STAGE("c", "continue") ");", &err);
+	struct ima_req *req;
+	struct ima_buf out = { 0 };
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{}", &req), 200);
+	check_trace(req, "trace", fwd, 2);
+	check_trace(req, "finish_trace", rev, 2);
+	ck_assert(ima_req_stage_seconds(req, 2) < 0);
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, "\"processing_status\":\"COMPLETED\""));
+	ck_assert_ptr_null(strstr(out.data, "_request"));
+	ima_buf_free(&out);
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(pipeline_error_propagates)
+{
+	static const char *const fwd[] = { "a", "b" };
+	static const char *const rev[] = { "b", "a" };
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(
+		"pipeline = (" STAGE("a", "continue") "," STAGE("b", "error") ","
+		STAGE("c", "continue") ");", &err);
+	struct ima_req *req;
+	struct ima_buf out = { 0 };
+	const struct ima_error *e;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{}", &req), 422);
+	e = ima_req_error(req);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->code, "probe_error");
+	ck_assert_str_eq(e->field, "probe_field");
+	check_trace(req, "trace", fwd, 2);
+	check_trace(req, "finish_trace", rev, 2);
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, "{\"error\":{\"status\":422,\"code\":\"probe_error\""));
+	ima_buf_free(&out);
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(pipeline_bad_body_never_reaches_stages)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine("pipeline = (" STAGE("a", "continue") ");", &err);
+	struct ima_req *req;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{\"a\": ", &req), 400);
+	ck_assert_ptr_null(ima_ctx_get(ima_req_ctx(req), "trace"));
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
+/* Every allocation of a request, failed in turn: never a crash or a leak
+ * (LeakSanitizer checks the latter in CI), always an answer. */
+START_TEST(pipeline_allocation_failures)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(
+		"pipeline = (" STAGE("a", "continue") "," STAGE("b", "error") ","
+		STAGE("c", "continue") ");", &err);
+	long total;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ima_alloc_fail_after(0);
+	{
+		struct ima_req *req = ima_req_new();
+		struct ima_buf out = { 0 };
+
+		ima_engine_handle(eng, req, "{\"x\":[1,2,3]}", 13, IMA_FMT_JSON);
+		ima_req_render(req, IMA_FMT_JSON, &out);
+		ima_buf_free(&out);
+		ima_req_free(req);
+	}
+	total = ima_alloc_count();
+	ck_assert_int_gt(total, 5);
+	for (long n = 1; n <= total + 1; n++) {
+		struct ima_req *req;
+		struct ima_buf out = { 0 };
+		int status;
+
+		ima_alloc_fail_after(n);
+		req = ima_req_new();
+		if (req == NULL)
+			continue;
+		status = ima_engine_handle(eng, req, "{\"x\":[1,2,3]}", 13, IMA_FMT_JSON);
+		ck_assert(status == 422 || status == 500);
+		ima_req_render(req, IMA_FMT_JSON, &out);
+		ima_buf_free(&out);
+		ima_req_free(req);
+	}
+	ima_alloc_fail_after(0);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(pipeline_worker_init_runs)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine("pipeline = (" STAGE("a", "continue") ");", &err);
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(pipeline_msgpack_render)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine("pipeline = (" STAGE("a", "continue") ");", &err);
+	struct ima_req *req;
+	struct ima_buf out = { 0 };
+	struct ima_ctx *back = ima_ctx_new();
+	struct ima_limits lim = { 1 << 20, 32 };
+	const char *s;
+	size_t n;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{}", &req), 200);
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_MSGPACK, &out), 0);
+	ck_assert_int_eq(ima_ctx_decode(back, out.data, out.len, &lim, &err), 0);
+	ck_assert_int_eq(ima_ctx_get_str(back, "processing_status", &s, &n), 0);
+	ck_assert_int_eq(memcmp(s, "COMPLETED", n), 0);
+	ck_assert_int_eq(ima_ctx_get_str(back, "trace.0", &s, &n), 0);
+	ima_ctx_free(back);
+	ima_buf_free(&out);
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
+Suite *pipeline_suite(void)
+{
+	Suite *s = suite_create("pipeline");
+	TCase *tc = tcase_create("pipeline");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, pipeline_order_and_finish_reverse);
+	tcase_add_test(tc, pipeline_short_circuit);
+	tcase_add_test(tc, pipeline_error_propagates);
+	tcase_add_test(tc, pipeline_bad_body_never_reaches_stages);
+	tcase_add_test(tc, pipeline_allocation_failures);
+	tcase_add_test(tc, pipeline_worker_init_runs);
+	tcase_add_test(tc, pipeline_msgpack_render);
+	suite_add_tcase(s, tc);
+	return s;
+}
