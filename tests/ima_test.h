@@ -15,6 +15,7 @@ Suite *loader_suite(void);
 Suite *pipeline_suite(void);
 Suite *config_suite(void);
 Suite *request_suite(void);
+Suite *analysis_suite(void);
 
 /* Directory of the test plugins (.libs of tests/plugins). */
 const char *test_plugin_dir(void);

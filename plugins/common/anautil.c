@@ -1,0 +1,186 @@
+/* anautil.c - helpers shared by the analysis plugins. */
+#include <math.h>
+#include <string.h>
+
+#include "anautil.h"
+
+const msgpack_object *anautil_map_get(const msgpack_object *map,
+				      const char *key)
+{
+	size_t n = strlen(key);
+
+	if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    memcmp(k->via.str.ptr, key, n) == 0)
+			return &map->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+bool anautil_str_is(const msgpack_object *o, const char *s)
+{
+	return o != NULL && o->type == MSGPACK_OBJECT_STR &&
+	       o->via.str.size == strlen(s) &&
+	       memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+bool anautil_number(const msgpack_object *o, double *out)
+{
+	if (o == NULL)
+		return false;
+	switch (o->type) {
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		*out = o->via.f64;
+		return true;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		*out = (double)o->via.u64;
+		return true;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		*out = (double)o->via.i64;
+		return true;
+	default:
+		return false;
+	}
+}
+
+void anautil_pack_key(msgpack_packer *pk, const char *key)
+{
+	ima_pack_cstr(pk, key);
+}
+
+void anautil_pack_kv_str(msgpack_packer *pk, const char *key, const char *s)
+{
+	ima_pack_cstr(pk, key);
+	ima_pack_cstr(pk, s);
+}
+
+void anautil_pack_kv_strn(msgpack_packer *pk, const char *key, const char *s,
+			  size_t n)
+{
+	ima_pack_cstr(pk, key);
+	ima_pack_strn(pk, s, n);
+}
+
+void anautil_pack_kv_double(msgpack_packer *pk, const char *key, double d)
+{
+	ima_pack_cstr(pk, key);
+	msgpack_pack_double(pk, d);
+}
+
+void anautil_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v)
+{
+	ima_pack_cstr(pk, key);
+	msgpack_pack_int64(pk, v);
+}
+
+void anautil_pack_score(msgpack_packer *pk, double d)
+{
+	msgpack_pack_double(pk, round(anautil_clamp01(d) * 1000.0) / 1000.0);
+}
+
+enum ima_rc anautil_put(struct ima_req *req, const char *key,
+			msgpack_sbuffer *sb)
+{
+	int rc = ima_ctx_put_sbuffer(ima_req_ctx(req), key, sb);
+
+	msgpack_sbuffer_destroy(sb);
+	if (rc != 0)
+		return ima_req_fail(req, 500, "internal", "",
+				    "cannot store %s (out of memory)", key);
+	return IMA_CONTINUE;
+}
+
+static unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+bool anautil_eq_ci(const char *s, size_t n, const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < n && word[i]; i++)
+		if (lower((unsigned char)s[i]) != lower((unsigned char)word[i]))
+			return false;
+	return i == n && word[i] == '\0';
+}
+
+size_t anautil_count_words(const char *text, size_t len,
+			   const char *const *words)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (i > 0 && anautil_wordch((unsigned char)text[i - 1]))
+			continue;
+		if (!anautil_wordch((unsigned char)text[i]))
+			continue;
+		for (const char *const *w = words; *w; w++) {
+			size_t n = strlen(*w), k;
+
+			if (lower((unsigned char)text[i]) != (unsigned char)(*w)[0] ||
+			    n > len - i)
+				continue;
+			for (k = 1; k < n; k++)
+				if (lower((unsigned char)text[i + k]) != (unsigned char)(*w)[k])
+					break;
+			if (k == n && (i + n == len ||
+				       !anautil_wordch((unsigned char)text[i + n]))) {
+				count++;
+				break;
+			}
+		}
+	}
+	return count;
+}
+
+const char *const anautil_level_names[4] = { "junior", "mid-level", "senior",
+					      "principal" };
+
+enum anautil_level anautil_level_from_years(double years)
+{
+	if (years < 2)
+		return LEVEL_JUNIOR;
+	if (years < 5)
+		return LEVEL_MID;
+	if (years < 10)
+		return LEVEL_SENIOR;
+	return LEVEL_PRINCIPAL;
+}
+
+int anautil_level_from_title(const char *title, size_t len)
+{
+	static const char *const principal[] = {
+		"principal", "staff", "head", "director", "vp", "vice president",
+		"chief", "cto", "ceo", "cio", "cfo", "coo", "distinguished",
+		"fellow", "partner", NULL
+	};
+	static const char *const senior[] = { "senior", "sr", "lead", "manager",
+					      "architect", NULL };
+	static const char *const junior[] = {
+		"junior", "jr", "intern", "internship", "trainee", "graduate",
+		"entry level", "entry-level", "apprentice", "assistant", "fresher",
+		NULL
+	};
+
+	if (anautil_count_words(title, len, principal))
+		return LEVEL_PRINCIPAL;
+	if (anautil_count_words(title, len, senior))
+		return LEVEL_SENIOR;
+	if (anautil_count_words(title, len, junior))
+		return LEVEL_JUNIOR;
+	return -1;
+}
+
+int anautil_level_parse(const char *s, size_t n)
+{
+	for (int i = 0; i < 4; i++)
+		if (anautil_eq_ci(s, n, anautil_level_names[i]))
+			return i;
+	return -1;
+}

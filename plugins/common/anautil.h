@@ -1,0 +1,68 @@
+/*
+ * anautil.h - small helpers shared by the analysis plugins: reading
+ * unpacked msgpack maps, packing key/value pairs, word tests on text.
+ * Compiled into each plugin (hidden symbols), never exported.
+ */
+#ifndef ANAUTIL_H
+#define ANAUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ima_plugin.h"
+
+/* Value of key in a map object, or NULL. */
+const msgpack_object *anautil_map_get(const msgpack_object *map,
+				      const char *key);
+/* True when o is the string s. */
+bool anautil_str_is(const msgpack_object *o, const char *s);
+/* o as a double (floats and integers); false when not a number. */
+bool anautil_number(const msgpack_object *o, double *out);
+
+void anautil_pack_key(msgpack_packer *pk, const char *key);
+void anautil_pack_kv_str(msgpack_packer *pk, const char *key, const char *s);
+void anautil_pack_kv_strn(msgpack_packer *pk, const char *key, const char *s,
+			  size_t n);
+void anautil_pack_kv_double(msgpack_packer *pk, const char *key, double d);
+void anautil_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v);
+/* Packs d rounded to 3 decimals (scores read better that way). */
+void anautil_pack_score(msgpack_packer *pk, double d);
+
+/* Stores sb under key in the request's context and destroys sb; returns
+ * IMA_CONTINUE or an out-of-memory error. */
+enum ima_rc anautil_put(struct ima_req *req, const char *key,
+			msgpack_sbuffer *sb);
+
+/* ASCII case-insensitive equality of s[0..n) and word. */
+bool anautil_eq_ci(const char *s, size_t n, const char *word);
+/* Is byte c part of a word (letters, digits, UTF-8)? */
+static inline bool anautil_wordch(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c >= 0x80;
+}
+/*
+ * Counts whole-word, case-insensitive occurrences in text of any of the
+ * words (a NULL-terminated list; entries may hold spaces). Linear in
+ * len times the number of words, for the handful of cue words plugins use.
+ */
+size_t anautil_count_words(const char *text, size_t len,
+			   const char *const *words);
+/* Clamps to 0..1. */
+static inline double anautil_clamp01(double d)
+{
+	return d < 0 ? 0 : d > 1 ? 1 : d;
+}
+
+/* Seniority levels, ordered. */
+enum anautil_level { LEVEL_JUNIOR = 0, LEVEL_MID, LEVEL_SENIOR, LEVEL_PRINCIPAL };
+extern const char *const anautil_level_names[4];
+/* Level from years of experience: <2 junior, <5 mid, <10 senior, else
+ * principal. */
+enum anautil_level anautil_level_from_years(double years);
+/* Level named by title words ("Senior", "Intern", "Director"), or -1. */
+int anautil_level_from_title(const char *title, size_t len);
+/* Parses a level name back; -1 when unknown. */
+int anautil_level_parse(const char *s, size_t n);
+
+#endif

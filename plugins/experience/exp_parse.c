@@ -1,0 +1,2366 @@
+/*
+ * exp_parse.c - find jobs, their dates and the stated years of experience
+ * in a plain-text resume.
+ *
+ * The parser works line by line: it classifies every line (section heading,
+ * bullet, date range), tracks which section each line belongs to, treats
+ * every line holding a date range inside the experience section(s) as the
+ * anchor of one job (plus undated Indeed blocks: a role line over an
+ * "Employer -" line), and reads the title, company and location from the few
+ * short lines around that anchor using general cues (title words, corporate
+ * suffixes, "City, State" shapes, separators).  Every step looks at a
+ * bounded window, so the whole parse is linear in the input length.
+ */
+#include "exp_parse.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum section_kind {
+    SECTION_NONE,        /* before any known heading */
+    SECTION_EXPERIENCE,
+    SECTION_EDUCATION,
+    SECTION_DATED_OTHER, /* projects, certifications, awards: dated, but not jobs */
+    SECTION_OTHER
+};
+
+struct date_range {
+    int start_year, start_month; /* month 0: year only */
+    int end_year, end_month;
+    int present;
+    size_t start, end;           /* byte span of the range in the text */
+};
+
+struct text_line {
+    size_t start, end;           /* trimmed content [start, end) */
+    size_t raw_start;            /* first byte of the line */
+    unsigned char section;
+    unsigned char heading;
+    unsigned char bullet;
+    unsigned char has_range;
+    size_t range_index;          /* into parser.ranges when has_range */
+};
+
+struct parser {
+    const char *text;
+    size_t len;
+    int ref_year, ref_month;
+    int max_year;
+    int oom;
+    struct text_line *lines;
+    size_t line_count;
+    struct date_range *ranges;
+    size_t range_count, range_cap;
+    struct experience_entry *entries;
+    size_t entry_count, entry_cap;
+};
+
+/* Character helpers, ASCII only so the host locale never matters. */
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
+static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+static unsigned char to_lower(unsigned char c) { return is_upper(c) ? (unsigned char)(c + 32) : c; }
+static int is_blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+
+static unsigned char byte_at(const struct parser *ps, size_t at)
+{
+    return at < ps->len ? (unsigned char)ps->text[at] : 0;
+}
+
+/* Case-insensitive compare of text[at, at+strlen(word)) with a lowercase word. */
+static int match_at(const struct parser *ps, size_t at, size_t limit, const char *word)
+{
+    size_t i;
+    for (i = 0; word[i]; i++) {
+        if (at + i >= limit || to_lower(byte_at(ps, at + i)) != (unsigned char)word[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Same, and the match must end at a word boundary. */
+static int word_at(const struct parser *ps, size_t at, size_t limit, const char *word)
+{
+    size_t n = strlen(word);
+    return match_at(ps, at, limit, word) && (at + n >= limit || !is_alnum(byte_at(ps, at + n)));
+}
+
+/* Length of the UTF-8 dash (en, em, minus, hyphen variants) at at, or 0. */
+static size_t dash_at(const struct parser *ps, size_t at, size_t limit)
+{
+    unsigned char c0 = byte_at(ps, at), c1, c2;
+    if (c0 == '-')
+        return 1;
+    if (at + 3 > limit)
+        return 0;
+    c1 = byte_at(ps, at + 1);
+    c2 = byte_at(ps, at + 2);
+    if (c0 == 0xE2 && c1 == 0x80 && c2 >= 0x90 && c2 <= 0x95)
+        return 3;
+    if (c0 == 0xE2 && c1 == 0x88 && c2 == 0x92)
+        return 3;
+    return 0;
+}
+
+static size_t skip_blanks(const struct parser *ps, size_t at, size_t limit)
+{
+    size_t budget = 8;
+    while (at < limit && budget--) {
+        unsigned char c = byte_at(ps, at);
+        if (is_blank(c))
+            at++;
+        else if (c == 0xC2 && byte_at(ps, at + 1) == 0xA0 && at + 2 <= limit)
+            at += 2; /* no-break space, common in text pasted from Word */
+        else
+            break;
+    }
+    return at;
+}
+
+/* Digits at at, at most 5 so a long run costs O(1); returns count, value in *value. */
+static size_t digit_run(const struct parser *ps, size_t at, size_t limit, int *value)
+{
+    size_t n = 0;
+    int v = 0;
+    while (at + n < limit && is_digit(byte_at(ps, at + n)) && n < 5) {
+        v = v * 10 + (byte_at(ps, at + n) - '0');
+        n++;
+    }
+    *value = v;
+    return n;
+}
+
+static int plausible_year(const struct parser *ps, int year)
+{
+    return year >= 1950 && year <= ps->max_year;
+}
+
+static int two_digit_year(const struct parser *ps, int yy)
+{
+    return 2000 + yy <= ps->max_year ? 2000 + yy : 1900 + yy;
+}
+
+static const char *const month_names[12] = {
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december"
+};
+
+/* Month name or abbreviation ("Sept", "Sep.", "Dec") at at; returns 1-12 or 0. */
+static int month_word(const struct parser *ps, size_t at, size_t limit, size_t *end)
+{
+    char word[12];
+    size_t n = 0;
+    int m;
+    while (at + n < limit && is_alpha(byte_at(ps, at + n))) {
+        if (n >= 9)
+            return 0;
+        word[n] = (char)to_lower(byte_at(ps, at + n));
+        n++;
+    }
+    if (n < 3)
+        return 0;
+    word[n] = 0;
+    if (n == 4 && memcmp(word, "sept", 4) == 0) {
+        *end = at + n;
+        return 9;
+    }
+    for (m = 0; m < 12; m++) {
+        if (strncmp(month_names[m], word, n) == 0 && strlen(month_names[m]) >= n) {
+            *end = at + n;
+            return m + 1;
+        }
+    }
+    return 0;
+}
+
+struct date_item {
+    int year, month;   /* month 0: year only */
+    int present;
+    size_t end;
+};
+
+/* Year after a month name: "2019", "'19", "’19", "-2019", "15, 2019" (day). */
+static int month_year_tail(const struct parser *ps, size_t at, size_t limit, struct date_item *it)
+{
+    size_t p = at, n;
+    int v, quoted = 0;
+    if (byte_at(ps, p) == '.' && p < limit)
+        p++;
+    if (byte_at(ps, p) == ',' && p < limit)
+        p++;
+    p = skip_blanks(ps, p, limit);
+    if (p < limit && (byte_at(ps, p) == '\'' || byte_at(ps, p) == '`')) {
+        p++;
+        quoted = 1;
+    } else if (p + 3 <= limit && byte_at(ps, p) == 0xE2 && byte_at(ps, p + 1) == 0x80 &&
+               (byte_at(ps, p + 2) == 0x98 || byte_at(ps, p + 2) == 0x99)) {
+        p += 3;
+        quoted = 1;
+    } else if (p < limit && (byte_at(ps, p) == '-' || byte_at(ps, p) == '/') &&
+               is_digit(byte_at(ps, p + 1)) && p + 1 < limit) {
+        p++;
+    }
+    n = digit_run(ps, p, limit, &v);
+    if (n == 4) {
+        if (!plausible_year(ps, v))
+            return 0;
+        it->year = v;
+        it->end = p + 4;
+    } else if (n == 2 || (n == 1 && !quoted)) {
+        /* "Jan 15, 2019": the number was a day, the year follows */
+        size_t q = p + n;
+        int y;
+        if (byte_at(ps, q) == ',' && q < limit)
+            q++;
+        q = skip_blanks(ps, q, limit);
+        if (digit_run(ps, q, limit, &y) == 4 && plausible_year(ps, y)) {
+            it->year = y;
+            it->end = q + 4;
+        } else if (n == 2) {
+            it->year = two_digit_year(ps, v);
+            it->end = p + 2;
+        } else {
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    return it->end >= limit || !is_alnum(byte_at(ps, it->end));
+}
+
+/*
+ * One date at at.  year_only_fallback: read "2019-03" as just "2019", so a
+ * short year range such as "2011-12" can still be tried by the caller.
+ */
+static int date_item_at(const struct parser *ps, size_t at, size_t limit, int year_only_fallback,
+                        struct date_item *it)
+{
+    unsigned char c = byte_at(ps, at);
+    size_t n1, q;
+    int v1;
+    memset(it, 0, sizeof(*it));
+    if (at >= limit)
+        return 0;
+    if (is_alpha(c)) {
+        size_t e;
+        int m = month_word(ps, at, limit, &e);
+        if (!m)
+            return 0;
+        it->month = m;
+        return month_year_tail(ps, e, limit, it);
+    }
+    if (!is_digit(c))
+        return 0;
+    n1 = digit_run(ps, at, limit, &v1);
+    q = at + n1;
+    if (n1 <= 2) {
+        size_t r = q, e;
+        int m;
+        /* "1st Oct 2015", "01 Oct 2015": the day is ignored */
+        if (r + 2 <= limit && (match_at(ps, r, limit, "st") || match_at(ps, r, limit, "nd") ||
+                               match_at(ps, r, limit, "rd") || match_at(ps, r, limit, "th")))
+            r += 2;
+        r = skip_blanks(ps, r, limit);
+        if (r < limit && is_alpha(byte_at(ps, r)) && (m = month_word(ps, r, limit, &e)) != 0) {
+            it->month = m;
+            return month_year_tail(ps, e, limit, it);
+        }
+        if (q + 1 < limit && (byte_at(ps, q) == '/' || byte_at(ps, q) == '-' || byte_at(ps, q) == '.') &&
+            is_digit(byte_at(ps, q + 1))) {
+            unsigned char sep = byte_at(ps, q);
+            int v2, v3;
+            size_t n2 = digit_run(ps, q + 1, limit, &v2), r2 = q + 1 + n2;
+            int more = r2 + 1 < limit && byte_at(ps, r2) == sep && is_digit(byte_at(ps, r2 + 1));
+            if (n2 == 4 && !more && v1 >= 1 && v1 <= 12 && plausible_year(ps, v2) &&
+                (r2 >= limit || !is_alnum(byte_at(ps, r2)))) {
+                it->month = v1;
+                it->year = v2;
+                it->end = r2;
+                return 1;
+            }
+            if (n2 <= 2 && more && digit_run(ps, r2 + 1, limit, &v3) == 4 && plausible_year(ps, v3) &&
+                (r2 + 5 >= limit || !is_alnum(byte_at(ps, r2 + 5)))) {
+                /* DD/MM/YYYY unless the numbers prove MM/DD; most of these resumes are day-first */
+                int month = v1 > 12 ? v2 : (v2 > 12 ? v1 : v2);
+                if (month < 1 || month > 12)
+                    return 0;
+                it->month = month;
+                it->year = v3;
+                it->end = r2 + 5;
+                return 1;
+            }
+            if (n2 == 2 && sep == '/' && !more && v1 >= 1 && v1 <= 12 &&
+                (r2 >= limit || !is_alnum(byte_at(ps, r2)))) {
+                it->month = v1;
+                it->year = two_digit_year(ps, v2);
+                it->end = r2;
+                return 1;
+            }
+        }
+        return 0;
+    }
+    if (n1 != 4 || !plausible_year(ps, v1))
+        return 0;
+    it->year = v1;
+    if (!year_only_fallback && q + 2 < limit && (byte_at(ps, q) == '-' || byte_at(ps, q) == '/' || byte_at(ps, q) == '.')) {
+        int v2;
+        size_t n2 = digit_run(ps, q + 1, limit, &v2);
+        if (n2 == 2 && v2 >= 1 && v2 <= 12 && (q + 3 >= limit || !is_alnum(byte_at(ps, q + 3)))) {
+            it->month = v2;
+            it->end = q + 3;
+            return 1;
+        }
+    }
+    it->end = q;
+    return q >= limit || !is_alnum(byte_at(ps, q));
+}
+
+static const char *const present_words[] = {
+    "present", "current", "currently", "now", "today", "date", "ongoing", "continuing",
+    "tilldate", "till date", "till now", "till present", "till today", NULL
+};
+
+/* "Present", "till date", "to date"... as the end of a range. */
+static int present_at(const struct parser *ps, size_t at, size_t limit, size_t *end)
+{
+    size_t i;
+    if (word_at(ps, at, limit, "until"))
+        at = skip_blanks(ps, at + 5, limit);
+    else if (word_at(ps, at, limit, "upto"))
+        at = skip_blanks(ps, at + 4, limit);
+    else if (word_at(ps, at, limit, "up to"))
+        at = skip_blanks(ps, at + 5, limit);
+    else if (word_at(ps, at, limit, "to"))
+        at = skip_blanks(ps, at + 2, limit);
+    for (i = 0; present_words[i]; i++) {
+        if (word_at(ps, at, limit, present_words[i])) {
+            *end = at + strlen(present_words[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Range connector: dashes, "~", "to", "till", "until", "through". */
+static int connector_at(const struct parser *ps, size_t at, size_t limit, size_t *end)
+{
+    static const char *const words[] = { "to", "till", "until", "through", "thru", "upto", NULL };
+    size_t p = skip_blanks(ps, at, limit), d, i;
+    int found = 0;
+    while ((d = dash_at(ps, p, limit)) != 0) {
+        p += d;
+        found = 1;
+    }
+    if (!found && p < limit && byte_at(ps, p) == '~') {
+        p++;
+        found = 1;
+    }
+    if (!found) {
+        for (i = 0; words[i]; i++) {
+            if (word_at(ps, p, limit, words[i]) && !(i == 1 && word_at(ps, p, limit, "till date"))) {
+                p += strlen(words[i]);
+                found = 1;
+                break;
+            }
+        }
+    }
+    if (!found)
+        return 0;
+    *end = skip_blanks(ps, p, limit);
+    return 1;
+}
+
+static int month_index(int year, int month) { return year * 12 + (month ? month - 1 : 0); }
+
+/* Digits or number-ish punctuation around a bare year range mean a phone number or an id. */
+static int numeric_neighbourhood(const struct parser *ps, size_t start, size_t end, size_t line_start, size_t limit)
+{
+    unsigned char before = start > line_start ? byte_at(ps, start - 1) : ' ';
+    unsigned char after = end < limit ? byte_at(ps, end) : ' ';
+    if (is_digit(before) || before == '+' || before == '.' || before == '/' || before == '-' || before == '#')
+        return 1;
+    if (is_digit(after))
+        return 1;
+    if ((after == '-' || after == '/' || after == '.') && end + 1 < limit && is_digit(byte_at(ps, end + 1)))
+        return 1;
+    return 0;
+}
+
+/* A full date range starting at at. */
+static int range_at(const struct parser *ps, size_t at, size_t line_start, size_t limit, struct date_range *out)
+{
+    int variant;
+    for (variant = 0; variant < 2; variant++) {
+        struct date_item a, b;
+        size_t p, e;
+        if (!date_item_at(ps, at, limit, variant, &a))
+            continue;
+        if (variant == 1 && a.month)
+            continue;
+        if (!connector_at(ps, a.end, limit, &p))
+            continue;
+        memset(out, 0, sizeof(*out));
+        out->start_year = a.year;
+        out->start_month = a.month;
+        out->start = at;
+        if (present_at(ps, p, limit, &e)) {
+            out->end_year = ps->ref_year;
+            out->end_month = ps->ref_month;
+            out->present = 1;
+            out->end = e;
+            if (a.year > ps->ref_year)
+                continue;
+            return 1;
+        }
+        if (!date_item_at(ps, p, limit, 0, &b) && !date_item_at(ps, p, limit, 1, &b))
+            continue;
+        if (b.year < a.year || b.year - a.year > 45)
+            continue;
+        if (b.year == a.year && a.month && b.month && b.month < a.month)
+            continue;
+        if (!a.month && !b.month && numeric_neighbourhood(ps, at, b.end, line_start, limit))
+            continue;
+        out->end_year = b.year;
+        out->end_month = b.month;
+        out->end = b.end;
+        return 1;
+    }
+    return 0;
+}
+
+/* "since 2015", "from March 2016 onwards": open ranges. */
+static int open_range_at(const struct parser *ps, size_t at, size_t limit, struct date_range *out)
+{
+    struct date_item a;
+    size_t p = at;
+    int since = 0;
+    if (word_at(ps, at, limit, "since")) {
+        since = 1;
+        p = skip_blanks(ps, at + 5, limit);
+        if (range_at(ps, p, at, limit, out))
+            return 1;
+    }
+    if (!date_item_at(ps, p, limit, 0, &a) || a.year > ps->ref_year)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    if (!since) {
+        size_t q = skip_blanks(ps, a.end, limit);
+        if (!word_at(ps, q, limit, "onwards") && !word_at(ps, q, limit, "onward"))
+            return 0;
+        out->end = q + 7;
+    } else {
+        out->end = a.end;
+    }
+    out->start_year = a.year;
+    out->start_month = a.month;
+    out->end_year = ps->ref_year;
+    out->end_month = ps->ref_month;
+    out->present = 1;
+    out->start = at;
+    return 1;
+}
+
+static int find_range(const struct parser *ps, size_t start, size_t end, struct date_range *out)
+{
+    size_t p;
+    for (p = start; p < end; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (!is_alnum(c) || (p > start && is_alnum(byte_at(ps, p - 1))))
+            continue;
+        if (range_at(ps, p, start, end, out) || open_range_at(ps, p, end, out))
+            return 1;
+    }
+    return 0;
+}
+
+static int line_is_blank(const struct text_line *ln) { return ln->start == ln->end; }
+
+/* ---- headings ---- */
+
+/* Skips bullets and punctuation at the start of a line. */
+static size_t trim_left_plain(const struct parser *ps, size_t s, size_t e)
+{
+    while (s < e && !is_alnum(byte_at(ps, s)))
+        s++;
+    return s;
+}
+
+static const char *const experience_headings[] = {
+    "experience", "work experience", "professional experience", "employment history",
+    "employment", "work history", "career history", "employment details",
+    "professional background", "experience details", "work experience details",
+    "relevant experience", "internship", "internships", "internship experience",
+    "organisational experience", "organizational experience", "job history",
+    "positions held", "professional experience details", "employment record",
+    "previous experience", "industrial experience", "industry experience",
+    "professional history", "career", "work", "experience summary",
+    "relevant work experience", "professional work experience", "it experience",
+    "working experience", "job experience", "corporate experience", NULL
+};
+static const char *const education_headings[] = {
+    "education", "educational qualification", "educational qualifications",
+    "academic qualification", "academic qualifications", "qualification",
+    "qualifications", "academics", "academic background", "academic details",
+    "educational background", "education details", "academic profile",
+    "educational details", "education training", "academic credentials",
+    "scholastic profile", "educational profile", "education qualification",
+    "technical qualification", "professional qualification",
+    "professional qualifications", "education background", "academic record",
+    "education credentials", "scholastic", NULL
+};
+static const char *const dated_other_headings[] = {
+    "projects", "project", "academic projects", "academic project", "personal projects",
+    "project details", "projects undertaken", "key projects", "project experience",
+    "certifications", "certification", "certificates", "certifications licenses",
+    "licenses", "awards", "achievements", "accomplishments", "honors", "honours",
+    "awards achievements", "publications", "trainings", "training", "workshops",
+    "seminars", "training certifications", "extra curricular activities",
+    "extracurricular activities", "co curricular activities", "activities",
+    "volunteer", "volunteer experience", "volunteering", "patents", "conferences",
+    "groups", "military service", "courses", "online courses", NULL
+};
+static const char *const other_headings[] = {
+    "skills", "technical skills", "key skills", "core skills", "skill set", "skillset",
+    "it skills", "skills summary", "core competencies", "competencies",
+    "additional information", "languages", "language", "languages known", "links",
+    "interests", "hobbies", "references", "summary", "professional summary",
+    "career objective", "objective", "profile", "profile summary", "personal details",
+    "personal information", "personal profile", "declaration", "strengths",
+    "key strengths", "contact", "contact information", "computer skills",
+    "soft skills", "areas of expertise", "area of expertise", "expertise",
+    "technical proficiency", "technical expertise", "software skills", "tools",
+    "technologies", "career profile", "about me", "professional profile",
+    "executive summary", "summary of skills", "area of interest", "areas of interest",
+    "key achievements", "personal", "hobbies interests", "additional skills",
+    "technical summary", "profile overview", NULL
+};
+
+static int in_list(const char *const *list, const char *s)
+{
+    /* comparing the first byte first keeps the word tables cheap to scan */
+    for (; *list; list++) {
+        if ((*list)[0] == s[0] && strcmp(*list, s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Section kind of a heading line, or -1 if the line is no known heading.
+ * Wrapped prose can put a lone "training." on a line, so a heading must look
+ * like one: capitalised, no final period, and in capitals, ending with ':' or
+ * standing after a blank line.
+ */
+static int heading_kind(const struct parser *ps, const struct text_line *ln, int after_blank)
+{
+    char buf[64];
+    size_t n = 0, p, w;
+    int lower = 0;
+    unsigned char last;
+    if (ln->end - ln->start > 48 || ln->end == ln->start)
+        return -1;
+    last = byte_at(ps, ln->end - 1);
+    if (last == '.' || last == ',' || last == ';' || !is_upper(byte_at(ps, trim_left_plain(ps, ln->start, ln->end))))
+        return -1;
+    for (p = ln->start; p < ln->end; p++)
+        lower |= byte_at(ps, p) >= 'a' && byte_at(ps, p) <= 'z';
+    if (lower && !after_blank && last != ':')
+        return -1;
+    for (p = ln->start; p < ln->end; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (is_digit(c))
+            return -1;
+        if (is_alpha(c)) {
+            buf[n++] = (char)to_lower(c);
+        } else if (c == '\'' && n > 0) {
+            continue;
+        } else if (n > 0 && buf[n - 1] != ' ') {
+            buf[n++] = ' ';
+        }
+        if (n >= sizeof(buf) - 1)
+            return -1;
+    }
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    buf[n] = 0;
+    /* drop the word "and" so "Awards & Achievements" and "Awards and Achievements" agree */
+    for (p = 0, w = 0; p <= n;) {
+        if (strncmp(buf + p, "and ", 4) == 0 && (p == 0 || buf[p - 1] == ' ')) {
+            p += 4;
+            continue;
+        }
+        buf[w++] = buf[p++];
+    }
+    if (in_list(experience_headings, buf))
+        return SECTION_EXPERIENCE;
+    if (in_list(education_headings, buf))
+        return SECTION_EDUCATION;
+    if (in_list(dated_other_headings, buf))
+        return SECTION_DATED_OTHER;
+    if (in_list(other_headings, buf))
+        return SECTION_OTHER;
+    return -1;
+}
+
+/* Bullets: ASCII markers, "o " as typed in Word, and any UTF-8 symbol from U+2000-U+2BFF or the private-use area. */
+static size_t bullet_len(const struct parser *ps, size_t at, size_t end)
+{
+    unsigned char c = byte_at(ps, at);
+    if (at >= end)
+        return 0;
+    if (c == '*' || c == '>' || c == '~' || c == '+' || c == '#')
+        return 1;
+    if (c == '-' && (at + 1 >= end || byte_at(ps, at + 1) != '-'))
+        return 1;
+    if (c == 'o' && at + 1 < end && byte_at(ps, at + 1) == ' ')
+        return 1;
+    if (c == 0xC2 && byte_at(ps, at + 1) == 0xB7 && at + 2 <= end)
+        return 2;
+    if (at + 3 <= end && ((c == 0xE2 && byte_at(ps, at + 1) >= 0x80 && byte_at(ps, at + 1) <= 0xAF) ||
+                          (c == 0xEF && byte_at(ps, at + 1) >= 0x80 && byte_at(ps, at + 1) <= 0xA3)))
+        return 3;
+    return 0;
+}
+
+/* ---- words and cues ---- */
+
+/*
+ * Word cues, sorted by strcmp so cues_of() can binary-search them (a linear
+ * scan of several hundred words per word made the parse 3x slower).
+ * CUE_TITLE: role vocabulary; weak words such as "sales" only count when not
+ * the whole segment.  CUE_STRONG: a word that names a role on its own
+ * ("Support Engineer" vs "Sales").  CUE_COMPANY: corporate suffixes and
+ * organisation words.  CUE_DEGREE / CUE_INSTITUTION: education.
+ * Keep the order: cases_alloc checks it.
+ */
+enum { CUE_TITLE = 1, CUE_STRONG = 2, CUE_COMPANY = 4, CUE_DEGREE = 8, CUE_INSTITUTION = 16 };
+struct cue_word {
+    const char *word;
+    unsigned char flags;
+};
+static const struct cue_word cue_words[] = {
+    { "academy", CUE_COMPANY | CUE_INSTITUTION }, { "accountant", CUE_TITLE | CUE_STRONG },
+    { "admin", CUE_TITLE }, { "administrative", CUE_TITLE }, { "administrator", CUE_TITLE | CUE_STRONG },
+    { "adviser", CUE_TITLE }, { "advisor", CUE_TITLE | CUE_STRONG }, { "advisory", CUE_TITLE },
+    { "advocate", CUE_TITLE }, { "ag", CUE_COMPANY }, { "agency", CUE_COMPANY },
+    { "agent", CUE_TITLE | CUE_STRONG }, { "agm", CUE_TITLE }, { "airlines", CUE_COMPANY },
+    { "airways", CUE_COMPANY }, { "analyst", CUE_TITLE | CUE_STRONG }, { "analytics", CUE_COMPANY },
+    { "animator", CUE_TITLE }, { "application", CUE_TITLE }, { "applications", CUE_TITLE },
+    { "apprentice", CUE_TITLE }, { "apprenticeship", CUE_TITLE }, { "architect", CUE_TITLE | CUE_STRONG },
+    { "artist", CUE_TITLE }, { "assistant", CUE_TITLE | CUE_STRONG }, { "associate", CUE_TITLE | CUE_STRONG },
+    { "associates", CUE_COMPANY }, { "asst", CUE_TITLE }, { "attendant", CUE_TITLE },
+    { "attorney", CUE_TITLE | CUE_STRONG }, { "auditor", CUE_TITLE | CUE_STRONG },
+    { "authority", CUE_COMPANY }, { "automation", CUE_COMPANY }, { "automotive", CUE_COMPANY },
+    { "avp", CUE_TITLE }, { "ba", CUE_DEGREE }, { "bachelor", CUE_DEGREE }, { "bachelors", CUE_DEGREE },
+    { "bank", CUE_COMPANY }, { "banker", CUE_TITLE }, { "bba", CUE_DEGREE }, { "bca", CUE_DEGREE },
+    { "bcom", CUE_DEGREE }, { "be", CUE_DEGREE }, { "bpo", CUE_COMPANY }, { "bs", CUE_DEGREE },
+    { "bsc", CUE_DEGREE }, { "btech", CUE_DEGREE }, { "builders", CUE_COMPANY }, { "business", CUE_TITLE },
+    { "buyer", CUE_TITLE }, { "bv", CUE_COMPANY }, { "capital", CUE_COMPANY },
+    { "cashier", CUE_TITLE | CUE_STRONG }, { "cbse", CUE_DEGREE }, { "ceo", CUE_TITLE }, { "cfo", CUE_TITLE },
+    { "cgpa", CUE_DEGREE }, { "chef", CUE_TITLE | CUE_STRONG }, { "chemicals", CUE_COMPANY },
+    { "chief", CUE_TITLE }, { "cio", CUE_TITLE }, { "clerk", CUE_TITLE | CUE_STRONG },
+    { "clinic", CUE_COMPANY }, { "co", CUE_COMPANY }, { "coach", CUE_TITLE }, { "coder", CUE_TITLE },
+    { "cofounder", CUE_TITLE }, { "college", CUE_COMPANY | CUE_INSTITUTION }, { "commission", CUE_COMPANY },
+    { "communications", CUE_COMPANY }, { "company", CUE_COMPANY }, { "constructions", CUE_COMPANY },
+    { "consultancy", CUE_COMPANY }, { "consultant", CUE_TITLE | CUE_STRONG }, { "consultants", CUE_STRONG },
+    { "consulting", CUE_COMPANY }, { "content", CUE_TITLE }, { "controller", CUE_TITLE },
+    { "coo", CUE_TITLE }, { "coordinator", CUE_TITLE | CUE_STRONG }, { "corp", CUE_COMPANY },
+    { "corporate", CUE_COMPANY }, { "corporation", CUE_COMPANY }, { "council", CUE_COMPANY },
+    { "counsellor", CUE_TITLE | CUE_STRONG }, { "counselor", CUE_TITLE | CUE_STRONG }, { "cto", CUE_TITLE },
+    { "customer", CUE_TITLE }, { "dba", CUE_TITLE }, { "degree", CUE_DEGREE }, { "delivery", CUE_TITLE },
+    { "department", CUE_COMPANY }, { "deputy", CUE_TITLE }, { "designer", CUE_TITLE | CUE_STRONG },
+    { "developer", CUE_TITLE | CUE_STRONG }, { "developers", CUE_TITLE }, { "devops", CUE_TITLE },
+    { "dgm", CUE_TITLE }, { "digital", CUE_COMPANY }, { "diploma", CUE_DEGREE },
+    { "director", CUE_TITLE | CUE_STRONG }, { "dispatcher", CUE_TITLE }, { "doctor", CUE_TITLE | CUE_STRONG },
+    { "draftsman", CUE_TITLE }, { "driver", CUE_TITLE | CUE_STRONG }, { "ecommerce", CUE_COMPANY },
+    { "economist", CUE_TITLE }, { "editor", CUE_TITLE | CUE_STRONG }, { "educator", CUE_TITLE },
+    { "electrician", CUE_TITLE | CUE_STRONG }, { "electronics", CUE_COMPANY }, { "employee", CUE_TITLE },
+    { "energy", CUE_COMPANY }, { "engineer", CUE_TITLE | CUE_STRONG }, { "engineers", CUE_TITLE },
+    { "enterprise", CUE_COMPANY }, { "enterprises", CUE_COMPANY }, { "estimator", CUE_TITLE },
+    { "evangelist", CUE_TITLE }, { "evp", CUE_TITLE }, { "executive", CUE_TITLE | CUE_STRONG },
+    { "executives", CUE_TITLE }, { "expert", CUE_TITLE }, { "exports", CUE_COMPANY },
+    { "facilitator", CUE_TITLE }, { "fellow", CUE_TITLE | CUE_STRONG }, { "finance", CUE_COMPANY },
+    { "financial", CUE_COMPANY }, { "foods", CUE_COMPANY }, { "foreman", CUE_TITLE },
+    { "foundation", CUE_COMPANY }, { "founder", CUE_TITLE | CUE_STRONG }, { "freelance", CUE_TITLE },
+    { "freelancer", CUE_TITLE | CUE_STRONG }, { "global", CUE_COMPANY }, { "gm", CUE_TITLE },
+    { "gmbh", CUE_COMPANY }, { "government", CUE_COMPANY }, { "govt", CUE_COMPANY }, { "gpa", CUE_DEGREE },
+    { "graduation", CUE_DEGREE }, { "group", CUE_COMPANY }, { "handler", CUE_TITLE },
+    { "head", CUE_TITLE | CUE_STRONG }, { "healthcare", CUE_COMPANY }, { "helper", CUE_TITLE },
+    { "holdings", CUE_COMPANY }, { "hospital", CUE_COMPANY }, { "hospitals", CUE_COMPANY },
+    { "hotel", CUE_COMPANY }, { "hotels", CUE_COMPANY }, { "hr", CUE_TITLE }, { "hsc", CUE_DEGREE },
+    { "icse", CUE_DEGREE }, { "iit", CUE_INSTITUTION }, { "inc", CUE_COMPANY }, { "incharge", CUE_TITLE },
+    { "incorporated", CUE_COMPANY }, { "industries", CUE_COMPANY }, { "infosystems", CUE_COMPANY },
+    { "infotech", CUE_COMPANY }, { "infoway", CUE_COMPANY }, { "infra", CUE_COMPANY },
+    { "infrastructure", CUE_COMPANY }, { "inspector", CUE_TITLE | CUE_STRONG },
+    { "institute", CUE_COMPANY | CUE_INSTITUTION }, { "instructor", CUE_TITLE | CUE_STRONG },
+    { "insurance", CUE_COMPANY }, { "interactive", CUE_COMPANY }, { "intermediate", CUE_DEGREE },
+    { "intern", CUE_TITLE | CUE_STRONG }, { "international", CUE_COMPANY },
+    { "internship", CUE_TITLE | CUE_STRONG }, { "journalist", CUE_TITLE }, { "jr", CUE_TITLE },
+    { "junior", CUE_TITLE }, { "kpo", CUE_COMPANY }, { "lab", CUE_COMPANY }, { "labs", CUE_COMPANY },
+    { "lawyer", CUE_TITLE | CUE_STRONG }, { "lead", CUE_TITLE | CUE_STRONG },
+    { "leader", CUE_TITLE | CUE_STRONG }, { "lecturer", CUE_TITLE | CUE_STRONG }, { "liaison", CUE_TITLE },
+    { "limited", CUE_COMPANY }, { "llc", CUE_COMPANY }, { "llp", CUE_COMPANY }, { "logistics", CUE_COMPANY },
+    { "lp", CUE_COMPANY }, { "ltd", CUE_COMPANY }, { "ma", CUE_DEGREE }, { "management", CUE_TITLE },
+    { "manager", CUE_TITLE | CUE_STRONG }, { "marketing", CUE_TITLE }, { "mart", CUE_COMPANY },
+    { "master", CUE_DEGREE }, { "masters", CUE_DEGREE }, { "matric", CUE_DEGREE },
+    { "matriculation", CUE_DEGREE }, { "mba", CUE_DEGREE }, { "mca", CUE_DEGREE }, { "mcom", CUE_DEGREE },
+    { "mechanic", CUE_TITLE | CUE_STRONG }, { "media", CUE_COMPANY }, { "member", CUE_TITLE },
+    { "mentor", CUE_TITLE | CUE_STRONG }, { "merchandiser", CUE_TITLE }, { "mgr", CUE_TITLE },
+    { "mills", CUE_COMPANY }, { "ministry", CUE_COMPANY }, { "motors", CUE_COMPANY }, { "ms", CUE_DEGREE },
+    { "msc", CUE_DEGREE }, { "mtech", CUE_DEGREE }, { "network", CUE_COMPANY }, { "networks", CUE_COMPANY },
+    { "ngo", CUE_COMPANY }, { "nit", CUE_INSTITUTION }, { "nurse", CUE_TITLE | CUE_STRONG },
+    { "officer", CUE_TITLE | CUE_STRONG }, { "officers", CUE_TITLE }, { "operations", CUE_TITLE },
+    { "operator", CUE_TITLE | CUE_STRONG }, { "organisation", CUE_COMPANY }, { "organization", CUE_COMPANY },
+    { "owner", CUE_TITLE }, { "paralegal", CUE_TITLE }, { "partner", CUE_TITLE }, { "partners", CUE_COMPANY },
+    { "percentage", CUE_DEGREE }, { "pgd", CUE_DEGREE }, { "pgdbm", CUE_DEGREE }, { "pgdm", CUE_DEGREE },
+    { "pharma", CUE_COMPANY }, { "pharmaceuticals", CUE_COMPANY }, { "pharmacist", CUE_TITLE | CUE_STRONG },
+    { "phd", CUE_DEGREE }, { "photographer", CUE_TITLE }, { "physician", CUE_TITLE | CUE_STRONG },
+    { "planner", CUE_TITLE }, { "plc", CUE_COMPANY }, { "polytechnic", CUE_INSTITUTION },
+    { "postgraduate", CUE_DEGREE }, { "practitioner", CUE_TITLE }, { "president", CUE_TITLE | CUE_STRONG },
+    { "principal", CUE_TITLE }, { "private", CUE_COMPANY }, { "process", CUE_TITLE },
+    { "processor", CUE_TITLE }, { "product", CUE_TITLE }, { "professional", CUE_TITLE },
+    { "professor", CUE_TITLE | CUE_STRONG }, { "program", CUE_TITLE },
+    { "programmer", CUE_TITLE | CUE_STRONG }, { "project", CUE_TITLE }, { "pte", CUE_COMPANY },
+    { "pty", CUE_COMPANY }, { "puc", CUE_DEGREE }, { "pvt", CUE_COMPANY }, { "qa", CUE_TITLE },
+    { "quality", CUE_TITLE }, { "realty", CUE_COMPANY }, { "receptionist", CUE_TITLE | CUE_STRONG },
+    { "recruiter", CUE_TITLE | CUE_STRONG }, { "reporter", CUE_TITLE },
+    { "representative", CUE_TITLE | CUE_STRONG }, { "research", CUE_TITLE },
+    { "researcher", CUE_TITLE | CUE_STRONG }, { "resorts", CUE_COMPANY }, { "retail", CUE_COMPANY },
+    { "reviewer", CUE_TITLE }, { "sales", CUE_TITLE }, { "scheduler", CUE_TITLE },
+    { "school", CUE_COMPANY | CUE_INSTITUTION }, { "schooling", CUE_DEGREE },
+    { "scientist", CUE_TITLE | CUE_STRONG }, { "sde", CUE_TITLE | CUE_STRONG }, { "sdet", CUE_TITLE },
+    { "secretary", CUE_TITLE | CUE_STRONG }, { "semester", CUE_DEGREE }, { "senior", CUE_TITLE },
+    { "service", CUE_TITLE }, { "services", CUE_COMPANY }, { "sme", CUE_TITLE }, { "society", CUE_COMPANY },
+    { "softech", CUE_COMPANY }, { "software", CUE_TITLE | CUE_COMPANY }, { "softwares", CUE_COMPANY },
+    { "solutions", CUE_COMPANY }, { "specialist", CUE_TITLE | CUE_STRONG }, { "specialists", CUE_TITLE },
+    { "sr", CUE_TITLE }, { "sre", CUE_TITLE }, { "srl", CUE_COMPANY }, { "ssc", CUE_DEGREE },
+    { "sslc", CUE_DEGREE }, { "staff", CUE_TITLE }, { "statistician", CUE_TITLE }, { "steel", CUE_COMPANY },
+    { "stores", CUE_COMPANY }, { "strategist", CUE_TITLE }, { "studio", CUE_COMPANY },
+    { "studios", CUE_COMPANY }, { "supervisor", CUE_TITLE | CUE_STRONG }, { "support", CUE_TITLE },
+    { "surveyor", CUE_TITLE | CUE_STRONG }, { "svp", CUE_TITLE }, { "systems", CUE_COMPANY },
+    { "teacher", CUE_TITLE | CUE_STRONG }, { "tech", CUE_COMPANY }, { "technical", CUE_TITLE },
+    { "technician", CUE_TITLE | CUE_STRONG }, { "technologies", CUE_COMPANY },
+    { "technologist", CUE_TITLE | CUE_STRONG }, { "technology", CUE_COMPANY }, { "technosoft", CUE_COMPANY },
+    { "telecom", CUE_COMPANY }, { "tester", CUE_TITLE | CUE_STRONG }, { "textiles", CUE_COMPANY },
+    { "therapist", CUE_TITLE }, { "tl", CUE_TITLE }, { "traders", CUE_COMPANY }, { "trading", CUE_COMPANY },
+    { "trainee", CUE_TITLE | CUE_STRONG }, { "trainer", CUE_TITLE | CUE_STRONG }, { "trust", CUE_COMPANY },
+    { "tutor", CUE_TITLE | CUE_STRONG }, { "underwriter", CUE_TITLE },
+    { "university", CUE_COMPANY | CUE_INSTITUTION }, { "ventures", CUE_COMPANY },
+    { "vidyalaya", CUE_INSTITUTION }, { "vidyapeeth", CUE_INSTITUTION }, { "volunteer", CUE_TITLE },
+    { "vp", CUE_TITLE }, { "webmaster", CUE_TITLE }, { "worker", CUE_TITLE }, { "worldwide", CUE_COMPANY },
+    { "writer", CUE_TITLE | CUE_STRONG },
+};
+
+/* Flags of a lowercase word, 0 if it is no cue. */
+static int cue_flags(const char *word)
+{
+    size_t lo = 0, hi = sizeof(cue_words) / sizeof(cue_words[0]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(word, cue_words[mid].word);
+        if (c == 0)
+            return cue_words[mid].flags;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return 0;
+}
+
+struct cues {
+    int title, strong_title, company, degree, institution, words, capitalised, digits;
+};
+
+/*
+ * Whether the dot at p joins two letter runs into one word: "B.Tech", "Ph.D",
+ * "M.B.A" are abbreviations, but "Sr.Manager", "Dy.Manager" are two words
+ * written without a space (one side of an abbreviation's dot is one letter).
+ */
+static int dot_joins(const struct parser *ps, size_t p, size_t end)
+{
+    size_t before = 0, after = 0;
+    while (before < p && before < 2 && is_alpha(byte_at(ps, p - 1 - before)))
+        before++;
+    while (p + 1 + after < end && after < 2 && is_alpha(byte_at(ps, p + 1 + after)))
+        after++;
+    return before <= 1 || after <= 1;
+}
+
+/* Word cues of text[start, end): letters and dots form words ("B.Tech" -> "btech"). */
+static void cues_of(const struct parser *ps, size_t start, size_t end, struct cues *cu)
+{
+    size_t p = start;
+    memset(cu, 0, sizeof(*cu));
+    while (p < end) {
+        char word[24];
+        size_t n = 0;
+        int overflow = 0, upper = 0, flags;
+        unsigned char c = byte_at(ps, p);
+        if (is_digit(c))
+            cu->digits++;
+        if (!is_alpha(c)) {
+            p++;
+            continue;
+        }
+        upper = is_upper(c);
+        while (p < end && (is_alpha(byte_at(ps, p)) || (byte_at(ps, p) == '.' && p + 1 < end && is_alpha(byte_at(ps, p + 1)) &&
+                                                      dot_joins(ps, p, end)))) {
+            if (byte_at(ps, p) != '.') {
+                if (n < sizeof(word) - 1)
+                    word[n++] = (char)to_lower(byte_at(ps, p));
+                else
+                    overflow = 1;
+            }
+            p++;
+        }
+        word[n] = 0;
+        cu->words++;
+        cu->capitalised += upper;
+        if (overflow)
+            continue;
+        flags = cue_flags(word);
+        cu->title += (flags & CUE_TITLE) != 0;
+        cu->strong_title += (flags & CUE_STRONG) != 0;
+        cu->company += (flags & CUE_COMPANY) != 0;
+        cu->degree += (flags & CUE_DEGREE) != 0;
+        cu->institution += (flags & CUE_INSTITUTION) != 0;
+    }
+}
+
+/* Title-likeness minus company-likeness: positive means "reads as a job title". */
+static int title_bias(const struct cues *cu)
+{
+    int t = cu->strong_title * 2 + (cu->title - cu->strong_title);
+    return t - 2 * cu->company;
+}
+
+/* ---- segments ---- */
+
+struct segment {
+    size_t start, end;
+    int after_at;   /* 1: followed "at", "@", "in": a company; -1: followed "as a": a title */
+    int bracketed;  /* stood in "(...)" */
+};
+
+#define MAX_SEGMENTS 6
+
+static size_t trim_left(const struct parser *ps, size_t s, size_t e)
+{
+    for (;;) {
+        size_t b;
+        unsigned char c = byte_at(ps, s);
+        if (s >= e)
+            return s;
+        if (is_blank(c) || c == '|' || c == ',' || c == ':' || c == ';' || c == '(' || c == ')' ||
+            c == '[' || c == ']' || c == '-' || c == '*' || c == '.' || c == '/' || c == '"')
+            s++;
+        else if ((b = bullet_len(ps, s, e)) != 0 && c != 'o')
+            s += b;
+        else if (c == 0xC2 && s + 1 < e && byte_at(ps, s + 1) == 0xA0)
+            s += 2;
+        else
+            return s;
+    }
+}
+
+static size_t trim_right(const struct parser *ps, size_t s, size_t e)
+{
+    while (e > s) {
+        unsigned char c = byte_at(ps, e - 1);
+        if (is_blank(c) || c == '|' || c == ',' || c == ':' || c == ';' || c == '(' || c == ')' ||
+            c == '[' || c == ']' || c == '-' || c == '*' || c == '/' || c == '"' || c == '.')
+            e--;
+        else if (e - s >= 3 && byte_at(ps, e - 3) == 0xE2 && byte_at(ps, e - 2) >= 0x80 && byte_at(ps, e - 2) <= 0xAF)
+            e -= 3; /* dashes, bullets, arrows left at the end */
+        else if (e - s >= 2 && byte_at(ps, e - 2) == 0xC2 && c == 0xA0)
+            e -= 2;
+        else
+            break;
+    }
+    return e;
+}
+
+static void push_segment(const struct parser *ps, struct segment *segs, size_t *count, size_t s, size_t e, int after_at)
+{
+    s = trim_left(ps, s, e);
+    e = trim_right(ps, s, e);
+    if (e > s && *count < MAX_SEGMENTS) {
+        segs[*count].start = s;
+        segs[*count].end = e;
+        segs[*count].after_at = after_at;
+        segs[*count].bracketed = 0;
+        (*count)++;
+    }
+}
+
+static const char *const corporate_suffixes[] = {
+    "ltd", "limited", "pvt", "private", "inc", "llc", "llp", "plc", "corp", "corporation",
+    "co", "gmbh", "pte", "pty", "company", NULL
+};
+
+/*
+ * A bracket inside a company name, "Name (India) Pvt. Ltd": short and
+ * followed by a corporate suffix.  Returns the offset after ")" or 0.
+ */
+static size_t bracket_in_name(const struct parser *ps, size_t at, size_t end)
+{
+    size_t p, i;
+    for (p = at + 1; p < end && p - at < 32 && byte_at(ps, p) != ')'; p++)
+        if (byte_at(ps, p) == '(')
+            return 0;
+    if (p >= end || byte_at(ps, p) != ')')
+        return 0;
+    p = skip_blanks(ps, p + 1, end);
+    for (i = 0; corporate_suffixes[i]; i++)
+        if (word_at(ps, p, end, corporate_suffixes[i]))
+            return p;
+    return 0;
+}
+
+static void cues_of(const struct parser *ps, size_t start, size_t end, struct cues *cu);
+
+/*
+ * " as a " and " in "/" with " joining a role and an employer inside one
+ * line: "Infosys as a Test Analyst" (a title follows: *kind = -1), "HR
+ * Executive in Infosys" (an employer follows: *kind = 1).  "in"/"with" only
+ * split after a role word and before a capitalised word, so "Masters in
+ * Finance" or "Specialist in payments" stay whole.  Returns the bytes to
+ * skip from the space at p, or 0.
+ */
+static size_t joining_word(const struct parser *ps, size_t seg_start, size_t p, size_t end, int *kind)
+{
+    static const char *const employer_words[] = { "in", "with", NULL };
+    size_t q, i, n;
+    if (word_at(ps, p + 1, end, "as") && p > seg_start) {
+        q = skip_blanks(ps, p + 3, end);
+        if (word_at(ps, q, end, "a"))
+            q = skip_blanks(ps, q + 1, end);
+        else if (word_at(ps, q, end, "an"))
+            q = skip_blanks(ps, q + 2, end);
+        if (q < end && is_alpha(byte_at(ps, q))) {
+            struct cues cu;
+            cues_of(ps, q, end, &cu);
+            if (cu.strong_title) {
+                *kind = -1;
+                return q - p;
+            }
+        }
+        return 0;
+    }
+    for (i = 0; employer_words[i]; i++) {
+        n = strlen(employer_words[i]);
+        if (word_at(ps, p + 1, end, employer_words[i]) && is_blank(byte_at(ps, p + 1 + n)) && p > seg_start) {
+            struct cues cu;
+            q = skip_blanks(ps, p + 1 + n, end);
+            if (q >= end || !is_upper(byte_at(ps, q)))
+                return 0;
+            cues_of(ps, seg_start, p, &cu);
+            if (!cu.strong_title || cu.degree)
+                return 0;
+            *kind = 1;
+            return q - p;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Splits a header line into parts at " - ", "|", " at ", "@", tabs, wide gaps
+ * and brackets; commas only split when nothing stronger did ("Title, Company").
+ */
+static size_t split_segments_pass(const struct parser *ps, size_t start, size_t end, struct segment *segs, int max_pass)
+{
+    size_t count = 0, p, seg_start = start;
+    int after_at = 0, pass, in_bracket;
+    for (pass = 0; pass <= max_pass; pass++) {
+        count = 0;
+        seg_start = start;
+        after_at = 0;
+        in_bracket = 0;
+        for (p = start; p < end;) {
+            unsigned char c = byte_at(ps, p);
+            size_t skip = 0, d;
+            int at_word = 0;
+            size_t close;
+            if (c == '(' && (close = bracket_in_name(ps, p, end)) != 0) {
+                p = close; /* "Max Erectors (India) Ltd" is one name */
+                continue;
+            }
+            if (c == '|' || c == '\t' || c == '(' || c == ')' || c == '[' || c == ']')
+                skip = 1;
+            else if (c == ' ' && (d = dash_at(ps, p + 1, end)) != 0 && p + 1 + d < end &&
+                     is_blank(byte_at(ps, p + 1 + d)))
+                skip = 1 + d + 1;
+            else if ((d = dash_at(ps, p, end)) == 3 && byte_at(ps, p + 2) >= 0x93 && p > start &&
+                     is_alnum(byte_at(ps, p - 1)))
+                skip = 3; /* "Title—Company" */
+            else if (c == ' ' && (word_at(ps, p + 1, end, "at") || byte_at(ps, p + 1) == '@') &&
+                     p + 3 < end && is_blank(byte_at(ps, p + 2 + (byte_at(ps, p + 1) == '@' ? 0 : 1)))) {
+                skip = byte_at(ps, p + 1) == '@' ? 3 : 4;
+                at_word = 1;
+            } else if (c == '@' && p > start && p + 1 < end && is_blank(byte_at(ps, p + 1))) {
+                skip = 2; /* "Associate@ Company" */
+                at_word = 1;
+            } else if (c == ' ' && (d = joining_word(ps, seg_start, p, end, &at_word)) != 0) {
+                skip = d;
+            } else if (c == ' ' && p + 2 < end && byte_at(ps, p + 1) == ' ' && byte_at(ps, p + 2) == ' ')
+                skip = 3;
+            else if (pass == 1 && c == ',')
+                skip = 1;
+            if (skip) {
+                size_t before = count;
+                push_segment(ps, segs, &count, seg_start, p, after_at);
+                if (count > before)
+                    segs[count - 1].bracketed = c == ')' && in_bracket;
+                in_bracket = c == '(';
+                after_at = at_word;
+                p += skip;
+                seg_start = p;
+            } else {
+                p++;
+            }
+        }
+        push_segment(ps, segs, &count, seg_start, end, after_at);
+        if (count != 1)
+            break;
+    }
+    return count;
+}
+
+/* A country alone or after a comma: "India", "Dubai, UAE", "Remote". */
+static int ends_with_country(const struct parser *ps, size_t start, size_t end)
+{
+    static const char *const countries[] = {
+        "remote", "india", "usa", "us", "uk", "uae", "canada", "australia", "singapore",
+        "germany", "france", "japan", "china", "qatar", "oman", "kuwait", "bahrain",
+        "saudi arabia", "malaysia", "new zealand", "ireland", "netherlands", "united states",
+        "united kingdom", "united arab emirates", "sri lanka", "nepal", "bangladesh",
+        "pakistan", "philippines", "south africa", "nigeria", "kenya", NULL
+    };
+    size_t i, words = 0, p;
+    for (p = start; p < end; p++) {
+        if (is_alpha(byte_at(ps, p)) && (p == start || !is_alpha(byte_at(ps, p - 1))))
+            words++;
+        else if (!is_alpha(byte_at(ps, p)) && !is_blank(byte_at(ps, p)) && byte_at(ps, p) != ',')
+            return 0;
+    }
+    if (words > 4)
+        return 0;
+    /* "Microsoft India" is a company: the country must stand alone or after a comma */
+    for (i = 0; countries[i]; i++) {
+        size_t n = strlen(countries[i]), q;
+        if (end - start < n || !match_at(ps, end - n, end, countries[i]))
+            continue;
+        if (end - n == start)
+            return 1;
+        q = end - n;
+        while (q > start && is_blank(byte_at(ps, q - 1)))
+            q--;
+        if (q > start && byte_at(ps, q - 1) == ',')
+            return 1;
+    }
+    return 0;
+}
+
+static size_t split_segments(const struct parser *ps, size_t start, size_t end, struct segment *segs)
+{
+    return split_segments_pass(ps, start, end, segs, 1);
+}
+
+/* "Bengaluru, Karnataka", "New York, NY", "Remote": short capitalised parts, no cues. */
+static int location_like(const struct parser *ps, size_t start, size_t end)
+{
+    struct cues cu;
+    size_t p, parts = 1, words_in_part = 0;
+    int in_word = 0;
+    if (end - start > 60)
+        return 0;
+    if (ends_with_country(ps, start, end))
+        return 1;
+    cues_of(ps, start, end, &cu);
+    if (cu.title || cu.company || cu.degree || cu.institution || cu.digits || cu.words == 0)
+        return 0;
+    for (p = start; p < end; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (c == ',') {
+            if (words_in_part == 0)
+                return 0;
+            parts++;
+            words_in_part = 0;
+            in_word = 0;
+        } else if (is_alpha(c) || c >= 0x80) {
+            if (!in_word) {
+                if (c < 0x80 && !is_upper(c))
+                    return 0;
+                words_in_part++;
+                if (words_in_part > 3)
+                    return 0;
+            }
+            in_word = 1;
+        } else if (c == '-' && !(p > start && is_alpha(byte_at(ps, p - 1)) && is_alpha(byte_at(ps, p + 1)))) {
+            return 0; /* "Oracle - Bangalore, Karnataka" is a company line */
+        } else if (is_blank(c) || c == '.' || c == '-') {
+            in_word = 0;
+        } else {
+            return 0;
+        }
+    }
+    return parts >= 2 && parts <= 3 && words_in_part > 0;
+}
+
+/* A line that is only a location (with Indeed's trailing " -"). */
+static int location_line(const struct parser *ps, const struct text_line *ln)
+{
+    struct segment segs[MAX_SEGMENTS];
+    size_t n, i, e = trim_right(ps, ln->start, ln->end);
+    if (location_like(ps, ln->start, e))
+        return 1;
+    n = split_segments_pass(ps, ln->start, ln->end, segs, 0);
+    if (n < 2)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (!location_like(ps, segs[i].start, segs[i].end))
+            return 0;
+    }
+    return 1;
+}
+
+/* Indeed writes the company line as "Company -" or "Company - City, State -". */
+static int trailing_dash(const struct parser *ps, const struct text_line *ln)
+{
+    size_t e = ln->end;
+    return e - ln->start >= 2 && byte_at(ps, e - 1) == '-' && is_blank(byte_at(ps, e - 2));
+}
+
+/* ---- output strings ---- */
+
+/* Copies text[start, end) with whitespace collapsed and control bytes dropped; NULL if empty. */
+static char *copy_clean(struct parser *ps, size_t start, size_t end, size_t cap)
+{
+    char *out;
+    size_t n = 0, p;
+    int space = 0;
+    if (end <= start)
+        return NULL;
+    out = malloc((cap && end - start > cap ? cap : end - start) + 1);
+    if (!out) {
+        ps->oom = 1;
+        return NULL;
+    }
+    for (p = start; p < end; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (c < 0x20 || c == 0x7F || c == ' ') {
+            space = n > 0;
+            continue;
+        }
+        if (c == 0xC2 && p + 1 < end && byte_at(ps, p + 1) == 0xA0) {
+            p++;
+            space = n > 0;
+            continue;
+        }
+        if (space) {
+            if (cap && n + 1 >= cap)
+                break;
+            out[n++] = ' ';
+            space = 0;
+        }
+        if (cap && n >= cap)
+            break;
+        out[n++] = (char)c;
+    }
+    if (cap && n >= cap) {
+        /* never end inside a UTF-8 sequence */
+        size_t keep = n;
+        while (keep > 0 && ((unsigned char)out[keep - 1] & 0xC0) == 0x80)
+            keep--;
+        if (keep > 0 && ((unsigned char)out[keep - 1] & 0xC0) == 0xC0) {
+            unsigned char lead = (unsigned char)out[keep - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (n - (keep - 1) < need)
+                n = keep - 1;
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    if (n == 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = 0;
+    return out;
+}
+
+static char *copy_span(struct parser *ps, size_t start, size_t end)
+{
+    start = trim_left(ps, start, end);
+    end = trim_right(ps, start, end);
+    return copy_clean(ps, start, end, 0);
+}
+
+/* ---- lines ---- */
+
+static int split_lines(struct parser *ps)
+{
+    size_t count = 1, p, i = 0, line_start = 0;
+    for (p = 0; p < ps->len; p++) {
+        if (ps->text[p] == '\n')
+            count++;
+    }
+    ps->lines = calloc(count, sizeof(*ps->lines));
+    if (!ps->lines)
+        return -1;
+    for (p = 0; p <= ps->len; p++) {
+        if (p == ps->len || ps->text[p] == '\n') {
+            struct text_line *ln = &ps->lines[i++];
+            size_t s = line_start, e = p;
+            while (s < e && (is_blank(byte_at(ps, s)) || (byte_at(ps, s) == 0xC2 && s + 1 < e && byte_at(ps, s + 1) == 0xA0)))
+                s += is_blank(byte_at(ps, s)) ? 1 : 2;
+            while (e > s && is_blank(byte_at(ps, e - 1)))
+                e--;
+            ln->raw_start = line_start;
+            ln->start = s;
+            ln->end = e;
+            line_start = p + 1;
+        }
+    }
+    ps->line_count = i;
+    return 0;
+}
+
+static int add_range(struct parser *ps, const struct date_range *r, size_t *index)
+{
+    if (ps->range_count == ps->range_cap) {
+        size_t cap = ps->range_cap ? ps->range_cap * 2 : 16;
+        struct date_range *n = realloc(ps->ranges, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        ps->ranges = n;
+        ps->range_cap = cap;
+    }
+    ps->ranges[ps->range_count] = *r;
+    *index = ps->range_count++;
+    return 0;
+}
+
+static int all_caps(const struct parser *ps, const struct text_line *ln)
+{
+    size_t p;
+    for (p = ln->start; p < ln->end; p++) {
+        if (byte_at(ps, p) >= 'a' && byte_at(ps, p) <= 'z')
+            return 0;
+    }
+    return 1;
+}
+
+/* Classifies lines and returns whether any experience heading exists. */
+static int classify_lines(struct parser *ps, int *has_experience)
+{
+    size_t i;
+    int section = SECTION_NONE, exp_caps = 0;
+    *has_experience = 0;
+    for (i = 0; i < ps->line_count; i++) {
+        struct text_line *ln = &ps->lines[i];
+        struct date_range r;
+        int kind = heading_kind(ps, ln, i == 0 || line_is_blank(&ps->lines[i - 1]));
+        /*
+         * "Achievements:" or "Projects:" inside a job is a sub-heading of
+         * that job; so is "Key Achievements" in mixed case under an ALL CAPS
+         * "WORK EXPERIENCE": a resume writes its own section headings in
+         * one style, so a heading in another style is the job's own.
+         */
+        if (section == SECTION_EXPERIENCE && (kind == SECTION_OTHER || kind == SECTION_DATED_OTHER) &&
+            !all_caps(ps, ln) && (byte_at(ps, ln->end - 1) == ':' || exp_caps))
+            kind = -1;
+        if (kind >= 0) {
+            section = kind;
+            ln->heading = 1;
+            if (kind == SECTION_EXPERIENCE) {
+                *has_experience = 1;
+                exp_caps = all_caps(ps, ln);
+            }
+        }
+        ln->section = (unsigned char)section;
+        ln->bullet = bullet_len(ps, ln->start, ln->end) != 0;
+        if (!ln->heading && find_range(ps, ln->start, ln->end, &r)) {
+            if (add_range(ps, &r, &ln->range_index) != 0)
+                return -1;
+            ln->has_range = 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- entries ---- */
+
+
+enum field_kind { FIELD_NONE, FIELD_TITLE, FIELD_COMPANY, FIELD_OTHER };
+
+/* "Designation: X", "Company: Y", "Client: Z": a labelled field and where its value starts. */
+static int field_label(const struct parser *ps, size_t s, size_t e, size_t *value)
+{
+    static const char *const title_keys[] = {
+        "designation", "role", "title", "position", "job title", "current designation", "post",
+        "job role", "current role", "profile", NULL
+    };
+    static const char *const company_keys[] = {
+        "company", "organization", "organisation", "employer", "company name", "current company",
+        "current employer", "firm", NULL
+    };
+    char key[32];
+    size_t p, n = 0, words = 1, i;
+    for (p = s; p < e && p - s < 30; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (c == ':')
+            break;
+        if (is_blank(c)) {
+            if (n > 0 && key[n - 1] != ' ') {
+                key[n++] = ' ';
+                words++;
+            }
+        } else if (is_alpha(c)) {
+            key[n++] = (char)to_lower(c);
+        } else {
+            return FIELD_NONE;
+        }
+        if (n >= sizeof(key) - 1)
+            return FIELD_NONE;
+    }
+    if (p >= e || byte_at(ps, p) != ':' || n == 0 || words > 3)
+        return FIELD_NONE;
+    while (n > 0 && key[n - 1] == ' ')
+        n--;
+    key[n] = 0;
+    *value = p + 1;
+    for (i = 0; title_keys[i]; i++)
+        if (strcmp(key, title_keys[i]) == 0)
+            return FIELD_TITLE;
+    for (i = 0; company_keys[i]; i++)
+        if (strcmp(key, company_keys[i]) == 0)
+            return FIELD_COMPANY;
+    return FIELD_OTHER;
+}
+
+/* A line that can be part of a job header: short, not prose, not a link or an address. */
+static int header_candidate(const struct parser *ps, const struct text_line *ln)
+{
+    size_t value, first = trim_left_plain(ps, ln->start, ln->end);
+    unsigned char last = byte_at(ps, ln->end - 1);
+    size_t p, words = 0;
+    if (ln->heading || ln->has_range || line_is_blank(ln) || ln->end - ln->start > 120)
+        return 0;
+    for (p = ln->start; p < ln->end; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (c == '@' && p + 1 < ln->end && byte_at(ps, p + 1) != ' ')
+            return 0;
+        if (!is_blank(c) && (p == ln->start || is_blank(byte_at(ps, p - 1))))
+            words++;
+    }
+    if (match_at(ps, ln->start, ln->end, "http") || match_at(ps, ln->start, ln->end, "www."))
+        return 0;
+    if (words > 16)
+        return 0;
+    if (last == ':' || field_label(ps, ln->start, ln->end, &value) == FIELD_OTHER)
+        return 0;
+    /* the tail of the previous job's prose: "stocks.", "satisfaction" */
+    if (first < ln->end && byte_at(ps, first) >= 'a' && byte_at(ps, first) <= 'z' && words <= 2) {
+        struct cues cu;
+        cues_of(ps, ln->start, ln->end, &cu);
+        if (!cu.title && !cu.company)
+            return 0;
+    }
+    if (last == '.') {
+        size_t w = ln->end - 1;
+        while (w > ln->start && is_alpha(byte_at(ps, w - 1)))
+            w--;
+        if (words > 5 || ln->end - 1 - w > 4)
+            return 0;
+    }
+    return 1;
+}
+
+struct header {
+    size_t unit_start[4], unit_end[4];   /* header units, top to bottom */
+    size_t unit_line[4];                 /* line index, or SIZE_MAX for the date line remainder */
+    int unit_dash[4];                    /* 1: Indeed company line, 2: "Company:" field, -1: "Title:" field */
+    size_t units;
+    size_t loc_start, loc_end;
+    int has_location;
+    size_t first_line;                   /* first line used by the header */
+    size_t last_line;                    /* last line used (the date line or a line after it) */
+};
+
+static void header_add(struct header *h, size_t s, size_t e, size_t line, int dash)
+{
+    size_t i;
+    if (h->units == 4) {
+        for (i = 0; i < 3; i++) {
+            h->unit_start[i] = h->unit_start[i + 1];
+            h->unit_end[i] = h->unit_end[i + 1];
+            h->unit_line[i] = h->unit_line[i + 1];
+            h->unit_dash[i] = h->unit_dash[i + 1];
+        }
+        h->units = 3;
+    }
+    h->unit_start[h->units] = s;
+    h->unit_end[h->units] = e;
+    h->unit_line[h->units] = line;
+    h->unit_dash[h->units] = dash;
+    h->units++;
+}
+
+static void header_prepend(struct header *h, size_t s, size_t e, size_t line, int dash)
+{
+    size_t i;
+    if (h->units == 4)
+        return;
+    for (i = h->units; i > 0; i--) {
+        h->unit_start[i] = h->unit_start[i - 1];
+        h->unit_end[i] = h->unit_end[i - 1];
+        h->unit_line[i] = h->unit_line[i - 1];
+        h->unit_dash[i] = h->unit_dash[i - 1];
+    }
+    h->unit_start[0] = s;
+    h->unit_end[0] = e;
+    h->unit_line[0] = line;
+    h->unit_dash[0] = dash;
+    h->units++;
+}
+
+static void set_location(struct header *h, size_t s, size_t e)
+{
+    if (!h->has_location) {
+        h->loc_start = s;
+        h->loc_end = e;
+        h->has_location = 1;
+    }
+}
+
+static int label_word_at(const struct parser *ps, size_t at, size_t limit, size_t *end)
+{
+    static const char *const words[] = {
+        "from", "since", "duration", "period", "dates", "date", "tenure", "working", "worked",
+        "till", "until", "present", "current", "to", "time", "during", NULL
+    };
+    size_t i;
+    for (i = 0; words[i]; i++) {
+        if (word_at(ps, at, limit, words[i])) {
+            *end = at + strlen(words[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Drops "from", "Duration", "since"... around a date range: they label it, they name nothing. */
+static void strip_label_words(const struct parser *ps, size_t *s, size_t *e)
+{
+    size_t end, w;
+    for (;;) {
+        *s = trim_left(ps, *s, *e);
+        if (*s >= *e || !label_word_at(ps, *s, *e, &end))
+            break;
+        *s = end;
+    }
+    for (;;) {
+        *e = trim_right(ps, *s, *e);
+        w = *e;
+        while (w > *s && is_alpha(byte_at(ps, w - 1)))
+            w--;
+        if (w == *e || (w > *s && !is_blank(byte_at(ps, w - 1)) && byte_at(ps, w - 1) != '(') ||
+            !label_word_at(ps, w, *e, &end) || end != *e)
+            break;
+        *e = w;
+    }
+}
+
+static int url_line(const struct parser *ps, const struct text_line *ln)
+{
+    return match_at(ps, ln->start, ln->end, "http") || match_at(ps, ln->start, ln->end, "www.");
+}
+
+static int has_word(const struct parser *ps, const struct text_line *ln)
+{
+    size_t p;
+    for (p = ln->start; p < ln->end; p++)
+        if (is_alnum(byte_at(ps, p)))
+            return 1;
+    return 0;
+}
+
+/* Collects the lines around the date line at index a that name the job. */
+static void collect_header(const struct parser *ps, size_t a, size_t floor_line, struct header *h)
+{
+    const struct text_line *date_line = &ps->lines[a];
+    const struct date_range *r = &ps->ranges[date_line->range_index];
+    size_t j, named = 0, blanks = 0, s, e, value;
+    int kind, single = 0;
+    memset(h, 0, sizeof(*h));
+    h->first_line = a;
+    h->last_line = a;
+    for (j = a; j > floor_line && a - j < 12;) {
+        const struct text_line *ln = &ps->lines[--j];
+        if (line_is_blank(ln)) {
+            if (++blanks > 3)
+                break;
+            continue;
+        }
+        /* a page footer (URL) can fall between a job's header lines: look through it */
+        if (url_line(ps, ln))
+            continue;
+        /* Indeed prints a lone "-" where the company is empty: only the title remains above */
+        if (!has_word(ps, ln)) {
+            if (named == 0)
+                single = 1;
+            continue;
+        }
+        blanks = 0;
+        if (!header_candidate(ps, ln) || ln->bullet)
+            break;
+        kind = field_label(ps, ln->start, ln->end, &value);
+        if (kind == FIELD_TITLE || kind == FIELD_COMPANY) {
+            header_prepend(h, value, ln->end, j, kind == FIELD_TITLE ? -1 : 2);
+            named++;
+        } else if (location_line(ps, ln)) {
+            if (named)
+                break;
+            set_location(h, ln->start, trim_right(ps, ln->start, ln->end));
+        } else {
+            header_prepend(h, ln->start, ln->end, j, trailing_dash(ps, ln));
+            named++;
+        }
+        h->first_line = j;
+        if (named == (single ? 1u : 2u))
+            break;
+    }
+    /* text on the date line itself, before and after the range */
+    s = trim_left(ps, date_line->start, r->start);
+    e = trim_right(ps, s, r->start);
+    if (field_label(ps, s, e, &value) != FIELD_NONE)
+        s = e;
+    strip_label_words(ps, &s, &e);
+    if (e > s && e - s <= 150 && bullet_len(ps, date_line->start, date_line->end) == 0) {
+        if (location_like(ps, s, e))
+            set_location(h, s, e);
+        else
+            header_add(h, s, e, SIZE_MAX, 0);
+    }
+    s = trim_left(ps, r->end, date_line->end);
+    e = trim_right(ps, s, date_line->end);
+    strip_label_words(ps, &s, &e);
+    if (e > s && e - s <= 150) {
+        if (location_like(ps, s, e))
+            set_location(h, s, e);
+        else if (!(byte_at(ps, s) >= '0' && byte_at(ps, s) <= '9'))
+            header_add(h, s, e, SIZE_MAX, 0);
+    }
+    if (h->units > 0)
+        return;
+    /* date first, then title and company underneath */
+    for (j = a + 1, blanks = 0; j < ps->line_count && j - a < 6; j++) {
+        const struct text_line *ln = &ps->lines[j];
+        if (line_is_blank(ln)) {
+            if (++blanks > 1)
+                break;
+            continue;
+        }
+        if (!header_candidate(ps, ln) || ln->bullet || ln->section != date_line->section)
+            break;
+        if (location_line(ps, ln))
+            set_location(h, ln->start, trim_right(ps, ln->start, ln->end));
+        else
+            header_add(h, ln->start, ln->end, j, trailing_dash(ps, ln));
+        h->last_line = j;
+        if (h->units == 2)
+            break;
+    }
+}
+
+/* Title and company out of one unit that holds both ("Title at Company", "Company | Title"). */
+static void assign_from_segments(const struct parser *ps, size_t s, size_t e, int dash,
+                                 size_t *ts, size_t *te, size_t *cs, size_t *ce, struct header *h)
+{
+    struct segment segs[MAX_SEGMENTS], keep[MAX_SEGMENTS];
+    size_t n = split_segments(ps, s, e, segs), k = 0, i, best = 0, comp = SIZE_MAX;
+    int best_score = -1000, comp_score = -1000;
+    if (dash > 0 && n > 0) {
+        /* a company line: company first, anything after it is where */
+        *cs = segs[0].start;
+        *ce = segs[0].end;
+        if (n > 1)
+            set_location(h, segs[n - 1].start, segs[n - 1].end);
+        return;
+    }
+    if (dash < 0 && n > 0) {
+        *ts = s;
+        *te = e;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (location_like(ps, segs[i].start, segs[i].end) && (i > 0 || n == 1))
+            set_location(h, segs[i].start, segs[i].end);
+        else
+            keep[k++] = segs[i];
+    }
+    if (k == 0)
+        return;
+    if (k == 1) {
+        struct cues cu;
+        cues_of(ps, keep[0].start, keep[0].end, &cu);
+        if ((title_bias(&cu) < 0 && !cu.strong_title) || dash || keep[0].after_at > 0) {
+            *cs = keep[0].start;
+            *ce = keep[0].end;
+        } else {
+            *ts = keep[0].start;
+            *te = keep[0].end;
+        }
+        return;
+    }
+    for (i = 0; i < k; i++) {
+        struct cues cu;
+        int score;
+        cues_of(ps, keep[i].start, keep[i].end, &cu);
+        score = title_bias(&cu) - (keep[i].after_at > 0 ? 4 : 0) + (keep[i].after_at < 0 ? 4 : 0) - (i > 1 ? 1 : 0);
+        if (score > best_score) {
+            best_score = score;
+            best = i;
+        }
+    }
+    for (i = 0; i < k; i++) {
+        struct cues cu;
+        int score;
+        if (i == best)
+            continue;
+        cues_of(ps, keep[i].start, keep[i].end, &cu);
+        /*
+         * "Sr. Manager - Regional Sales", "Administrator (Server)": a part
+         * made of role vocabulary, or a bracket, qualifies the title; it is
+         * no employer unless it carries a corporate cue.
+         */
+        if (keep[i].after_at <= 0 && cu.company == 0 && (cu.title > 0 || keep[i].bracketed))
+            continue;
+        /* prefer the part next to the title when no cue decides */
+        score = -title_bias(&cu) + (keep[i].after_at > 0 ? 4 : 0) - (keep[i].after_at < 0 ? 4 : 0) - (i > best ? (int)(i - best) : (int)(best - i));
+        if (score > comp_score) {
+            comp_score = score;
+            comp = i;
+        }
+    }
+    *ts = keep[best].start;
+    *te = keep[best].end;
+    if (comp != SIZE_MAX) {
+        *cs = keep[comp].start;
+        *ce = keep[comp].end;
+    }
+}
+
+/* Company line "Company - City, State -": company first, location after. */
+static void assign_company_line(const struct parser *ps, size_t s, size_t e, size_t *cs, size_t *ce, struct header *h)
+{
+    struct segment segs[MAX_SEGMENTS];
+    size_t n, i;
+    int found = 0;
+    n = split_segments(ps, s, e, segs);
+    for (i = 0; i < n; i++) {
+        if (!found && (!location_like(ps, segs[i].start, segs[i].end) || n == 1)) {
+            *cs = segs[i].start;
+            *ce = segs[i].end;
+            found = 1;
+        } else if (found && location_like(ps, segs[i].start, segs[i].end)) {
+            set_location(h, segs[i].start, segs[i].end);
+        }
+    }
+}
+
+/* Whether the last word of text[s, e) is a title word ("National Head", not "Head Office"). */
+static int ends_with_title_word(const struct parser *ps, size_t s, size_t e)
+{
+    size_t w;
+    struct cues cu;
+    e = trim_right(ps, s, e);
+    w = e;
+    while (w > s && is_alpha(byte_at(ps, w - 1)))
+        w--;
+    if (w == e)
+        return 0;
+    cues_of(ps, w, e, &cu);
+    return cu.title > 0;
+}
+
+/*
+ * "Director - Sales & BD", "Sales Manager (Marine Paints)": the title proper
+ * is the part before the qualifier when that part names a role on its own;
+ * the full line stays in title_line.  A bracket always opens a qualifier
+ * once a role word precedes it; a hyphen glued to a word ("National
+ * Head-Postpaid", "Manager -Procurement") only when the words before it end
+ * on a role and are more than one word, so "Head-Business Development" and
+ * "Part-time Instructor" stay whole.
+ */
+static void core_title(const struct parser *ps, size_t s, size_t *e)
+{
+    size_t p, d;
+    for (p = s; p < *e; p++) {
+        unsigned char c = byte_at(ps, p);
+        size_t cut = 0;
+        int glued = 0;
+        if (c == '(' || c == ',' || c == ';' || c == '|')
+            cut = p;
+        else if (is_blank(c) && (d = dash_at(ps, p + 1, *e)) != 0 && p + 1 + d < *e && is_blank(byte_at(ps, p + 1 + d)))
+            cut = p;
+        else if (c == '-' && p > s && p + 1 < *e && (is_alpha(byte_at(ps, p - 1)) || is_alpha(byte_at(ps, p + 1))))
+            cut = p, glued = 1;
+        if (cut > s) {
+            struct cues before, after;
+            cues_of(ps, s, cut, &before);
+            cues_of(ps, cut, *e, &after);
+            if (glued) {
+                if (before.strong_title && !after.strong_title && before.words >= 2 && ends_with_title_word(ps, s, cut)) {
+                    *e = trim_right(ps, s, cut);
+                    return;
+                }
+                continue;
+            }
+            if ((c == '(' && before.title) || (before.strong_title && !after.strong_title))
+                *e = trim_right(ps, s, cut);
+            return;
+        }
+    }
+}
+
+/* A date-line text that holds both a role and another part ("Title, Company"). */
+static int self_contained(const struct parser *ps, size_t s, size_t e)
+{
+    struct segment segs[MAX_SEGMENTS];
+    size_t n = split_segments(ps, s, e, segs), i;
+    int role = 0;
+    for (i = 0; i < n; i++) {
+        struct cues cu;
+        cues_of(ps, segs[i].start, segs[i].end, &cu);
+        role |= cu.strong_title > 0;
+    }
+    return n >= 2 && role;
+}
+
+static int education_text(const struct parser *ps, size_t s, size_t e)
+{
+    struct cues cu;
+    cues_of(ps, s, e, &cu);
+    if (cu.strong_title)
+        return 0;
+    return cu.degree > 0 || (cu.institution > 0 && cu.title == 0);
+}
+
+static int push_entry(struct parser *ps, struct experience_entry *en)
+{
+    if (ps->entry_count == ps->entry_cap) {
+        size_t cap = ps->entry_cap ? ps->entry_cap * 2 : 8;
+        struct experience_entry *n = realloc(ps->entries, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        ps->entries = n;
+        ps->entry_cap = cap;
+    }
+    ps->entries[ps->entry_count++] = *en;
+    return 0;
+}
+
+static void free_entry(struct experience_entry *en)
+{
+    free(en->title_line);
+    free(en->title);
+    free(en->company);
+    free(en->location);
+    free(en->snippet);
+    memset(en, 0, sizeof(*en));
+}
+
+static int same_text(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    for (; *a && *b; a++, b++) {
+        if (to_lower((unsigned char)*a) != to_lower((unsigned char)*b))
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* First and last month index a job covers; a bare year counts from its middle. */
+static void entry_months(const struct experience_entry *en, int *first, int *last)
+{
+    int sm = en->start_month, em = en->end_month;
+    if (!sm)
+        sm = (!en->end_present && en->end_year == en->start_year) ? 1 : 7;
+    if (!em)
+        em = en->end_year == en->start_year ? 12 : 6;
+    *first = month_index(en->start_year, sm);
+    *last = month_index(en->end_year, em);
+}
+
+struct pending {
+    size_t entry;        /* index into ps->entries */
+    size_t body_line;    /* first line of the description */
+};
+
+static int build_entry(struct parser *ps, size_t a, size_t floor_line, struct pending *pend, int *made)
+{
+    const struct date_range *r = &ps->ranges[ps->lines[a].range_index];
+    struct experience_entry en;
+    struct header h;
+    size_t ts = 0, te = 0, cs = 0, ce = 0, title_unit = SIZE_MAX, i;
+    int first, last;
+    *made = 0;
+    collect_header(ps, a, floor_line, &h);
+    if (h.units >= 2 && h.unit_line[h.units - 1] == SIZE_MAX && self_contained(ps, h.unit_start[h.units - 1], h.unit_end[h.units - 1])) {
+        /* "Accountant, Blue Yonder Ltd, 2012 - 2014": the date line names the job by itself */
+        title_unit = h.units - 1;
+        assign_from_segments(ps, h.unit_start[title_unit], h.unit_end[title_unit], 0, &ts, &te, &cs, &ce, &h);
+    } else if (h.units >= 2) {
+        /* the two units nearest the date: title first unless the cues say otherwise */
+        size_t u0 = h.units - 2, u1 = h.units - 1, tu, cu_;
+        struct cues c0, c1;
+        int x0, x1;
+        cues_of(ps, h.unit_start[u0], h.unit_end[u0], &c0);
+        cues_of(ps, h.unit_start[u1], h.unit_end[u1], &c1);
+        x0 = title_bias(&c0) - 3 * h.unit_dash[u0];
+        x1 = title_bias(&c1) - 3 * h.unit_dash[u1];
+        if (h.unit_dash[u1] < 0 || h.unit_dash[u0] > 1)
+            x1 = x0 + 1;
+        if (h.unit_dash[u0] < 0 || h.unit_dash[u1] > 1)
+            x1 = x0 - 1;
+        tu = x1 > x0 ? u1 : u0;
+        cu_ = tu == u0 ? u1 : u0;
+        title_unit = tu;
+        if (h.unit_line[tu] == SIZE_MAX && h.unit_dash[cu_] <= 0) {
+            assign_from_segments(ps, h.unit_start[tu], h.unit_end[tu], 0, &ts, &te, &cs, &ce, &h);
+        } else {
+            ts = trim_left(ps, h.unit_start[tu], h.unit_end[tu]);
+            te = trim_right(ps, ts, h.unit_end[tu]);
+        }
+        if (ce <= cs)
+            assign_company_line(ps, h.unit_start[cu_], h.unit_end[cu_], &cs, &ce, &h);
+    } else if (h.units == 1) {
+        title_unit = 0;
+        assign_from_segments(ps, h.unit_start[0], h.unit_end[0], h.unit_dash[0], &ts, &te, &cs, &ce, &h);
+    }
+    {
+        /* a degree or a school with no role word anywhere in the header is education */
+        int education = 0, role = 0;
+        for (i = 0; i < h.units; i++) {
+            struct cues cu;
+            cues_of(ps, h.unit_start[i], h.unit_end[i], &cu);
+            education |= education_text(ps, h.unit_start[i], h.unit_end[i]);
+            role |= cu.strong_title > 0;
+        }
+        if (education && !role)
+            return 0;
+    }
+    memset(&en, 0, sizeof(en));
+    en.start_year = r->start_year;
+    en.start_month = r->start_month;
+    en.end_year = r->end_year;
+    en.end_month = r->end_month;
+    en.end_present = r->present;
+    entry_months(&en, &first, &last);
+    en.duration_months = last >= first ? last - first + 1 : 0;
+    if (te > ts) {
+        size_t line = h.unit_line[title_unit];
+        const struct text_line *tl = &ps->lines[line == SIZE_MAX ? a : line];
+        core_title(ps, ts, &te);
+        en.title = copy_span(ps, ts, te);
+        en.title_line = copy_clean(ps, tl->start, tl->end, 0);
+    }
+    if (ce > cs)
+        en.company = copy_span(ps, cs, ce);
+    if (h.has_location)
+        en.location = copy_span(ps, h.loc_start, h.loc_end);
+    en.text_start = ps->lines[h.first_line].raw_start;
+    if (ps->oom) {
+        free_entry(&en);
+        return -1;
+    }
+    /* sub-periods and repeated headers ("Period: ...", a project inside a job) are not new jobs */
+    if (ps->entry_count > 0) {
+        struct experience_entry *prev = &ps->entries[ps->entry_count - 1];
+        int pf, pl;
+        entry_months(prev, &pf, &pl);
+        if ((!en.title && !en.company && first >= pf && last <= pl) ||
+            (prev->start_year == en.start_year && prev->start_month == en.start_month &&
+             prev->end_year == en.end_year && prev->end_month == en.end_month && prev->end_present == en.end_present) ||
+            (same_text(prev->title, en.title) && same_text(prev->company, en.company) &&
+             prev->start_year == en.start_year && prev->start_month == en.start_month &&
+             prev->end_year == en.end_year && prev->end_month == en.end_month)) {
+            free_entry(&en);
+            return 0;
+        }
+    }
+    if (push_entry(ps, &en) != 0) {
+        free_entry(&en);
+        return -1;
+    }
+    pend->entry = ps->entry_count - 1;
+    pend->body_line = h.last_line + 1;
+    *made = 1;
+    return 0;
+}
+
+static size_t count_words(const struct parser *ps, size_t s, size_t e)
+{
+    size_t p, words = 0;
+    for (p = s; p < e; p++) {
+        if (is_alnum(byte_at(ps, p)) && (p == s || !is_alnum(byte_at(ps, p - 1))))
+            words++;
+    }
+    return words;
+}
+
+/* Whether a date line may start a job. */
+static int anchor_allowed(const struct parser *ps, size_t i, int has_experience)
+{
+    const struct text_line *ln = &ps->lines[i];
+    if (!ln->has_range)
+        return 0;
+    if (has_experience ? ln->section != SECTION_EXPERIENCE
+                       : (ln->section == SECTION_EDUCATION || ln->section == SECTION_DATED_OTHER))
+        return 0;
+    /* a date inside a sentence is prose about the job, not a new job */
+    if (ln->end - ln->start > 160)
+        return 0;
+    {
+        const struct date_range *r = &ps->ranges[ln->range_index];
+        size_t words = count_words(ps, ln->start, r->start) + count_words(ps, r->end, ln->end);
+        if (words > (ln->bullet ? 8u : 14u))
+            return 0;
+        /* "... Consulting from January 2018 to August 2018." repeats the dates in prose */
+        if (words >= 2 && byte_at(ps, ln->end - 1) == '.')
+            return 0;
+    }
+    return 1;
+}
+
+/* Next line after i that is neither blank nor a page-footer URL, within a few lines; SIZE_MAX if none. */
+static size_t next_content_line(const struct parser *ps, size_t i)
+{
+    size_t j, skipped = 0;
+    for (j = i + 1; j < ps->line_count && skipped < 3; j++) {
+        if (!line_is_blank(&ps->lines[j]) && !url_line(ps, &ps->lines[j]))
+            return j;
+        skipped += line_is_blank(&ps->lines[j]);
+    }
+    return SIZE_MAX;
+}
+
+/*
+ * An undated job in the Indeed layout: a role line that opens a block, then
+ * an employer line ("Company -", "Company - City, State" or a name with a
+ * corporate cue), and no date range right after it (a dated job is read
+ * from its date line instead).  Returns the employer line or SIZE_MAX.
+ */
+static size_t undated_header(const struct parser *ps, size_t i, size_t floor_line)
+{
+    const struct text_line *ln = &ps->lines[i], *cl;
+    struct cues cu, cc;
+    size_t j, k;
+    if (ln->section != SECTION_EXPERIENCE || i <= floor_line || ln->bullet || !header_candidate(ps, ln) ||
+        (i > 0 && !line_is_blank(&ps->lines[i - 1]) && !ps->lines[i - 1].heading))
+        return SIZE_MAX;
+    cues_of(ps, ln->start, ln->end, &cu);
+    if (!cu.strong_title || cu.degree || cu.digits || cu.words > 8 || cu.company || trailing_dash(ps, ln))
+        return SIZE_MAX;
+    j = next_content_line(ps, i);
+    if (j == SIZE_MAX)
+        return SIZE_MAX;
+    cl = &ps->lines[j];
+    if (cl->section != SECTION_EXPERIENCE || cl->bullet || !header_candidate(ps, cl) || location_line(ps, cl))
+        return SIZE_MAX;
+    cues_of(ps, cl->start, cl->end, &cc);
+    if (cc.strong_title || cc.degree || cc.words > 10 || (!trailing_dash(ps, cl) && !cc.company))
+        return SIZE_MAX;
+    /* the date may follow the employer line, or a location line and then the date */
+    for (k = j; (k = next_content_line(ps, k)) != SIZE_MAX && k - j <= 4;) {
+        if (ps->lines[k].has_range)
+            return SIZE_MAX;
+        if (!location_line(ps, &ps->lines[k]))
+            break;
+    }
+    return j;
+}
+
+static int build_undated(struct parser *ps, size_t i, size_t j, struct pending *pend)
+{
+    struct experience_entry en;
+    struct header h;
+    size_t ts, te, cs = 0, ce = 0;
+    const struct text_line *tl = &ps->lines[i], *cl = &ps->lines[j];
+    memset(&en, 0, sizeof(en));
+    memset(&h, 0, sizeof(h));
+    ts = trim_left(ps, tl->start, tl->end);
+    te = trim_right(ps, ts, tl->end);
+    core_title(ps, ts, &te);
+    assign_company_line(ps, cl->start, cl->end, &cs, &ce, &h);
+    en.title = copy_span(ps, ts, te);
+    en.title_line = copy_clean(ps, tl->start, tl->end, 0);
+    if (ce > cs)
+        en.company = copy_span(ps, cs, ce);
+    if (h.has_location)
+        en.location = copy_span(ps, h.loc_start, h.loc_end);
+    en.text_start = tl->raw_start;
+    if (ps->oom || push_entry(ps, &en) != 0) {
+        free_entry(&en);
+        return -1;
+    }
+    pend->entry = ps->entry_count - 1;
+    pend->body_line = j + 1;
+    return 0;
+}
+
+static char *make_snippet(struct parser *ps, size_t from_line, size_t end_offset)
+{
+    size_t i, start = SIZE_MAX, end = 0;
+    for (i = from_line; i < ps->line_count && ps->lines[i].raw_start < end_offset; i++) {
+        const struct text_line *ln = &ps->lines[i];
+        if (line_is_blank(ln) || ln->heading)
+            continue;
+        if (start == SIZE_MAX)
+            start = ln->start;
+        end = ln->end < end_offset ? ln->end : end_offset;
+        if (end - start > 4 * EXPERIENCE_SNIPPET_MAX)
+            break;
+    }
+    if (start == SIZE_MAX || end <= start)
+        return NULL;
+    return copy_clean(ps, start, end, EXPERIENCE_SNIPPET_MAX);
+}
+
+static int build_entries(struct parser *ps, int has_experience)
+{
+    struct pending *pend = NULL;
+    size_t pend_cap = 0, i, floor_line = 0, k, heading, undated;
+    int rc = 0;
+    for (i = 0; i < ps->line_count; i++) {
+        int made;
+        if (ps->lines[i].heading)
+            floor_line = i;
+        undated = SIZE_MAX;
+        if (!anchor_allowed(ps, i, has_experience) &&
+            (!has_experience || (undated = undated_header(ps, i, floor_line)) == SIZE_MAX))
+            continue;
+        if (ps->entry_count == pend_cap) {
+            size_t cap = pend_cap ? pend_cap * 2 : 8;
+            struct pending *n = realloc(pend, cap * sizeof(*n));
+            if (!n) {
+                rc = -1;
+                break;
+            }
+            pend = n;
+            pend_cap = cap;
+        }
+        if (undated != SIZE_MAX) {
+            if (build_undated(ps, i, undated, &pend[ps->entry_count]) != 0) {
+                rc = -1;
+                break;
+            }
+            /* the employer line is taken: no later date line may claim it */
+            floor_line = undated;
+            i = undated;
+            continue;
+        }
+        if (build_entry(ps, i, floor_line, &pend[ps->entry_count], &made) != 0) {
+            rc = -1;
+            break;
+        }
+        if (made)
+            floor_line = i;
+    }
+    /* a job's block runs to the next job's header or the next heading */
+    for (k = 0, heading = 0; rc == 0 && k < ps->entry_count; k++) {
+        struct experience_entry *en = &ps->entries[k];
+        size_t end = ps->len;
+        /* body lines only grow, so one forward scan finds every next heading */
+        if (heading < pend[k].body_line)
+            heading = pend[k].body_line;
+        while (heading < ps->line_count && !ps->lines[heading].heading)
+            heading++;
+        if (heading < ps->line_count)
+            end = ps->lines[heading].raw_start;
+        if (k + 1 < ps->entry_count && ps->entries[k + 1].text_start < end)
+            end = ps->entries[k + 1].text_start;
+        if (end < en->text_start)
+            end = en->text_start;
+        en->text_end = end;
+        en->snippet = make_snippet(ps, pend[k].body_line, end);
+        if (ps->oom)
+            rc = -1;
+    }
+    free(pend);
+    return rc;
+}
+
+/* ---- totals ---- */
+
+static int merged_months(const struct parser *ps)
+{
+    unsigned char seen[(2202 - 1950) * 12];
+    int base = 1950 * 12, top = (int)sizeof(seen) - 1, total = 0;
+    size_t k;
+    memset(seen, 0, sizeof(seen));
+    for (k = 0; k < ps->entry_count; k++) {
+        int first, last, m;
+        entry_months(&ps->entries[k], &first, &last);
+        first -= base;
+        last -= base;
+        if (first < 0)
+            first = 0;
+        if (last > top)
+            last = top;
+        for (m = first; m <= last; m++) {
+            total += !seen[m];
+            seen[m] = 1;
+        }
+    }
+    return total;
+}
+
+static const char *const number_words[] = {
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen", "twenty", NULL
+};
+
+/* Whether "experience" (or "exp") appears within window bytes after at, on the same sentence. */
+static int experience_near(const struct parser *ps, size_t from, size_t to)
+{
+    size_t p;
+    if (to > ps->len)
+        to = ps->len;
+    for (p = from; p < to; p++) {
+        unsigned char c = byte_at(ps, p);
+        if (c == '.' && p + 1 < to && is_blank(byte_at(ps, p + 1)))
+            return 0;
+        if ((c == 'e' || c == 'E') && (p == 0 || !is_alpha(byte_at(ps, p - 1))) && match_at(ps, p, to, "exp"))
+            return 1;
+    }
+    return 0;
+}
+
+/* Number of years at at ("8+ years", "6.5 yrs", "15 months", "5 years 11 months"); -1 if none. */
+static double years_at(const struct parser *ps, size_t at, size_t *end)
+{
+    size_t p = at, n, i;
+    double value = 0;
+    int v, months;
+    n = digit_run(ps, p, ps->len, &v);
+    if (n > 0) {
+        if (n > 2)
+            return -1;
+        value = v;
+        p += n;
+        if (byte_at(ps, p) == '.' && p + 1 < ps->len && is_digit(byte_at(ps, p + 1))) {
+            size_t m = digit_run(ps, p + 1, ps->len, &v);
+            double scale = 1;
+            for (i = 0; i < m; i++)
+                scale *= 10;
+            value += v / scale;
+            p += 1 + m;
+        }
+    } else {
+        for (i = 0; number_words[i]; i++) {
+            if (word_at(ps, p, ps->len, number_words[i])) {
+                value = (double)(i + 1);
+                p += strlen(number_words[i]);
+                break;
+            }
+        }
+        if (!number_words[i])
+            return -1;
+    }
+    p = skip_blanks(ps, p, ps->len);
+    if (byte_at(ps, p) == '+' && p < ps->len)
+        p = skip_blanks(ps, p + 1, ps->len);
+    else if (word_at(ps, p, ps->len, "plus"))
+        p = skip_blanks(ps, p + 4, ps->len);
+    if (byte_at(ps, p) == '-' && p < ps->len)
+        p++;
+    if (word_at(ps, p, ps->len, "years") || word_at(ps, p, ps->len, "year") ||
+        word_at(ps, p, ps->len, "yrs") || word_at(ps, p, ps->len, "yr") ||
+        word_at(ps, p, ps->len, "year's") || word_at(ps, p, ps->len, "years'")) {
+        while (p < ps->len && (is_alpha(byte_at(ps, p)) || byte_at(ps, p) == '\''))
+            p++;
+        if (byte_at(ps, p) == '.' && p < ps->len)
+            p++;
+        /* "5 years 11 months", "6 years and 6 months" */
+        {
+            size_t q = skip_blanks(ps, p, ps->len);
+            if (byte_at(ps, q) == ',' && q < ps->len)
+                q = skip_blanks(ps, q + 1, ps->len);
+            if (word_at(ps, q, ps->len, "and"))
+                q = skip_blanks(ps, q + 3, ps->len);
+            n = digit_run(ps, q, ps->len, &months);
+            if (n > 0 && n <= 2 && months < 12) {
+                q = skip_blanks(ps, q + n, ps->len);
+                if (word_at(ps, q, ps->len, "months") || word_at(ps, q, ps->len, "month") ||
+                    word_at(ps, q, ps->len, "mos")) {
+                    value += months / 12.0;
+                    p = q + 5;
+                }
+            }
+        }
+    } else if (word_at(ps, p, ps->len, "months") || word_at(ps, p, ps->len, "month") ||
+               word_at(ps, p, ps->len, "mos")) {
+        value /= 12.0;
+        while (p < ps->len && is_alpha(byte_at(ps, p)))
+            p++;
+    } else {
+        return -1;
+    }
+    *end = p;
+    return value;
+}
+
+/* "with over 15 years", "more than 8 years", "total of 6 years": a total even without the word experience. */
+static int total_cue_before(const struct parser *ps, size_t at)
+{
+    static const char *const cues[] = { "over", "than", "total", "overall", "total of", NULL };
+    size_t i;
+    for (i = 0; cues[i]; i++) {
+        size_t n = strlen(cues[i]), q = at;
+        while (q > 0 && at - q < 3 && is_blank(byte_at(ps, q - 1)) )
+            q--;
+        if (q < at && q >= n && match_at(ps, q - n, q, cues[i]) && (q - n == 0 || !is_alpha(byte_at(ps, q - n - 1))))
+            return 1;
+    }
+    return 0;
+}
+
+static double stated_years(const struct parser *ps)
+{
+    double best = -1;
+    size_t p;
+    for (p = 0; p < ps->len; p++) {
+        unsigned char c = byte_at(ps, p);
+        double v;
+        size_t end;
+        if (!is_alnum(c) || (p > 0 && (is_alnum(byte_at(ps, p - 1)) || byte_at(ps, p - 1) == '.')))
+            continue;
+        v = years_at(ps, p, &end);
+        if (v <= 0 || v > 50)
+            continue;
+        /* the statement must talk about experience: "8 years of experience", "Experience: 8 years" */
+        if (experience_near(ps, end, end + 64) || experience_near(ps, p > 40 ? p - 40 : 0, p) ||
+            total_cue_before(ps, p))
+            if (v > best)
+                best = v;
+    }
+    return best;
+}
+
+/* ---- public ---- */
+
+/*
+ * The headline under the name ("Title - Company", "Title at Company", or a
+ * title alone): among the first three lines, the first short line that
+ * names a role.  A line without a role word is the name or a tagline.
+ */
+static void find_headline(struct parser *ps, struct experience_result *out)
+{
+    size_t i, seen = 0;
+    for (i = 0; i < ps->line_count && seen < 3; i++) {
+        const struct text_line *ln = &ps->lines[i];
+        struct header h;
+        struct cues cu;
+        size_t ts = 0, te = 0, cs = 0, ce = 0;
+        if (line_is_blank(ln))
+            continue;
+        if (ln->heading)
+            break;
+        seen++;
+        if (!header_candidate(ps, ln) || ln->bullet)
+            continue;
+        cues_of(ps, ln->start, ln->end, &cu);
+        if (cu.digits || !cu.strong_title || cu.words > 12 || cu.degree)
+            continue;
+        memset(&h, 0, sizeof(h));
+        assign_from_segments(ps, ln->start, ln->end, 0, &ts, &te, &cs, &ce, &h);
+        if (te > ts) {
+            core_title(ps, ts, &te);
+            out->headline_title = copy_span(ps, ts, te);
+        }
+        if (ce > cs)
+            out->headline_company = copy_span(ps, cs, ce);
+        break;
+    }
+}
+
+void experience_result_free(struct experience_result *res)
+{
+    size_t k;
+    if (!res)
+        return;
+    for (k = 0; k < res->count; k++)
+        free_entry(&res->entries[k]);
+    free(res->entries);
+    free(res->headline_title);
+    free(res->headline_company);
+    memset(res, 0, sizeof(*res));
+    res->stated_years = -1;
+}
+
+int experience_parse(const char *text, size_t len, int ref_year, int ref_month,
+                     struct experience_result *out)
+{
+    struct parser ps;
+    int has_experience = 0, rc = 0;
+    double dated;
+    memset(out, 0, sizeof(*out));
+    out->stated_years = -1;
+    if (!text)
+        len = 0;
+    memset(&ps, 0, sizeof(ps));
+    ps.text = text ? text : "";
+    ps.len = len;
+    /* keep every month index inside the merge bitmap */
+    ps.ref_year = ref_year < 1951 ? 1951 : ref_year > 2200 ? 2200 : ref_year;
+    ps.ref_month = ref_month < 1 ? 1 : ref_month > 12 ? 12 : ref_month;
+    ps.max_year = ps.ref_year + 1;
+    if (split_lines(&ps) != 0 || classify_lines(&ps, &has_experience) != 0 ||
+        build_entries(&ps, has_experience) != 0) {
+        rc = -1;
+        goto done;
+    }
+    find_headline(&ps, out);
+    if (ps.oom) {
+        rc = -1;
+        goto done;
+    }
+    out->merged_months = merged_months(&ps);
+    out->entries = ps.entries;
+    out->count = ps.entry_count;
+    ps.entries = NULL;
+    ps.entry_count = 0;
+    out->stated_years = stated_years(&ps);
+    dated = out->merged_months / 12.0;
+    if (out->stated_years < 0) {
+        out->total_years = dated;
+    } else if (out->merged_months == 0) {
+        out->total_years = out->stated_years;
+    } else if (out->stated_years < 0.5 * dated && out->count >= 2) {
+        /* far below several dated jobs: the statement is about one skill ("1 year of Java experience") */
+        out->total_years = dated;
+    } else {
+        out->total_years = out->stated_years;
+    }
+done:
+    {
+        size_t k;
+        for (k = 0; k < ps.entry_count; k++)
+            free_entry(&ps.entries[k]);
+    }
+    free(ps.entries);
+    free(ps.lines);
+    free(ps.ranges);
+    if (rc != 0)
+        experience_result_free(out);
+    return rc;
+}

@@ -1,0 +1,342 @@
+/*
+ * roles - roles the candidate fits, from the role catalogue (O*NET
+ * occupations and their typical technologies, data/roles.tsv).
+ *
+ * A role's score is 0.75 x the share of its core technologies (the first
+ * core_skills of its list, hot technologies first) the candidate has with at
+ * least medium confidence, each weighted by how specific it is to few roles,
+ * plus 0.25 x the share of its title words found in the candidate's recent
+ * job titles. Each suggestion carries the seniority
+ * level from the seniority stage and the full title ("Senior Data
+ * Scientist").
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anautil.h"
+#include "roles.h"
+#include "skillmatch.h"
+
+struct roles_state {
+	struct skillmatch_dict *dict;
+	struct skillmatch_roles *roles;
+	char **titles; /* singular display titles, one per role */
+	float *weight; /* per skill id: log(1 + roles / roles listing it) */
+	int64_t max_roles;
+	int64_t core_skills;
+	int64_t min_listed;
+	double min_score;
+};
+
+static const struct ima_option roles_options[] = {
+	{ "dictionary", IMA_OPT_STRING, "skills.tsv", "skills dictionary", 0 },
+	{ "catalogue", IMA_OPT_STRING, "roles.tsv", "role catalogue", 0 },
+	{ "max_roles", IMA_OPT_INT, "5", "most roles suggested", 0 },
+	{ "core_skills", IMA_OPT_INT, "40",
+	  "how many of a role's listed technologies (hot first) count as its core", 0 },
+	{ "min_listed", IMA_OPT_INT, "10",
+	  "roles listing fewer technologies are scored as if they listed this many", 0 },
+	{ "min_score", IMA_OPT_DOUBLE, "0.05", "lowest score suggested", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
+};
+
+/* "Software Developers" -> "Software Developer"; "Engineers/Architects" ->
+ * "Engineer/Architect"; ", All Other" dropped. */
+static char *roles_singular(const char *title)
+{
+	size_t n = strlen(title);
+	const char *other = strstr(title, ", All Other");
+	char *out, *w;
+
+	if (other != NULL)
+		n = (size_t)(other - title);
+	out = ima_malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	w = out;
+	for (size_t i = 0; i < n; i++) {
+		bool word_end = i + 1 == n || title[i + 1] == '/' || title[i + 1] == ',';
+
+		if (word_end && title[i] == 's' && i >= 2) {
+			if (title[i - 1] == 'e' && title[i - 2] == 'i') {
+				w -= 2; /* "ies" -> "y" */
+				*w++ = 'y';
+				continue;
+			}
+			if (title[i - 1] != 's' && title[i - 1] != 'u' &&
+			    title[i - 1] != 'i')
+				continue;
+		}
+		*w++ = title[i];
+	}
+	*w = '\0';
+	return out;
+}
+
+static void roles_fini(void *state)
+{
+	struct roles_state *st = state;
+
+	if (st->titles != NULL)
+		for (size_t i = 0; i < skillmatch_roles_count(st->roles); i++)
+			ima_free(st->titles[i]);
+	ima_free(st->titles);
+	ima_free(st->weight);
+	skillmatch_roles_free(st->roles);
+	skillmatch_free(st->dict);
+	ima_free(st);
+}
+
+/*
+ * A skill that most roles list (SQL, Excel) says little about which role
+ * fits; one that few list (Kafka, Redshift) says a lot. Weighting matches by
+ * inverse role frequency keeps generic skills from ranking exotic roles
+ * first.
+ */
+static int roles_weights(struct roles_state *st)
+{
+	unsigned nskills = skillmatch_count(st->dict);
+	size_t nroles = skillmatch_roles_count(st->roles);
+	unsigned *df = ima_calloc(nskills ? nskills : 1, sizeof(*df));
+
+	st->weight = ima_calloc(nskills ? nskills : 1, sizeof(*st->weight));
+	if (df == NULL || st->weight == NULL) {
+		ima_free(df);
+		return -1;
+	}
+	for (size_t r = 0; r < nroles; r++) {
+		const struct skillmatch_role *role = skillmatch_roles_get(st->roles, r);
+
+		for (size_t k = 0; k < role->nskills; k++)
+			if (role->skill_ids[k] < nskills)
+				df[role->skill_ids[k]]++;
+	}
+	for (unsigned i = 0; i < nskills; i++)
+		st->weight[i] = (float)log(1.0 + (double)nroles / (df[i] ? df[i] : 1));
+	ima_free(df);
+	return 0;
+}
+
+static int roles_init(const struct ima_conf *conf, void **state,
+		      struct ima_error *err)
+{
+	struct roles_state *st = ima_calloc(1, sizeof(*st));
+	char path[4096], msg[256];
+	size_t n;
+
+	if (st == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	st->max_roles = ima_conf_int(conf, "max_roles");
+	st->core_skills = ima_conf_int(conf, "core_skills");
+	st->min_listed = ima_conf_int(conf, "min_listed");
+	st->min_score = ima_conf_double(conf, "min_score");
+	if (st->max_roles < 1 || st->core_skills < 1 || st->min_listed < 1) {
+		ima_free(st);
+		return ima_error_set(err, 500, "config", "", "max_roles and core_skills must be at least 1");
+	}
+	if (ima_data_path(ima_conf_string(conf, "dictionary"), path, sizeof(path)) != 0 ||
+	    (st->dict = skillmatch_load(path, msg, sizeof(msg))) == NULL) {
+		roles_fini(st);
+		return ima_error_set(err, 500, "config", "dictionary", "cannot load %s", path);
+	}
+	if (ima_data_path(ima_conf_string(conf, "catalogue"), path, sizeof(path)) != 0 ||
+	    (st->roles = skillmatch_roles_load(path, st->dict, msg, sizeof(msg))) == NULL) {
+		roles_fini(st);
+		return ima_error_set(err, 500, "config", "catalogue", "cannot load %s", path);
+	}
+	n = skillmatch_roles_count(st->roles);
+	st->titles = ima_calloc(n, sizeof(char *));
+	for (size_t i = 0; st->titles != NULL && i < n; i++) {
+		st->titles[i] = roles_singular(skillmatch_roles_get(st->roles, i)->title);
+		if (st->titles[i] == NULL)
+			break;
+	}
+	if (st->titles == NULL || (n > 0 && st->titles[n - 1] == NULL) ||
+	    roles_weights(st) != 0) {
+		roles_fini(st);
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	}
+	*state = st;
+	return 0;
+}
+
+/* Share of the role title's words (3+ letters, plural 's' ignored) found in
+ * the candidate's titles. */
+static double roles_title_fit(const char *title, const char *cand, size_t clen)
+{
+	size_t words = 0, found = 0;
+
+	for (const char *p = title; *p;) {
+		const char *s;
+		size_t n;
+
+		while (*p && !anautil_wordch((unsigned char)*p))
+			p++;
+		s = p;
+		while (*p && anautil_wordch((unsigned char)*p))
+			p++;
+		n = (size_t)(p - s);
+		if (n > 1 && s[n - 1] == 's')
+			n--;
+		if (n < 3 || anautil_eq_ci(s, n, "and") || anautil_eq_ci(s, n, "other"))
+			continue;
+		words++;
+		for (size_t i = 0; i + n <= clen; i++) {
+			if ((i == 0 || !anautil_wordch((unsigned char)cand[i - 1])) &&
+			    strncasecmp(cand + i, s, n) == 0) {
+				found++;
+				break;
+			}
+		}
+	}
+	return words ? (double)found / (double)words : 0;
+}
+
+struct roles_scored {
+	size_t role;
+	double score;
+};
+
+static int roles_scored_cmp(const void *a, const void *b)
+{
+	const struct roles_scored *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->role < y->role ? -1 : x->role > y->role;
+}
+
+static const char *const roles_prefix[4] = { "Junior ", "", "Senior ", "Principal " };
+
+static enum ima_rc roles_process(struct ima_req *req, void *state)
+{
+	const struct roles_state *st = state;
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const msgpack_object *cand = ima_ctx_get(ctx, "_skills.candidate");
+	const msgpack_object *exps = ima_ctx_get(ctx, "experiences");
+	unsigned nskills = skillmatch_count(st->dict);
+	size_t nroles = skillmatch_roles_count(st->roles), ntop = 0;
+	unsigned char *have = ima_req_alloc(req, nskills / 8 + 1);
+	struct roles_scored *top = ima_req_alloc(req, (size_t)st->max_roles * sizeof(*top));
+	char titles[1024];
+	size_t tlen = 0;
+	const char *level_name = "mid-level";
+	size_t level_len = 9;
+	double level_conf = 0;
+	int level;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (have == NULL || top == NULL)
+		return ima_req_fail(req, 500, "internal", "", "out of memory");
+	memset(have, 0, nskills / 8 + 1);
+	for (uint32_t i = 0; cand && cand->type == MSGPACK_OBJECT_ARRAY && i < cand->via.array.size; i++) {
+		const msgpack_object *name = anautil_map_get(&cand->via.array.ptr[i], "name");
+		double conf = 0;
+		int id;
+
+		anautil_number(anautil_map_get(&cand->via.array.ptr[i], "confidence"), &conf);
+		if (name == NULL || name->type != MSGPACK_OBJECT_STR || conf < 0.5)
+			continue;
+		id = skillmatch_find(st->dict, name->via.str.ptr, name->via.str.size);
+		if (id >= 0)
+			have[id / 8] |= (unsigned char)(1u << (id % 8));
+	}
+	/* The candidate's recent titles, for title fit. */
+	for (uint32_t i = 0; exps && exps->type == MSGPACK_OBJECT_ARRAY && i < exps->via.array.size && i < 3; i++) {
+		const msgpack_object *t = anautil_map_get(&exps->via.array.ptr[i], "title");
+
+		if (t && t->type == MSGPACK_OBJECT_STR && tlen + t->via.str.size + 2 < sizeof(titles)) {
+			memcpy(titles + tlen, t->via.str.ptr, t->via.str.size);
+			tlen += t->via.str.size;
+			titles[tlen++] = ' ';
+		}
+	}
+	titles[tlen] = '\0';
+	ima_ctx_get_str(ctx, "seniority_analysis.level", &level_name, &level_len);
+	ima_ctx_get_double(ctx, "seniority_analysis.confidence", &level_conf);
+	level = anautil_level_parse(level_name, level_len);
+	if (level < 0)
+		level = LEVEL_MID;
+
+	for (size_t r = 0; r < nroles; r++) {
+		const struct skillmatch_role *role = skillmatch_roles_get(st->roles, r);
+		size_t core = role->nskills < (size_t)st->core_skills ? role->nskills
+								       : (size_t)st->core_skills;
+		double matched = 0, total = 0, score;
+
+		if (core == 0)
+			continue;
+		for (size_t k = 0; k < core; k++) {
+			unsigned id = role->skill_ids[k];
+
+			total += st->weight[id];
+			if (have[id / 8] & (1u << (id % 8)))
+				matched += st->weight[id];
+		}
+		if (matched == 0)
+			continue;
+		/* A role that lists few technologies would fit anyone with one of
+		 * them: pad short lists to min_listed entries of average weight. */
+		if (core < (size_t)st->min_listed)
+			total += total / (double)core * (double)((size_t)st->min_listed - core);
+		score = 0.75 * matched / total +
+			0.25 * roles_title_fit(st->titles[r], titles, tlen);
+		if (score < st->min_score)
+			continue;
+		/* Keep the best max_roles in a small sorted array. */
+		if (ntop < (size_t)st->max_roles) {
+			top[ntop].role = r;
+			top[ntop++].score = score;
+		} else if (score > top[ntop - 1].score) {
+			top[ntop - 1].role = r;
+			top[ntop - 1].score = score;
+		} else {
+			continue;
+		}
+		qsort(top, ntop, sizeof(top[0]), roles_scored_cmp);
+	}
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, ntop);
+	for (size_t i = 0; i < ntop; i++) {
+		const struct skillmatch_role *role = skillmatch_roles_get(st->roles, top[i].role);
+		size_t core = role->nskills < (size_t)st->core_skills ? role->nskills
+								       : (size_t)st->core_skills;
+		size_t matched = 0;
+		char full[256];
+
+		for (size_t k = 0; k < core; k++)
+			matched += (have[role->skill_ids[k] / 8] >> (role->skill_ids[k] % 8)) & 1u;
+		snprintf(full, sizeof(full), "%s%s", roles_prefix[level], st->titles[top[i].role]);
+		msgpack_pack_map(&pk, 7);
+		anautil_pack_kv_str(&pk, "role", st->titles[top[i].role]);
+		anautil_pack_kv_str(&pk, "soc_code", role->soc_code);
+		anautil_pack_key(&pk, "score");
+		anautil_pack_score(&pk, top[i].score);
+		anautil_pack_key(&pk, "matched_skills");
+		msgpack_pack_array(&pk, matched);
+		for (size_t k = 0; k < core; k++)
+			if (have[role->skill_ids[k] / 8] & (1u << (role->skill_ids[k] % 8)))
+				ima_pack_cstr(&pk, skillmatch_name(st->dict, role->skill_ids[k]));
+		anautil_pack_kv_str(&pk, "seniority_level", anautil_level_names[level]);
+		anautil_pack_key(&pk, "seniority_confidence");
+		anautil_pack_score(&pk, level_conf);
+		anautil_pack_kv_str(&pk, "full_role_title", full);
+	}
+	return anautil_put(req, "role_suggestions", &sb);
+}
+
+IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_roles = {
+	IMA_PLUGIN_HEADER,
+	.name = "roles",
+	.version = "1.0.0",
+	.description = "role suggestions from the O*NET role catalogue, scored by skill overlap and title fit",
+	.options = roles_options,
+	.init = roles_init,
+	.process = roles_process,
+	.fini = roles_fini,
+};

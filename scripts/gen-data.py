@@ -1,0 +1,634 @@
+#!/usr/bin/env python3
+"""Generate the skills dictionary, role catalogue and skill adjacency from O*NET.
+
+Run by hand; the outputs are committed:
+
+    scripts/gen-data.py [--onet DIR] [--out DIR]
+
+Inputs: DIR/Technology Skills.txt and DIR/Occupation Data.txt (O*NET, tab
+separated, default ../shared/data/onet) and data/aliases.tsv (hand-written).
+Outputs: data/skills.tsv, data/roles.tsv, data/adjacency.tsv.  The format of
+each file is described in data/README.md.  Output is sorted, so running the
+script twice gives the same bytes.
+
+This includes information from the O*NET Database by the U.S. Department of
+Labor, Employment and Training Administration (USDOL/ETA). Used under the CC BY
+4.0 license. O*NET(R) is a trademark of USDOL/ETA.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import collections
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Ordinary English words, to tell a product named by an everyday word
+# ("INTERACT", "HER", "FastEST", "After the Deadline") from a real product
+# name.  Debian package wamerican; read by the generator only, never at
+# runtime.
+WORDLIST = "/usr/share/dict/american-english"
+
+# Kind of a hand entry when its fifth column is empty: methodologies are
+# practices, human languages are languages, everything else is knowledge.
+KIND_OF_CATEGORY = {"methodology": "practice", "human-language": "language"}
+KINDS = ("knowledge", "practice", "language")
+
+# Words that make a phrase of ordinary words read as prose, not as a name.
+FUNCTION_WORDS = set("""
+a an the of for and or to in on with by at from after before into over under
+about my your our their his her its this that these those is are be not no all
+""".split())
+ROOT = os.path.dirname(HERE)
+
+# Longest form kept (normalised bytes).
+MAX_FORM = 40
+
+# Suffixes O*NET appends to product names that nobody writes in prose.
+TRAILING_WORDS = ("software", "software suite", "suite")
+
+# Multi-word vendor prefixes that the first-word rule below cannot find.
+VENDOR_PREFIXES = (
+    "amazon web services aws", "amazon web services", "the mathworks",
+    "dassault systemes", "red hat", "sas institute", "hewlett packard",
+    "hewlett-packard", "thomson reuters", "national instruments",
+    "bentley systems", "siemens plm software", "esri", "ibm rational",
+)
+
+# Common words of work English that O*NET descriptions miss but that are
+# product names too ("Excel", "Slack", "Zoom").  A derived single-word form in
+# this set, or found lowercase in the O*NET occupation descriptions, is kept
+# only with the '^' marker (matched when capitalised).
+EXTRA_COMMON = set("""
+excel word access outlook project teams zoom slack office sheets docs forms
+drive spark swift rust chef puppet make express spring go bootstrap basic
+visual studio center central point page pages time works pro plus lab labs
+studio cloud one suite manager server express designer builder desktop mobile
+connect insight insights edge compass pilot navigator explorer vision view
+draw paint notes note keynote numbers pages photos camera mail calendar maps
+meet chat classroom sites jam keep tasks contacts delve stream planner sway
+yammer bookings lens fusion inventor maya vault factory dynamics ace ally
+atlas beacon bridge canvas catalyst elite encore focus horizon matrix
+nexus oasis orion prism quest rally scout sentinel sigma spectrum summit
+target vista zenith simple smart quick easy
+""".split())
+
+
+# Skill -> skills it implies, written by hand: frameworks imply their language,
+# managed services their platform.  Names must be canonical names in skills.tsv.
+HAND_ADJACENCY = """
+Django: Python
+Flask: Python
+FastAPI: Python
+pandas: Python
+NumPy: Python
+SciPy: Python
+scikit-learn: Python, Machine learning
+PyTorch: Python, Deep learning, Machine learning
+TensorFlow: Python, Deep learning, Machine learning
+Keras: Python, Deep learning, Machine learning
+Jupyter: Python
+pytest: Python
+React: JavaScript, HTML, CSS
+React Native: React, JavaScript, Mobile development
+Redux: React, JavaScript
+Next.js: React, JavaScript
+Angular: TypeScript, JavaScript, HTML, CSS
+Vue.js: JavaScript, HTML, CSS
+Svelte: JavaScript
+jQuery: JavaScript
+Node.js: JavaScript
+Express: Node.js, JavaScript
+TypeScript: JavaScript
+Webpack: JavaScript
+Jest: JavaScript
+Spring: Java
+Spring Boot: Spring, Java
+Hibernate: Java, SQL
+Java EE: Java
+JSP: Java
+JUnit: Java
+Maven: Java
+Gradle: Java
+Kotlin: Java
+Scala: Java
+Apache Spark: Big data
+Apache Hadoop: Big data
+Apache Kafka: Message queues
+Ruby on Rails: Ruby
+Laravel: PHP
+Symfony: PHP
+ASP.NET: .NET, C#
+.NET Core: .NET, C#
+Entity Framework: .NET, C#
+Xamarin: C#, Mobile development
+Flutter: Dart, Mobile development
+Kubernetes: Docker, Containers
+OpenShift: Kubernetes, Docker
+Helm: Kubernetes
+Docker: Containers
+Amazon EC2: AWS
+Amazon S3: AWS
+AWS Lambda: AWS, Serverless
+AWS CloudFormation: AWS, Infrastructure as code
+DynamoDB: AWS, NoSQL
+Amazon Redshift: AWS, SQL
+BigQuery: Google Cloud Platform, SQL
+Terraform: Infrastructure as code
+Ansible: Infrastructure as code
+PostgreSQL: SQL
+MySQL: SQL
+MariaDB: SQL
+Microsoft SQL Server: SQL
+Oracle Database: SQL
+PL/SQL: SQL, Oracle Database
+T-SQL: SQL, Microsoft SQL Server
+MongoDB: NoSQL
+Cassandra: NoSQL
+Redis: NoSQL
+Jenkins: CI/CD
+GitLab: Git
+GitHub: Git
+Bitbucket: Git
+Travis CI: CI/CD
+CircleCI: CI/CD
+Scrum: Agile
+Kanban: Agile
+TDD: Unit testing
+Selenium: Test automation
+Cypress: Test automation
+Deep learning: Machine learning
+Natural language processing: Machine learning
+Computer vision: Machine learning
+Swift: iOS
+Objective-C: iOS
+Kotlin: Android
+Power BI: Business intelligence
+Tableau: Business intelligence
+"""
+
+
+def normalise(text):
+    """Same normalisation as skillmatch.c: ASCII lowercase; whitespace, '-'
+    and '_' become one space; trimmed."""
+    out = []
+    space = True
+    for ch in text:
+        if ch in " \t\r\n\f\v-_":
+            if not space:
+                out.append(" ")
+            space = True
+            continue
+        out.append(ch.lower() if "A" <= ch <= "Z" else ch)
+        space = False
+    return "".join(out).strip()
+
+
+def english_words(path):
+    """Lowercase entries of the system word list (proper nouns such as
+    "Java" are capitalised there, so they do not count as ordinary words)."""
+    if not os.path.exists(path):
+        sys.exit("%s: missing; install the word list with 'apt-get install -y "
+                 "wamerican' (needed to drop O*NET products named by ordinary "
+                 "words), or pass --words FILE" % path)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return {w for w in (line.strip() for line in f) if re.fullmatch(r"[a-z]+", w)}
+
+
+def read_tsv(path):
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        rows = [line.rstrip("\r\n").split("\t") for line in f]
+    return rows[0], rows[1:]
+
+
+def simplify_category(title):
+    """'Data base management system software' -> 'database management system'."""
+    t = title
+    t = re.sub(r"\bsoftware\b", "", t)
+    # Drop the upper-case acronym O*NET repeats after a phrase (CAD, CRM, ERP).
+    t = re.sub(r"\b[A-Z][A-Z0-9/]+\b", "", t)
+    t = t.lower().replace("data base", "database")
+    t = re.sub(r"[^a-z0-9]+", " ", t).strip()
+    return t.replace(" ", "-") or "other"
+
+
+def common_words(occupations):
+    words = collections.Counter()
+    for _code, title, desc in occupations:
+        for w in re.findall(r"[a-z][a-z0-9]+", title.lower() + " " + desc):
+            words[w] += 1
+    # Only lowercase occurrences count, so proper nouns in descriptions do not
+    # mark product names as common; the whole description is lowercased for
+    # titles only.
+    lower_only = collections.Counter()
+    for _code, _title, desc in occupations:
+        for w in re.findall(r"\b[a-z][a-z0-9]+\b", desc):
+            lower_only[w] += 1
+    return set(lower_only) | EXTRA_COMMON
+
+
+def acronym_fits(acro, words):
+    """At least half of the acronym's letters are, in order, initials of the
+    words before it ("Extensible markup language XML": m, l)."""
+    letters = [c for c in acro.lower() if c.isalpha()]
+    initials = [w[0].lower() for w in words if w]
+    hits = 0
+    i = 0
+    for c in letters:
+        j = i
+        while j < len(initials) and initials[j] != c:
+            j += 1
+        if j < len(initials):
+            hits += 1
+            i = j + 1
+    return letters and hits * 2 >= len(letters)
+
+
+def single_word_marker(word, hot, common, full=False):
+    """Marker for a one-word form, None to drop it.
+
+    Plain capitalised words ("Learn", "Professional", "Scheme") are product
+    names only inside a skills list unless O*NET marks the technology hot;
+    camel case, capitals and digits ("AutoCAD", "JIRA", "S3") look like
+    products anywhere."""
+    n = normalise(word)
+    if re.fullmatch(r"[0-9.]+", n):
+        return None
+    if n in common or len(n) == 1:
+        if hot:
+            return "?"
+        return "?" if full else None
+    if hot or re.search(r"[A-Z0-9]", word[1:]) or not word[:1].isalpha():
+        return ""
+    return "?" if full else None
+
+
+def derive_forms(name, vendors, common, hot=False):
+    """Everyday surface forms of an O*NET product name.
+
+    Returns (forms, short) where forms maps normalised form -> marker ('' plain,
+    '^' capitalised only) and short is the preferred display form or None."""
+    forms = {}
+    short = None
+    base = name.strip()
+    for suffix in TRAILING_WORDS:
+        if base.lower().endswith(" " + suffix):
+            base = base[: -len(suffix) - 1].strip()
+            break
+    words = base.split()
+    if not words:
+        return forms, None
+    descriptive = all(not any(c.isupper() for c in w) for w in words)
+
+    def add(form, display=None):
+        nonlocal short
+        n = normalise(form)
+        if len(n) < 2 or not re.search(r"[a-z0-9]", n):
+            return
+        toks = n.split()
+        alpha = [t for t in toks if re.fullmatch(r"[a-z]+", t)]
+        if len(toks) == 1:
+            m = single_word_marker(form, hot, common)
+            if m is not None:
+                forms.setdefault(n, m)
+        elif len(toks) > 1 and len(alpha) == len(toks) and all(t in common for t in toks):
+            # A phrase of plain words ("Production Planning") is prose, not a
+            # product; keep it only when it is the full O*NET name.
+            return
+        else:
+            forms[n] = ""
+        if display is not None:
+            short = display
+
+    full = normalise(name)
+    full_toks = full.split()
+    if re.fullmatch(r"[0-9 .]+", full):
+        pass  # "2000": a number, not a name
+    elif len(full_toks) == 1:
+        # "Professional", "LEAD", "J": products named by an everyday word
+        # or a letter count only inside a skills list.
+        m = single_word_marker(name, hot, common, full=True)
+        if m is not None:
+            forms[full] = m
+    elif all(re.fullmatch(r"[a-z]+", t) and t in common for t in full_toks):
+        pass  # "Programming languages", "Word processing": prose, no product
+    elif not hot and all(re.fullmatch(r"[A-Za-z][a-z]*", w) for w in name.split()):
+        # Plain words ("After the Deadline") name a product only when
+        # capitalised.
+        forms[full] = "^"
+    else:
+        forms[full] = ""
+    if descriptive:
+        # Generic descriptions such as "Spreadsheet software": only the full
+        # name is matchable.
+        return forms, None
+    add(base, base if base != name else None)
+
+    # Vendor prefix: a multi-word one from the list, else a first word that
+    # starts several product names and is not a common word.
+    rest = None
+    low = base.lower()
+    for v in VENDOR_PREFIXES:
+        if low.startswith(v + " "):
+            rest = base[len(v) + 1:].strip()
+            break
+    # A product name after the vendor starts with a capital, a digit or a
+    # sign (".NET"); "Extensible markup language XML" has no vendor.
+    if rest is None and len(words) >= 2 and words[0].lower() in vendors \
+            and not words[1].islower():
+        rest = " ".join(words[1:])
+    if rest:
+        add(rest, rest)
+
+    # Trailing acronym: "Structured query language SQL", "Amazon Simple
+    # Storage Service S3".  Short acronyms collide with everyday abbreviations,
+    # so those of three characters or fewer are kept for hot technologies only
+    # (decided by the caller through the returned form).
+    for phrase in filter(None, (rest, base)):
+        pw = phrase.split()
+        if len(pw) >= 3 and re.fullmatch(r"[A-Z][A-Z0-9]*[A-Z0-9]", pw[-1]) \
+                and any(c.isalpha() for c in pw[-1]) and len(pw[-1]) <= len(pw) + 1 \
+                and acronym_fits(pw[-1], pw[:-1]):
+            acro = pw[-1]
+            n = normalise(acro)
+            # Acronyms of obscure products ("INTERACT", "VIZ") are words too.
+            forms.setdefault(n, "" if hot and n not in common else "?")
+            forms[n] += "#"  # acronym flag, stripped by the caller
+            expansion = " ".join(pw[:-1])
+            add(expansion)
+            short = acro
+            break
+    return forms, short
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--onet", default=os.path.join(ROOT, "..", "shared", "data", "onet"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "data"))
+    ap.add_argument("--aliases", default=os.path.join(ROOT, "data", "aliases.tsv"))
+    ap.add_argument("--knowledge", default=os.path.join(ROOT, "data", "knowledge.tsv"))
+    ap.add_argument("--words", default=WORDLIST)
+    args = ap.parse_args()
+    words = english_words(args.words)
+
+    _, tech_rows = read_tsv(os.path.join(args.onet, "Technology Skills.txt"))
+    _, occ_rows = read_tsv(os.path.join(args.onet, "Occupation Data.txt"))
+    occupations = [(r[0], r[1], r[2] if len(r) > 2 else "") for r in occ_rows if len(r) >= 2]
+    occ_title = {c: t for c, t, _ in occupations}
+    common = common_words(occupations)
+    # The commodity titles are the generic vocabulary of software ("user
+    # interface", "data base"): none of their words names a product alone.
+    for r in tech_rows:
+        if len(r) >= 4:
+            common.update(re.findall(r"\b[a-z][a-z0-9]+\b", r[3]))
+
+    # --- O*NET technologies -------------------------------------------------
+    tech_hot = {}
+    tech_cat = {}
+    occ_techs = collections.defaultdict(dict)   # soc -> name -> in_demand
+    tech_demand = collections.defaultdict(bool)  # in demand for any occupation
+    for r in tech_rows:
+        if len(r) < 6:
+            continue
+        soc, name, _code, ctitle, hot, demand = r[:6]
+        name = name.strip()
+        tech_hot[name] = tech_hot.get(name, False) or hot == "Y"
+        tech_cat.setdefault(name, simplify_category(ctitle))
+        occ_techs[soc][name] = occ_techs[soc].get(name, False) or demand == "Y"
+        tech_demand[name] = tech_demand[name] or demand == "Y"
+
+    first_words = collections.Counter()
+    for name in tech_hot:
+        w = name.split()
+        if len(w) >= 2:
+            first_words[w[0]] += 1
+    vendors = {w.lower() for w, n in first_words.items()
+               if n >= 3 and (w[0].isupper() or w[0].isdigit()) and w.lower() not in common
+               and w.lower() not in ("the", "a", "an")}
+
+    def ordinary(form):
+        """Every word is an ordinary English word and none is a vendor
+        ("after the deadline", "her", "fastest"; not "google analytics")."""
+        toks = form.split()
+        return all(t in words and t not in vendors for t in toks)
+
+    skills = {}          # key (O*NET name or hand canonical) -> dict
+    for name in sorted(tech_hot):
+        hot = tech_hot[name]
+        forms, short = derive_forms(name, vendors, common, hot)
+        full = normalise(name)
+        clean = {}
+        for f, m in forms.items():
+            acro = "#" in m
+            m = m.replace("#", "")
+            # Short forms (an acronym, or what is left after the vendor:
+            # "Allscripts PM", "Blackbaud CRM") are everyday abbreviations
+            # unless the technology is hot.
+            if (acro or f != full) and len(f) <= 3 and not hot:
+                continue
+            if ordinary(f) and " " not in f:
+                # A product named by an everyday word is noise unless O*NET
+                # rates it hot or in demand; then it needs capitals and a
+                # skills list ("Tools: Bamboo, Jenkins").  A generic word left
+                # after the vendor ("Epic Systems" -> "systems") names nothing.
+                if not (hot or tech_demand[name]) or (f != full and f in common):
+                    continue
+                m = "?^"
+            elif ordinary(f) and not (hot or tech_demand[name]):
+                # A phrase of everyday words: a sentence fragment when it has
+                # a function word ("After the Deadline"), else a technical
+                # term that counts when capitalised ("Border Gateway Protocol").
+                if set(f.split()) & FUNCTION_WORDS:
+                    continue
+                m = m or "^"
+            clean[f] = m
+        skills[name] = {"name": name, "short": short, "cat": tech_cat[name],
+                        "hot": hot, "forms": clean, "onet": {name},
+                        "kind": "knowledge"}
+
+    # A derived form claimed by several technologies names none of them.
+    owners = collections.defaultdict(set)
+    for key, s in skills.items():
+        for f in s["forms"]:
+            owners[f].add(key)
+    for key, s in skills.items():
+        full = normalise(key)
+        for f in list(s["forms"]):
+            if f != full and len(owners[f]) > 1:
+                del s["forms"][f]
+
+    # --- hand aliases: merge or add --------------------------------------------
+    form_owner = {}
+    for key, s in skills.items():
+        for f in s["forms"]:
+            form_owner.setdefault(f, key)
+    hand_lines = []
+    for hand_path in (args.aliases, args.knowledge):
+        with open(hand_path, encoding="utf-8") as f:
+            hand_lines += [(hand_path, n, line) for n, line in enumerate(f, 1)]
+    for hand_path, lineno, line in hand_lines:
+        line = line.rstrip("\n")
+        if not line or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) not in (4, 5):
+            sys.exit("%s:%d: expected 4 or 5 columns" % (hand_path, lineno))
+        canon, cat, hot, aliases = cols[:4]
+        kind = cols[4] if len(cols) == 5 and cols[4] else KIND_OF_CATEGORY.get(cat, "knowledge")
+        if kind not in KINDS:
+            sys.exit("%s:%d: kind must be one of %s" % (hand_path, lineno, ", ".join(KINDS)))
+        alias_list = [a for a in aliases.split("|") if a]
+        plain = [normalise(a.lstrip("?^!")) for a in alias_list] + [normalise(canon)]
+        targets = {form_owner[p] for p in plain if p in form_owner and form_owner[p] in skills}
+        # An O*NET technology of the same name merges even when all its
+        # forms were dropped as ordinary words ("Prolog").
+        if canon in skills and not skills[canon].get("hand"):
+            targets.add(canon)
+        targets = sorted(targets)
+        clash = [t for t in targets if skills[t].get("hand")]
+        if clash:
+            sys.exit("%s:%d: %s repeats a form of hand entry %s" % (hand_path, lineno, canon, clash[0]))
+        entry = {"name": canon, "short": None, "cat": cat, "hot": hot == "Y",
+                 "forms": {}, "onet": set(), "hand": True, "kind": kind}
+        for t in targets:
+            old = skills.pop(t)
+            entry["onet"] |= old["onet"]
+            if hot == "-":
+                entry["hot"] = entry["hot"] or old["hot"]
+            for fo, m in old["forms"].items():
+                entry["forms"].setdefault(fo, m)
+        for a in alias_list:
+            marker = a[: len(a) - len(a.lstrip("?^!"))]
+            entry["forms"][normalise(a.lstrip("?^!"))] = marker  # hand markers win
+        cn = normalise(canon)
+        if cn not in entry["forms"]:
+            # The canonical name is a form too; an everyday word ("Lean",
+            # "Boost") needs capitals and a skills list.
+            entry["forms"][cn] = "?" if len(cn) <= 2 else "?^" if ordinary(cn) else ""
+        if canon in skills:
+            sys.exit("%s:%d: duplicate canonical %s" % (hand_path, lineno, canon))
+        skills[canon] = entry
+        for fo in entry["forms"]:
+            form_owner[fo] = canon
+
+    # --- display names ------------------------------------------------------
+    by_display = collections.Counter()
+    for s in skills.values():
+        if not s.get("hand") and s["short"]:
+            by_display[normalise(s["short"])] += 1
+    taken = {normalise(s["name"]) for s in skills.values() if s.get("hand")}
+    for s in skills.values():
+        if not s.get("hand") and s["short"] and by_display[normalise(s["short"])] == 1 \
+                and normalise(s["short"]) not in taken \
+                and s["forms"].get(normalise(s["short"])) in ("", "^"):
+            s["name"] = s["short"]
+    # Final uniqueness of names and forms (first by sorted key wins).
+    seen_names = set()
+    seen_forms = {}
+    final = []
+    for key in sorted(skills, key=lambda k: (not skills[k].get("hand"), k)):
+        s = skills[key]
+        if s["name"].lower() in seen_names:
+            s["name"] = key
+        seen_names.add(s["name"].lower())
+        forms = {}
+        for fo, m in sorted(s["forms"].items()):
+            # Forms longer than MAX_FORM are full product names nobody types
+            # in a resume; they only make the automaton bigger and slower.
+            if fo in seen_forms or "\t" in fo or "|" in fo or len(fo) > MAX_FORM:
+                continue
+            seen_forms[fo] = s["name"]
+            forms[fo] = m
+        s["forms"] = forms
+        final.append(s)
+    final.sort(key=lambda s: s["name"].lower())
+
+    onet_to_name = {}
+    for s in final:
+        for o in s["onet"]:
+            onet_to_name[o] = s["name"]
+
+    with open(os.path.join(args.out, "skills.tsv"), "w", encoding="utf-8", newline="\n") as out:
+        out.write("# Generated by scripts/gen-data.py from O*NET 28.2 Technology Skills, data/aliases.tsv and data/knowledge.tsv; do not edit.\n")
+        out.write("# This includes information from the O*NET Database by the U.S. Department of Labor, Employment and Training Administration (USDOL/ETA). Used under the CC BY 4.0 license. O*NET(R) is a trademark of USDOL/ETA.\n")
+        out.write("# name\tcategory\thot\tforms ('|' separated; '?' list context only, '!' all capitals also, '^' capitalised only)\tkind (knowledge|practice|language)\n")
+        for s in final:
+            forms = "|".join(m + fo for fo, m in sorted(s["forms"].items()))
+            out.write("%s\t%s\t%s\t%s\t%s\n" % (s["name"], s["cat"], "Y" if s["hot"] else "N", forms, s["kind"]))
+
+    # --- roles --------------------------------------------------------------
+    skill_hot = {s["name"]: s["hot"] for s in final}
+    usage = collections.Counter()
+    occ_skills = {}
+    for soc, techs in occ_techs.items():
+        names = {}
+        for t, demand in techs.items():
+            n = onet_to_name.get(t)
+            if n:
+                names[n] = names.get(n, False) or demand
+        occ_skills[soc] = names
+        usage.update(names.keys())
+    with open(os.path.join(args.out, "roles.tsv"), "w", encoding="utf-8", newline="\n") as out:
+        out.write("# Generated by scripts/gen-data.py from O*NET Occupation Data and Technology Skills; do not edit.\n")
+        out.write("# This includes information from the O*NET Database by the U.S. Department of Labor, Employment and Training Administration (USDOL/ETA). Used under the CC BY 4.0 license. O*NET(R) is a trademark of USDOL/ETA.\n")
+        out.write("# soc_code\ttitle\tskills ('|' separated canonical names, hot first, at most 40)\n")
+        for soc in sorted(occ_skills):
+            names = occ_skills[soc]
+            if len(names) < 3 or soc not in occ_title:
+                continue
+            order = sorted(names, key=lambda n: (not skill_hot[n], not names[n], -usage[n], n.lower()))
+            out.write("%s\t%s\t%s\n" % (soc, occ_title[soc], "|".join(order[:40])))
+
+    # --- adjacency ----------------------------------------------------------
+    # Rule: A implies B when A and B are in the same category, at least 90% of
+    # the occupations listing A also list B, A is listed by at least 4
+    # occupations, B by more than A (B is the more general skill) and B by at
+    # most 15% of all occupations (ubiquitous office tools imply nothing).  At
+    # most 5 per skill.  Skills of the hand table get only the hand list:
+    # co-listing in an occupation does not make Java imply Python.
+    n_occ = len(occ_skills)
+    occ_sets = collections.defaultdict(set)
+    for soc, names in occ_skills.items():
+        for n in names:
+            occ_sets[n].add(soc)
+    implied = collections.defaultdict(dict)
+    hand_names = {s["name"] for s in final if s.get("hand")}
+    skill_cat = {s["name"]: s["cat"] for s in final}
+    for a, socs_a in occ_sets.items():
+        if len(socs_a) < 4 or a in hand_names:
+            continue
+        cands = []
+        for b, socs_b in occ_sets.items():
+            if b == a or len(socs_b) <= len(socs_a) or len(socs_b) > 0.15 * n_occ \
+                    or skill_cat[b] != skill_cat[a]:
+                continue
+            both = len(socs_a & socs_b)
+            if both >= 0.9 * len(socs_a):
+                cands.append((-both / len(socs_a), -len(socs_b), b))
+        for _, _, b in sorted(cands)[:5]:
+            implied[a][b] = True
+    names_lower = {s["name"].lower(): s["name"] for s in final}
+    for lineno, line in enumerate(HAND_ADJACENCY.strip().splitlines(), 1):
+        a, bs = line.split(":")
+        a = a.strip()
+        if a.lower() not in names_lower:
+            sys.exit("HAND_ADJACENCY line %d: unknown skill %s" % (lineno, a))
+        for b in bs.split(","):
+            b = b.strip()
+            if b.lower() not in names_lower:
+                sys.exit("HAND_ADJACENCY line %d: unknown skill %s" % (lineno, b))
+            implied[names_lower[a.lower()]][names_lower[b.lower()]] = True
+    with open(os.path.join(args.out, "adjacency.tsv"), "w", encoding="utf-8", newline="\n") as out:
+        out.write("# Generated by scripts/gen-data.py (O*NET co-occurrence + its HAND_ADJACENCY list); do not edit.\n")
+        out.write("# This includes information from the O*NET Database by the U.S. Department of Labor, Employment and Training Administration (USDOL/ETA). Used under the CC BY 4.0 license. O*NET(R) is a trademark of USDOL/ETA.\n")
+        out.write("# skill\timplied skills ('|' separated canonical names)\n")
+        for a in sorted(implied, key=str.lower):
+            bs = sorted(implied[a], key=str.lower)
+            out.write("%s\t%s\n" % (a, "|".join(bs)))
+
+
+if __name__ == "__main__":
+    main()
