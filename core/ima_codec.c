@@ -230,14 +230,55 @@ static void json_newline(struct ima_buf *b, int indent)
 		ima_buf_append(b, spaces, i > 32 ? 32 : (size_t)i);
 }
 
+/* Integers are most numbers in an answer: format them without stdio. */
+static void json_write_int(struct ima_buf *b, uint64_t v, bool negative)
+{
+	char buf[24];
+	size_t i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (negative)
+		buf[--i] = '-';
+	ima_buf_append(b, buf + i, sizeof(buf) - i);
+}
+
 static void json_write_double(struct ima_buf *b, double d)
 {
+	char buf[40];
+	double ipart, scaled;
+	int n;
+
 	if (!isfinite(d)) {
 		ima_buf_append(b, "null", 4);
 		return;
 	}
-	/* 15 significant digits print 0.85 as 0.85, not 0.84999999999999998. */
-	ima_buf_printf(b, "%.15g", d);
+	/* Scores and years have few decimals: print those exactly without
+	 * the cost of %g; anything else gets 15 significant digits, which
+	 * print 0.85 as 0.85, not 0.84999999999999998. */
+	scaled = d * 1000.0;
+	if (fabs(d) < 1e12 && scaled == round(scaled)) {
+		uint64_t whole, frac;
+
+		ipart = floor(fabs(d));
+		whole = (uint64_t)ipart;
+		frac = (uint64_t)round((fabs(d) - ipart) * 1000.0);
+		json_write_int(b, whole, d < 0);
+		if (frac != 0) {
+			char f[5] = { '.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+				      (char)('0' + frac % 10), 0 };
+			size_t len = 4;
+
+			while (f[len - 1] == '0')
+				len--;
+			ima_buf_append(b, f, len);
+		}
+		return;
+	}
+	n = snprintf(buf, sizeof(buf), "%.15g", d);
+	ima_buf_append(b, buf, (size_t)n);
 }
 
 void ima_json_write(struct ima_buf *b, const msgpack_object *o, int indent)
@@ -255,10 +296,11 @@ void ima_json_write(struct ima_buf *b, const msgpack_object *o, int indent)
 			ima_buf_append(b, "false", 5);
 		break;
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		ima_buf_printf(b, "%" PRIu64, o->via.u64);
+		json_write_int(b, o->via.u64, false);
 		break;
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		ima_buf_printf(b, "%" PRId64, o->via.i64);
+		json_write_int(b, o->via.i64 == INT64_MIN ? (uint64_t)INT64_MAX + 1
+							  : (uint64_t)-o->via.i64, true);
 		break;
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:

@@ -113,28 +113,42 @@ bool anautil_eq_ci(const char *s, size_t n, const char *word)
 size_t anautil_count_words(const char *text, size_t len,
 			   const char *const *words)
 {
-	size_t count = 0;
+	uint64_t first[4] = { 0 };
+	size_t count = 0, i = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		if (i > 0 && anautil_wordch((unsigned char)text[i - 1]))
-			continue;
-		if (!anautil_wordch((unsigned char)text[i]))
-			continue;
-		for (const char *const *w = words; *w; w++) {
-			size_t n = strlen(*w), k;
+	/* Which bytes start a word of the list: most words of the text are
+	 * rejected with one bit test, then skipped whole. */
+	for (const char *const *w = words; *w; w++)
+		first[(unsigned char)(*w)[0] >> 6] |= 1ull << ((unsigned char)(*w)[0] & 63);
+	while (i < len) {
+		unsigned char c;
 
-			if (lower((unsigned char)text[i]) != (unsigned char)(*w)[0] ||
-			    n > len - i)
-				continue;
-			for (k = 1; k < n; k++)
-				if (lower((unsigned char)text[i + k]) != (unsigned char)(*w)[k])
+		while (i < len && !anautil_wordch((unsigned char)text[i]))
+			i++;
+		if (i == len)
+			break;
+		c = lower((unsigned char)text[i]);
+		if (first[c >> 6] & (1ull << (c & 63))) {
+			for (const char *const *w = words; *w; w++) {
+				size_t n, k;
+
+				if (c != (unsigned char)(*w)[0])
+					continue;
+				n = strlen(*w);
+				if (n > len - i)
+					continue;
+				for (k = 1; k < n; k++)
+					if (lower((unsigned char)text[i + k]) != (unsigned char)(*w)[k])
+						break;
+				if (k == n && (i + n == len ||
+					       !anautil_wordch((unsigned char)text[i + n]))) {
+					count++;
 					break;
-			if (k == n && (i + n == len ||
-				       !anautil_wordch((unsigned char)text[i + n]))) {
-				count++;
-				break;
+				}
 			}
 		}
+		while (i < len && anautil_wordch((unsigned char)text[i]))
+			i++;
 	}
 	return count;
 }

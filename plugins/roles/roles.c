@@ -24,6 +24,7 @@ struct roles_state {
 	struct skillmatch_roles *roles;
 	char **titles; /* singular display titles, one per role */
 	float *weight; /* per skill id: log(1 + roles / roles listing it) */
+	char **title_words; /* per role: lower-case title words, "a\0b\0\0" */
 	int64_t max_roles;
 	int64_t core_skills;
 	int64_t min_listed;
@@ -75,6 +76,58 @@ static char *roles_singular(const char *title)
 	return out;
 }
 
+/*
+ * The words of a title that say what the job is: lower-cased, a plural 's'
+ * dropped, three letters or more, "and" and "other" skipped. Written to out
+ * as "word\0word\0\0"; returns the number of words.
+ */
+static size_t roles_title_split(const char *title, size_t len, char *out,
+				size_t size)
+{
+	size_t used = 0, words = 0;
+
+	for (size_t p = 0; p < len;) {
+		size_t s, n;
+
+		while (p < len && !anautil_wordch((unsigned char)title[p]))
+			p++;
+		s = p;
+		while (p < len && anautil_wordch((unsigned char)title[p]))
+			p++;
+		n = p - s;
+		if (n > 1 && (title[s + n - 1] == 's' || title[s + n - 1] == 'S'))
+			n--;
+		if (n < 3 || anautil_eq_ci(title + s, n, "and") ||
+		    anautil_eq_ci(title + s, n, "other") || used + n + 2 > size)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			char c = title[s + k];
+
+			out[used++] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+		}
+		out[used++] = '\0';
+		words++;
+	}
+	out[used] = '\0';
+	return words;
+}
+
+/* Share of the role's title words found among the candidate's. */
+static double roles_title_fit(const char *role_words, const char *cand_words)
+{
+	size_t words = 0, found = 0;
+
+	for (const char *w = role_words; *w; w += strlen(w) + 1) {
+		words++;
+		for (const char *c = cand_words; *c; c += strlen(c) + 1)
+			if (strcmp(w, c) == 0) {
+				found++;
+				break;
+			}
+	}
+	return words ? (double)found / (double)words : 0;
+}
+
 static void roles_fini(void *state)
 {
 	struct roles_state *st = state;
@@ -83,6 +136,10 @@ static void roles_fini(void *state)
 		for (size_t i = 0; i < skillmatch_roles_count(st->roles); i++)
 			ima_free(st->titles[i]);
 	ima_free(st->titles);
+	if (st->title_words != NULL)
+		for (size_t i = 0; i < skillmatch_roles_count(st->roles); i++)
+			ima_free(st->title_words[i]);
+	ima_free(st->title_words);
 	ima_free(st->weight);
 	skillmatch_roles_free(st->roles);
 	skillmatch_free(st->dict);
@@ -153,45 +210,27 @@ static int roles_init(const struct ima_conf *conf, void **state,
 		if (st->titles[i] == NULL)
 			break;
 	}
+	st->title_words = st->titles ? ima_calloc(n, sizeof(char *)) : NULL;
+	for (size_t i = 0; st->title_words != NULL && i < n && st->titles[i] != NULL; i++) {
+		char buf[512];
+		size_t len;
+
+		roles_title_split(st->titles[i], strlen(st->titles[i]), buf, sizeof(buf));
+		for (len = 0; buf[len] != '\0'; len += strlen(buf + len) + 1)
+			;
+		st->title_words[i] = ima_malloc(len + 1);
+		if (st->title_words[i] == NULL)
+			break;
+		memcpy(st->title_words[i], buf, len + 1);
+	}
 	if (st->titles == NULL || (n > 0 && st->titles[n - 1] == NULL) ||
+	    st->title_words == NULL || (n > 0 && st->title_words[n - 1] == NULL) ||
 	    roles_weights(st) != 0) {
 		roles_fini(st);
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 	}
 	*state = st;
 	return 0;
-}
-
-/* Share of the role title's words (3+ letters, plural 's' ignored) found in
- * the candidate's titles. */
-static double roles_title_fit(const char *title, const char *cand, size_t clen)
-{
-	size_t words = 0, found = 0;
-
-	for (const char *p = title; *p;) {
-		const char *s;
-		size_t n;
-
-		while (*p && !anautil_wordch((unsigned char)*p))
-			p++;
-		s = p;
-		while (*p && anautil_wordch((unsigned char)*p))
-			p++;
-		n = (size_t)(p - s);
-		if (n > 1 && s[n - 1] == 's')
-			n--;
-		if (n < 3 || anautil_eq_ci(s, n, "and") || anautil_eq_ci(s, n, "other"))
-			continue;
-		words++;
-		for (size_t i = 0; i + n <= clen; i++) {
-			if ((i == 0 || !anautil_wordch((unsigned char)cand[i - 1])) &&
-			    strncasecmp(cand + i, s, n) == 0) {
-				found++;
-				break;
-			}
-		}
-	}
-	return words ? (double)found / (double)words : 0;
 }
 
 struct roles_scored {
@@ -220,7 +259,7 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 	size_t nroles = skillmatch_roles_count(st->roles), ntop = 0;
 	unsigned char *have = ima_req_alloc(req, nskills / 8 + 1);
 	struct roles_scored *top = ima_req_alloc(req, (size_t)st->max_roles * sizeof(*top));
-	char titles[1024];
+	char titles[1024], cand_words[1024];
 	size_t tlen = 0;
 	const char *level_name = "mid-level";
 	size_t level_len = 9;
@@ -255,6 +294,7 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 		}
 	}
 	titles[tlen] = '\0';
+	roles_title_split(titles, tlen, cand_words, sizeof(cand_words));
 	ima_ctx_get_str(ctx, "seniority_analysis.level", &level_name, &level_len);
 	ima_ctx_get_double(ctx, "seniority_analysis.confidence", &level_conf);
 	level = anautil_level_parse(level_name, level_len);
@@ -283,7 +323,7 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 		if (core < (size_t)st->min_listed)
 			total += total / (double)core * (double)((size_t)st->min_listed - core);
 		score = 0.75 * matched / total +
-			0.25 * roles_title_fit(st->titles[r], titles, tlen);
+			0.25 * roles_title_fit(st->title_words[r], cand_words);
 		if (score < st->min_score)
 			continue;
 		/* Keep the best max_roles in a small sorted array. */

@@ -5,8 +5,9 @@
  *
  * Years of experience decide the level (merged date ranges, or the resume's
  * own statement; see the experience stage); titles only move it one step
- * when the years sit near a boundary or are unknown, because titles inflate
- * and deflate between companies while years do not.
+ * when years measured from dates sit near a boundary, or decide it when
+ * years are unknown, because titles inflate and deflate between companies
+ * while years do not.
  */
 #include <stdio.h>
 #include <string.h>
@@ -163,7 +164,10 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 	seniority_gather(req, &f);
 	known_years = f.years > 0;
 	level = anautil_level_from_years(f.years);
-	for (int i = 0; i < 3; i++)
+	/* Years the resume states outright are the candidate's own count: only
+	 * years pieced together from dates are uncertain enough near a boundary
+	 * for titles to move the level. */
+	for (int i = 0; i < 3 && f.stated <= 0; i++)
 		if (f.years > bounds[i] - st->boundary_margin &&
 		    f.years < bounds[i] + st->boundary_margin)
 			near = true;
