@@ -1,0 +1,193 @@
+/*
+ * check_units.c - the analysis building blocks on their own: the skills
+ * matcher (dictionary, one-letter languages, aliases, word boundaries,
+ * UTF-8) and the resume experience parser (date forms, layouts, overlaps,
+ * education, stated years), with texts written for these tests.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp_parse.h"
+#include "ima_core.h"
+#include "roles.h"
+#include "skillmatch.h"
+
+static struct skillmatch_dict *dict;
+
+static void dict_setup(void)
+{
+	char path[4096], err[512];
+
+	ck_assert_int_eq(ima_data_path("skills.tsv", path, sizeof(path)), 0);
+	dict = skillmatch_load(path, err, sizeof(err));
+	ck_assert_msg(dict != NULL, "%s", err);
+}
+
+static void dict_teardown(void)
+{
+	skillmatch_free(dict);
+}
+
+struct collected {
+	char buf[1024];
+	size_t n;
+};
+
+static void collect(const struct skillmatch_hit *h, void *arg)
+{
+	struct collected *g = arg;
+
+	g->n += (size_t)snprintf(g->buf + g->n, sizeof(g->buf) - g->n, "%s%s",
+				 g->n ? "," : "", skillmatch_name(dict, h->skill_id));
+}
+
+static const struct {
+	const char *text, *want;
+} scans[] = {
+	/* one-letter and ambiguous languages need a list context */
+	{ "Languages: C, C++, Java", "C,C++,Java" },
+	{ "Grade C student", "" },
+	{ "R&D department", "" },
+	{ "We need plan B, C", "" },
+	{ "Skills: Python, R, SQL", "Python,R,SQL" },
+	{ "C/C++ developer", "C,C++" },
+	{ "the letter c, python", "Python" },
+	{ "go to the office", "" },
+	{ "Java, Go, Rust", "Java,Go,Rust" },
+	{ "the rest of the team", "" },
+	{ "REST APIs, GraphQL", "REST,GraphQL" },
+	/* aliases */
+	{ "We run k8s on AWS", "Kubernetes,AWS" },
+	{ "Postgres and Redis", "PostgreSQL,Redis" },
+	{ "node.js, nodejs or Node JS", "Node.js,Node.js,Node.js" },
+	{ "Experience with C#/.NET", "C#,.NET" },
+	{ "golang microservices", "Go,Microservices" },
+	{ "CI/CD with Jenkins", "CI/CD,Jenkins" },
+	{ "you will excel at Excel", "Excel" },
+	/* word boundaries, line breaks, UTF-8 */
+	{ "javascript but not javascripting", "JavaScript" },
+	{ "Pythonic Javaland", "" },
+	{ "MySQL5", "" },
+	{ "machine\n  learning", "Machine learning" },
+	{ "\xe2\x80\xa2 Python \xe2\x80\xa2 Docker", "Python,Docker" },
+	{ "Python\xc3\xad" "a", "" },
+	{ "Profile: https://www.java.com/python docker", "Docker" },
+	/* ordinary words that are also product names */
+	{ "She gave her best, the fastest way to interact", "" },
+	{ "", "" },
+	{ "   \n\t ", "" },
+	{ "C", "" },
+};
+
+START_TEST(skills_scan_cases)
+{
+	struct collected g = { "", 0 };
+
+	ck_assert_int_eq(skillmatch_scan(dict, scans[_i].text, strlen(scans[_i].text),
+					 collect, &g), 0);
+	ck_assert_msg(strcmp(g.buf, scans[_i].want) == 0, "'%s': want [%s] got [%s]",
+		      scans[_i].text, scans[_i].want, g.buf);
+}
+END_TEST
+
+static const struct {
+	const char *name, *want;
+} lookups[] = {
+	{ "python", "Python" }, { "k8s", "Kubernetes" }, { "Postgres", "PostgreSQL" },
+	{ "Node JS", "Node.js" }, { " golang. ", "Go" }, { "c++", "C++" },
+	{ "c#", "C#" }, { ".net", ".NET" }, { "reactjs", "React" },
+	{ "no such skill", NULL }, { "", NULL },
+};
+
+START_TEST(skills_lookup_cases)
+{
+	int id = skillmatch_lookup(dict, lookups[_i].name, strlen(lookups[_i].name));
+
+	if (lookups[_i].want == NULL) {
+		ck_assert_int_lt(id, 0);
+		return;
+	}
+	ck_assert_int_ge(id, 0);
+	ck_assert_str_eq(skillmatch_name(dict, (unsigned)id), lookups[_i].want);
+}
+END_TEST
+
+static void count_hit(const struct skillmatch_hit *h, void *arg)
+{
+	(void)h;
+	(*(size_t *)arg)++;
+}
+
+START_TEST(skills_large_text)
+{
+	/* 1 MB of prose with two skills in every sentence: all found. */
+	static const char chunk[] = "We ship Python services on Kubernetes with care. ";
+	size_t n = (1 << 20) / (sizeof(chunk) - 1), hits = 0;
+	char *text = malloc(n * (sizeof(chunk) - 1));
+
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < n; i++)
+		memcpy(text + i * (sizeof(chunk) - 1), chunk, sizeof(chunk) - 1);
+	ck_assert_int_eq(skillmatch_scan(dict, text, n * (sizeof(chunk) - 1), count_hit, &hits), 0);
+	ck_assert_uint_eq(hits, 2 * n);
+	free(text);
+}
+END_TEST
+
+START_TEST(skills_kinds_roles_adjacency)
+{
+	char path[4096], err[512];
+	struct skillmatch_roles *roles;
+	struct skillmatch_adjacency *adj;
+	int k8 = skillmatch_find(dict, "Kubernetes", 10);
+	int django = skillmatch_find(dict, "Django", 6);
+	int python = skillmatch_find(dict, "Python", 6);
+	const unsigned *ids;
+	size_t n;
+	bool implied = false;
+
+	ck_assert_int_ge(k8, 0);
+	ck_assert_str_eq(skillmatch_kind(dict, (unsigned)k8), "knowledge");
+	ck_assert_ptr_null(skillmatch_kind(dict, 1u << 30));
+	ck_assert_int_eq(ima_data_path("roles.tsv", path, sizeof(path)), 0);
+	roles = skillmatch_roles_load(path, dict, err, sizeof(err));
+	ck_assert_msg(roles != NULL, "%s", err);
+	ck_assert_uint_gt(skillmatch_roles_count(roles), 500);
+	skillmatch_roles_free(roles);
+	ck_assert_int_eq(ima_data_path("adjacency.tsv", path, sizeof(path)), 0);
+	adj = skillmatch_adjacency_load(path, dict, err, sizeof(err));
+	ck_assert_msg(adj != NULL, "%s", err);
+	n = skillmatch_adjacency_implied(adj, (unsigned)django, &ids);
+	for (size_t i = 0; i < n; i++)
+		implied |= ids[i] == (unsigned)python;
+	ck_assert(implied);
+	skillmatch_adjacency_free(adj);
+	ck_assert_ptr_null(skillmatch_load("/nonexistent/skills.tsv", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/skills.tsv"));
+}
+END_TEST
+
+#include "check_units_experience.h"
+
+int main(void)
+{
+	Suite *s = suite_create("units");
+	TCase *tc = tcase_create("skills");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, dict_setup, dict_teardown);
+	tcase_add_loop_test(tc, skills_scan_cases, 0, (int)(sizeof(scans) / sizeof(scans[0])));
+	tcase_add_loop_test(tc, skills_lookup_cases, 0, (int)(sizeof(lookups) / sizeof(lookups[0])));
+	tcase_add_test(tc, skills_large_text);
+	tcase_add_test(tc, skills_kinds_roles_adjacency);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, experience_tcase());
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
