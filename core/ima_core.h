@@ -128,6 +128,20 @@ const struct ima_plugin *ima_engine_stage_plugin(const struct ima_engine *eng,
 						 size_t i);
 const struct ima_conf *ima_engine_stage_conf(const struct ima_engine *eng,
 					     size_t i);
+/*
+ * The "fcgi" group of the configuration belongs to the front end: the core
+ * keeps its settings (integers and strings, ${VAR} expanded) for
+ * imaginator-fcgi to read and check. ima_engine_front_key() walks them in
+ * file order (NULL past the end) with the line of each, for messages.
+ */
+const char *ima_engine_front_key(const struct ima_engine *eng, size_t i,
+				 int *line);
+/* 0 and the value when key is set with that type, -1 otherwise. */
+int ima_engine_front_int(const struct ima_engine *eng, const char *key,
+			 long long *out);
+int ima_engine_front_string(const struct ima_engine *eng, const char *key,
+			    const char **out);
+
 /* Writes the stages and their options as JSON, secrets redacted. */
 void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
 			      int indent);

@@ -40,7 +40,17 @@ struct ima_stage {
 	bool inited;
 };
 
+struct front_setting {
+	char *name;
+	bool is_int;
+	long long num;
+	char *str;
+	int line;
+};
+
 struct ima_engine {
+	struct front_setting *front;
+	size_t nfront;
 	char *source;
 	char *plugin_dirs;
 	struct ima_limits limits;
@@ -391,6 +401,81 @@ static bool valid_stage_name(const char *s)
 	return true;
 }
 
+/* Keeps the front end's "fcgi" group: flat integers and strings. */
+static int engine_front(struct ima_engine *eng, const config_t *cfg,
+			struct ima_error *err)
+{
+	const config_setting_t *g = config_lookup(cfg, "fcgi");
+	int n;
+
+	if (g == NULL)
+		return 0;
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return setting_error(err, g, eng->source, "'fcgi' must be a group { ... }");
+	n = config_setting_length(g);
+	eng->front = ima_calloc((size_t)n, sizeof(*eng->front));
+	if (eng->front == NULL && n > 0)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		struct front_setting *f = &eng->front[eng->nfront];
+		int type = config_setting_type(s);
+		char missing[160];
+
+		f->name = ima_strdup(config_setting_name(s));
+		f->line = (int)config_setting_source_line(s);
+		if (f->name == NULL)
+			return ima_error_set(err, 500, "internal", "", "out of memory");
+		eng->nfront++;
+		if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+			f->is_int = true;
+			f->num = config_setting_get_int64(s);
+		} else if (type == CONFIG_TYPE_STRING) {
+			f->str = expand_env(config_setting_get_string(s), missing, sizeof(missing));
+			if (f->str == NULL)
+				return setting_error(err, s, eng->source,
+						     "fcgi.%s: environment variable %s is not set",
+						     f->name, missing);
+		} else {
+			return setting_error(err, s, eng->source,
+					     "fcgi.%s must be an integer or a string", f->name);
+		}
+	}
+	return 0;
+}
+
+const char *ima_engine_front_key(const struct ima_engine *eng, size_t i,
+				 int *line)
+{
+	if (i >= eng->nfront)
+		return NULL;
+	if (line)
+		*line = eng->front[i].line;
+	return eng->front[i].name;
+}
+
+int ima_engine_front_int(const struct ima_engine *eng, const char *key,
+			 long long *out)
+{
+	for (size_t i = 0; i < eng->nfront; i++)
+		if (strcmp(eng->front[i].name, key) == 0 && eng->front[i].is_int) {
+			*out = eng->front[i].num;
+			return 0;
+		}
+	return -1;
+}
+
+int ima_engine_front_string(const struct ima_engine *eng, const char *key,
+			    const char **out)
+{
+	for (size_t i = 0; i < eng->nfront; i++)
+		if (strcmp(eng->front[i].name, key) == 0 && !eng->front[i].is_int) {
+			*out = eng->front[i].str;
+			return 0;
+		}
+	return -1;
+}
+
 static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 			   struct ima_error *err)
 {
@@ -401,11 +486,14 @@ static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
 		const char *name = config_setting_name(s);
 
-		if (strcmp(name, "imaginator") != 0 && strcmp(name, "pipeline") != 0)
+		if (strcmp(name, "imaginator") != 0 && strcmp(name, "pipeline") != 0 &&
+		    strcmp(name, "fcgi") != 0)
 			return setting_error(err, s, eng->source,
-					     "unknown setting '%s' (known: imaginator, pipeline)",
+					     "unknown setting '%s' (known: imaginator, pipeline, fcgi)",
 					     name);
 	}
+	if (engine_front(eng, cfg, err) != 0)
+		return -1;
 	g = config_lookup(cfg, "imaginator");
 	for (int i = 0; g != NULL && i < config_setting_length(g); i++) {
 		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -650,6 +738,11 @@ void ima_engine_free(struct ima_engine *eng)
 	}
 	for (size_t i = 0; i < eng->nplugins; i++)
 		ima_plugin_close(&eng->plugins[i]);
+	for (size_t i = 0; i < eng->nfront; i++) {
+		ima_free(eng->front[i].name);
+		ima_free(eng->front[i].str);
+	}
+	ima_free(eng->front);
 	ima_free(eng->stages);
 	ima_free(eng->plugins);
 	ima_free(eng->plugin_dirs);

@@ -157,6 +157,31 @@ START_TEST(config_embedded_default_and_shipped)
 }
 END_TEST
 
+START_TEST(config_front_group)
+{
+	struct ima_error err;
+	struct ima_engine *eng;
+	const char *str;
+	long long n;
+	int line;
+
+	setenv("IMA_TEST_SOCK", "/run/ima.sock", 1);
+	eng = test_engine("fcgi = {\n  workers = 3;\n  listen = \"unix:${IMA_TEST_SOCK}\";\n};\n"
+			  "pipeline = ({ name = \"a\"; plugin = \"probe\"; });", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(ima_engine_front_int(eng, "workers", &n), 0);
+	ck_assert_int_eq((int)n, 3);
+	ck_assert_int_eq(ima_engine_front_string(eng, "listen", &str), 0);
+	ck_assert_str_eq(str, "unix:/run/ima.sock");
+	ck_assert_int_ne(ima_engine_front_int(eng, "listen", &n), 0);
+	ck_assert_str_eq(ima_engine_front_key(eng, 1, &line), "listen");
+	ck_assert_int_eq(line, 3);
+	ck_assert_ptr_null(ima_engine_front_key(eng, 2, &line));
+	ima_engine_free(eng);
+	expect_load_error("fcgi = { workers = 1.5; };\npipeline = ();", "fcgi.workers must be an integer or a string");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -174,6 +199,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_same_plugin_twice);
 	tcase_add_test(tc, config_resolve_env_name);
 	tcase_add_test(tc, config_embedded_default_and_shipped);
+	tcase_add_test(tc, config_front_group);
 	suite_add_tcase(s, tc);
 	return s;
 }
