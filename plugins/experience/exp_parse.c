@@ -56,13 +56,35 @@ struct parser {
     size_t entry_count, entry_cap;
 };
 
-/* Character helpers, ASCII only so the host locale never matters. */
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static int is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
-static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+/*
+ * Character classes, ASCII only so the host locale never matters.  One table
+ * load answers each test; the scans below run them at every byte.
+ * CH_DATE: a byte a date range can start with (a digit, the first letter of
+ * a month name, or the "s" of "since").  CH_NUM: a byte a years statement
+ * can start with (a digit, or the first letter of "one" ... "twenty").
+ */
+enum {
+    CH_DIGIT = 1, CH_ALPHA = 2, CH_UPPER = 4, CH_BLANK = 8, CH_DATE = 16, CH_NUM = 32
+};
+#define CH_LETTER(lc, extra) [lc] = CH_ALPHA | (extra), [(lc) - 32] = CH_ALPHA | CH_UPPER | (extra)
+static const unsigned char char_class[256] = {
+    ['0' ... '9'] = CH_DIGIT | CH_DATE | CH_NUM,
+    [' '] = CH_BLANK, ['\t'] = CH_BLANK, ['\r'] = CH_BLANK, ['\f'] = CH_BLANK, ['\v'] = CH_BLANK,
+    CH_LETTER('a', CH_DATE), CH_LETTER('b', 0), CH_LETTER('c', 0), CH_LETTER('d', CH_DATE),
+    CH_LETTER('e', CH_NUM), CH_LETTER('f', CH_DATE | CH_NUM), CH_LETTER('g', 0), CH_LETTER('h', 0),
+    CH_LETTER('i', 0), CH_LETTER('j', CH_DATE), CH_LETTER('k', 0), CH_LETTER('l', 0),
+    CH_LETTER('m', CH_DATE), CH_LETTER('n', CH_DATE | CH_NUM), CH_LETTER('o', CH_DATE | CH_NUM),
+    CH_LETTER('p', 0), CH_LETTER('q', 0), CH_LETTER('r', 0), CH_LETTER('s', CH_DATE | CH_NUM),
+    CH_LETTER('t', CH_NUM), CH_LETTER('u', 0), CH_LETTER('v', 0), CH_LETTER('w', 0),
+    CH_LETTER('x', 0), CH_LETTER('y', 0), CH_LETTER('z', 0)
+};
+#undef CH_LETTER
+static int is_digit(unsigned char c) { return char_class[c] & CH_DIGIT; }
+static int is_alpha(unsigned char c) { return char_class[c] & CH_ALPHA; }
+static int is_alnum(unsigned char c) { return char_class[c] & (CH_DIGIT | CH_ALPHA); }
+static int is_upper(unsigned char c) { return char_class[c] & CH_UPPER; }
 static unsigned char to_lower(unsigned char c) { return is_upper(c) ? (unsigned char)(c + 32) : c; }
-static int is_blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_blank(unsigned char c) { return char_class[c] & CH_BLANK; }
 
 static unsigned char byte_at(const struct parser *ps, size_t at)
 {
@@ -80,11 +102,19 @@ static int match_at(const struct parser *ps, size_t at, size_t limit, const char
     return 1;
 }
 
-/* Same, and the match must end at a word boundary. */
+/*
+ * Same, and the match must end at a word boundary.  One pass that finds the
+ * word's length as it compares (no strlen): the parser calls this for most
+ * word starts of the resume, so the first mismatching byte must end it.
+ */
 static int word_at(const struct parser *ps, size_t at, size_t limit, const char *word)
 {
-    size_t n = strlen(word);
-    return match_at(ps, at, limit, word) && (at + n >= limit || !is_alnum(byte_at(ps, at + n)));
+    size_t i;
+    for (i = 0; word[i]; i++) {
+        if (at + i >= limit || to_lower(byte_at(ps, at + i)) != (unsigned char)word[i])
+            return 0;
+    }
+    return at + i >= limit || !is_alnum(byte_at(ps, at + i));
 }
 
 /* Length of the UTF-8 dash (en, em, minus, hyphen variants) at at, or 0. */
@@ -147,32 +177,63 @@ static const char *const month_names[12] = {
     "july", "august", "september", "october", "november", "december"
 };
 
-/* Month name or abbreviation ("Sept", "Sep.", "Dec") at at; returns 1-12 or 0. */
+/*
+ * Month index (1-12) of a three-letter lowercase prefix, 0 if no month name
+ * starts so.  The twelve prefixes are distinct, so the prefix alone decides
+ * which month a word can abbreviate.
+ */
+static int month_of_prefix(unsigned char a, unsigned char b, unsigned char c)
+{
+    switch (a) {
+    case 'j':
+        if (b == 'a')
+            return c == 'n' ? 1 : 0;
+        if (b == 'u')
+            return c == 'n' ? 6 : c == 'l' ? 7 : 0;
+        return 0;
+    case 'f':
+        return b == 'e' && c == 'b' ? 2 : 0;
+    case 'm':
+        return b != 'a' ? 0 : c == 'r' ? 3 : c == 'y' ? 5 : 0;
+    case 'a':
+        return b == 'p' && c == 'r' ? 4 : b == 'u' && c == 'g' ? 8 : 0;
+    case 's':
+        return b == 'e' && c == 'p' ? 9 : 0;
+    case 'o':
+        return b == 'c' && c == 't' ? 10 : 0;
+    case 'n':
+        return b == 'o' && c == 'v' ? 11 : 0;
+    case 'd':
+        return b == 'e' && c == 'c' ? 12 : 0;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Month name or abbreviation ("Sept", "Sep.", "Dec") at at; returns 1-12 or 0:
+ * a word of 3-9 letters that is a prefix of a month name.  It
+ * runs at nearly every word start, so the first three bytes are tested
+ * before the word is measured: most words fail there.
+ */
 static int month_word(const struct parser *ps, size_t at, size_t limit, size_t *end)
 {
-    char word[12];
-    size_t n = 0;
+    size_t n;
     int m;
-    while (at + n < limit && is_alpha(byte_at(ps, at + n))) {
-        if (n >= 9)
-            return 0;
-        word[n] = (char)to_lower(byte_at(ps, at + n));
-        n++;
-    }
-    if (n < 3)
+    const char *name;
+    if (at + 3 > limit || !is_alpha(byte_at(ps, at + 1)) || !is_alpha(byte_at(ps, at + 2)))
         return 0;
-    word[n] = 0;
-    if (n == 4 && memcmp(word, "sept", 4) == 0) {
-        *end = at + n;
-        return 9;
+    m = month_of_prefix(to_lower(byte_at(ps, at)), to_lower(byte_at(ps, at + 1)), to_lower(byte_at(ps, at + 2)));
+    if (!m)
+        return 0;
+    name = month_names[m - 1];
+    /* "sept" needs no case of its own: it is a prefix of "september" */
+    for (n = 3; at + n < limit && is_alpha(byte_at(ps, at + n)); n++) {
+        if (n >= 9 || name[n] == 0 || to_lower(byte_at(ps, at + n)) != (unsigned char)name[n])
+            return 0; /* ten letters or more, or not a prefix of the name */
     }
-    for (m = 0; m < 12; m++) {
-        if (strncmp(month_names[m], word, n) == 0 && strlen(month_names[m]) >= n) {
-            *end = at + n;
-            return m + 1;
-        }
-    }
-    return 0;
+    *end = at + n;
+    return m;
 }
 
 struct date_item {
@@ -357,7 +418,8 @@ static int connector_at(const struct parser *ps, size_t at, size_t limit, size_t
         p++;
         found = 1;
     }
-    if (!found) {
+    /* every connector word starts with "t" or "u" */
+    if (!found && ((byte_at(ps, p) | 0x20) == 't' || (byte_at(ps, p) | 0x20) == 'u')) {
         for (i = 0; words[i]; i++) {
             if (word_at(ps, p, limit, words[i]) && !(i == 1 && word_at(ps, p, limit, "till date"))) {
                 p += strlen(words[i]);
@@ -395,8 +457,9 @@ static int range_at(const struct parser *ps, size_t at, size_t line_start, size_
     for (variant = 0; variant < 2; variant++) {
         struct date_item a, b;
         size_t p, e;
+        /* variant 1 reads the same bytes and can only drop a month, so it fails where variant 0 did */
         if (!date_item_at(ps, at, limit, variant, &a))
-            continue;
+            break;
         if (variant == 1 && a.month)
             continue;
         if (!connector_at(ps, a.end, limit, &p))
@@ -462,15 +525,33 @@ static int open_range_at(const struct parser *ps, size_t at, size_t limit, struc
     return 1;
 }
 
+/*
+ * Whether a range can start at the word start p: every date begins with a
+ * digit or a month name, an open range may also begin with "since".  Tested
+ * first because find_range() visits every word of every line.
+ */
+static int may_start_range(const struct parser *ps, size_t p, size_t end)
+{
+    unsigned char c = byte_at(ps, p);
+    size_t e;
+    if (is_digit(c))
+        return 1;
+    return month_word(ps, p, end, &e) != 0 || ((c | 0x20) == 's' && word_at(ps, p, end, "since"));
+}
+
 static int find_range(const struct parser *ps, size_t start, size_t end, struct date_range *out)
 {
     size_t p;
     for (p = start; p < end; p++) {
         unsigned char c = byte_at(ps, p);
-        if (!is_alnum(c) || (p > start && is_alnum(byte_at(ps, p - 1))))
+        if (!is_alnum(c))
             continue;
-        if (range_at(ps, p, start, end, out) || open_range_at(ps, p, end, out))
+        /* p starts a word: the previous byte is no letter or digit (the loop skips whole words) */
+        if ((char_class[c] & CH_DATE) && may_start_range(ps, p, end) &&
+            (range_at(ps, p, start, end, out) || open_range_at(ps, p, end, out)))
             return 1;
+        while (p + 1 < end && is_alnum(byte_at(ps, p + 1)))
+            p++;
     }
     return 0;
 }
@@ -587,7 +668,9 @@ static int heading_kind(const struct parser *ps, const struct text_line *ln, int
     buf[n] = 0;
     /* drop the word "and" so "Awards & Achievements" and "Awards and Achievements" agree */
     for (p = 0, w = 0; p <= n;) {
-        if (strncmp(buf + p, "and ", 4) == 0 && (p == 0 || buf[p - 1] == ' ')) {
+        /* byte compares stop at the NUL at buf[n] just as strncmp would */
+        if (buf[p] == 'a' && buf[p + 1] == 'n' && buf[p + 2] == 'd' && buf[p + 3] == ' ' &&
+            (p == 0 || buf[p - 1] == ' ')) {
             p += 4;
             continue;
         }
@@ -759,7 +842,10 @@ static int cue_flags(const char *word)
     size_t lo = 0, hi = sizeof(cue_words) / sizeof(cue_words[0]);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(word, cue_words[mid].word);
+        /* the first bytes decide most steps without a call to strcmp */
+        int c = (unsigned char)word[0] - (unsigned char)cue_words[mid].word[0];
+        if (c == 0)
+            c = strcmp(word, cue_words[mid].word);
         if (c == 0)
             return cue_words[mid].flags;
         if (c < 0)
@@ -1033,14 +1119,24 @@ static size_t split_segments_pass(const struct parser *ps, size_t start, size_t 
 /* A country alone or after a comma: "India", "Dubai, UAE", "Remote". */
 static int ends_with_country(const struct parser *ps, size_t start, size_t end)
 {
-    static const char *const countries[] = {
-        "remote", "india", "usa", "us", "uk", "uae", "canada", "australia", "singapore",
-        "germany", "france", "japan", "china", "qatar", "oman", "kuwait", "bahrain",
-        "saudi arabia", "malaysia", "new zealand", "ireland", "netherlands", "united states",
-        "united kingdom", "united arab emirates", "sri lanka", "nepal", "bangladesh",
-        "pakistan", "philippines", "south africa", "nigeria", "kenya", NULL
+    /* lengths stored with the names: the list is scanned for many header lines */
+#define COUNTRY(name) { name, sizeof(name) - 1 }
+    static const struct {
+        const char *name;
+        size_t len;
+    } countries[] = {
+        COUNTRY("remote"), COUNTRY("india"), COUNTRY("usa"), COUNTRY("us"), COUNTRY("uk"),
+        COUNTRY("uae"), COUNTRY("canada"), COUNTRY("australia"), COUNTRY("singapore"),
+        COUNTRY("germany"), COUNTRY("france"), COUNTRY("japan"), COUNTRY("china"), COUNTRY("qatar"),
+        COUNTRY("oman"), COUNTRY("kuwait"), COUNTRY("bahrain"), COUNTRY("saudi arabia"),
+        COUNTRY("malaysia"), COUNTRY("new zealand"), COUNTRY("ireland"), COUNTRY("netherlands"),
+        COUNTRY("united states"), COUNTRY("united kingdom"), COUNTRY("united arab emirates"),
+        COUNTRY("sri lanka"), COUNTRY("nepal"), COUNTRY("bangladesh"), COUNTRY("pakistan"),
+        COUNTRY("philippines"), COUNTRY("south africa"), COUNTRY("nigeria"), COUNTRY("kenya")
     };
+#undef COUNTRY
     size_t i, words = 0, p;
+    unsigned char last;
     for (p = start; p < end; p++) {
         if (is_alpha(byte_at(ps, p)) && (p == start || !is_alpha(byte_at(ps, p - 1))))
             words++;
@@ -1050,9 +1146,14 @@ static int ends_with_country(const struct parser *ps, size_t start, size_t end)
     if (words > 4)
         return 0;
     /* "Microsoft India" is a company: the country must stand alone or after a comma */
-    for (i = 0; countries[i]; i++) {
-        size_t n = strlen(countries[i]), q;
-        if (end - start < n || !match_at(ps, end - n, end, countries[i]))
+    if (end == start)
+        return 0; /* no name fits in nothing */
+    last = to_lower(byte_at(ps, end - 1));
+    for (i = 0; i < sizeof(countries) / sizeof(countries[0]); i++) {
+        size_t n = countries[i].len, q;
+        /* the last byte rejects most names before a full compare */
+        if (end - start < n || (unsigned char)countries[i].name[n - 1] != last ||
+            !match_at(ps, end - n, end, countries[i].name))
             continue;
         if (end - n == start)
             return 1;
@@ -1205,26 +1306,28 @@ static char *copy_span(struct parser *ps, size_t start, size_t end)
 static int split_lines(struct parser *ps)
 {
     size_t count = 1, p, i = 0, line_start = 0;
-    for (p = 0; p < ps->len; p++) {
-        if (ps->text[p] == '\n')
-            count++;
-    }
+    const char *nl;
+    /* memchr finds the newlines many bytes at a time */
+    for (p = 0; p < ps->len && (nl = memchr(ps->text + p, '\n', ps->len - p)) != NULL; p = (size_t)(nl - ps->text) + 1)
+        count++;
     ps->lines = calloc(count, sizeof(*ps->lines));
     if (!ps->lines)
         return -1;
     for (p = 0; p <= ps->len; p++) {
-        if (p == ps->len || ps->text[p] == '\n') {
-            struct text_line *ln = &ps->lines[i++];
-            size_t s = line_start, e = p;
-            while (s < e && (is_blank(byte_at(ps, s)) || (byte_at(ps, s) == 0xC2 && s + 1 < e && byte_at(ps, s + 1) == 0xA0)))
-                s += is_blank(byte_at(ps, s)) ? 1 : 2;
-            while (e > s && is_blank(byte_at(ps, e - 1)))
-                e--;
-            ln->raw_start = line_start;
-            ln->start = s;
-            ln->end = e;
-            line_start = p + 1;
-        }
+        struct text_line *ln = &ps->lines[i++];
+        size_t s, e;
+        nl = p < ps->len ? memchr(ps->text + p, '\n', ps->len - p) : NULL;
+        p = nl ? (size_t)(nl - ps->text) : ps->len;
+        s = line_start;
+        e = p;
+        while (s < e && (is_blank(byte_at(ps, s)) || (byte_at(ps, s) == 0xC2 && s + 1 < e && byte_at(ps, s + 1) == 0xA0)))
+            s += is_blank(byte_at(ps, s)) ? 1 : 2;
+        while (e > s && is_blank(byte_at(ps, e - 1)))
+            e--;
+        ln->raw_start = line_start;
+        ln->start = s;
+        ln->end = e;
+        line_start = p + 1;
     }
     ps->line_count = i;
     return 0;
@@ -2123,11 +2226,42 @@ static int merged_months(const struct parser *ps)
     return total;
 }
 
-static const char *const number_words[] = {
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-    "eighteen", "nineteen", "twenty", NULL
-};
+/*
+ * "one" to "twenty" at at: returns the value (its length in *n), 0 if none.
+ * years_at() runs at every word start of the resume, so the first letter
+ * picks the few candidates instead of a scan of all twenty words.
+ */
+static int number_word_at(const struct parser *ps, size_t at, size_t *n)
+{
+    static const char *const number_words[] = {
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen", "twenty"
+    };
+    /* candidates per first letter, as values 1-20, 0-terminated */
+    static const unsigned char by_o[] = { 1, 0 }, by_t[] = { 2, 3, 10, 12, 13, 20, 0 },
+                               by_f[] = { 4, 5, 14, 15, 0 }, by_s[] = { 6, 7, 16, 17, 0 },
+                               by_e[] = { 8, 11, 18, 0 }, by_n[] = { 9, 19, 0 };
+    const unsigned char *cand;
+    switch (to_lower(byte_at(ps, at))) {
+    case 'o': cand = by_o; break;
+    case 't': cand = by_t; break;
+    case 'f': cand = by_f; break;
+    case 's': cand = by_s; break;
+    case 'e': cand = by_e; break;
+    case 'n': cand = by_n; break;
+    default: return 0;
+    }
+    /* at most one can match: each must end at a word boundary */
+    for (; *cand; cand++) {
+        if ((unsigned char)number_words[*cand - 1][1] == to_lower(byte_at(ps, at + 1)) &&
+            word_at(ps, at, ps->len, number_words[*cand - 1])) {
+            *n = strlen(number_words[*cand - 1]);
+            return *cand;
+        }
+    }
+    return 0;
+}
 
 /* Whether "experience" (or "exp") appears within window bytes after at, on the same sentence. */
 static int experience_near(const struct parser *ps, size_t from, size_t to)
@@ -2166,15 +2300,12 @@ static double years_at(const struct parser *ps, size_t at, size_t *end)
             p += 1 + m;
         }
     } else {
-        for (i = 0; number_words[i]; i++) {
-            if (word_at(ps, p, ps->len, number_words[i])) {
-                value = (double)(i + 1);
-                p += strlen(number_words[i]);
-                break;
-            }
-        }
-        if (!number_words[i])
+        size_t wlen;
+        int w = number_word_at(ps, p, &wlen);
+        if (!w)
             return -1;
+        value = (double)w;
+        p += wlen;
     }
     p = skip_blanks(ps, p, ps->len);
     if (byte_at(ps, p) == '+' && p < ps->len)
@@ -2241,17 +2372,24 @@ static double stated_years(const struct parser *ps)
     for (p = 0; p < ps->len; p++) {
         unsigned char c = byte_at(ps, p);
         double v;
-        size_t end;
-        if (!is_alnum(c) || (p > 0 && (is_alnum(byte_at(ps, p - 1)) || byte_at(ps, p - 1) == '.')))
+        size_t end = 0;
+        if (!is_alnum(c))
             continue;
-        v = years_at(ps, p, &end);
-        if (v <= 0 || v > 50)
-            continue;
+        /*
+         * p starts a word (the loop skips the rest of each word).  CH_NUM:
+         * only a digit or a number word's first letter can start a statement.
+         */
+        v = -1;
+        if ((char_class[c] & CH_NUM) && !(p > 0 && byte_at(ps, p - 1) == '.'))
+            v = years_at(ps, p, &end);
         /* the statement must talk about experience: "8 years of experience", "Experience: 8 years" */
-        if (experience_near(ps, end, end + 64) || experience_near(ps, p > 40 ? p - 40 : 0, p) ||
-            total_cue_before(ps, p))
+        if (v > 0 && v <= 50 &&
+            (experience_near(ps, end, end + 64) || experience_near(ps, p > 40 ? p - 40 : 0, p) ||
+             total_cue_before(ps, p)))
             if (v > best)
                 best = v;
+        while (p + 1 < ps->len && is_alnum(byte_at(ps, p + 1)))
+            p++;
     }
     return best;
 }
