@@ -4,6 +4,10 @@
 
 #include "anautil.h"
 
+const unsigned char anautil_word_table[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1
+};
+
 const msgpack_object *anautil_map_get(const msgpack_object *map,
 				      const char *key)
 {
@@ -110,47 +114,62 @@ bool anautil_eq_ci(const char *s, size_t n, const char *word)
 	return i == n && word[i] == '\0';
 }
 
-size_t anautil_count_words(const char *text, size_t len,
-			   const char *const *words)
+void anautil_wordset_init(struct anautil_wordset *ws, const char *const *words)
 {
-	uint64_t first[4] = { 0 };
+	size_t n = 0;
+
+	memset(ws->head, -1, sizeof(ws->head));
+	ws->words = words;
+	/* Walk backwards so each bucket keeps the list's order. */
+	while (words[n] != NULL && n < ANAUTIL_WORDSET_MAX)
+		n++;
+	for (size_t i = n; i-- > 0;) {
+		unsigned char c = (unsigned char)words[i][0];
+
+		ws->len[i] = (unsigned char)strlen(words[i]);
+		ws->next[i] = ws->head[c];
+		ws->head[c] = (signed char)i;
+	}
+}
+
+size_t anautil_wordset_count(const struct anautil_wordset *ws,
+			     const char *text, size_t len)
+{
+	const unsigned char *t = (const unsigned char *)text;
 	size_t count = 0, i = 0;
 
-	/* Which bytes start a word of the list: most words of the text are
-	 * rejected with one bit test, then skipped whole. */
-	for (const char *const *w = words; *w; w++)
-		first[(unsigned char)(*w)[0] >> 6] |= 1ull << ((unsigned char)(*w)[0] & 63);
 	while (i < len) {
-		unsigned char c;
-
-		while (i < len && !anautil_wordch((unsigned char)text[i]))
+		while (i < len && !anautil_word_table[t[i]])
 			i++;
 		if (i == len)
 			break;
-		c = lower((unsigned char)text[i]);
-		if (first[c >> 6] & (1ull << (c & 63))) {
-			for (const char *const *w = words; *w; w++) {
-				size_t n, k;
+		for (int w = ws->head[lower(t[i])]; w >= 0; w = ws->next[w]) {
+			const char *word = ws->words[w];
+			size_t n = ws->len[w], k;
 
-				if (c != (unsigned char)(*w)[0])
-					continue;
-				n = strlen(*w);
-				if (n > len - i)
-					continue;
-				for (k = 1; k < n; k++)
-					if (lower((unsigned char)text[i + k]) != (unsigned char)(*w)[k])
-						break;
-				if (k == n && (i + n == len ||
-					       !anautil_wordch((unsigned char)text[i + n]))) {
-					count++;
+			if (n > len - i)
+				continue;
+			for (k = 1; k < n; k++)
+				if (lower(t[i + k]) != (unsigned char)word[k])
 					break;
-				}
+			if (k == n && (i + n == len || !anautil_word_table[t[i + n]])) {
+				count++;
+				break;
 			}
 		}
-		while (i < len && anautil_wordch((unsigned char)text[i]))
+		while (i < len && anautil_word_table[t[i]])
 			i++;
 	}
 	return count;
+}
+
+size_t anautil_count_words(const char *text, size_t len,
+			   const char *const *words)
+{
+	struct anautil_wordset ws;
+
+	anautil_wordset_init(&ws, words);
+	return anautil_wordset_count(&ws, text, len);
 }
 
 const char *const anautil_level_names[4] = { "junior", "mid-level", "senior",

@@ -35,17 +35,35 @@ enum ima_rc anautil_put(struct ima_req *req, const char *key,
 
 /* ASCII case-insensitive equality of s[0..n) and word. */
 bool anautil_eq_ci(const char *s, size_t n, const char *word);
+/* Word bytes: ASCII letters and digits, and every byte of a UTF-8
+ * sequence. A table, because word scans touch every byte of a resume. */
+extern const unsigned char anautil_word_table[256];
 /* Is byte c part of a word (letters, digits, UTF-8)? */
 static inline bool anautil_wordch(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c >= 0x80;
+	return anautil_word_table[c] != 0;
 }
 /*
- * Counts whole-word, case-insensitive occurrences in text of any of the
- * words (a NULL-terminated list; entries may hold spaces). Linear in
- * len times the number of words, for the handful of cue words plugins use.
+ * A set of lower-case cue words ("led", "team of") indexed by first byte,
+ * built once (in a plugin's init) and then only read, by any thread.
  */
+#define ANAUTIL_WORDSET_MAX 64
+struct anautil_wordset {
+	const char *const *words;
+	unsigned char len[ANAUTIL_WORDSET_MAX];
+	signed char next[ANAUTIL_WORDSET_MAX];
+	signed char head[256];
+};
+/* words: NULL-terminated, at most ANAUTIL_WORDSET_MAX, lower case. */
+void anautil_wordset_init(struct anautil_wordset *ws, const char *const *words);
+/*
+ * Counts whole-word, case-insensitive occurrences in text of any word of
+ * the set. One pass: each word of the text costs a table lookup unless a
+ * cue word starts with its first letter.
+ */
+size_t anautil_wordset_count(const struct anautil_wordset *ws,
+			     const char *text, size_t len);
+/* The same for a list used once (builds the set on the stack). */
 size_t anautil_count_words(const char *text, size_t len,
 			   const char *const *words);
 /* Clamps to 0..1. */

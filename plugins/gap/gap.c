@@ -18,53 +18,6 @@
 
 #include "anautil.h"
 
-struct gap_state {
-	double weight_required;
-	double weight_preferred;
-	double weight_years;
-	double weight_seniority;
-};
-
-static const struct ima_option gap_options[] = {
-	{ "weight_required", IMA_OPT_DOUBLE, "0.6", "alignment weight of required skills covered", 0 },
-	{ "weight_preferred", IMA_OPT_DOUBLE, "0.15", "alignment weight of preferred skills covered", 0 },
-	{ "weight_years", IMA_OPT_DOUBLE, "0.15", "alignment weight of meeting the minimum years", 0 },
-	{ "weight_seniority", IMA_OPT_DOUBLE, "0.1", "alignment weight of matching the asked seniority", 0 },
-	{ NULL, 0, NULL, NULL, 0 }
-};
-
-static int gap_init(const struct ima_conf *conf, void **state,
-		    struct ima_error *err)
-{
-	struct gap_state *st = ima_calloc(1, sizeof(*st));
-	double sum;
-
-	if (st == NULL)
-		return ima_error_set(err, 500, "internal", "", "out of memory");
-	st->weight_required = ima_conf_double(conf, "weight_required");
-	st->weight_preferred = ima_conf_double(conf, "weight_preferred");
-	st->weight_years = ima_conf_double(conf, "weight_years");
-	st->weight_seniority = ima_conf_double(conf, "weight_seniority");
-	sum = st->weight_required + st->weight_preferred + st->weight_years +
-	      st->weight_seniority;
-	if (sum <= 0 || st->weight_required < 0 || st->weight_preferred < 0 ||
-	    st->weight_years < 0 || st->weight_seniority < 0) {
-		ima_free(st);
-		return ima_error_set(err, 500, "config", "", "alignment weights must be >= 0 with a positive sum");
-	}
-	*state = st;
-	return 0;
-}
-
-static void gap_fini(void *state)
-{
-	ima_free(state);
-}
-
-/* ---- reading the job ad ---- */
-
-enum gap_section { SEC_NEUTRAL = 0, SEC_REQUIRED, SEC_PREFERRED, SEC_OTHER };
-
 static const char *const gap_required_heads[] = {
 	"requirements", "required", "qualifications", "required qualifications",
 	"minimum qualifications", "basic qualifications", "must have",
@@ -93,6 +46,58 @@ static const char *const gap_preferred_cues[] = {
 	"ideally", "advantageous", "an advantage", "beneficial", "good to have",
 	"optional", NULL
 };
+
+struct gap_state {
+	struct anautil_wordset cues, experience;
+	double weight_required;
+	double weight_preferred;
+	double weight_years;
+	double weight_seniority;
+};
+
+static const struct ima_option gap_options[] = {
+	{ "weight_required", IMA_OPT_DOUBLE, "0.6", "alignment weight of required skills covered", 0 },
+	{ "weight_preferred", IMA_OPT_DOUBLE, "0.15", "alignment weight of preferred skills covered", 0 },
+	{ "weight_years", IMA_OPT_DOUBLE, "0.15", "alignment weight of meeting the minimum years", 0 },
+	{ "weight_seniority", IMA_OPT_DOUBLE, "0.1", "alignment weight of matching the asked seniority", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
+};
+
+static const char *const gap_experience_words[] = { "experience", "exp", NULL };
+
+static int gap_init(const struct ima_conf *conf, void **state,
+		    struct ima_error *err)
+{
+	struct gap_state *st = ima_calloc(1, sizeof(*st));
+	double sum;
+
+	if (st == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	st->weight_required = ima_conf_double(conf, "weight_required");
+	st->weight_preferred = ima_conf_double(conf, "weight_preferred");
+	st->weight_years = ima_conf_double(conf, "weight_years");
+	st->weight_seniority = ima_conf_double(conf, "weight_seniority");
+	anautil_wordset_init(&st->cues, gap_preferred_cues);
+	anautil_wordset_init(&st->experience, gap_experience_words);
+	sum = st->weight_required + st->weight_preferred + st->weight_years +
+	      st->weight_seniority;
+	if (sum <= 0 || st->weight_required < 0 || st->weight_preferred < 0 ||
+	    st->weight_years < 0 || st->weight_seniority < 0) {
+		ima_free(st);
+		return ima_error_set(err, 500, "config", "", "alignment weights must be >= 0 with a positive sum");
+	}
+	*state = st;
+	return 0;
+}
+
+static void gap_fini(void *state)
+{
+	ima_free(state);
+}
+
+/* ---- reading the job ad ---- */
+
+enum gap_section { SEC_NEUTRAL = 0, SEC_REQUIRED, SEC_PREFERRED, SEC_OTHER };
 
 /* A heading: short, no sentence punctuation inside, ends the line (maybe
  * with ':'), and matches one of the lists at its start. */
@@ -144,11 +149,11 @@ struct gap_ad {
 
 /* "5+ years", "5 or more years", "3-5 years", "at least 4 years" of
  * experience: the smallest number in the phrase is the minimum. */
-static int gap_years_in(const char *s, size_t n)
+static int gap_years_in(const struct gap_state *st, const char *s, size_t n)
 {
 	int best = -1;
 
-	if (anautil_count_words(s, n, (const char *const[]){ "experience", "exp", NULL }) == 0)
+	if (memchr(s, 'y', n) == NULL || anautil_wordset_count(&st->experience, s, n) == 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int v = 0;
@@ -175,7 +180,8 @@ static int gap_years_in(const char *s, size_t n)
 	return best;
 }
 
-static int gap_read_ad(struct ima_req *req, const char *ad, size_t len,
+static int gap_read_ad(const struct gap_state *st, struct ima_req *req,
+		       const char *ad, size_t len,
 		       const char *title, size_t tlen, struct gap_ad *out)
 {
 	enum gap_section sec = SEC_NEUTRAL;
@@ -212,9 +218,9 @@ static int gap_read_ad(struct ima_req *req, const char *ad, size_t len,
 		}
 		l->kind = (unsigned char)sec;
 		if (sec != SEC_OTHER &&
-		    anautil_count_words(ad + start, i - start, gap_preferred_cues) > 0)
+		    anautil_wordset_count(&st->cues, ad + start, i - start) > 0)
 			l->kind = SEC_PREFERRED;
-		y = sec != SEC_OTHER ? gap_years_in(ad + start, i - start) : -1;
+		y = sec != SEC_OTHER ? gap_years_in(st, ad + start, i - start) : -1;
 		/* The years of a required line win over those of a preferred one. */
 		if (y > 0 && (out->min_years < 0 || (l->kind != SEC_PREFERRED && y > out->min_years)))
 			out->min_years = y;
@@ -415,7 +421,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	if (cand_level < 0)
 		cand_level = (int)anautil_level_from_years(years);
 
-	if (gap_read_ad(req, ad, adlen, title, tlen, &jad) != 0)
+	if (gap_read_ad(st, req, ad, adlen, title, tlen, &jad) != 0)
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
 	n = job && job->type == MSGPACK_OBJECT_ARRAY ? job->via.array.size : 0;
 	skills = ima_req_alloc(req, (n ? n : 1) * sizeof(*skills));

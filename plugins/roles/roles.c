@@ -24,6 +24,11 @@ struct roles_state {
 	struct skillmatch_roles *roles;
 	char **titles; /* singular display titles, one per role */
 	float *weight; /* per skill id: log(1 + roles / roles listing it) */
+	float *role_total; /* per role: summed weight of its core, padded */
+	/* skill id -> the roles listing it in their core (an inverted index,
+	 * so a request touches only the roles sharing a skill with it). */
+	uint32_t *post_start; /* nskills + 1 offsets into post_roles */
+	uint32_t *post_roles;
 	char **title_words; /* per role: lower-case title words, "a\0b\0\0" */
 	int64_t max_roles;
 	int64_t core_skills;
@@ -141,6 +146,9 @@ static void roles_fini(void *state)
 			ima_free(st->title_words[i]);
 	ima_free(st->title_words);
 	ima_free(st->weight);
+	ima_free(st->role_total);
+	ima_free(st->post_start);
+	ima_free(st->post_roles);
 	skillmatch_roles_free(st->roles);
 	skillmatch_free(st->dict);
 	ima_free(st);
@@ -155,24 +163,68 @@ static void roles_fini(void *state)
 static int roles_weights(struct roles_state *st)
 {
 	unsigned nskills = skillmatch_count(st->dict);
-	size_t nroles = skillmatch_roles_count(st->roles);
-	unsigned *df = ima_calloc(nskills ? nskills : 1, sizeof(*df));
+	size_t nroles = skillmatch_roles_count(st->roles), npost = 0;
+	unsigned *df = ima_calloc(nskills + 1, sizeof(*df));
 
-	st->weight = ima_calloc(nskills ? nskills : 1, sizeof(*st->weight));
-	if (df == NULL || st->weight == NULL) {
+	st->weight = ima_calloc(nskills + 1, sizeof(*st->weight));
+	st->role_total = ima_calloc(nroles + 1, sizeof(*st->role_total));
+	st->post_start = ima_calloc(nskills + 2, sizeof(*st->post_start));
+	if (df == NULL || st->weight == NULL || st->role_total == NULL ||
+	    st->post_start == NULL) {
 		ima_free(df);
 		return -1;
 	}
 	for (size_t r = 0; r < nroles; r++) {
 		const struct skillmatch_role *role = skillmatch_roles_get(st->roles, r);
+		size_t core = role->nskills < (size_t)st->core_skills ? role->nskills
+								       : (size_t)st->core_skills;
 
 		for (size_t k = 0; k < role->nskills; k++)
 			if (role->skill_ids[k] < nskills)
 				df[role->skill_ids[k]]++;
+		for (size_t k = 0; k < core; k++)
+			if (role->skill_ids[k] < nskills) {
+				st->post_start[role->skill_ids[k] + 1]++;
+				npost++;
+			}
 	}
-	for (unsigned i = 0; i < nskills; i++)
+	for (unsigned i = 0; i < nskills; i++) {
 		st->weight[i] = (float)log(1.0 + (double)nroles / (df[i] ? df[i] : 1));
+		st->post_start[i + 1] += st->post_start[i];
+	}
 	ima_free(df);
+	st->post_roles = ima_calloc(npost + 1, sizeof(*st->post_roles));
+	if (st->post_roles == NULL)
+		return -1;
+	/* Fill the postings, reusing df-like cursors from post_start. */
+	{
+		uint32_t *fill = ima_calloc(nskills + 1, sizeof(*fill));
+
+		if (fill == NULL)
+			return -1;
+		for (size_t r = 0; r < nroles; r++) {
+			const struct skillmatch_role *role = skillmatch_roles_get(st->roles, r);
+			size_t core = role->nskills < (size_t)st->core_skills ? role->nskills
+									       : (size_t)st->core_skills;
+			double total = 0;
+
+			for (size_t k = 0; k < core; k++) {
+				unsigned id = role->skill_ids[k];
+
+				if (id >= nskills)
+					continue;
+				total += st->weight[id];
+				st->post_roles[st->post_start[id] + fill[id]++] = (uint32_t)r;
+			}
+			/* A role that lists few technologies would fit anyone with
+			 * one of them: pad short lists to min_listed entries of
+			 * average weight. */
+			if (core > 0 && core < (size_t)st->min_listed)
+				total += total / (double)core * (double)((size_t)st->min_listed - core);
+			st->role_total[r] = (float)total;
+		}
+		ima_free(fill);
+	}
 	return 0;
 }
 
@@ -259,6 +311,7 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 	size_t nroles = skillmatch_roles_count(st->roles), ntop = 0;
 	unsigned char *have = ima_req_alloc(req, nskills / 8 + 1);
 	struct roles_scored *top = ima_req_alloc(req, (size_t)st->max_roles * sizeof(*top));
+	float *matched = ima_req_alloc(req, (nroles + 1) * sizeof(*matched));
 	char titles[1024], cand_words[1024];
 	size_t tlen = 0;
 	const char *level_name = "mid-level";
@@ -268,9 +321,10 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
-	if (have == NULL || top == NULL)
+	if (have == NULL || top == NULL || matched == NULL)
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
 	memset(have, 0, nskills / 8 + 1);
+	memset(matched, 0, (nroles + 1) * sizeof(*matched));
 	for (uint32_t i = 0; cand && cand->type == MSGPACK_OBJECT_ARRAY && i < cand->via.array.size; i++) {
 		const msgpack_object *name = anautil_map_get(&cand->via.array.ptr[i], "name");
 		double conf = 0;
@@ -280,8 +334,11 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 		if (name == NULL || name->type != MSGPACK_OBJECT_STR || conf < 0.5)
 			continue;
 		id = skillmatch_find(st->dict, name->via.str.ptr, name->via.str.size);
-		if (id >= 0)
-			have[id / 8] |= (unsigned char)(1u << (id % 8));
+		if (id < 0 || (have[id / 8] & (1u << (id % 8))))
+			continue;
+		have[id / 8] |= (unsigned char)(1u << (id % 8));
+		for (uint32_t p = st->post_start[id]; p < st->post_start[id + 1]; p++)
+			matched[st->post_roles[p]] += st->weight[id];
 	}
 	/* The candidate's recent titles, for title fit. */
 	for (uint32_t i = 0; exps && exps->type == MSGPACK_OBJECT_ARRAY && i < exps->via.array.size && i < 3; i++) {
@@ -302,27 +359,11 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 		level = LEVEL_MID;
 
 	for (size_t r = 0; r < nroles; r++) {
-		const struct skillmatch_role *role = skillmatch_roles_get(st->roles, r);
-		size_t core = role->nskills < (size_t)st->core_skills ? role->nskills
-								       : (size_t)st->core_skills;
-		double matched = 0, total = 0, score;
+		double score;
 
-		if (core == 0)
+		if (matched[r] == 0 || st->role_total[r] <= 0)
 			continue;
-		for (size_t k = 0; k < core; k++) {
-			unsigned id = role->skill_ids[k];
-
-			total += st->weight[id];
-			if (have[id / 8] & (1u << (id % 8)))
-				matched += st->weight[id];
-		}
-		if (matched == 0)
-			continue;
-		/* A role that lists few technologies would fit anyone with one of
-		 * them: pad short lists to min_listed entries of average weight. */
-		if (core < (size_t)st->min_listed)
-			total += total / (double)core * (double)((size_t)st->min_listed - core);
-		score = 0.75 * matched / total +
+		score = 0.75 * matched[r] / st->role_total[r] +
 			0.25 * roles_title_fit(st->title_words[r], cand_words);
 		if (score < st->min_score)
 			continue;
@@ -346,11 +387,11 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 		const struct skillmatch_role *role = skillmatch_roles_get(st->roles, top[i].role);
 		size_t core = role->nskills < (size_t)st->core_skills ? role->nskills
 								       : (size_t)st->core_skills;
-		size_t matched = 0;
+		size_t held = 0;
 		char full[256];
 
 		for (size_t k = 0; k < core; k++)
-			matched += (have[role->skill_ids[k] / 8] >> (role->skill_ids[k] % 8)) & 1u;
+			held += (have[role->skill_ids[k] / 8] >> (role->skill_ids[k] % 8)) & 1u;
 		snprintf(full, sizeof(full), "%s%s", roles_prefix[level], st->titles[top[i].role]);
 		msgpack_pack_map(&pk, 7);
 		anautil_pack_kv_str(&pk, "role", st->titles[top[i].role]);
@@ -358,7 +399,7 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 		anautil_pack_key(&pk, "score");
 		anautil_pack_score(&pk, top[i].score);
 		anautil_pack_key(&pk, "matched_skills");
-		msgpack_pack_array(&pk, matched);
+		msgpack_pack_array(&pk, held);
 		for (size_t k = 0; k < core; k++)
 			if (have[role->skill_ids[k] / 8] & (1u << (role->skill_ids[k] % 8)))
 				ima_pack_cstr(&pk, skillmatch_name(st->dict, role->skill_ids[k]));

@@ -16,6 +16,7 @@
 
 struct seniority_state {
 	double boundary_margin;
+	struct anautil_wordset lead, impact;
 };
 
 static const struct ima_option seniority_options[] = {
@@ -23,23 +24,6 @@ static const struct ima_option seniority_options[] = {
 	  "years from a level boundary within which job titles may move the level one step", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
-
-static int seniority_init(const struct ima_conf *conf, void **state,
-			  struct ima_error *err)
-{
-	struct seniority_state *st = ima_calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return ima_error_set(err, 500, "internal", "", "out of memory");
-	st->boundary_margin = ima_conf_double(conf, "boundary_margin");
-	*state = st;
-	return 0;
-}
-
-static void seniority_fini(void *state)
-{
-	ima_free(state);
-}
 
 static const char *const seniority_lead_words[] = {
 	"led", "lead", "leading", "managed", "manage", "managing", "mentored",
@@ -55,28 +39,50 @@ static const char *const seniority_impact_words[] = {
 	"tripled", "generated", "won", NULL
 };
 
-/* Lines of the resume that state a result with a number: "cut cost by 38%". */
-static size_t seniority_metric_lines(const char *text, size_t len)
+static int seniority_init(const struct ima_conf *conf, void **state,
+			  struct ima_error *err)
 {
-	size_t count = 0, start = 0;
+	struct seniority_state *st = ima_calloc(1, sizeof(*st));
 
-	for (size_t i = 0; i <= len; i++) {
-		bool digit = false, unit = false;
+	if (st == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	st->boundary_margin = ima_conf_double(conf, "boundary_margin");
+	anautil_wordset_init(&st->lead, seniority_lead_words);
+	anautil_wordset_init(&st->impact, seniority_impact_words);
+	*state = st;
+	return 0;
+}
 
-		if (i < len && text[i] != '\n')
-			continue;
-		for (size_t k = start; k < i; k++) {
+static void seniority_fini(void *state)
+{
+	ima_free(state);
+}
+
+/* Lines of the resume that state a result with a number: "cut cost by 38%",
+ * "saved $120K", "grew revenue 3x". */
+static size_t seniority_metric_lines(const struct seniority_state *st,
+				     const char *text, size_t len)
+{
+	size_t count = 0;
+
+	for (size_t start = 0; start < len;) {
+		const char *nl = memchr(text + start, '\n', len - start);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		bool unit = false;
+
+		for (size_t k = start; k < end && !unit; k++) {
 			char c = text[k];
 
-			if (c >= '0' && c <= '9')
-				digit = true;
-			if (c == '%' || c == '$' || c == 'x' || c == 'K' || c == 'M')
+			/* A percentage or money anywhere, or a digit glued to a
+			 * multiplier. */
+			if (c == '%' || c == '$' || (unsigned char)c == 0xe2 /* euro, pound */ ||
+			    (k > start && text[k - 1] >= '0' && text[k - 1] <= '9' &&
+			     (c == 'x' || c == 'K' || c == 'k' || c == 'M')))
 				unit = true;
 		}
-		if (digit && unit &&
-		    anautil_count_words(text + start, i - start, seniority_impact_words) > 0)
+		if (unit && anautil_wordset_count(&st->impact, text + start, end - start) > 0)
 			count++;
-		start = i + 1;
+		start = end + 1;
 	}
 	return count;
 }
@@ -93,7 +99,8 @@ struct seniority_facts {
 	size_t skills, skills_in_jobs;
 };
 
-static void seniority_gather(struct ima_req *req, struct seniority_facts *f)
+static void seniority_gather(const struct seniority_state *st,
+			     struct ima_req *req, struct seniority_facts *f)
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *exps = ima_ctx_get(ctx, "experiences");
@@ -140,9 +147,9 @@ static void seniority_gather(struct ima_req *req, struct seniority_facts *f)
 	if (cand != NULL && cand->type == MSGPACK_OBJECT_ARRAY)
 		f->skills = cand->via.array.size;
 	if (ima_ctx_get_str(ctx, "_input.resume_text", &text, &len) == 0) {
-		f->lead_hits = anautil_count_words(text, len, seniority_lead_words);
-		f->impact_hits = anautil_count_words(text, len, seniority_impact_words);
-		f->metric_lines = seniority_metric_lines(text, len);
+		f->lead_hits = anautil_wordset_count(&st->lead, text, len);
+		f->impact_hits = anautil_wordset_count(&st->impact, text, len);
+		f->metric_lines = seniority_metric_lines(st, text, len);
 	}
 }
 
@@ -161,7 +168,7 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 	msgpack_packer pk;
 	int n;
 
-	seniority_gather(req, &f);
+	seniority_gather(st, req, &f);
 	known_years = f.years > 0;
 	level = anautil_level_from_years(f.years);
 	/* Years the resume states outright are the candidate's own count: only
