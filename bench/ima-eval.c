@@ -152,7 +152,10 @@ static void eval_print_prf(const char *set, size_t docs, const char *what,
 	double r = m->tp + m->fn ? (double)m->tp / (double)(m->tp + m->fn) : 0;
 	double f = p + r > 0 ? 2 * p * r / (p + r) : 0;
 
-	printf("| %-24s | %4zu | %-28s | P %.3f  R %.3f  F1 %.3f |\n", set, docs, what, p, r, f);
+	char value[64];
+
+	snprintf(value, sizeof(value), "P %.3f  R %.3f  F1 %.3f", p, r, f);
+	printf("| %-24s | %4zu | %-28s | %-33s |\n", set, docs, what, value);
 }
 
 /* ---- running the pipeline ---- */
@@ -408,13 +411,17 @@ static int eval_indeed(struct ima_engine *eng, const char *dir, long subset)
 		qsort(errs, nyears, sizeof(*errs), eval_cmp_double);
 		for (size_t i = 0; i < nyears; i++)
 			mean += errs[i];
-		printf("| %-24s | %4zu | %-28s | median %.2f  mean %.2f       |\n",
-		       "indeed-resumes/dev", nyears, "years abs. error",
-		       nyears % 2 ? errs[nyears / 2] : (errs[nyears / 2 - 1] + errs[nyears / 2]) / 2,
-		       mean / (double)nyears);
-		printf("| %-24s | %4zu | %-28s | %.3f (%zu of %zu)          |\n",
-		       "indeed-resumes/dev", nyears, "seniority agreement",
-		       (double)agree / (double)nyears, agree, nyears);
+		char value[64];
+
+		snprintf(value, sizeof(value), "median %.2f  mean %.2f",
+			 nyears % 2 ? errs[nyears / 2] : (errs[nyears / 2 - 1] + errs[nyears / 2]) / 2,
+			 mean / (double)nyears);
+		printf("| %-24s | %4zu | %-28s | %-33s |\n", "indeed-resumes/dev", nyears,
+		       "years abs. error", value);
+		snprintf(value, sizeof(value), "%.3f (%zu of %zu)", (double)agree / (double)nyears,
+			 agree, nyears);
+		printf("| %-24s | %4zu | %-28s | %-33s |\n", "indeed-resumes/dev", nyears,
+		       "seniority agreement", value);
 	}
 	free(errs);
 	return 0;
