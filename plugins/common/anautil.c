@@ -121,7 +121,7 @@ void anautil_wordset_init(struct anautil_wordset *ws, const char *const *words)
 	memset(ws->head, -1, sizeof(ws->head));
 	ws->words = words;
 	/* Walk backwards so each bucket keeps the list's order. */
-	while (words[n] != NULL && n < ANAUTIL_WORDSET_MAX)
+	while (n < ANAUTIL_WORDSET_MAX && words[n] != NULL)
 		n++;
 	for (size_t i = n; i-- > 0;) {
 		unsigned char c = (unsigned char)words[i][0];
