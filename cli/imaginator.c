@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ static void usage(FILE *out)
 	fputs("usage: imaginator analyze [-c CONF] [--pretty] [--msgpack-in] [--msgpack-out] FILE|-\n"
 	      "       imaginator config check [-c CONF]\n"
 	      "       imaginator plugins\n"
+	      "       imaginator cache invalidate --user U [--tenant T] [-c CONF]\n"
 	      "       imaginator version\n"
 	      "\n"
 	      "CONF defaults to $IMAGINATOR_ENV (conf dir/<env>.conf), else the embedded\n"
@@ -221,6 +223,78 @@ static int cmd_config(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* imaginator cache invalidate --user U [--tenant T] [-c CONF] */
+static int cmd_cache(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "tenant", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conf = NULL, *user = NULL, *tenant = "";
+	struct ima_engine *eng;
+	struct ima_error err = { 0 };
+	msgpack_sbuffer args, out;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	msgpack_object obj;
+	struct ima_buf text = { 0 };
+	size_t off = 0;
+	int c, handled;
+
+	if (argc < 2 || strcmp(argv[1], "invalidate") != 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf = optarg; break;
+		case 'u': user = optarg; break;
+		case 't': tenant = optarg; break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (user == NULL || optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	eng = load_engine(conf);
+	if (eng == NULL)
+		return EXIT_CONFIG;
+	msgpack_sbuffer_init(&args);
+	msgpack_sbuffer_init(&out);
+	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	ima_pack_cstr(&pk, "user");
+	ima_pack_cstr(&pk, user);
+	ima_pack_cstr(&pk, "tenant");
+	ima_pack_cstr(&pk, tenant);
+	msgpack_zone_init(&zone, 256);
+	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
+	handled = ima_engine_command(eng, "invalidate", &obj, &out, &err);
+	if (handled > 0) {
+		msgpack_object res;
+
+		off = 0;
+		msgpack_unpack(out.data, out.size, &off, &zone, &res);
+		ima_json_write(&text, &res, -1);
+		printf("%s\n", text.data ? text.data : "[]");
+	} else if (handled == 0) {
+		die_line("cache", "no stage of this pipeline handles invalidation (is the cache stage in it?)");
+	} else {
+		fprintf(stderr, "imaginator: cache: %d %s: %s\n", err.status, err.code, err.message);
+	}
+	ima_buf_free(&text);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&args);
+	msgpack_sbuffer_destroy(&out);
+	ima_engine_free(eng);
+	return handled > 0 ? EXIT_OK : handled == 0 ? EXIT_USAGE : EXIT_REJECTED;
+}
+
 static const char *type_name(enum ima_opt_type t)
 {
 	switch (t) {
@@ -320,6 +394,9 @@ static int cmd_plugins(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* A peer that went away (Redis, an LLM endpoint) must give an error,
+	 * not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -330,6 +407,8 @@ int main(int argc, char **argv)
 		return cmd_config(argc - 1, argv + 1);
 	if (strcmp(argv[1], "plugins") == 0)
 		return cmd_plugins(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cache") == 0)
+		return cmd_cache(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("imaginator %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
 		       IMA_ABI_MAJOR, IMA_ABI_MINOR);

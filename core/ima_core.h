@@ -121,6 +121,8 @@ void ima_engine_free(struct ima_engine *eng);
 const struct ima_limits *ima_engine_limits(const struct ima_engine *eng);
 /* "embedded:default.conf" or the path. */
 const char *ima_engine_source(const struct ima_engine *eng);
+/* The pipeline fingerprint (see ima_conf_pipeline_fingerprint()). */
+const char *ima_engine_fingerprint(const struct ima_engine *eng);
 
 size_t ima_engine_stage_count(const struct ima_engine *eng);
 const char *ima_engine_stage_name(const struct ima_engine *eng, size_t i);
@@ -141,6 +143,16 @@ int ima_engine_front_int(const struct ima_engine *eng, const char *key,
 			 long long *out);
 int ima_engine_front_string(const struct ima_engine *eng, const char *key,
 			    const char **out);
+
+/*
+ * Offers an administrative verb to every stage with a command hook (in
+ * pipeline order). args: a msgpack map (may be NULL). The handlers' result
+ * maps are packed into out as one array. Returns the number of stages that
+ * handled it, or -1 with err when one failed.
+ */
+int ima_engine_command(struct ima_engine *eng, const char *verb,
+		       const msgpack_object *args, msgpack_sbuffer *out,
+		       struct ima_error *err);
 
 /* Writes the stages and their options as JSON, secrets redacted. */
 void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
@@ -204,6 +216,18 @@ int ima_req_render(struct ima_req *req, enum ima_format fmt,
 
 /* Per-stage timings of the last run: seconds, or -1 when it did not run. */
 double ima_req_stage_seconds(const struct ima_req *req, size_t stage);
+
+/* ---- metrics (host side) ----------------------------------------------- */
+
+/*
+ * Moves the metric table into shared memory so that worker processes forked
+ * later add to the same counters. Call once, before fork. 0 or -1.
+ */
+int ima_metrics_share(void);
+/* Reads a metric (0 when unknown). */
+double ima_metric_get(const char *name);
+/* Appends every metric in the Prometheus text format. */
+void ima_metrics_render(struct ima_buf *out);
 
 /* ---- logging -------------------------------------------------------- */
 

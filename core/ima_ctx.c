@@ -348,6 +348,61 @@ int ima_ctx_encode(const struct ima_ctx *ctx, msgpack_sbuffer *out,
 	return 0;
 }
 
+static bool ctx_listed(const char *key, const char *const *also)
+{
+	for (; also != NULL && *also != NULL; also++)
+		if (strcmp(key, *also) == 0)
+			return true;
+	return false;
+}
+
+int ima_ctx_encode_public(struct ima_ctx *ctx, msgpack_sbuffer *out,
+			  const char *const *also)
+{
+	msgpack_packer pk;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->count; i++)
+		if (ctx->entries[i].key[0] != '_' || ctx_listed(ctx->entries[i].key, also))
+			n++;
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	if (msgpack_pack_map(&pk, n) != 0)
+		return -1;
+	for (size_t i = 0; i < ctx->count; i++) {
+		const struct ctx_entry *e = &ctx->entries[i];
+
+		if (e->key[0] == '_' && !ctx_listed(e->key, also))
+			continue;
+		if (ima_pack_cstr(&pk, e->key) != 0 ||
+		    msgpack_sbuffer_write(out, e->data, e->len) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ima_ctx_merge(struct ima_ctx *ctx, const void *data, size_t len,
+		  struct ima_error *err)
+{
+	/* Cache entries hold whole answers: allow more than a request body. */
+	static const struct ima_limits limits = { 64u << 20, IMA_DEFAULT_MAX_DEPTH };
+	struct ima_ctx *tmp = ima_ctx_new();
+	int rc = 0;
+
+	if (tmp == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	if (ima_ctx_decode(tmp, data, len, &limits, err) != 0) {
+		ima_ctx_free(tmp);
+		return -1;
+	}
+	for (size_t i = 0; i < tmp->count && rc == 0; i++)
+		rc = ima_ctx_put(ctx, tmp->entries[i].key, tmp->entries[i].data,
+				 tmp->entries[i].len);
+	ima_ctx_free(tmp);
+	if (rc != 0)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	return 0;
+}
+
 /* Length of the one encoded value at p (already validated), 0 on error. */
 static size_t value_span(const char *p, size_t len)
 {

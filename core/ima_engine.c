@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <libconfig.h>
+#include <openssl/evp.h>
 
 #include "ima_req_private.h"
 
@@ -26,6 +27,7 @@ struct conf_value {
 };
 
 struct ima_conf {
+	const char *fingerprint; /* the engine's */
 	char *stage_name;
 	char *file;
 	int line;
@@ -49,6 +51,7 @@ struct front_setting {
 };
 
 struct ima_engine {
+	char fingerprint[65];
 	struct front_setting *front;
 	size_t nfront;
 	char *source;
@@ -107,6 +110,11 @@ const char *ima_conf_string(const struct ima_conf *conf, const char *name)
 const char *ima_conf_stage_name(const struct ima_conf *conf)
 {
 	return conf->stage_name;
+}
+
+const char *ima_conf_pipeline_fingerprint(const struct ima_conf *conf)
+{
+	return conf->fingerprint;
 }
 
 const char *ima_conf_file(const struct ima_conf *conf)
@@ -597,8 +605,63 @@ static int engine_stages(struct ima_engine *eng, const config_t *cfg,
 	return 0;
 }
 
+/* SHA-256 over every stage: name, plugin, version, options (no secrets). */
+static int engine_fingerprint(struct ima_engine *eng)
+{
+	static const char hex[] = "0123456789abcdef";
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	int ok;
+
+	if (md == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (size_t i = 0; ok && i < eng->nstages; i++) {
+		const struct ima_stage *st = &eng->stages[i];
+		const struct ima_plugin *p = &st->plugin->desc;
+		char buf[512];
+		int n = snprintf(buf, sizeof(buf), "stage\036%s\036%s\036%s\036",
+				 st->conf.stage_name, p->name, p->version ? p->version : "");
+
+		ok = EVP_DigestUpdate(md, buf, (size_t)n);
+		for (size_t k = 0; ok && k < st->conf.count; k++) {
+			const struct conf_value *v = &st->conf.values[k];
+
+			if (v->opt->flags & IMA_OPT_SECRET)
+				continue;
+			switch (v->opt->type) {
+			case IMA_OPT_BOOL: n = snprintf(buf, sizeof(buf), "%s=%d\037", v->opt->name, v->b); break;
+			case IMA_OPT_INT: n = snprintf(buf, sizeof(buf), "%s=%lld\037", v->opt->name, (long long)v->i); break;
+			case IMA_OPT_DOUBLE: n = snprintf(buf, sizeof(buf), "%s=%.17g\037", v->opt->name, v->d); break;
+			case IMA_OPT_STRING:
+				n = snprintf(buf, sizeof(buf), "%s=", v->opt->name);
+				ok = EVP_DigestUpdate(md, buf, (size_t)n) &&
+				     EVP_DigestUpdate(md, v->s ? v->s : "", v->s ? strlen(v->s) : 0);
+				n = snprintf(buf, sizeof(buf), "\037");
+				break;
+			}
+			ok = ok && EVP_DigestUpdate(md, buf, (size_t)n);
+		}
+	}
+	ok = ok && EVP_DigestFinal_ex(md, digest, &dlen);
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return -1;
+	for (unsigned i = 0; i < dlen && i < 32; i++) {
+		eng->fingerprint[2 * i] = hex[digest[i] >> 4];
+		eng->fingerprint[2 * i + 1] = hex[digest[i] & 15];
+	}
+	eng->fingerprint[64] = '\0';
+	for (size_t i = 0; i < eng->nstages; i++)
+		eng->stages[i].conf.fingerprint = eng->fingerprint;
+	return 0;
+}
+
 static int engine_init_stages(struct ima_engine *eng, struct ima_error *err)
 {
+	if (engine_fingerprint(eng) != 0)
+		return ima_error_set(err, 500, "internal", "", "cannot compute the pipeline fingerprint");
 	for (size_t i = 0; i < eng->nstages; i++) {
 		struct ima_stage *st = &eng->stages[i];
 		struct ima_error perr;
@@ -760,6 +823,11 @@ const char *ima_engine_source(const struct ima_engine *eng)
 	return eng->source;
 }
 
+const char *ima_engine_fingerprint(const struct ima_engine *eng)
+{
+	return eng->fingerprint;
+}
+
 size_t ima_engine_stage_count(const struct ima_engine *eng)
 {
 	return eng->nstages;
@@ -780,6 +848,40 @@ const struct ima_conf *ima_engine_stage_conf(const struct ima_engine *eng,
 					     size_t i)
 {
 	return &eng->stages[i].conf;
+}
+
+int ima_engine_command(struct ima_engine *eng, const char *verb,
+		       const msgpack_object *args, msgpack_sbuffer *out,
+		       struct ima_error *err)
+{
+	msgpack_sbuffer items;
+	msgpack_packer pk, opk;
+	int handled = 0;
+
+	msgpack_sbuffer_init(&items);
+	msgpack_packer_init(&pk, &items, msgpack_sbuffer_write);
+	for (size_t i = 0; i < eng->nstages; i++) {
+		const struct ima_stage *st = &eng->stages[i];
+		int rc;
+
+		if (st->plugin->desc.command == NULL)
+			continue;
+		memset(err, 0, sizeof(*err));
+		rc = st->plugin->desc.command(st->state, verb, args, &pk, err);
+		if (rc < 0) {
+			msgpack_sbuffer_destroy(&items);
+			if (err->status == 0)
+				ima_error_set(err, 500, "command_failed", "",
+					      "stage %s failed on '%s'", st->conf.stage_name, verb);
+			return -1;
+		}
+		handled += rc > 0;
+	}
+	msgpack_packer_init(&opk, out, msgpack_sbuffer_write);
+	msgpack_pack_array(&opk, (size_t)handled);
+	msgpack_sbuffer_write(out, items.data, items.size);
+	msgpack_sbuffer_destroy(&items);
+	return handled;
 }
 
 void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
@@ -840,7 +942,7 @@ static int pack_run_metrics(struct ima_engine *eng, struct ima_req *req)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	size_t ran = 0;
+	size_t ran = 0, extra = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < req->nstages; i++)
@@ -848,7 +950,20 @@ static int pack_run_metrics(struct ima_engine *eng, struct ima_req *req)
 			ran++;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	rc |= msgpack_pack_map(&pk, 7);
+	for (size_t i = 0; i < ima_ctx_count(req->ctx); i++)
+		if (strncmp(ima_ctx_key(req->ctx, i, NULL, NULL), "_metrics.", 9) == 0)
+			extra++;
+	rc |= msgpack_pack_map(&pk, 7 + extra);
+	for (size_t i = 0; i < ima_ctx_count(req->ctx); i++) {
+		const void *data;
+		size_t len;
+		const char *key = ima_ctx_key(req->ctx, i, &data, &len);
+
+		if (strncmp(key, "_metrics.", 9) != 0)
+			continue;
+		rc |= ima_pack_cstr(&pk, key + 9);
+		rc |= msgpack_sbuffer_write(&sb, data, len);
+	}
 	rc |= ima_pack_cstr(&pk, "calls");
 	rc |= msgpack_pack_array(&pk, 0);
 	rc |= ima_pack_cstr(&pk, "total_prompt_tokens");

@@ -14,6 +14,9 @@
  * ABI changelog (the package version is unrelated to these numbers):
  *   1.0  first stable ABI: descriptor, option table, init / worker_init /
  *        process / finish / fini hooks, context and request API.
+ *   1.1  optional command hook (admin verbs such as cache invalidation),
+ *        ima_ctx_encode_public, ima_ctx_merge, pipeline fingerprint,
+ *        metrics. Plugins built for 1.0 load unchanged.
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -37,7 +40,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 0
+#define IMA_ABI_MINOR 1
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -103,6 +106,13 @@ double ima_conf_double(const struct ima_conf *conf, const char *name);
 const char *ima_conf_string(const struct ima_conf *conf, const char *name);
 /* Name of the stage instance (pipeline entry), e.g. "cache_l1". */
 const char *ima_conf_stage_name(const struct ima_conf *conf);
+/*
+ * SHA-256 (64 hex digits) of the whole pipeline: every stage's name, plugin,
+ * plugin version and option values (secrets left out), in order. Any change
+ * to the pipeline changes it, so a cache keyed with it never serves an
+ * answer computed by another pipeline.
+ */
+const char *ima_conf_pipeline_fingerprint(const struct ima_conf *conf);
 /* Config file and line of the stage entry, for messages. */
 const char *ima_conf_file(const struct ima_conf *conf);
 int ima_conf_line(const struct ima_conf *conf);
@@ -149,6 +159,23 @@ int ima_ctx_put_sbuffer(struct ima_ctx *ctx, const char *key,
 			msgpack_sbuffer *sb);
 /* Removes a key; 0 when it was present, -1 otherwise. */
 int ima_ctx_remove(struct ima_ctx *ctx, const char *key);
+/* Appends the context's public keys (no leading '_'), plus the internal
+ * keys listed in also (NULL-terminated; may be NULL), to out as one msgpack
+ * map: what a cache stores. 0, or -1 when memory ran out. */
+int ima_ctx_encode_public(struct ima_ctx *ctx, msgpack_sbuffer *out,
+			  const char *const *also);
+/*
+ * Adds or replaces every key of the msgpack map in data, which may come from
+ * outside (a cache entry read back): validated first (depth, counts against
+ * the remaining bytes, UTF-8, size). Returns 0, or -1 with err and the
+ * context unchanged.
+ */
+int ima_ctx_merge(struct ima_ctx *ctx, const void *data, size_t len,
+		  struct ima_error *err);
+/*
+ * Stages may add an object to the answer's run_metrics by putting it under
+ * "_metrics.<name>" (e.g. "_metrics.cache" becomes run_metrics.cache).
+ */
 
 /* Request-scoped memory, freed by the core when the request ends. NULL when
  * memory ran out. */
@@ -194,6 +221,18 @@ void ima_req_reference_date(struct ima_req *req, int *year, int *month,
 int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
 			struct ima_error *err);
 
+/* ---- metrics ----------------------------------------------------------- */
+
+/*
+ * Process-wide metrics, aggregated over every worker and served by
+ * imaginator-fcgi on GET /metrics in the Prometheus text format. name is a
+ * Prometheus series: "imaginator_cache_hits_total{level=\"l1\"}" (at most
+ * 119 bytes); the first use registers it. Counters (names ending in _total)
+ * only go up; anything else is a gauge. Lock-free after registration.
+ */
+void ima_metric_add(const char *name, double delta);
+void ima_metric_set(const char *name, double value);
+
 /* ---- logging ---------------------------------------------------------- */
 
 enum ima_log_level { IMA_LOG_ERROR = 0, IMA_LOG_WARN, IMA_LOG_INFO, IMA_LOG_DEBUG };
@@ -237,6 +276,18 @@ struct ima_plugin {
 	void (*finish)(struct ima_req *req, void *state);
 	/* Optional: frees the state. */
 	void (*fini)(void *state);
+
+	/* ---- ABI 1.1 ---- */
+
+	/*
+	 * Optional: an administrative verb ("invalidate") with its arguments (a
+	 * msgpack map, may be NULL), from `imaginator cache ...` or an admin
+	 * route. Returns 1 when handled, after packing exactly one value (its
+	 * result map) into out; 0 when the verb is not this plugin's (nothing
+	 * packed); -1 after ima_error_set(err, ...).
+	 */
+	int (*command)(void *state, const char *verb, const msgpack_object *args,
+		       msgpack_packer *out, struct ima_error *err);
 };
 
 /* ---- packing helpers -------------------------------------------------- */

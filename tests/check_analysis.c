@@ -26,7 +26,8 @@ static void setup(void)
 	fclose(f);
 	stages[n] = '\0';
 	snprintf(conf, sizeof(conf),
-		 "imaginator = { max_body_bytes = 3000000; };\npipeline = (\n%s\n);\n", stages);
+		 "imaginator = { max_body_bytes = 3000000; };\npipeline = (\n"
+		 "{ name = \"request\"; plugin = \"request\"; },\n%s\n);\n", stages);
 	eng = test_engine(conf, &err);
 	ck_assert_msg(eng != NULL, "%s", err.message);
 }

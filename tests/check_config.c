@@ -151,6 +151,7 @@ START_TEST(config_embedded_default_and_shipped)
 	if (src == NULL)
 		return;
 	snprintf(path, sizeof(path), "%s/conf/production.conf", src);
+	setenv("IMAGINATOR_REDIS_URL", "redis://127.0.0.1:1/0", 1);
 	eng = ima_engine_load(path, &err);
 	ck_assert_msg(eng != NULL, "%s", err.message);
 	ima_engine_free(eng);
@@ -182,6 +183,31 @@ START_TEST(config_front_group)
 }
 END_TEST
 
+START_TEST(config_fingerprint_tracks_pipeline)
+{
+	struct ima_error err;
+	struct ima_engine *a, *b, *c, *d;
+	char fa[65];
+
+	a = test_engine("pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { count = 1; secret = \"x\"; }; });", &err);
+	ck_assert_msg(a != NULL, "%s", err.message);
+	snprintf(fa, sizeof(fa), "%s", ima_engine_fingerprint(a));
+	ck_assert_int_eq((int)strlen(fa), 64);
+	ck_assert_str_eq(ima_conf_pipeline_fingerprint(ima_engine_stage_conf(a, 0)), fa);
+	ima_engine_free(a);
+	/* Same pipeline, other secret: same answers, same fingerprint. */
+	b = test_engine("pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { count = 1; secret = \"y\"; }; });", &err);
+	ck_assert_str_eq(ima_engine_fingerprint(b), fa);
+	ima_engine_free(b);
+	c = test_engine("pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { count = 2; }; });", &err);
+	ck_assert_str_ne(ima_engine_fingerprint(c), fa);
+	ima_engine_free(c);
+	d = test_engine("pipeline = ({ name = \"b\"; plugin = \"probe\"; options = { count = 1; }; });", &err);
+	ck_assert_str_ne(ima_engine_fingerprint(d), fa);
+	ima_engine_free(d);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -200,6 +226,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_resolve_env_name);
 	tcase_add_test(tc, config_embedded_default_and_shipped);
 	tcase_add_test(tc, config_front_group);
+	tcase_add_test(tc, config_fingerprint_tracks_pipeline);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -235,6 +235,28 @@ START_TEST(utf8_validation)
 }
 END_TEST
 
+START_TEST(ctx_merge_validates)
+{
+	struct ima_ctx *ctx = ima_ctx_new();
+	struct ima_error err;
+	const char *str;
+	size_t n;
+	/* {"a": "x", "b": 1} */
+	static const char good[] = "\x82\xa1" "a" "\xa1" "x" "\xa1" "b" "\x01";
+
+	ck_assert_int_eq(ima_ctx_put(ctx, "a", "\xa1" "o", 2), 0);
+	ck_assert_int_eq(ima_ctx_merge(ctx, good, sizeof(good) - 1, &err), 0);
+	ck_assert_int_eq(ima_ctx_get_str(ctx, "a", &str, &n), 0);
+	ck_assert_int_eq(str[0], 'x');
+	ck_assert_int_eq((int)ima_ctx_count(ctx), 2);
+	/* A hostile or truncated value changes nothing. */
+	ck_assert_int_ne(ima_ctx_merge(ctx, "\xdf\xff\xff\xff\xff", 5, &err), 0);
+	ck_assert_int_ne(ima_ctx_merge(ctx, good, sizeof(good) - 2, &err), 0);
+	ck_assert_int_eq((int)ima_ctx_count(ctx), 2);
+	ima_ctx_free(ctx);
+}
+END_TEST
+
 Suite *ctx_suite(void)
 {
 	Suite *s = suite_create("context");
@@ -249,6 +271,7 @@ Suite *ctx_suite(void)
 	tcase_add_test(tc, mp_every_truncation_rejected);
 	tcase_add_test(tc, ctx_decode_needs_map_with_string_keys);
 	tcase_add_test(tc, utf8_validation);
+	tcase_add_test(tc, ctx_merge_validates);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -51,6 +51,20 @@ START_TEST(loader_newer_minor_refused)
 }
 END_TEST
 
+START_TEST(loader_older_minor_accepted)
+{
+	struct ima_loaded_plugin lp;
+	struct ima_error err;
+
+	/* Built for 1.0: loads, and the member it does not have reads as
+	 * absent (not whatever lies past its struct_size). */
+	ck_assert_msg(open_test_plugin("oldabi", &lp, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(lp.desc.abi_minor, 0);
+	ck_assert_ptr_null(lp.desc.command);
+	ima_plugin_close(&lp);
+}
+END_TEST
+
 START_TEST(loader_missing_symbol)
 {
 	struct ima_loaded_plugin lp;
@@ -111,6 +125,7 @@ Suite *loader_suite(void)
 	tcase_add_test(tc, loader_good_plugin);
 	tcase_add_test(tc, loader_wrong_major_refused);
 	tcase_add_test(tc, loader_newer_minor_refused);
+	tcase_add_test(tc, loader_older_minor_accepted);
 	tcase_add_test(tc, loader_missing_symbol);
 	tcase_add_test(tc, loader_missing_file);
 	tcase_add_test(tc, loader_find_in_path);

@@ -15,7 +15,7 @@ struct probe_state {
 };
 
 static const struct ima_option probe_options[] = {
-	{ "action", IMA_OPT_STRING, "continue", "continue | done | error", 0 },
+	{ "action", IMA_OPT_STRING, "continue", "continue | done | error | degrade", 0 },
 	{ "fail_init", IMA_OPT_BOOL, "false", "make init fail", 0 },
 	{ "count", IMA_OPT_INT, "1", "an integer option", 0 },
 	{ "ratio", IMA_OPT_DOUBLE, "0.5", "a number option", 0 },
@@ -75,6 +75,8 @@ static enum ima_rc probe_process(struct ima_req *req, void *state)
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
 	if (strcmp(st->action, "done") == 0)
 		return IMA_DONE;
+	if (strcmp(st->action, "degrade") == 0)
+		ima_req_set_degraded(req, "probe asked for it");
 	if (strcmp(st->action, "error") == 0)
 		return ima_req_fail(req, 422, "probe_error", "probe_field",
 				    "stage %s failed on purpose", st->name);

@@ -1,0 +1,797 @@
+/*
+ * cache - answers repeated analyses from memory (L1, this process) or Redis
+ * (L2, shared), and stores new answers in its finish hook.
+ *
+ * Key: SHA-256 over a canonical encoding of the normalised request (_input:
+ * map keys sorted, whitespace in texts collapsed, numbers canonical), the
+ * month "Present" resolves to, the pipeline fingerprint (every stage, plugin
+ * version and option), and the tenant and user with the user's generation
+ * counter. Invalidating a user increments the counter: O(1), and every older
+ * key of that user becomes unreachable.
+ *
+ * Concurrent identical misses run the pipeline once: threads of a process
+ * wait for the first one (bounded), and processes and hosts take a short
+ * Redis lock (SET NX PX) and poll L2 while another holds it, with a bounded
+ * wait and then a fallback to computing.
+ *
+ * Every Redis problem reads as a miss: timeouts are short, and a breaker
+ * stops calling Redis for a while after repeated failures.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "cache_l1.h"
+#include "cache_redis.h"
+#include "ima_plugin.h"
+
+#define CACHE_VALUE_VERSION 1
+
+struct cache_inflight {
+	unsigned char key[CACHE_KEY_BYTES];
+	struct cache_inflight *next;
+	bool done;
+	int waiters;
+};
+
+struct cache_gen {
+	char user[160];
+	long long gen;
+	long long fetched_ms;
+};
+
+struct cache_state {
+	char name[64];
+	char fingerprint[65];
+	struct cache_l1 *l1;
+	struct cache_redis *l2;
+	char prefix[64];
+	int64_t ttl_high, ttl_medium, ttl_low;
+	double conf_high, conf_medium;
+	char conf_path[128];
+	int64_t wait_ms, lock_ms, gen_cache_ms;
+	bool allow_invalidate;
+	/* requests computing a key in this process right now */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cache_inflight *inflight;
+	/* user generations read from Redis, kept briefly */
+	struct cache_gen gens[64];
+	atomic_ullong hits_l1, hits_l2, misses, bypass, coalesced, stores;
+};
+
+static const struct ima_option cache_options[] = {
+	{ "l1_max_bytes", IMA_OPT_INT, "67108864",
+	  "in-process cache size in bytes (keys, answers, bookkeeping); 0 turns L1 off", 0 },
+	{ "redis_url", IMA_OPT_STRING, "",
+	  "redis://host:port/db or unix:///path; \"\" uses $IMAGINATOR_REDIS_URL (no L2 when unset); \"none\": no L2", 0 },
+	{ "redis_timeout_ms", IMA_OPT_INT, "50", "Redis connect and command timeout", 0 },
+	{ "breaker_failures", IMA_OPT_INT, "3", "consecutive Redis failures that open the breaker", 0 },
+	{ "breaker_cooldown_ms", IMA_OPT_INT, "5000", "how long the open breaker leaves Redis alone", 0 },
+	{ "key_prefix", IMA_OPT_STRING, "ima:", "prefix of every Redis key", 0 },
+	{ "confidence_path", IMA_OPT_STRING, "seniority_analysis.confidence",
+	  "context path of the answer's confidence, which picks the TTL", 0 },
+	{ "ttl_high", IMA_OPT_INT, "172800", "TTL in seconds when confidence > confidence_high", 0 },
+	{ "ttl_medium", IMA_OPT_INT, "86400", "TTL in seconds when confidence > confidence_medium", 0 },
+	{ "ttl_low", IMA_OPT_INT, "21600", "TTL in seconds otherwise", 0 },
+	{ "confidence_high", IMA_OPT_DOUBLE, "0.8", "see ttl_high", 0 },
+	{ "confidence_medium", IMA_OPT_DOUBLE, "0.5", "see ttl_medium", 0 },
+	{ "coalesce_wait_ms", IMA_OPT_INT, "2000",
+	  "longest wait for an identical request in flight before computing anyway", 0 },
+	{ "lock_ms", IMA_OPT_INT, "5000", "lifetime of the cross-process compute lock in Redis", 0 },
+	{ "generation_cache_ms", IMA_OPT_INT, "1000",
+	  "how long a user's generation counter is reused (invalidation takes effect within this)", 0 },
+	{ "allow_invalidate", IMA_OPT_BOOL, "true",
+	  "accept the invalidate command (CLI, POST /v1/cache/invalidate)", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
+};
+
+static long long cache_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cache_fini(void *state)
+{
+	struct cache_state *st = state;
+
+	cache_l1_free(st->l1);
+	cache_redis_free(st->l2);
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->cond);
+	ima_free(st);
+}
+
+static int cache_init(const struct ima_conf *conf, void **state,
+		      struct ima_error *err)
+{
+	struct cache_state *st = ima_calloc(1, sizeof(*st));
+	const char *url = ima_conf_string(conf, "redis_url");
+	int64_t l1_bytes = ima_conf_int(conf, "l1_max_bytes");
+	pthread_condattr_t ca;
+	char msg[256];
+
+	if (st == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	snprintf(st->name, sizeof(st->name), "%s", ima_conf_stage_name(conf));
+	snprintf(st->fingerprint, sizeof(st->fingerprint), "%s",
+		 ima_conf_pipeline_fingerprint(conf));
+	snprintf(st->prefix, sizeof(st->prefix), "%s", ima_conf_string(conf, "key_prefix"));
+	snprintf(st->conf_path, sizeof(st->conf_path), "%s", ima_conf_string(conf, "confidence_path"));
+	st->ttl_high = ima_conf_int(conf, "ttl_high");
+	st->ttl_medium = ima_conf_int(conf, "ttl_medium");
+	st->ttl_low = ima_conf_int(conf, "ttl_low");
+	st->conf_high = ima_conf_double(conf, "confidence_high");
+	st->conf_medium = ima_conf_double(conf, "confidence_medium");
+	st->wait_ms = ima_conf_int(conf, "coalesce_wait_ms");
+	st->lock_ms = ima_conf_int(conf, "lock_ms");
+	st->gen_cache_ms = ima_conf_int(conf, "generation_cache_ms");
+	st->allow_invalidate = ima_conf_bool(conf, "allow_invalidate");
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (st->ttl_high <= 0 || st->ttl_medium <= 0 || st->ttl_low <= 0 || l1_bytes < 0 ||
+	    st->wait_ms < 0 || st->lock_ms <= 0) {
+		cache_fini(st);
+		return ima_error_set(err, 500, "config", "", "TTLs and lock_ms must be positive, sizes and waits not negative");
+	}
+	if (l1_bytes > 0 && (st->l1 = cache_l1_new((size_t)l1_bytes)) == NULL) {
+		cache_fini(st);
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	}
+	if (url[0] == '\0' && getenv("IMAGINATOR_REDIS_URL") != NULL)
+		url = getenv("IMAGINATOR_REDIS_URL");
+	if (url[0] != '\0' && strcmp(url, "none") != 0) {
+		struct sigaction old;
+
+		/* hiredis writes with write(): a Redis that died would kill the
+		 * whole process with SIGPIPE. Ignore it unless the host already
+		 * handles it. */
+		if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			signal(SIGPIPE, SIG_IGN);
+		st->l2 = cache_redis_new(url, (int)ima_conf_int(conf, "redis_timeout_ms"),
+					 (int)ima_conf_int(conf, "breaker_failures"),
+					 (int)ima_conf_int(conf, "breaker_cooldown_ms"), msg, sizeof(msg));
+		if (st->l2 == NULL) {
+			cache_fini(st);
+			return ima_error_set(err, 500, "config", "redis_url", "%s", msg);
+		}
+	}
+	*state = st;
+	return 0;
+}
+
+/* ---- the key ---- */
+
+struct cache_hash {
+	EVP_MD_CTX *md;
+	bool ok;
+};
+
+static void cache_feed(struct cache_hash *h, const void *p, size_t n)
+{
+	if (h->ok && EVP_DigestUpdate(h->md, p, n) != 1)
+		h->ok = false;
+}
+
+/* Texts hash with whitespace runs as one space and no blanks at the ends,
+ * so a resume pasted with other line breaks is the same resume. NULs are
+ * escaped so that the terminator cannot be forged. */
+static void cache_feed_text(struct cache_hash *h, const char *s, size_t n)
+{
+	char buf[512];
+	size_t k = 0;
+	bool space = false, any = false;
+
+	cache_feed(h, "s", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			space = any;
+			continue;
+		}
+		if (k + 4 > sizeof(buf)) {
+			cache_feed(h, buf, k);
+			k = 0;
+		}
+		if (space)
+			buf[k++] = ' ';
+		space = false;
+		any = true;
+		if (c == 0) {
+			buf[k++] = 0;
+			buf[k++] = 1;
+		} else {
+			buf[k++] = (char)c;
+		}
+	}
+	buf[k++] = 0;
+	buf[k++] = 0;
+	cache_feed(h, buf, k);
+}
+
+static int cache_kv_cmp(const void *a, const void *b)
+{
+	const msgpack_object_kv *x = a, *y = b;
+	size_t n;
+	int c;
+
+	if (x->key.type != MSGPACK_OBJECT_STR || y->key.type != MSGPACK_OBJECT_STR)
+		return (int)x->key.type - (int)y->key.type;
+	n = x->key.via.str.size < y->key.via.str.size ? x->key.via.str.size : y->key.via.str.size;
+	c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
+	if (c != 0)
+		return c;
+	return x->key.via.str.size < y->key.via.str.size ? -1 : x->key.via.str.size > y->key.via.str.size;
+}
+
+static void cache_feed_object(struct cache_hash *h, const msgpack_object *o, int depth)
+{
+	char buf[64];
+	int n;
+
+	if (depth > 40) {
+		h->ok = false;
+		return;
+	}
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		cache_feed(h, "n", 1);
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		cache_feed(h, o->via.boolean ? "t" : "f", 1);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		n = snprintf(buf, sizeof(buf), "i%llu;", (unsigned long long)o->via.u64);
+		cache_feed(h, buf, (size_t)n);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		n = snprintf(buf, sizeof(buf), "i%lld;", (long long)o->via.i64);
+		cache_feed(h, buf, (size_t)n);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		/* 0.7 and 0.70 and 7e-1 are one number; 1.0 is the integer 1. */
+		if (isfinite(o->via.f64) && o->via.f64 == floor(o->via.f64) && fabs(o->via.f64) < 9e15)
+			n = snprintf(buf, sizeof(buf), "i%lld;", (long long)o->via.f64);
+		else
+			n = snprintf(buf, sizeof(buf), "d%.17g;", o->via.f64);
+		cache_feed(h, buf, (size_t)n);
+		break;
+	case MSGPACK_OBJECT_STR:
+		cache_feed_text(h, o->via.str.ptr, o->via.str.size);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		n = snprintf(buf, sizeof(buf), "a%u:", o->via.array.size);
+		cache_feed(h, buf, (size_t)n);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			cache_feed_object(h, &o->via.array.ptr[i], depth + 1);
+		break;
+	case MSGPACK_OBJECT_MAP: {
+		/* Field order is irrelevant: hash the pairs sorted by key. */
+		uint32_t size = o->via.map.size;
+		msgpack_object_kv *kv = ima_malloc((size ? size : 1) * sizeof(*kv));
+
+		if (kv == NULL) {
+			h->ok = false;
+			return;
+		}
+		memcpy(kv, o->via.map.ptr, size * sizeof(*kv));
+		qsort(kv, size, sizeof(*kv), cache_kv_cmp);
+		n = snprintf(buf, sizeof(buf), "m%u:", size);
+		cache_feed(h, buf, (size_t)n);
+		for (uint32_t i = 0; i < size; i++) {
+			cache_feed_object(h, &kv[i].key, depth + 1);
+			cache_feed_object(h, &kv[i].val, depth + 1);
+		}
+		ima_free(kv);
+		break;
+	}
+	default:
+		/* bin and ext: hashed by their bytes. */
+		n = snprintf(buf, sizeof(buf), "b%u:", o->via.bin.size);
+		cache_feed(h, buf, (size_t)n);
+		cache_feed(h, o->via.bin.ptr, o->via.bin.size);
+		break;
+	}
+}
+
+/* The tenant and user an auth stage put in the context, or "". */
+static void cache_identity(struct ima_ctx *ctx, char *tenant, size_t tsize,
+			   char *user, size_t usize)
+{
+	const char *s;
+	size_t n;
+
+	tenant[0] = user[0] = '\0';
+	if (ima_ctx_get_str(ctx, "_auth.tenant", &s, &n) == 0)
+		snprintf(tenant, tsize, "%.*s", (int)n, s);
+	if (ima_ctx_get_str(ctx, "_auth.user", &s, &n) == 0)
+		snprintf(user, usize, "%.*s", (int)n, s);
+}
+
+static void cache_gen_key(const struct cache_state *st, const char *tenant,
+			  const char *user, char *buf, size_t size)
+{
+	snprintf(buf, size, "%sgen:%s:%s", st->prefix, tenant, user);
+}
+
+/* The user's generation, from Redis, reused for generation_cache_ms. */
+static long long cache_generation(struct cache_state *st, const char *tenant,
+				  const char *user)
+{
+	char key[400], id[160];
+	long long now = cache_now_ms(), gen = 0;
+	unsigned slot;
+
+	if (user[0] == '\0' || st->l2 == NULL)
+		return 0;
+	snprintf(id, sizeof(id), "%s:%s", tenant, user);
+	slot = 0;
+	for (const char *p = id; *p; p++)
+		slot = slot * 31 + (unsigned char)*p;
+	slot %= sizeof(st->gens) / sizeof(st->gens[0]);
+	pthread_mutex_lock(&st->lock);
+	if (strcmp(st->gens[slot].user, id) == 0 &&
+	    now - st->gens[slot].fetched_ms < st->gen_cache_ms) {
+		gen = st->gens[slot].gen;
+		pthread_mutex_unlock(&st->lock);
+		return gen;
+	}
+	pthread_mutex_unlock(&st->lock);
+	cache_gen_key(st, tenant, user, key, sizeof(key));
+	/* Redis down: generation 0 still keys the answer to this user. */
+	if (cache_redis_get_int(st->l2, key, &gen) != 0)
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	snprintf(st->gens[slot].user, sizeof(st->gens[slot].user), "%s", id);
+	st->gens[slot].gen = gen;
+	st->gens[slot].fetched_ms = now;
+	pthread_mutex_unlock(&st->lock);
+	return gen;
+}
+
+static int cache_key(struct cache_state *st, struct ima_req *req,
+		     unsigned char key[CACHE_KEY_BYTES])
+{
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const msgpack_object *input = ima_ctx_get(ctx, "_input");
+	struct cache_hash h = { EVP_MD_CTX_new(), true };
+	char tenant[128], user[128], buf[512];
+	unsigned int len = 0;
+	int y, m, d, n;
+
+	if (input == NULL || h.md == NULL) {
+		EVP_MD_CTX_free(h.md);
+		return -1;
+	}
+	cache_identity(ctx, tenant, sizeof(tenant), user, sizeof(user));
+	ima_req_reference_date(req, &y, &m, &d);
+	h.ok = EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1;
+	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%zu:%s\036%zu:%s\036%lld\036",
+		     CACHE_VALUE_VERSION, y, m, strlen(tenant), tenant, strlen(user), user,
+		     cache_generation(st, tenant, user));
+	cache_feed(&h, buf, (size_t)n);
+	cache_feed(&h, st->fingerprint, strlen(st->fingerprint));
+	cache_feed_object(&h, input, 0);
+	if (h.ok)
+		h.ok = EVP_DigestFinal_ex(h.md, key, &len) == 1 && len == CACHE_KEY_BYTES;
+	EVP_MD_CTX_free(h.md);
+	return h.ok ? 0 : -1;
+}
+
+static void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[2 * CACHE_KEY_BYTES + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < CACHE_KEY_BYTES; i++) {
+		out[2 * i] = hex[key[i] >> 4];
+		out[2 * i + 1] = hex[key[i] & 15];
+	}
+	out[2 * CACHE_KEY_BYTES] = '\0';
+}
+
+/* ---- coalescing within the process ---- */
+
+/* Returns true when this request now owns the key (nobody else computes
+ * it); false after waiting for the owner to finish or time out. */
+static bool cache_claim(struct cache_state *st, const unsigned char *key)
+{
+	struct cache_inflight *f;
+	struct timespec deadline;
+	long long until = cache_now_ms() + st->wait_ms;
+
+	pthread_mutex_lock(&st->lock);
+	for (f = st->inflight; f; f = f->next)
+		if (memcmp(f->key, key, CACHE_KEY_BYTES) == 0)
+			break;
+	if (f == NULL) {
+		f = ima_calloc(1, sizeof(*f));
+		if (f != NULL) {
+			memcpy(f->key, key, CACHE_KEY_BYTES);
+			f->next = st->inflight;
+			st->inflight = f;
+		}
+		pthread_mutex_unlock(&st->lock);
+		return true;
+	}
+	f->waiters++;
+	deadline.tv_sec = until / 1000;
+	deadline.tv_nsec = (until % 1000) * 1000000;
+	while (!f->done && cache_now_ms() < until)
+		if (pthread_cond_timedwait(&st->cond, &st->lock, &deadline) != 0)
+			break;
+	/* The last waiter out frees an entry its owner already released. */
+	if (--f->waiters == 0 && f->done)
+		ima_free(f);
+	pthread_mutex_unlock(&st->lock);
+	return false;
+}
+
+static void cache_release(struct cache_state *st, const unsigned char *key)
+{
+	struct cache_inflight **pp, *f;
+
+	pthread_mutex_lock(&st->lock);
+	for (pp = &st->inflight; (f = *pp) != NULL; pp = &f->next)
+		if (memcmp(f->key, key, CACHE_KEY_BYTES) == 0)
+			break;
+	if (f != NULL) {
+		*pp = f->next;
+		f->done = true;
+		if (f->waiters == 0)
+			ima_free(f);
+		pthread_cond_broadcast(&st->cond);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- per-request bookkeeping, kept in the context ---- */
+
+enum cache_status { ST_MISS = 0, ST_HIT_L1, ST_HIT_L2, ST_BYPASS };
+static const char *const cache_status_names[] = { "MISS", "HIT-L1", "HIT-L2", "BYPASS" };
+
+static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
+			      enum cache_status status, bool store, bool owner,
+			      bool redis_lock, bool coalesced, double cost)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	ima_req_add_header(req, "X-Cache", cache_status_names[status]);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	ima_pack_cstr(&pk, "key");
+	ima_pack_cstr(&pk, hexkey);
+	ima_pack_cstr(&pk, "store");
+	store ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+	ima_pack_cstr(&pk, "owner");
+	owner ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+	ima_pack_cstr(&pk, "redis_lock");
+	redis_lock ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+	ima_pack_cstr(&pk, "status");
+	msgpack_pack_int(&pk, status);
+	rc = ima_ctx_put_sbuffer(ima_req_ctx(req), "_cache", &sb);
+	msgpack_sbuffer_destroy(&sb);
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	ima_pack_cstr(&pk, "status");
+	ima_pack_cstr(&pk, cache_status_names[status]);
+	ima_pack_cstr(&pk, "key");
+	ima_pack_strn(&pk, hexkey, 16);
+	ima_pack_cstr(&pk, "coalesced");
+	coalesced ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+	ima_pack_cstr(&pk, "cost_saved_usd");
+	msgpack_pack_double(&pk, status == ST_HIT_L1 || status == ST_HIT_L2 ? cost : 0.0);
+	rc |= ima_ctx_put_sbuffer(ima_req_ctx(req), "_metrics.cache", &sb);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc != 0)
+		return ima_req_fail(req, 500, "internal", "", "out of memory");
+	return IMA_CONTINUE;
+}
+
+/* Puts a cached answer into the context; false when it does not validate. */
+static bool cache_apply(struct cache_state *st, struct ima_req *req,
+			const char *val, size_t len, double *cost)
+{
+	struct ima_error err;
+	int64_t version = 0;
+
+	if (ima_ctx_merge(ima_req_ctx(req), val, len, &err) != 0 ||
+	    ima_ctx_get_int(ima_req_ctx(req), "_cache_version", &version) != 0 ||
+	    version != CACHE_VALUE_VERSION) {
+		ima_log(IMA_LOG_WARN, "stage %s: dropping a cache entry that does not validate: %s",
+			st->name, err.message);
+		ima_metric_add("imaginator_cache_corrupt_total", 1);
+		return false;
+	}
+	*cost = 0;
+	ima_ctx_get_double(ima_req_ctx(req), "_cache_cost", cost);
+	return true;
+}
+
+static enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req,
+			     const char *hexkey, enum cache_status level,
+			     bool coalesced, double cost)
+{
+	enum ima_rc rc;
+
+	atomic_fetch_add(level == ST_HIT_L1 ? &st->hits_l1 : &st->hits_l2, 1);
+	ima_metric_add(level == ST_HIT_L1 ? "imaginator_cache_hits_total{level=\"l1\"}"
+					  : "imaginator_cache_hits_total{level=\"l2\"}", 1);
+	ima_metric_add("imaginator_cache_cost_saved_usd_total", cost);
+	if (coalesced)
+		ima_metric_add("imaginator_cache_coalesced_total", 1);
+	rc = cache_note(req, hexkey, level, false, false, false, coalesced, cost);
+	return rc == IMA_CONTINUE ? IMA_DONE : rc;
+}
+
+static int cache_lookup_l1(struct cache_state *st, struct ima_req *req,
+			   const unsigned char *key, double *cost)
+{
+	char *val;
+	size_t len;
+	bool ok;
+
+	if (st->l1 == NULL || !cache_l1_get(st->l1, key, time(NULL), &val, &len))
+		return 0;
+	ok = cache_apply(st, req, val, len, cost);
+	ima_free(val);
+	return ok;
+}
+
+static int cache_lookup_l2(struct cache_state *st, struct ima_req *req,
+			   const unsigned char *key, const char *rkey, double *cost,
+			   int64_t ttl_hint)
+{
+	char *val;
+	size_t len;
+	bool ok;
+
+	if (st->l2 == NULL || cache_redis_get(st->l2, rkey, &val, &len) != 1)
+		return 0;
+	ok = cache_apply(st, req, val, len, cost);
+	if (ok && st->l1 != NULL)
+		/* An L2 hit fills L1 for the shortest TTL: the entry's own
+		 * TTL is not known here, and L1 must not outlive L2 much. */
+		cache_l1_put(st->l1, key, val, len, time(NULL) + ttl_hint);
+	if (!ok)
+		cache_redis_del(st->l2, rkey);
+	ima_free(val);
+	return ok;
+}
+
+static enum ima_rc cache_process(struct ima_req *req, void *state)
+{
+	struct cache_state *st = state;
+	const char *cc = ima_req_meta(req, "cache_control");
+	bool no_store = cc != NULL && strstr(cc, "no-store") != NULL;
+	bool no_cache = cc != NULL && strstr(cc, "no-cache") != NULL;
+	unsigned char key[CACHE_KEY_BYTES];
+	char hexkey[2 * CACHE_KEY_BYTES + 1], rkey[256], lkey[256];
+	bool owner, redis_lock = false;
+	double cost = 0;
+
+	if (ima_ctx_get(ima_req_ctx(req), "_input") == NULL)
+		return ima_req_fail(req, 500, "pipeline_order", "",
+				    "stage %s needs the request stage before it", st->name);
+	if (no_store) {
+		atomic_fetch_add(&st->bypass, 1);
+		ima_metric_add("imaginator_cache_bypass_total", 1);
+		return cache_note(req, "", ST_BYPASS, false, false, false, false, 0);
+	}
+	if (cache_key(st, req, key) != 0)
+		return ima_req_fail(req, 500, "internal", "", "cannot compute the cache key");
+	cache_hex(key, hexkey);
+	snprintf(rkey, sizeof(rkey), "%sa:%s", st->prefix, hexkey);
+	snprintf(lkey, sizeof(lkey), "%slock:%s", st->prefix, hexkey);
+	if (no_cache) {
+		/* Skip the lookup, still store the fresh answer. */
+		atomic_fetch_add(&st->bypass, 1);
+		ima_metric_add("imaginator_cache_bypass_total", 1);
+		owner = cache_claim(st, key);
+		return cache_note(req, hexkey, ST_BYPASS, true, owner, false, false, 0);
+	}
+	if (cache_lookup_l1(st, req, key, &cost))
+		return cache_hit(st, req, hexkey, ST_HIT_L1, false, cost);
+	if (cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low))
+		return cache_hit(st, req, hexkey, ST_HIT_L2, false, cost);
+
+	owner = cache_claim(st, key);
+	if (!owner) {
+		/* Another thread computed it meanwhile, or gave up. */
+		if (cache_lookup_l1(st, req, key, &cost))
+			return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost);
+		owner = cache_claim(st, key);
+	}
+	if (owner && st->l2 != NULL) {
+		int got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms);
+
+		if (got == 0) {
+			/* Another process or host computes it: poll L2. */
+			long long until = cache_now_ms() + st->wait_ms;
+
+			while (cache_now_ms() < until) {
+				struct timespec pause = { 0, 10 * 1000000 };
+
+				nanosleep(&pause, NULL);
+				if (cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low)) {
+					cache_release(st, key);
+					return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost);
+				}
+			}
+		}
+		redis_lock = got == 1;
+	}
+	atomic_fetch_add(&st->misses, 1);
+	ima_metric_add("imaginator_cache_misses_total", 1);
+	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock, false, 0);
+}
+
+static int64_t cache_ttl(const struct cache_state *st, struct ima_req *req)
+{
+	double c = 0;
+
+	if (ima_ctx_get_double(ima_req_ctx(req), st->conf_path, &c) != 0)
+		return st->ttl_low;
+	return c > st->conf_high ? st->ttl_high : c > st->conf_medium ? st->ttl_medium : st->ttl_low;
+}
+
+static bool cache_note_bool(struct ima_ctx *ctx, const char *path)
+{
+	int b = 0;
+
+	return ima_ctx_get_bool(ctx, path, &b) == 0 && b;
+}
+
+static void cache_finish(struct ima_req *req, void *state)
+{
+	static const char *const also[] = { "_cache_cost", "_cache_version", NULL };
+	struct cache_state *st = state;
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const char *hexkey;
+	size_t hexlen;
+	unsigned char key[CACHE_KEY_BYTES];
+	char rkey[256], lkey[256];
+	msgpack_sbuffer sb;
+	double cost = 0;
+	int64_t ttl;
+	int no_store = 0;
+
+	if (!cache_note_bool(ctx, "_cache.owner") && !cache_note_bool(ctx, "_cache.store"))
+		return;
+	if (ima_ctx_get_str(ctx, "_cache.key", &hexkey, &hexlen) != 0 ||
+	    hexlen != 2 * CACHE_KEY_BYTES)
+		return;
+	for (int i = 0; i < CACHE_KEY_BYTES; i++) {
+		unsigned hi, lo;
+
+		sscanf(hexkey + 2 * i, "%1x%1x", &hi, &lo);
+		key[i] = (unsigned char)(hi << 4 | lo);
+	}
+	snprintf(rkey, sizeof(rkey), "%sa:%.*s", st->prefix, (int)hexlen, hexkey);
+	snprintf(lkey, sizeof(lkey), "%slock:%.*s", st->prefix, (int)hexlen, hexkey);
+	ima_ctx_get_bool(ctx, "_no_store", &no_store);
+	/* Errors, degraded answers and answers marked no-store are never kept. */
+	if (cache_note_bool(ctx, "_cache.store") && ima_req_error(req) == NULL &&
+	    !ima_req_is_degraded(req) && !no_store) {
+		char num[16];
+
+		ima_ctx_get_double(ctx, "_cost_usd", &cost);
+		msgpack_sbuffer_init(&sb);
+		{
+			msgpack_packer pk;
+
+			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+			msgpack_pack_double(&pk, cost);
+		}
+		ima_ctx_put(ctx, "_cache_cost", sb.data, sb.size);
+		msgpack_sbuffer_clear(&sb);
+		num[0] = (char)CACHE_VALUE_VERSION; /* positive fixint */
+		ima_ctx_put(ctx, "_cache_version", num, 1);
+		if (ima_ctx_encode_public(ctx, &sb, also) == 0) {
+			ttl = cache_ttl(st, req);
+			if (st->l1 != NULL)
+				cache_l1_put(st->l1, key, sb.data, sb.size, time(NULL) + ttl);
+			if (st->l2 != NULL)
+				cache_redis_set(st->l2, rkey, sb.data, sb.size, (int)ttl);
+			atomic_fetch_add(&st->stores, 1);
+			ima_metric_add("imaginator_cache_stores_total", 1);
+		}
+		msgpack_sbuffer_destroy(&sb);
+	}
+	if (cache_note_bool(ctx, "_cache.redis_lock"))
+		cache_redis_del(st->l2, lkey);
+	if (cache_note_bool(ctx, "_cache.owner"))
+		cache_release(st, key);
+	if (st->l1 != NULL) {
+		size_t bytes, entries;
+		uint64_t evictions;
+
+		cache_l1_stats(st->l1, &bytes, &entries, &evictions);
+		ima_metric_set("imaginator_cache_l1_bytes", (double)bytes);
+		ima_metric_set("imaginator_cache_l1_entries", (double)entries);
+		ima_metric_set("imaginator_cache_l1_evictions", (double)evictions);
+	}
+	if (st->l2 != NULL)
+		ima_metric_set("imaginator_cache_breaker_open", cache_redis_breaker_open(st->l2));
+}
+
+/* ---- administration ---- */
+
+static int cache_command(void *state, const char *verb, const msgpack_object *args,
+			 msgpack_packer *out, struct ima_error *err)
+{
+	struct cache_state *st = state;
+	char tenant[128] = "", user[128] = "", key[400];
+	long long gen;
+
+	if (strcmp(verb, "invalidate") != 0)
+		return 0;
+	if (!st->allow_invalidate)
+		return ima_error_set(err, 403, "forbidden", "", "stage %s does not allow invalidation (allow_invalidate = false)", st->name);
+	for (uint32_t i = 0; args && args->type == MSGPACK_OBJECT_MAP && i < args->via.map.size; i++) {
+		const msgpack_object_kv *kv = &args->via.map.ptr[i];
+
+		if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR)
+			continue;
+		if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "user", 4) == 0)
+			snprintf(user, sizeof(user), "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+		else if (kv->key.via.str.size == 6 && memcmp(kv->key.via.str.ptr, "tenant", 6) == 0)
+			snprintf(tenant, sizeof(tenant), "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+	}
+	if (user[0] == '\0')
+		return ima_error_set(err, 422, "invalid_field", "user", "invalidate needs a user");
+	if (st->l2 == NULL)
+		return ima_error_set(err, 503, "no_redis", "", "per-user invalidation needs Redis (redis_url or IMAGINATOR_REDIS_URL)");
+	cache_gen_key(st, tenant, user, key, sizeof(key));
+	gen = cache_redis_incr(st->l2, key);
+	if (gen < 0)
+		return ima_error_set(err, 503, "redis_unavailable", "", "Redis did not answer; nothing was invalidated");
+	/* This process forgets the old generation at once. */
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < sizeof(st->gens) / sizeof(st->gens[0]); i++)
+		st->gens[i].fetched_ms = 0;
+	pthread_mutex_unlock(&st->lock);
+	ima_metric_add("imaginator_cache_invalidations_total", 1);
+	msgpack_pack_map(out, 4);
+	ima_pack_cstr(out, "stage");
+	ima_pack_cstr(out, st->name);
+	ima_pack_cstr(out, "tenant");
+	ima_pack_cstr(out, tenant);
+	ima_pack_cstr(out, "user");
+	ima_pack_cstr(out, user);
+	ima_pack_cstr(out, "generation");
+	msgpack_pack_int64(out, gen);
+	return 1;
+}
+
+IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
+	IMA_PLUGIN_HEADER,
+	.name = "cache",
+	.version = "1.0.0",
+	.description = "answer cache: in-process LRU and Redis, canonical keys, TTL by confidence, per-user invalidation, coalescing",
+	.options = cache_options,
+	.init = cache_init,
+	.process = cache_process,
+	.finish = cache_finish,
+	.fini = cache_fini,
+	.command = cache_command,
+};

@@ -1,0 +1,340 @@
+/*
+ * cache_redis.c - hiredis with the traps of version 0.14 handled: the
+ * command timeout is set again after every (re)connect (it is silently lost
+ * otherwise), a context that saw any error is thrown away, contexts are per
+ * thread and per process (never used across fork).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cache_redis.h"
+#include "ima_plugin.h"
+
+struct cache_redis {
+	char host[256];
+	int port;
+	char path[256]; /* unix socket, or "" */
+	int db;
+	struct timeval timeout;
+	int breaker_failures;
+	int breaker_cooldown_ms;
+	atomic_int failures;        /* consecutive */
+	atomic_llong open_until_ms; /* breaker open until then */
+	atomic_ullong errors;
+	pthread_key_t tls;
+};
+
+struct redis_conn {
+	redisContext *c;
+	pid_t pid;
+};
+
+static long long redis_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void redis_conn_free(void *p)
+{
+	struct redis_conn *rc = p;
+
+	if (rc == NULL)
+		return;
+	if (rc->c != NULL)
+		redisFree(rc->c);
+	ima_free(rc);
+}
+
+static int redis_parse_url(struct cache_redis *r, const char *url, char *err,
+			   size_t errlen)
+{
+	const char *q;
+
+	r->port = 6379;
+	snprintf(r->host, sizeof(r->host), "127.0.0.1");
+	if (strncmp(url, "unix://", 7) == 0) {
+		size_t n;
+
+		q = strchr(url + 7, '?');
+		n = q ? (size_t)(q - url - 7) : strlen(url + 7);
+		if (n == 0 || n >= sizeof(r->path)) {
+			snprintf(err, errlen, "redis url %s: bad socket path", url);
+			return -1;
+		}
+		memcpy(r->path, url + 7, n);
+		r->path[n] = '\0';
+		if (q != NULL && sscanf(q, "?db=%d", &r->db) != 1) {
+			snprintf(err, errlen, "redis url %s: expected ?db=N", url);
+			return -1;
+		}
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) == 0) {
+		const char *h = url + 8, *colon, *slash;
+		size_t n;
+
+		slash = strchr(h, '/');
+		colon = strchr(h, ':');
+		if (colon != NULL && slash != NULL && colon > slash)
+			colon = NULL;
+		n = (size_t)((colon ? colon : slash ? slash : h + strlen(h)) - h);
+		if (n >= sizeof(r->host)) {
+			snprintf(err, errlen, "redis url %s: host too long", url);
+			return -1;
+		}
+		if (n > 0) {
+			memcpy(r->host, h, n);
+			r->host[n] = '\0';
+		}
+		if (colon != NULL && (sscanf(colon + 1, "%d", &r->port) != 1 ||
+				      r->port <= 0 || r->port > 65535)) {
+			snprintf(err, errlen, "redis url %s: bad port", url);
+			return -1;
+		}
+		if (slash != NULL && slash[1] != '\0' && sscanf(slash + 1, "%d", &r->db) != 1) {
+			snprintf(err, errlen, "redis url %s: bad database number", url);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "redis url %s: use redis://host:port/db or unix:///path", url);
+	return -1;
+}
+
+struct cache_redis *cache_redis_new(const char *url, int timeout_ms,
+				    int breaker_failures, int breaker_cooldown_ms,
+				    char *err, size_t errlen)
+{
+	struct cache_redis *r = ima_calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (redis_parse_url(r, url, err, errlen) != 0 ||
+	    pthread_key_create(&r->tls, redis_conn_free) != 0) {
+		ima_free(r);
+		return NULL;
+	}
+	r->timeout.tv_sec = timeout_ms / 1000;
+	r->timeout.tv_usec = (timeout_ms % 1000) * 1000;
+	r->breaker_failures = breaker_failures > 0 ? breaker_failures : 1;
+	r->breaker_cooldown_ms = breaker_cooldown_ms;
+	return r;
+}
+
+void cache_redis_free(struct cache_redis *r)
+{
+	if (r == NULL)
+		return;
+	redis_conn_free(pthread_getspecific(r->tls));
+	pthread_setspecific(r->tls, NULL);
+	pthread_key_delete(r->tls);
+	ima_free(r);
+}
+
+int cache_redis_breaker_open(struct cache_redis *r)
+{
+	return redis_now_ms() < atomic_load(&r->open_until_ms);
+}
+
+uint64_t cache_redis_errors(struct cache_redis *r)
+{
+	return atomic_load(&r->errors);
+}
+
+static void redis_failed(struct cache_redis *r, struct redis_conn *rc)
+{
+	atomic_fetch_add(&r->errors, 1);
+	ima_metric_add("imaginator_cache_redis_errors_total", 1);
+	if (rc != NULL && rc->c != NULL) {
+		/* A context that saw an error is unusable: start over. */
+		redisFree(rc->c);
+		rc->c = NULL;
+	}
+	if (atomic_fetch_add(&r->failures, 1) + 1 >= r->breaker_failures)
+		atomic_store(&r->open_until_ms, redis_now_ms() + r->breaker_cooldown_ms);
+}
+
+/* The calling thread's connection, connected; NULL when Redis is not to be
+ * used now (breaker open) or cannot be reached. */
+static struct redis_conn *redis_conn(struct cache_redis *r)
+{
+	struct redis_conn *rc = pthread_getspecific(r->tls);
+
+	if (cache_redis_breaker_open(r))
+		return NULL;
+	if (rc != NULL && rc->pid != getpid()) {
+		/* Inherited across fork: the socket is the parent's. */
+		if (rc->c != NULL)
+			redisFree(rc->c);
+		rc->c = NULL;
+		rc->pid = getpid();
+	}
+	if (rc == NULL) {
+		rc = ima_calloc(1, sizeof(*rc));
+		if (rc == NULL || pthread_setspecific(r->tls, rc) != 0) {
+			ima_free(rc);
+			return NULL;
+		}
+		rc->pid = getpid();
+	}
+	if (rc->c == NULL) {
+		rc->c = r->path[0] ? redisConnectUnixWithTimeout(r->path, r->timeout)
+				   : redisConnectWithTimeout(r->host, r->port, r->timeout);
+		if (rc->c == NULL || rc->c->err ||
+		    redisSetTimeout(rc->c, r->timeout) != REDIS_OK) {
+			redis_failed(r, rc);
+			return NULL;
+		}
+		if (r->db != 0) {
+			redisReply *rep = redisCommand(rc->c, "SELECT %d", r->db);
+			int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+
+			if (rep)
+				freeReplyObject(rep);
+			if (!ok) {
+				redis_failed(r, rc);
+				return NULL;
+			}
+		}
+	}
+	return rc;
+}
+
+/* Runs one command; NULL (and the failure counted) on any error. */
+static redisReply *redis_command(struct cache_redis *r, int argc,
+				 const char **argv, const size_t *lens)
+{
+	struct redis_conn *rc = redis_conn(r);
+	redisReply *rep;
+
+	if (rc == NULL)
+		return NULL;
+	rep = redisCommandArgv(rc->c, argc, argv, lens);
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+		if (rep)
+			freeReplyObject(rep);
+		redis_failed(r, rc);
+		return NULL;
+	}
+	atomic_store(&r->failures, 0);
+	return rep;
+}
+
+int cache_redis_get(struct cache_redis *r, const char *key, char **val,
+		    size_t *len)
+{
+	const char *argv[] = { "GET", key };
+	size_t lens[] = { 3, strlen(key) };
+	redisReply *rep = redis_command(r, 2, argv, lens);
+	int hit = 0;
+
+	if (rep == NULL)
+		return -1;
+	if (rep->type == REDIS_REPLY_STRING) {
+		*val = ima_malloc(rep->len ? rep->len : 1);
+		if (*val != NULL) {
+			memcpy(*val, rep->str, rep->len);
+			*len = rep->len;
+			hit = 1;
+		}
+	}
+	freeReplyObject(rep);
+	return hit;
+}
+
+int cache_redis_set(struct cache_redis *r, const char *key, const char *val,
+		    size_t len, int ttl_seconds)
+{
+	char ttl[24];
+	const char *argv[] = { "SET", key, val, "EX", ttl };
+	size_t lens[5];
+	redisReply *rep;
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_seconds > 0 ? ttl_seconds : 1);
+	lens[0] = 3;
+	lens[1] = strlen(key);
+	lens[2] = len;
+	lens[3] = 2;
+	lens[4] = strlen(ttl);
+	rep = redis_command(r, 5, argv, lens);
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int cache_redis_lock(struct cache_redis *r, const char *key, int ms)
+{
+	char px[24], token[48];
+	const char *argv[] = { "SET", key, token, "NX", "PX", px };
+	size_t lens[6];
+	redisReply *rep;
+	int got;
+
+	snprintf(px, sizeof(px), "%d", ms);
+	snprintf(token, sizeof(token), "%d", (int)getpid());
+	lens[0] = 3;
+	lens[1] = strlen(key);
+	lens[2] = strlen(token);
+	lens[3] = 2;
+	lens[4] = 2;
+	lens[5] = strlen(px);
+	rep = redis_command(r, 6, argv, lens);
+	if (rep == NULL)
+		return -1;
+	got = rep->type == REDIS_REPLY_STATUS;
+	freeReplyObject(rep);
+	return got;
+}
+
+int cache_redis_del(struct cache_redis *r, const char *key)
+{
+	const char *argv[] = { "DEL", key };
+	size_t lens[] = { 3, strlen(key) };
+	redisReply *rep = redis_command(r, 2, argv, lens);
+
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int cache_redis_get_int(struct cache_redis *r, const char *key, long long *out)
+{
+	const char *argv[] = { "GET", key };
+	size_t lens[] = { 3, strlen(key) };
+	redisReply *rep = redis_command(r, 2, argv, lens);
+
+	if (rep == NULL)
+		return -1;
+	*out = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+	freeReplyObject(rep);
+	return 0;
+}
+
+long long cache_redis_incr(struct cache_redis *r, const char *key)
+{
+	const char *argv[] = { "INCR", key };
+	size_t lens[] = { 4, strlen(key) };
+	redisReply *rep = redis_command(r, 2, argv, lens);
+	long long v;
+
+	if (rep == NULL)
+		return -1;
+	v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+	freeReplyObject(rep);
+	return v;
+}

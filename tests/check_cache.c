@@ -1,0 +1,519 @@
+/*
+ * check_cache.c - the cache stage against a real redis-server, started by
+ * this program on a unix socket in a temporary directory and stopped at the
+ * end: hits by level, key stability, pipeline changes, TTL by confidence,
+ * per-user invalidation, what is never stored, coalescing, Redis failures
+ * and corrupt entries.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ima_core.h"
+
+static char dir[256], sock[300], pidfile[300];
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Starts redis-server on the test socket and waits (bounded) until it
+ * answers PING. Returns its pid, or -1. */
+static pid_t redis_start(void)
+{
+	pid_t pid = fork();
+	long long until;
+	FILE *f;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		/* Its own session: Check kills a test's process group when the
+		 * test ends, and a Redis restarted by a test must outlive it. */
+		setsid();
+		if (freopen("/dev/null", "w", stdout) == NULL)
+			_exit(126);
+		execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
+		       "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+		       "--dir", dir, "--loglevel", "warning", (char *)NULL);
+		_exit(127);
+	}
+	f = fopen(pidfile, "w");
+	if (f != NULL) {
+		fprintf(f, "%d\n", (int)pid);
+		fclose(f);
+	}
+	for (until = now_ms() + 10000; now_ms() < until;) {
+		redisContext *c = redisConnectUnix(sock);
+		redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+		bool up = r != NULL && r->type == REDIS_REPLY_STATUS;
+
+		if (r)
+			freeReplyObject(r);
+		if (c)
+			redisFree(c);
+		if (up)
+			return pid;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void redis_stop(void)
+{
+	FILE *f = fopen(pidfile, "r");
+	int pid = 0;
+
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%d", &pid) == 1 && pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	fclose(f);
+	unlink(pidfile);
+	unlink(sock);
+}
+
+static redisReply *redis_cmd(const char *fmt, ...)
+{
+	redisContext *c = redisConnectUnix(sock);
+	redisReply *r;
+	va_list ap;
+
+	ck_assert(c != NULL && !c->err);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	redisFree(c);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static struct ima_engine *engine(const char *cache_opts, const char *probe_action)
+{
+	char conf[4096], path[400];
+	struct ima_error err;
+	struct ima_engine *eng;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"identity\"; plugin = \"identity\"; },\n"
+		 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+		 "   key_prefix = \"t:\"; confidence_path = \"_input.confidence_threshold\";\n"
+		 "   redis_timeout_ms = 200; breaker_cooldown_ms = 100; coalesce_wait_ms = 5000; %s }; },\n"
+		 " { name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 30; }; },\n"
+		 " { name = \"probe\"; plugin = \"probe\"; options = { action = \"%s\"; }; }\n"
+		 ");\n", sock, cache_opts ? cache_opts : "", probe_action ? probe_action : "continue");
+	snprintf(path, sizeof(path), "%s/cache.conf", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(conf, f);
+	fclose(f);
+	eng = ima_engine_load(path, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
+	return eng;
+}
+
+struct answer {
+	int status;
+	char xcache[16];
+	long runs;
+	char key[65];
+};
+
+static struct answer ask(struct ima_engine *eng, const char *body, const char *cache_control)
+{
+	struct ima_req *req = ima_req_new();
+	struct answer a = { 0 };
+	int64_t runs = -1;
+	const char *key;
+	size_t n;
+
+	ck_assert_ptr_nonnull(req);
+	if (cache_control)
+		ima_req_set_meta(req, "cache_control", cache_control);
+	a.status = ima_engine_handle(eng, req, body, strlen(body), IMA_FMT_JSON);
+	for (size_t i = 0; i < ima_req_header_count(req); i++) {
+		const char *name, *value;
+
+		ima_req_header(req, i, &name, &value);
+		if (strcmp(name, "X-Cache") == 0)
+			snprintf(a.xcache, sizeof(a.xcache), "%s", value);
+	}
+	ima_ctx_get_int(ima_req_ctx(req), "runs", &runs);
+	a.runs = (long)runs;
+	if (ima_ctx_get_str(ima_req_ctx(req), "_cache.key", &key, &n) == 0 && n == 64)
+		snprintf(a.key, sizeof(a.key), "%.*s", (int)n, key);
+	ima_req_free(req);
+	return a;
+}
+
+static char *body(const char *resume, const char *user, double conf)
+{
+	static char buf[8][1024];
+	static int slot;
+	char *b = buf[slot++ % 8];
+
+	snprintf(b, 1024, "{\"resume_text\": \"%s\", \"job_ad\": \"Python role\", "
+		 "\"confidence_threshold\": %g%s%s%s}", resume, conf,
+		 user ? ", \"test_user\": \"" : "", user ? user : "", user ? "\"" : "");
+	return b;
+}
+
+static void flush(void)
+{
+	freeReplyObject(redis_cmd("FLUSHALL"));
+}
+
+START_TEST(cache_miss_then_hits)
+{
+	struct ima_engine *eng;
+	struct answer a;
+
+	flush();
+	eng = engine(NULL, NULL);
+	a = ask(eng, body("Senior C engineer", NULL, 0.7), NULL);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_str_eq(a.xcache, "MISS");
+	a = ask(eng, body("Senior C engineer", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ima_engine_free(eng);
+	/* A new process has an empty L1: the answer comes from Redis, then
+	 * from its own L1. */
+	eng = engine(NULL, NULL);
+	a = ask(eng, body("Senior C engineer", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "HIT-L2");
+	a = ask(eng, body("Senior C engineer", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_key_stable_across_order_and_whitespace)
+{
+	struct ima_engine *eng;
+	struct answer a, b, c;
+
+	flush();
+	eng = engine(NULL, NULL);
+	a = ask(eng, "{\"resume_text\": \"Senior  C\\n engineer \", \"job_description\": \"Python role\", \"confidence_threshold\": 0.70}", NULL);
+	ck_assert_str_eq(a.xcache, "MISS");
+	b = ask(eng, "{\"confidence_threshold\": 0.7, \"job_ad\": \"  Python\\trole\", \"resume_text\": \"Senior C engineer\"}", NULL);
+	ck_assert_str_eq(b.xcache, "HIT-L1");
+	/* Different content is a different key. */
+	c = ask(eng, "{\"resume_text\": \"Senior C++ engineer\", \"job_ad\": \"Python role\"}", NULL);
+	ck_assert_str_eq(c.xcache, "MISS");
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_key_changes_with_pipeline)
+{
+	struct ima_engine *eng;
+	struct answer a;
+
+	flush();
+	eng = engine(NULL, NULL);
+	ck_assert_str_eq(ask(eng, body("Data engineer", NULL, 0.7), NULL).xcache, "MISS");
+	ima_engine_free(eng);
+	/* Same stages, one option changed: never the old answer. */
+	eng = engine("ttl_low = 7000;", NULL);
+	a = ask(eng, body("Data engineer", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "MISS");
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_ttl_by_confidence)
+{
+	static const struct { double conf; long long lo, hi; } cases[] = {
+		{ 0.9, 172000, 172800 }, { 0.6, 86000, 86400 }, { 0.3, 21000, 21600 },
+	};
+	struct ima_engine *eng;
+
+	flush();
+	eng = engine(NULL, NULL);
+	for (size_t i = 0; i < 3; i++) {
+		struct answer a = ask(eng, body("QA analyst", NULL, cases[i].conf), NULL);
+		redisReply *r;
+
+		ck_assert_str_eq(a.xcache, "MISS");
+		r = redis_cmd("TTL t:a:%s", a.key);
+		ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+		ck_assert_msg(r->integer >= cases[i].lo && r->integer <= cases[i].hi,
+			      "confidence %.1f: TTL %lld", cases[i].conf, r->integer);
+		freeReplyObject(r);
+	}
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_per_user_invalidation)
+{
+	struct ima_engine *eng;
+	msgpack_sbuffer out;
+	msgpack_sbuffer args;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	msgpack_object obj;
+	struct ima_error err;
+	size_t off = 0;
+
+	flush();
+	eng = engine("generation_cache_ms = 0;", NULL);
+	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, body("Nurse", "bob", 0.7), NULL).xcache, "MISS");
+	/* Same input, another user: never a cross-user hit. */
+	ck_assert_str_eq(ask(eng, body("Nurse", "carol", 0.7), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "HIT-L1");
+
+	msgpack_sbuffer_init(&args);
+	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "user");
+	ima_pack_cstr(&pk, "alice");
+	msgpack_zone_init(&zone, 256);
+	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
+	msgpack_sbuffer_init(&out);
+	ck_assert_int_eq(ima_engine_command(eng, "invalidate", &obj, &out, &err), 1);
+	msgpack_sbuffer_destroy(&out);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&args);
+
+	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, body("Nurse", "bob", 0.7), NULL).xcache, "HIT-L1");
+	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "HIT-L1");
+	/* Invalidation without a user is refused with the field at fault. */
+	msgpack_sbuffer_init(&out);
+	ck_assert_int_eq(ima_engine_command(eng, "invalidate", NULL, &out, &err), -1);
+	ck_assert_str_eq(err.field, "user");
+	msgpack_sbuffer_destroy(&out);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_never_stores_errors_or_degraded)
+{
+	struct ima_engine *eng;
+
+	flush();
+	eng = engine(NULL, "error");
+	ck_assert_int_eq(ask(eng, body("Pilot", NULL, 0.7), NULL).status, 422);
+	ck_assert_str_eq(ask(eng, body("Pilot", NULL, 0.7), NULL).xcache, "MISS");
+	ima_engine_free(eng);
+	eng = engine(NULL, "degrade");
+	ck_assert_str_eq(ask(eng, body("Pilot", NULL, 0.7), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, body("Pilot", NULL, 0.7), NULL).xcache, "MISS");
+	ima_engine_free(eng);
+	/* Cache-Control: no-store skips both; no-cache skips the lookup only. */
+	eng = engine(NULL, NULL);
+	ck_assert_str_eq(ask(eng, body("Chef", NULL, 0.7), "no-store").xcache, "BYPASS");
+	ck_assert_str_eq(ask(eng, body("Chef", NULL, 0.7), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, body("Chef", NULL, 0.7), "no-cache").xcache, "BYPASS");
+	ck_assert_str_eq(ask(eng, body("Chef", NULL, 0.7), NULL).xcache, "HIT-L1");
+	ima_engine_free(eng);
+}
+END_TEST
+
+struct racer {
+	struct ima_engine *eng;
+	struct answer a;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+
+	r->a = ask(r->eng, body("Firmware engineer", NULL, 0.7), NULL);
+	return NULL;
+}
+
+START_TEST(cache_coalesces_identical_misses)
+{
+	enum { N = 50 };
+	struct racer r[N];
+	pthread_t t[N];
+	pthread_attr_t attr;
+	struct ima_engine *eng;
+	long first_runs = -1;
+	int misses = 0;
+
+	flush();
+	eng = engine(NULL, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 1 << 20);
+	for (int i = 0; i < N; i++) {
+		r[i].eng = eng;
+		ck_assert_int_eq(pthread_create(&t[i], &attr, race, &r[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	pthread_attr_destroy(&attr);
+	/* Every answer carries the count of pipeline runs at the time it was
+	 * computed: one run served all fifty. */
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(r[i].a.status, 200);
+		if (first_runs < 0)
+			first_runs = r[i].a.runs;
+		ck_assert_int_eq(r[i].a.runs, first_runs);
+		misses += strcmp(r[i].a.xcache, "MISS") == 0;
+	}
+	ck_assert_int_eq(misses, 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_survives_redis_dying)
+{
+	struct ima_engine *eng;
+	int failed = 0, l2_hits = 0;
+	char resume[64];
+	pid_t pid;
+
+	flush();
+	/* No L1: every hit must come from Redis. */
+	eng = engine("l1_max_bytes = 0;", NULL);
+	for (int i = 0; i < 60; i++) {
+		struct answer a;
+
+		if (i == 20)
+			redis_stop();
+		if (i == 40) {
+			pid = redis_start();
+			ck_assert_int_gt(pid, 0);
+		}
+		snprintf(resume, sizeof(resume), "Welder %d", i % 5);
+		a = ask(eng, body(resume, NULL, 0.7), NULL);
+		failed += a.status != 200;
+	}
+	ck_assert_int_eq(failed, 0);
+	/* Back to L2 hits once the breaker lets Redis in again (bounded). */
+	for (long long until = now_ms() + 5000; now_ms() < until && l2_hits == 0;) {
+		ask(eng, body("Welder 0", NULL, 0.7), NULL);
+		l2_hits += strcmp(ask(eng, body("Welder 0", NULL, 0.7), NULL).xcache, "HIT-L2") == 0;
+	}
+	ck_assert_int_eq(l2_hits, 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_rejects_corrupt_entry)
+{
+	struct ima_engine *eng;
+	struct answer a;
+	redisReply *r;
+
+	flush();
+	eng = engine("l1_max_bytes = 0;", NULL);
+	a = ask(eng, body("Baker", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "MISS");
+	/* A hostile value: a map claiming four billion entries. */
+	freeReplyObject(redis_cmd("SET t:a:%s %b", a.key, "\xdf\xff\xff\xff\xff", (size_t)5));
+	a = ask(eng, body("Baker", NULL, 0.7), NULL);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_str_eq(a.xcache, "MISS");
+	/* Recomputed and stored again, valid. */
+	a = ask(eng, body("Baker", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "HIT-L2");
+	r = redis_cmd("STRLEN t:a:%s", a.key);
+	ck_assert_int_gt(r->integer, 5);
+	freeReplyObject(r);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(cache_l1_only_without_redis)
+{
+	struct ima_engine *eng;
+	char conf[512], path[400];
+	struct ima_error err;
+	FILE *f;
+	struct answer a;
+
+	snprintf(conf, sizeof(conf),
+		 "pipeline = ({ name = \"request\"; plugin = \"request\"; },"
+		 "{ name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"none\"; }; },"
+		 "{ name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 1; }; });");
+	snprintf(path, sizeof(path), "%s/l1.conf", dir);
+	f = fopen(path, "w");
+	fputs(conf, f);
+	fclose(f);
+	eng = ima_engine_load(path, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	a = ask(eng, body("Potter", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "MISS");
+	a = ask(eng, body("Potter", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ima_engine_free(eng);
+}
+END_TEST
+
+int main(void)
+{
+	const char *plugins = getenv("IMAGINATOR_PLUGIN_DIR");
+	const char *tests = getenv("IMA_TEST_PLUGIN_DIR");
+	char path[8192];
+	SRunner *sr;
+	Suite *s;
+	TCase *tc;
+	int failed;
+
+	if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+		printf("1..0 # SKIP redis-server not installed (apt-get install redis-server)\n");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s:%s", plugins ? plugins : "plugins/.libs",
+		 tests ? tests : "tests/plugins/.libs");
+	setenv("IMAGINATOR_PLUGIN_DIR", path, 1);
+	snprintf(dir, sizeof(dir), "%s/ima-cache-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", dir);
+	if (redis_start() < 0) {
+		fprintf(stderr, "cannot start redis-server\n");
+		redis_stop();
+		return 1;
+	}
+	s = suite_create("cache");
+	tc = tcase_create("cache");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, cache_miss_then_hits);
+	tcase_add_test(tc, cache_key_stable_across_order_and_whitespace);
+	tcase_add_test(tc, cache_key_changes_with_pipeline);
+	tcase_add_test(tc, cache_ttl_by_confidence);
+	tcase_add_test(tc, cache_per_user_invalidation);
+	tcase_add_test(tc, cache_never_stores_errors_or_degraded);
+	tcase_add_test(tc, cache_coalesces_identical_misses);
+	tcase_add_test(tc, cache_survives_redis_dying);
+	tcase_add_test(tc, cache_rejects_corrupt_entry);
+	tcase_add_test(tc, cache_l1_only_without_redis);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	/* Tests run one after another against the one Redis. */
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	redis_stop();
+	rmdir(dir);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
