@@ -495,7 +495,8 @@ static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 	ima_pack_cstr(&pk, "status");
 	ima_pack_cstr(&pk, cache_status_names[status]);
 	ima_pack_cstr(&pk, "key");
-	ima_pack_strn(&pk, hexkey, 16);
+	/* A short prefix identifies the entry in logs; "" when bypassed. */
+	ima_pack_strn(&pk, hexkey, strnlen(hexkey, 16));
 	ima_pack_cstr(&pk, "coalesced");
 	coalesced ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 	ima_pack_cstr(&pk, "cost_saved_usd");
