@@ -7,10 +7,12 @@
  * walks the trie only from word starts, and not at all inside a match already
  * taken (matches never overlap and the leftmost wins): no failure links, and
  * most walks die after a few bytes.  Bytes are folded to a small alphabet (the
- * bytes that occur in forms; case and blanks folded), so the shallow states,
- * where walks spend most steps, are dense rows indexed by class; deeper edges
- * live in one open-addressing hash table keyed by (node, class): dense rows
- * for all ~200k states would cost tens of MB.
+ * bytes that occur in forms; case and blanks folded), and the trie is stored
+ * as a double array: the child of state s by class k is cell base[s] + k if
+ * that cell's check is base[s] (bases are unique, so the base names the
+ * parent and the walk needs no other state).  A step is then three loads
+ * and a compare with no depth-dependent branch or hash probe, which matters
+ * because walks are a chain of dependent steps and take most of a scan.
  */
 #include "skillmatch.h"
 
@@ -27,17 +29,37 @@
  * a skills list. */
 #define SKILLMATCH_LIST_REACH 60
 
-/* States up to this depth get a dense row of children: every walk starts
- * at the root and most end within a few bytes.  Rows cost 4 bytes per class
- * (~60 classes), and there are a few thousand such states. */
-#define SKILLMATCH_DENSE_DEPTH 2
-
 #define NONE UINT32_MAX
+
+/* Bases the double-array first fit tries before it gives up on the holes
+ * behind the front.  On skills.tsv more tries pack no tighter (208k cells
+ * for 132k states either way) and only slow loading. */
+#ifndef SKILLMATCH_FIT_TRIES
+#define SKILLMATCH_FIT_TRIES 1
+#endif
+
+/* Flags of a state, kept in the high bits of its cell's check: a step
+ * compares check with the parent's base, so a flagged state fails that
+ * compare and only then are the flags looked at.  Unflagged steps, nearly
+ * all of them, pay nothing for flags. */
+#define SKILLMATCH_TERM 0x80000000u  /* a form ends in this state */
+#define SKILLMATCH_SPACE 0x40000000u /* reached by the blank class */
+#define SKILLMATCH_PARENT 0x3FFFFFFFu /* the parent's base in a check */
 
 enum skillmatch_form_flag {
 	FORM_LIST_ONLY = 1, /* '?' in skills.tsv */
 	FORM_CAPITALISED = 2, /* '^' in skills.tsv */
-	FORM_UPPER_OK = 4 /* '!': all capitals lifts the list rule ("REST") */
+	FORM_UPPER_OK = 4, /* '!': all capitals lifts the list rule ("REST") */
+	/* Set by the loader: the form has '@' or ':', so a match of it must
+	 * itself be searched for an address. */
+	FORM_ADDR_BYTE = 8
+};
+
+/* Byte types for the scan loop, one table load per byte instead of chains
+ * of compares. */
+enum skillmatch_ctype {
+	CT_ALNUM = 1, /* ASCII letter or digit */
+	CT_START = 2  /* may begin a walk: in some form, and not a blank */
 };
 
 struct skillmatch_skill {
@@ -52,11 +74,12 @@ struct skillmatch_edge {
 	uint32_t child;
 };
 
-/* What a scan reads about a state besides its edges; states are numbered in
- * breadth-first order so the shallow (dense) ones come first. */
-struct skillmatch_node {
-	int32_t term_skill; /* skill whose form ends here, -1 if none */
-	uint32_t flags;
+/* One double-array cell; a state is the index of its cell, the root is 0.
+ * Bases of states with children are unique and >= 1; leaves have base 0,
+ * which no check holds, so every step from a leaf fails. */
+struct skillmatch_cell {
+	uint32_t base;  /* children at base + class */
+	uint32_t check; /* parent's base | flags of this state; NONE if free */
 };
 
 struct skillmatch_table {
@@ -70,20 +93,24 @@ struct skillmatch_dict {
 	struct skillmatch_skill *skills;
 	unsigned nskills;
 
-	/* Trie; state 0 is the root. */
-	uint32_t nnodes;
-	struct skillmatch_node *nodes;
-	unsigned char cls[256];  /* byte -> class, 0 = in no form */
-	uint32_t nclasses;       /* classes 1..nclasses-1 are used */
-	uint32_t ndense;         /* states below it have a dense row */
-	uint32_t *dense;         /* ndense rows of nclasses children */
-	struct skillmatch_table far; /* (state << 8 | class) -> child */
+	/* Compacted trie. */
+	unsigned char cls[256];   /* byte -> class, 0 = in no form */
+	unsigned char ctype[256]; /* enum skillmatch_ctype bits */
+	uint32_t nclasses;        /* classes 1..nclasses-1 are used */
+	uint32_t space_cls;       /* class of ' ' (and all blanks) */
+	uint32_t ncells;          /* base + class < ncells for every state */
+	struct skillmatch_cell *cells;
+	uint32_t *term; /* by state: skill | flags << 24, where TERM is set */
+	/* By base (so by state with children; 0 for leaves): how many leading
+	 * bytes of its path are ASCII letters or digits.  A failed walk skips
+	 * them: they are inside one word. */
+	unsigned char *wordlen;
 
 	/* Trie while loading, in insertion order; freed once compacted. */
+	uint32_t nnodes;
 	uint32_t root_next[256]; /* root edges while building, by byte */
 	int32_t *term_skill;
 	unsigned char *term_flags;
-	uint16_t *depth;
 	struct skillmatch_table edges;
 
 	/* canonical name -> skill id, for skillmatch_find() */
@@ -93,10 +120,15 @@ struct skillmatch_dict {
 
 /* ---- character classes -------------------------------------------------- */
 
-static int skillmatch_is_space(unsigned char c)
+/* One shift and mask instead of eight compares: the loader calls it per form
+ * byte. */
+static inline int skillmatch_is_space(unsigned char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-	       c == '\v' || c == '-' || c == '_';
+	const uint64_t blanks = 1ull << ' ' | 1ull << '\t' | 1ull << '\n' |
+				1ull << '\r' | 1ull << '\f' | 1ull << '\v' |
+				1ull << '-';
+
+	return c < 64 ? (int)(blanks >> c & 1) : c == '_';
 }
 
 static unsigned char skillmatch_lower(unsigned char c)
@@ -258,13 +290,14 @@ static void skillmatch_edge_put(struct skillmatch_dict *d, uint32_t node,
 		skillmatch_table_put(&d->edges, node << 8 | c, child);
 }
 
-/* Edge lookup in the compacted trie, by class (never 0). */
+/* Edge lookup in the compacted trie, by class (< nclasses).  Class 0 needs no
+ * test: cell base + 0 is never a child, so its check is never the state. */
 static inline uint32_t skillmatch_next(const struct skillmatch_dict *d,
-				       uint32_t node, unsigned k)
+				       uint32_t state, unsigned k)
 {
-	if (node < d->ndense)
-		return d->dense[(size_t)node * d->nclasses + k];
-	return skillmatch_table_get(&d->far, node << 8 | k);
+	uint32_t base = d->cells[state].base, t = base + k;
+
+	return (d->cells[t].check & SKILLMATCH_PARENT) == base ? t : NONE;
 }
 
 /* ---- loading --------------------------------------------------------------- */
@@ -341,7 +374,6 @@ static int skillmatch_grow(struct skillmatch_dict *d, struct skillmatch_build *b
 	} while (0)
 	SKILLMATCH_GROW(d->term_skill);
 	SKILLMATCH_GROW(d->term_flags);
-	SKILLMATCH_GROW(d->depth);
 	SKILLMATCH_GROW(b->first_child);
 	SKILLMATCH_GROW(b->next_sibling);
 	SKILLMATCH_GROW(b->byte);
@@ -371,7 +403,6 @@ static int skillmatch_insert(struct skillmatch_dict *d,
 			next = d->nnodes++;
 			d->term_skill[next] = -1;
 			d->term_flags[next] = 0;
-			d->depth[next] = (uint16_t)(i + 1);
 			b->first_child[next] = NONE;
 			b->byte[next] = form[i];
 			b->next_sibling[next] = b->first_child[node];
@@ -387,23 +418,97 @@ static int skillmatch_insert(struct skillmatch_dict *d,
 	return 0;
 }
 
-/* Renumber the states in breadth-first order, so that the shallow ones
- * get dense rows and sit together in memory; fold the bytes of the forms into
- * classes; move deeper edges to a hash table keyed by (state, class). */
+/* Double-array layout in progress.  skip[] is a union-find forest over
+ * cells pointing forward to a free cell, so the first fit visits only free
+ * cells: scanning used ones made loading quadratic. */
+struct skillmatch_layout {
+	uint32_t cap;
+	uint32_t *skip;  /* over cells: next free cell */
+	uint32_t *bskip; /* over bases: next unused base */
+};
+
+/* Make room for cells below need; new cells are free. */
+static int skillmatch_cells_grow(struct skillmatch_dict *d,
+				 struct skillmatch_layout *l, uint32_t need)
+{
+	uint32_t ncap = l->cap ? l->cap : 1024, i;
+	uint32_t **skip = &l->skip, *cap = &l->cap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(d->cells, (size_t)ncap * sizeof(*d->cells));
+	if (p == NULL)
+		return -1;
+	d->cells = p;
+	p = realloc(d->term, (size_t)ncap * sizeof(*d->term));
+	if (p == NULL)
+		return -1;
+	d->term = p;
+	p = realloc(d->wordlen, (size_t)ncap * sizeof(*d->wordlen));
+	if (p == NULL)
+		return -1;
+	d->wordlen = p;
+	p = realloc(*skip, (size_t)ncap * sizeof(**skip));
+	if (p == NULL)
+		return -1;
+	*skip = p;
+	p = realloc(l->bskip, (size_t)ncap * sizeof(*l->bskip));
+	if (p == NULL)
+		return -1;
+	l->bskip = p;
+	for (i = *cap; i < ncap; i++) {
+		l->bskip[i] = i;
+		(*skip)[i] = i;
+		d->cells[i].base = 0;
+		d->cells[i].check = NONE;
+		d->term[i] = 0;
+		d->wordlen[i] = 0;
+	}
+	*cap = ncap;
+	return 0;
+}
+
+/* First free cell (or unused base) at or after f; path halving keeps the
+ * chains short. */
+static uint32_t skillmatch_free_from(uint32_t *skip, uint32_t f)
+{
+	while (skip[f] != f) {
+		skip[f] = skip[skip[f]];
+		f = skip[f];
+	}
+	return f;
+}
+
+/* Fold the bytes of the forms into classes and lay the trie out as a double
+ * array, placing states in breadth-first order (parents before children, and
+ * the shallow states every walk passes through close together).  Each state's
+ * children go at the first base where all their cells are free. */
 static int skillmatch_compact(struct skillmatch_dict *d,
 			      struct skillmatch_build *b)
 {
-	uint32_t *order, *newid, head = 0, tail = 0, u, v, i, c;
-	unsigned char used[256];
+	uint32_t *order, *cell_of = NULL, head = 0, tail = 0, u, v, i, c;
+	uint32_t base, kmin, maxbase = 0, nk, j, tries;
+	unsigned char used[256], ks[256], alnum_cls[256], *allword = NULL, *wln, *addr;
+	uint32_t flag;
+	struct skillmatch_layout l = { 0, NULL, NULL };
+	uint32_t lo;
+	int rc = -1;
 
 	order = malloc((size_t)d->nnodes * sizeof(*order));
-	newid = malloc((size_t)d->nnodes * sizeof(*newid));
-	d->nodes = malloc((size_t)d->nnodes * sizeof(*d->nodes));
-	if (order == NULL || newid == NULL || d->nodes == NULL) {
-		free(order);
-		free(newid);
-		return -1;
-	}
+	cell_of = malloc((size_t)d->nnodes * sizeof(*cell_of));
+	/* By build node: is the whole path ASCII letters and digits, and how
+	 * many of its leading bytes are. */
+	allword = malloc(3 * (size_t)d->nnodes);
+	if (order == NULL || cell_of == NULL || allword == NULL)
+		goto out;
+	wln = allword + d->nnodes;
+	addr = wln + d->nnodes;
+	allword[0] = 1;
+	wln[0] = 0;
+	addr[0] = 0;
 	memset(used, 0, sizeof(used));
 	order[tail++] = 0;
 	while (head < tail) {
@@ -426,34 +531,104 @@ static int skillmatch_compact(struct skillmatch_dict *d,
 		else if (skillmatch_is_space((unsigned char)c))
 			d->cls[c] = d->cls[' '];
 	}
-	d->ndense = 0;
+	d->space_cls = d->cls[' '];
+	memset(alnum_cls, 0, sizeof(alnum_cls));
+	for (c = 0; c < 256; c++)
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			alnum_cls[d->cls[c]] = d->cls[c] != 0;
+	for (c = 0; c < 256; c++)
+		d->ctype[c] = (unsigned char)(((c >= 'a' && c <= 'z') ||
+					       (c >= 'A' && c <= 'Z') ||
+					       (c >= '0' && c <= '9') ? CT_ALNUM : 0) |
+					      (d->cls[c] != 0 &&
+					       !skillmatch_is_space((unsigned char)c) ?
+						       CT_START : 0));
+
+	if (d->nskills >= 1u << 24 ||
+	    skillmatch_cells_grow(d, &l, 1024) != 0 ||
+	    skillmatch_cells_grow(d, &l, d->nnodes + 2 * d->nclasses) != 0)
+		goto out;
+	cell_of[0] = 0;
+	l.skip[0] = 1; /* the root's cell */
+	l.bskip[0] = 1; /* leaves' base */
 	for (i = 0; i < d->nnodes; i++) {
 		u = order[i];
-		newid[u] = i;
-		if (d->depth[u] <= SKILLMATCH_DENSE_DEPTH)
-			d->ndense = i + 1;
-		d->nodes[i].term_skill = d->term_skill[u];
-		d->nodes[i].flags = d->term_flags[u];
-	}
-	d->dense = malloc((size_t)d->ndense * d->nclasses * sizeof(*d->dense));
-	if (d->dense == NULL ||
-	    skillmatch_table_init(&d->far, d->nnodes) != 0) {
-		free(order);
-		free(newid);
-		return -1;
-	}
-	memset(d->dense, 0xFF, (size_t)d->ndense * d->nclasses * sizeof(*d->dense));
-	for (i = 0; i < d->nnodes; i++)
-		for (v = b->first_child[order[i]]; v != NONE; v = b->next_sibling[v]) {
-			c = d->cls[b->byte[v]];
-			if (i < d->ndense)
-				d->dense[(size_t)i * d->nclasses + c] = newid[v];
-			else
-				skillmatch_table_put(&d->far, i << 8 | c, newid[v]);
+		nk = 0;
+		kmin = 256;
+		for (v = b->first_child[u]; v != NONE; v = b->next_sibling[v]) {
+			ks[nk] = d->cls[b->byte[v]];
+			if (ks[nk] < kmin)
+				kmin = ks[nk];
+			nk++;
 		}
+		base = 0; /* a leaf: no cell has it as check, any base fails */
+		if (nk > 0) {
+			/* First fit, trying the bases that put the smallest
+			 * class on a free cell. */
+			/* First fit over unused bases, from the one that puts
+			 * the smallest class on the first free cell. */
+			lo = skillmatch_free_from(l.skip, 1);
+			base = lo > kmin ? lo - kmin : 1;
+			for (tries = 0;; base++, tries++) {
+				/* Holes whose base is taken pile up behind the
+				 * front; after a few misses go past every used
+				 * cell and base, where anything fits. */
+				if (tries == SKILLMATCH_FIT_TRIES && base <= maxbase)
+					base = maxbase + 1;
+				base = skillmatch_free_from(l.bskip, base);
+				if (base + d->nclasses + 2 > l.cap &&
+				    skillmatch_cells_grow(d, &l,
+							  base + d->nclasses + 2) != 0)
+					goto out;
+				for (j = 0; j < nk; j++)
+					if (d->cells[base + ks[j]].check != NONE)
+						break;
+				if (j == nk)
+					break;
+			}
+			l.bskip[base] = base + 1;
+			d->wordlen[base] = wln[u];
+			for (v = b->first_child[u]; v != NONE; v = b->next_sibling[v]) {
+				c = d->cls[b->byte[v]];
+				cell_of[v] = base + c;
+				l.skip[cell_of[v]] = cell_of[v] + 1;
+				flag = c == d->space_cls ? SKILLMATCH_SPACE : 0;
+				if (d->term_skill[v] >= 0)
+					flag |= SKILLMATCH_TERM;
+				d->cells[cell_of[v]].check = base | flag;
+				/* Forms are at most SKILLMATCH_MAX_FORM bytes. */
+				allword[v] = allword[u] && alnum_cls[c];
+				wln[v] = (unsigned char)(allword[v] ? wln[u] + 1 :
+								      wln[u]);
+				addr[v] = addr[u] || b->byte[v] == '@' ||
+					  b->byte[v] == ':';
+			}
+			if (base > maxbase)
+				maxbase = base;
+		}
+		/* A base must never equal the masked check of a free cell. */
+		if (maxbase >= SKILLMATCH_PARENT - 256)
+			goto out;
+		d->cells[cell_of[u]].base = base;
+		if (d->term_skill[u] >= 0)
+			d->term[cell_of[u]] = (uint32_t)d->term_skill[u] |
+					      (uint32_t)(d->term_flags[u] |
+							 (addr[u] ? FORM_ADDR_BYTE : 0))
+						      << 24;
+	}
+	/* Every base + class must index a cell, leaves' base 0 included. */
+	d->ncells = maxbase + d->nclasses;
+
+	if (d->ncells < d->nclasses + 1)
+		d->ncells = d->nclasses + 1;
+	rc = 0;
+out:
 	free(order);
-	free(newid);
-	return 0;
+	free(cell_of);
+	free(allword);
+	free(l.skip);
+	free(l.bskip);
+	return rc;
 }
 
 static int skillmatch_index_names(struct skillmatch_dict *d)
@@ -521,11 +696,9 @@ static void skillmatch_free_build(struct skillmatch_dict *d)
 {
 	free(d->term_skill);
 	free(d->term_flags);
-	free(d->depth);
 	free(d->edges.slots);
 	d->term_skill = NULL;
 	d->term_flags = NULL;
-	d->depth = NULL;
 	d->edges.slots = NULL;
 }
 
@@ -658,7 +831,6 @@ struct skillmatch_dict *skillmatch_load(const char *path, char *err,
 			d->nnodes = 1;
 			d->term_skill[0] = -1;
 			d->term_flags[0] = 0;
-			d->depth[0] = 0;
 			b.first_child[0] = NONE;
 			d->nskills = 0;
 		}
@@ -687,9 +859,9 @@ void skillmatch_free(struct skillmatch_dict *d)
 	skillmatch_free_build(d);
 	free(d->file);
 	free(d->skills);
-	free(d->nodes);
-	free(d->dense);
-	free(d->far.slots);
+	free(d->cells);
+	free(d->term);
+	free(d->wordlen);
 	free(d->name_slots);
 	free(d);
 }
@@ -733,7 +905,10 @@ static int skillmatch_exact(const struct skillmatch_dict *d,
 	for (i = 0; i < n && node != NONE; i++)
 		node = d->cls[form[i]] == 0 ? NONE :
 					      skillmatch_next(d, node, d->cls[form[i]]);
-	return node == NONE ? -1 : d->nodes[node].term_skill;
+	if (node == NONE || node == 0 ||
+	    !(d->cells[node].check & SKILLMATCH_TERM))
+		return -1;
+	return (int)(d->term[node] & 0xFFFFFF);
 }
 
 static int skillmatch_is_edge_junk(unsigned char c)
@@ -874,14 +1049,29 @@ static int skillmatch_is_upper(unsigned char c)
  * "name@python.org", "www.java.com")?  Resumes carry profile links whose
  * scheme "https" is also the name of a skill. */
 static int skillmatch_in_address(const unsigned char *text, size_t len,
-				 size_t start, size_t end)
+				 size_t start, size_t end, int addr_bytes)
 {
+	/* Bytes that can make an address: the common case, a token without
+	 * them, is settled in the pass that finds the token's ends. */
+	static const unsigned char addr[256] = { ['@'] = 1, [':'] = 1 };
 	size_t a = start, b = end, i;
+	size_t lo = start > 256 ? start - 256 : 0;
+	size_t hi = len - end > 256 ? end + 256 : len;
+	unsigned seen = 0;
 
-	while (a > 0 && start - a < 256 && text[a - 1] > ' ')
-		a--;
-	while (b < len && b - end < 256 && text[b] > ' ')
-		b++;
+	while (a > lo && text[a - 1] > ' ')
+		seen |= addr[text[--a]];
+	while (b < hi && text[b] > ' ')
+		seen |= addr[text[b++]];
+	if (addr_bytes)
+		for (i = start; i < end; i++)
+			seen |= addr[text[i]];
+	if (b - a > 4 && skillmatch_lower(text[a]) == 'w' &&
+	    skillmatch_lower(text[a + 1]) == 'w' &&
+	    skillmatch_lower(text[a + 2]) == 'w' && text[a + 3] == '.')
+		return 1;
+	if (!seen)
+		return 0;
 	for (i = a; i < b; i++) {
 		if (text[i] == '@' && i > a && i + 1 < b &&
 		    skillmatch_is_alnum(text[i - 1]) &&
@@ -889,10 +1079,6 @@ static int skillmatch_in_address(const unsigned char *text, size_t len,
 			return 1;
 		if (text[i] == ':' && i + 2 < b && text[i + 1] == '/' &&
 		    text[i + 2] == '/')
-			return 1;
-		if (i == a && b - a > 4 && skillmatch_lower(text[a]) == 'w' &&
-		    skillmatch_lower(text[a + 1]) == 'w' &&
-		    skillmatch_lower(text[a + 2]) == 'w' && text[a + 3] == '.')
 			return 1;
 	}
 	return 0;
@@ -947,7 +1133,8 @@ static void skillmatch_filter(const unsigned char *text, size_t len,
 		f[i].punct_ok = 0;
 		f[i].rejected = 1;
 		if (skillmatch_in_address(text, len, f[i].offset,
-					  f[i].offset + f[i].len)) {
+					  f[i].offset + f[i].len,
+					  f[i].flags & FORM_ADDR_BYTE)) {
 			f[i].accepted = 0;
 			continue;
 		}
@@ -1011,41 +1198,50 @@ static void skillmatch_filter(const unsigned char *text, size_t len,
 	}
 }
 
-/* Longest form that starts at text[start] and ends at a word boundary;
- * returns its length in bytes (0 if none) and sets *skill and *flags. */
-static size_t skillmatch_walk(const struct skillmatch_dict *d,
-			      const unsigned char *text, size_t len,
-			      size_t start, int32_t *skill, uint32_t *flags)
+/* Is text[pos] the start of a word character?  Asked where a form ends. */
+static int skillmatch_word_after(const struct skillmatch_dict *d,
+				 const unsigned char *text, size_t len,
+				 size_t pos)
 {
-	uint32_t node = 0;
-	size_t j, best = 0;
-	int space = 0;
+	if (pos >= len)
+		return 0;
+	if (text[pos] < 0x80)
+		return d->ctype[text[pos]] & CT_ALNUM;
+	return skillmatch_word_at(text, len, pos);
+}
 
-	for (j = start; j < len; j++) {
-		unsigned char c = text[j];
-		unsigned k;
+/* Candidate list of a scan: most texts have a few dozen matches, so it
+ * starts in a stack buffer and goes to the heap only when that fills. */
+struct skillmatch_found_list {
+	struct skillmatch_found *v;
+	size_t n, cap;
+	struct skillmatch_found local[128];
+};
 
-		if (skillmatch_is_space(c)) {
-			if (space)
-				continue; /* a run of blanks is one space */
-			space = 1;
-		} else {
-			space = 0;
-		}
-		k = d->cls[c];
-		if (k == 0)
-			break;
-		node = skillmatch_next(d, node, k);
-		if (node == NONE)
-			break;
-		if (d->nodes[node].term_skill >= 0 &&
-		    !skillmatch_word_at(text, len, j + 1)) {
-			best = j + 1 - start;
-			*skill = d->nodes[node].term_skill;
-			*flags = d->nodes[node].flags;
-		}
+/* Append a candidate; kept out of the scan loop, which it would crowd with
+ * registers for a rare event. */
+static int skillmatch_push(struct skillmatch_found_list *l, size_t offset,
+			   size_t len, uint32_t info)
+{
+	struct skillmatch_found *grown;
+
+	if (l->n == l->cap) {
+		grown = l->v == l->local ?
+				malloc(2 * l->cap * sizeof(*grown)) :
+				realloc(l->v, 2 * l->cap * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		if (l->v == l->local)
+			memcpy(grown, l->local, sizeof(l->local));
+		l->v = grown;
+		l->cap *= 2;
 	}
-	return best;
+	l->v[l->n].offset = offset;
+	l->v[l->n].len = len;
+	l->v[l->n].skill = info & 0xFFFFFF;
+	l->v[l->n].flags = (unsigned char)(info >> 24);
+	l->n++;
+	return 0;
 }
 
 int skillmatch_scan(const struct skillmatch_dict *d, const char *text_in,
@@ -1053,51 +1249,92 @@ int skillmatch_scan(const struct skillmatch_dict *d, const char *text_in,
 		    void *arg)
 {
 	const unsigned char *text = (const unsigned char *)text_in;
-	/* Most texts have a few dozen matches: a stack buffer spares a malloc
-	 * per scan. */
-	struct skillmatch_found local[128];
-	struct skillmatch_found *found = local, *grown;
-	size_t nfound = 0, capfound = sizeof(local) / sizeof(local[0]);
-	size_t i, next_free = 0, mlen;
-	int32_t skill = -1;
-	uint32_t flags = 0;
+	const unsigned char *end = text + len, *p = text, *q, *best;
+	const unsigned char *ctype = d->ctype, *cls = d->cls;
+	const struct skillmatch_cell *cells = d->cells;
+	const uint32_t root_base = cells[0].base;
+	struct skillmatch_found_list list;
+	struct skillmatch_found *found;
+	size_t nfound, i;
+	uint32_t base, t, check, info = 0;
+	unsigned ct;
 	struct skillmatch_hit hit;
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = text[i];
-
+	list.v = list.local;
+	list.n = 0;
+	list.cap = sizeof(list.local) / sizeof(list.local[0]);
+	while (p < end) {
 		/* A match starts at a word start (or at punctuation that begins
-		 * a form, ".NET"), never inside a match already taken. */
-		if (i < next_free || d->cls[c] == 0 || skillmatch_is_space(c))
+		 * a form, ".NET"); blanks and bytes in no form never start one. */
+		ct = ctype[*p];
+		if (!(ct & CT_START)) {
+			p++;
 			continue;
-		if (i > 0 && (text[i - 1] < 0x80 ?
-				      skillmatch_is_alnum(text[i - 1]) :
-				      skillmatch_word_before(text, len, i)))
-			continue;
-		mlen = skillmatch_walk(d, text, len, i, &skill, &flags);
-		if (mlen == 0)
-			continue;
-		if (nfound == capfound) {
-			capfound *= 2;
-			grown = found == local ? malloc(capfound * sizeof(*found)) :
-						 realloc(found, capfound * sizeof(*found));
-			if (grown == NULL) {
-				if (found != local)
-					free(found);
+		}
+		if (p > text && (p[-1] < 0x80 ? (ctype[p[-1]] & CT_ALNUM) :
+				 skillmatch_word_before(text, len,
+							(size_t)(p - text)))) {
+			q = p + 1;
+			goto skip_word;
+		}
+		/* Walk the trie for the longest form from p that ends at a
+		 * word boundary. */
+		q = p;
+		best = NULL;
+		base = root_base;
+		for (;;) {
+			/* The hot loop: plain edges, whose check is exactly the
+			 * parent's base; kept small so a step is three loads
+			 * and one compare. */
+			while (q < end) {
+				t = base + cls[*q];
+				if (cells[t].check != base)
+					goto unusual;
+				base = cells[t].base;
+				q++;
+			}
+			break;
+unusual:
+			check = cells[t].check;
+			if ((check & SKILLMATCH_PARENT) != base)
+				break; /* no edge; class 0 too: base + 0 is never a child */
+			base = cells[t].base;
+			q++;
+			if (check & SKILLMATCH_SPACE) {
+				/* A run of blanks is one space; no form ends in
+				 * one. */
+				while (q < end && cls[*q] == d->space_cls)
+					q++;
+			} else if (!skillmatch_word_after(d, text, len,
+							  (size_t)(q - text))) {
+				best = q;
+				info = d->term[t];
+			}
+		}
+		if (best != NULL) {
+			if (skillmatch_push(&list, (size_t)(p - text),
+					    (size_t)(best - p), info) != 0) {
+				if (list.v != list.local)
+					free(list.v);
 				errno = ENOMEM;
 				return -1;
 			}
-			if (found == local)
-				memcpy(grown, local, sizeof(local));
-			found = grown;
+			/* Matches never overlap: go on after this one. */
+			p = best;
+			continue;
 		}
-		found[nfound].offset = i;
-		found[nfound].len = mlen;
-		found[nfound].skill = (unsigned)skill;
-		found[nfound].flags = (unsigned char)flags;
-		nfound++;
-		next_free = i + mlen;
+		/* The leading letters and digits walked are inside the word
+		 * that starts at p: none of them can start a match. */
+		q = p + (d->wordlen[base] ? d->wordlen[base] : 1);
+skip_word:
+		/* Nor can the rest of an ASCII word. */
+		if (ct & CT_ALNUM)
+			while (q < end && (ctype[*q] & CT_ALNUM))
+				q++;
+		p = q;
 	}
+	found = list.v;
+	nfound = list.n;
 	skillmatch_filter(text, len, found, nfound);
 	for (i = 0; i < nfound; i++) {
 		if (!found[i].accepted)
@@ -1107,7 +1344,7 @@ int skillmatch_scan(const struct skillmatch_dict *d, const char *text_in,
 		hit.len = found[i].len;
 		cb(&hit, arg);
 	}
-	if (found != local)
+	if (found != list.local)
 		free(found);
 	return 0;
 }
