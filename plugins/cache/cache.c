@@ -178,49 +178,70 @@ static int cache_init(const struct ima_conf *conf, void **state,
 struct cache_hash {
 	EVP_MD_CTX *md;
 	bool ok;
+	size_t len;
+	unsigned char buf[8192];
 };
+
+/* Texts reach the hash word by word: buffer them, since every
+ * EVP_DigestUpdate call costs far more than copying a word. */
+static void cache_flush(struct cache_hash *h)
+{
+	if (h->ok && h->len > 0 && EVP_DigestUpdate(h->md, h->buf, h->len) != 1)
+		h->ok = false;
+	h->len = 0;
+}
 
 static void cache_feed(struct cache_hash *h, const void *p, size_t n)
 {
-	if (h->ok && EVP_DigestUpdate(h->md, p, n) != 1)
-		h->ok = false;
+	if (n > sizeof(h->buf) - h->len) {
+		cache_flush(h);
+		if (n > sizeof(h->buf)) {
+			if (h->ok && EVP_DigestUpdate(h->md, p, n) != 1)
+				h->ok = false;
+			return;
+		}
+	}
+	memcpy(h->buf + h->len, p, n);
+	h->len += n;
+}
+
+static bool cache_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
 /* Texts hash with whitespace runs as one space and no blanks at the ends,
- * so a resume pasted with other line breaks is the same resume. NULs are
- * escaped so that the terminator cannot be forged. */
+ * so a resume pasted with other line breaks is the same resume. Runs of
+ * other bytes go to the hash as they are; NULs are escaped so that the
+ * terminator cannot be forged. */
 static void cache_feed_text(struct cache_hash *h, const char *s, size_t n)
 {
-	char buf[512];
-	size_t k = 0;
-	bool space = false, any = false;
+	static const char space = ' ', nul[2] = { 0, 1 }, end[2] = { 0, 0 };
+	size_t i = 0;
+	bool first = true;
 
 	cache_feed(h, "s", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	while (i < n) {
+		size_t j = i, k;
 
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-			space = any;
-			continue;
+		while (j < n && cache_space((unsigned char)s[j]))
+			j++;
+		if (j == n)
+			break;
+		if (j > i && !first)
+			cache_feed(h, &space, 1);
+		k = j;
+		while (k < n && s[k] != '\0' && !cache_space((unsigned char)s[k]))
+			k++;
+		cache_feed(h, s + j, k - j);
+		if (k < n && s[k] == '\0') {
+			cache_feed(h, nul, 2);
+			k++;
 		}
-		if (k + 4 > sizeof(buf)) {
-			cache_feed(h, buf, k);
-			k = 0;
-		}
-		if (space)
-			buf[k++] = ' ';
-		space = false;
-		any = true;
-		if (c == 0) {
-			buf[k++] = 0;
-			buf[k++] = 1;
-		} else {
-			buf[k++] = (char)c;
-		}
+		first = false;
+		i = k;
 	}
-	buf[k++] = 0;
-	buf[k++] = 0;
-	cache_feed(h, buf, k);
+	cache_feed(h, end, 2);
 }
 
 static int cache_kv_cmp(const void *a, const void *b)
@@ -369,7 +390,7 @@ static int cache_key(struct cache_state *st, struct ima_req *req,
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *input = ima_ctx_get(ctx, "_input");
-	struct cache_hash h = { EVP_MD_CTX_new(), true };
+	struct cache_hash h = { EVP_MD_CTX_new(), true, 0, { 0 } };
 	char tenant[128], user[128], buf[512];
 	unsigned int len = 0;
 	int y, m, d, n;
@@ -387,6 +408,7 @@ static int cache_key(struct cache_state *st, struct ima_req *req,
 	cache_feed(&h, buf, (size_t)n);
 	cache_feed(&h, st->fingerprint, strlen(st->fingerprint));
 	cache_feed_object(&h, input, 0);
+	cache_flush(&h);
 	if (h.ok)
 		h.ok = EVP_DigestFinal_ex(h.md, key, &len) == 1 && len == CACHE_KEY_BYTES;
 	EVP_MD_CTX_free(h.md);
