@@ -1,2 +1,31 @@
 # fcgi/local.mk - the FastCGI front end, its tests and examples (included
 # by the top-level Makefile.am).
+
+bin_PROGRAMS += imaginator-fcgi
+imaginator_fcgi_SOURCES = fcgi/imaginator-fcgi.c fcgi/worker.c \
+	fcgi/metrics.c fcgi/fcgi.h
+imaginator_fcgi_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS) $(JANSSON_CFLAGS) -pthread
+imaginator_fcgi_LDADD = core/libimaginator.la $(FCGI_LIBS) $(JANSSON_LIBS) \
+	$(MSGPACK_LIBS) -lpthread
+
+dist_man_MANS += man/imaginator-fcgi.8
+
+# ---- end-to-end tests ---------------------------------------------------
+# Real lighttpd, nginx and Apache started on loopback by the tests.
+TESTS += tests/e2e/fcgi-direct.test tests/e2e/lighttpd.test \
+	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test
+check_PROGRAMS += tests/e2e/fcgi-client
+tests_e2e_fcgi_client_SOURCES = tests/e2e/fcgi-client.c
+tests_e2e_fcgi_client_CFLAGS = $(AM_CFLAGS) -pthread
+tests_e2e_fcgi_client_LDADD = -lpthread
+
+
+EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/lighttpd.test \
+	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
+	tests/e2e/lib-e2e.sh \
+	examples/lighttpd/lighttpd-external.conf examples/lighttpd/lighttpd-spawn.conf \
+	examples/nginx/imaginator.conf \
+	examples/apache/imaginator-proxy-fcgi.conf examples/apache/imaginator-fcgid.conf \
+	examples/systemd/imaginator-fcgi.service examples/systemd/imaginator-fcgi.socket \
+	bench/fcgi/run.sh bench/fcgi/baseline.c bench/fcgi/post.lua \
+	docs/fcgi.md

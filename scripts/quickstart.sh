@@ -21,7 +21,7 @@ cd "$top"
 build_deps="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libcurl4-openssl-dev libjwt-dev libmsgpack-dev libhiredis-dev
 	libssl-dev libjansson-dev libconfig-dev"
-test_deps="check jq"
+test_deps="check jq redis-server lighttpd nginx-light apache2 libapache2-mod-fcgid curl python3"
 
 missing=
 for p in $build_deps $( [ "$mode" = test ] && echo "$test_deps" ); do

@@ -1,0 +1,102 @@
+/*
+ * fcgi.h - what the parts of imaginator-fcgi share: the supervisor
+ * (imaginator-fcgi.c), the worker and its request handler (worker.c) and the
+ * metrics kept in memory shared by every worker (metrics.c).
+ */
+#ifndef IMA_FCGI_H
+#define IMA_FCGI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ima_core.h"
+
+/* Routes the metrics count separately; IMA_ROUTE_OTHER is every 404. */
+enum ima_fcgi_route {
+	IMA_ROUTE_ANALYZE_V1 = 0,
+	IMA_ROUTE_ANALYZE,
+	IMA_ROUTE_HEALTH,
+	IMA_ROUTE_METRICS,
+	IMA_ROUTE_PIPELINE,
+	IMA_ROUTE_INVALIDATE,
+	IMA_ROUTE_OTHER,
+	IMA_ROUTE_COUNT
+};
+
+#define IMA_FCGI_STATUS_SLOTS 16 /* the statuses we answer, plus "other" */
+#define IMA_FCGI_BUCKETS 14      /* latency histogram buckets, +Inf last */
+#define IMA_FCGI_MAX_STAGES 64   /* distinct stage names over all reloads */
+
+/*
+ * Counters shared by the supervisor and every worker: one MAP_SHARED
+ * anonymous mapping created before the first fork. Every field is only
+ * touched with __atomic builtins, so no lock crosses process boundaries
+ * (a worker killed while holding a lock would wedge all the others).
+ */
+struct ima_fcgi_stage_stat {
+	char name[64]; /* written by the supervisor before forking readers */
+	uint64_t count;
+	uint64_t sum_ns;
+	uint64_t bucket[IMA_FCGI_BUCKETS];
+};
+
+struct ima_fcgi_shm {
+	uint64_t requests[IMA_ROUTE_COUNT][IMA_FCGI_STATUS_SLOTS];
+	uint64_t bucket[IMA_ROUTE_COUNT][IMA_FCGI_BUCKETS];
+	uint64_t sum_ns[IMA_ROUTE_COUNT];
+	uint64_t in_flight;
+	uint64_t worker_restarts;
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	uint64_t workers_running;
+	uint64_t started_unix;
+	uint64_t nstages;
+	struct ima_fcgi_stage_stat stages[IMA_FCGI_MAX_STAGES];
+};
+
+/* Options the supervisor hands to each worker. */
+struct ima_fcgi_opts {
+	int listen_fd;
+	int threads;
+	double drain_seconds;  /* SIGTERM: longest wait for in-flight requests */
+	int io_timeout;        /* seconds a peer may stall a read or a write */
+	bool tcp;              /* listen_fd is AF_INET: check FCGI_WEB_SERVER_ADDRS */
+	bool access_log;       /* one JSON line per request on stderr */
+	bool check_params;     /* validate PARAMS before libfcgi parses them */
+	bool admin_routes;     /* serve POST /v1/cache/invalidate */
+	const char *web_server_addrs;
+};
+
+/* ---- metrics.c ---- */
+
+/* Maps the shared counters; NULL when mmap fails. */
+struct ima_fcgi_shm *ima_fcgi_shm_create(void);
+void ima_fcgi_shm_destroy(struct ima_fcgi_shm *shm);
+/* Slot for a stage name, adding it (supervisor only, before forking). */
+int ima_fcgi_shm_stage_slot(struct ima_fcgi_shm *shm, const char *name);
+/* Counts one request: route, HTTP status, duration and stage timings
+ * (stage_slot[i] < 0 or seconds[i] < 0: not counted). */
+void ima_fcgi_shm_record(struct ima_fcgi_shm *shm, enum ima_fcgi_route route,
+			 int status, double seconds, const int *stage_slot,
+			 const double *stage_seconds, size_t nstages);
+/* Prometheus text exposition of every counter. */
+void ima_fcgi_shm_render(const struct ima_fcgi_shm *shm, struct ima_buf *out);
+const char *ima_fcgi_route_label(enum ima_fcgi_route route);
+
+/* ---- worker.c ---- */
+
+/*
+ * Runs one worker process until SIGTERM (or SIGINT) and returns its exit
+ * status: runs the worker_init hooks, starts opts->threads threads, writes
+ * one byte to ready_fd once they accept, and drains in-flight requests for
+ * at most opts->drain_seconds when told to stop. The engine is the copy
+ * inherited from the supervisor; the worker frees it.
+ */
+int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
+			const struct ima_fcgi_opts *opts, int ready_fd);
+
+/* Writes the current UTC time as 2026-01-02T03:04:05.678Z. */
+void ima_fcgi_format_time(char *buf, size_t size);
+
+#endif /* IMA_FCGI_H */

@@ -1,0 +1,781 @@
+/*
+ * imaginator-fcgi - the FastCGI front process: a supervisor that loads the
+ * configuration, opens (or inherits) the listening socket and keeps N worker
+ * processes of M threads running; it replaces dead workers, reloads on SIGHUP
+ * without failing a request and drains on SIGTERM. See imaginator-fcgi(8).
+ */
+#define _GNU_SOURCE /* accept4, ppoll, pipe2 */
+#include "config.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fcgi.h"
+
+#define FCGI_MAX_WORKERS 256
+#define FCGI_MAX_CHILDREN (2 * FCGI_MAX_WORKERS) /* two generations at a reload */
+#define FCGI_READY_SECONDS 20.0 /* a new generation must be up by then */
+
+/* Exit codes, documented in imaginator-fcgi(8). */
+enum { FCGI_EXIT_OK = 0, FCGI_EXIT_USAGE = 2, FCGI_EXIT_CONFIG = 3,
+       FCGI_EXIT_SOCKET = 4 };
+
+struct fcgi_child {
+	pid_t pid;
+	unsigned gen;
+	double started;
+	bool ready_counted;
+};
+
+/* Settings given on the command line or in the environment, which the
+ * configuration's fcgi group must not override. */
+enum {
+	SET_LISTEN = 1 << 0, SET_WORKERS = 1 << 1, SET_THREADS = 1 << 2,
+	SET_MODE = 1 << 3, SET_GROUP = 1 << 4, SET_DRAIN = 1 << 5, SET_IO = 1 << 6,
+	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8
+};
+
+struct fcgi_sup {
+	unsigned explicit_set;
+	/* copies of strings from the configuration, which a reload frees */
+	char conf_listen[512], conf_group[128], conf_pidfile[512];
+	const char *conf_arg;
+	const char *listen;
+	const char *pidfile;
+	const char *socket_group;
+	mode_t socket_mode;
+	int workers;
+	int backlog;
+	struct ima_fcgi_opts opts;
+	char *unix_path; /* ours to unlink at exit */
+	struct ima_engine *eng;
+	struct ima_fcgi_shm *shm;
+	struct fcgi_child child[FCGI_MAX_CHILDREN];
+	unsigned gen;      /* the generation that should be serving */
+	unsigned gen_next; /* numbers are never reused */
+	int fast_deaths;
+	double next_spawn;
+	bool stopping;
+};
+
+static double fcgi_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fcgi_usage(FILE *out)
+{
+	fputs("usage: imaginator-fcgi [-c CONF] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
+	      "                       [--threads M] [--pidfile FILE] [--socket-mode MODE]\n"
+	      "                       [--socket-group GROUP] [--drain-timeout SEC]\n"
+	      "                       [--io-timeout SEC] [--backlog N] [--no-access-log]\n"
+	      "\n"
+	      "Without --listen: $IMAGINATOR_FCGI_LISTEN, else the socket inherited on\n"
+	      "stdin from a web server (lighttpd bin-path, mod_fcgid). --workers and\n"
+	      "--threads default to $IMAGINATOR_FCGI_WORKERS / $IMAGINATOR_FCGI_THREADS,\n"
+	      "else 2 and 4. See imaginator-fcgi(8).\n",
+	      out);
+}
+
+static int fcgi_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* ---- the listening socket ---------------------------------------------- */
+
+/* A web server that spawns us passes the listening socket as fd 0. */
+static bool fcgi_inherited(bool *tcp)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+	    !listening)
+		return false;
+	if (getsockname(0, (struct sockaddr *)&ss, &sl) != 0)
+		return false;
+	*tcp = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+	return true;
+}
+
+static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "imaginator-fcgi: socket path too long: %s\n", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* A leftover socket file is removed only when nobody answers on it:
+	 * never steal the socket of a running instance. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			fprintf(stderr, "imaginator-fcgi: %s: another process is listening\n", path);
+			close(fd);
+			return -1;
+		}
+		unlink(path);
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+	}
+	old = umask(0177); /* no window in which the socket is world-open */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		umask(old);
+		fprintf(stderr, "imaginator-fcgi: bind %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	s->unix_path = ima_strdup(path);
+	if (s->socket_group != NULL) {
+		struct group *g = getgrnam(s->socket_group);
+
+		if (g == NULL || chown(path, (uid_t)-1, g->gr_gid) != 0) {
+			fprintf(stderr, "imaginator-fcgi: cannot give %s to group %s\n",
+				path, s->socket_group);
+			close(fd);
+			return -1;
+		}
+	}
+	if (chmod(path, s->socket_mode) != 0 || listen(fd, s->backlog) != 0) {
+		fprintf(stderr, "imaginator-fcgi: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* HOST:PORT, :PORT or PORT; no host means 127.0.0.1, never every address. */
+static int fcgi_listen_tcp(struct fcgi_sup *s, const char *spec)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res = NULL;
+	const char *colon = strrchr(spec, ':');
+	char host[256];
+	const char *port;
+	int fd = -1, one = 1, rc;
+
+	if (colon == NULL) {
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port = spec;
+	} else {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+		if (host[0] == '\0')
+			snprintf(host, sizeof(host), "127.0.0.1");
+		/* [::1]:9000 */
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		port = colon + 1;
+	}
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "imaginator-fcgi: %s: %s\n", spec, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+		    listen(fd, s->backlog) != 0) {
+			fprintf(stderr, "imaginator-fcgi: listen %s: %s\n", spec,
+				strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	s->opts.tcp = true;
+	return fd;
+}
+
+static int fcgi_open_listen(struct fcgi_sup *s)
+{
+	bool tcp = false;
+
+	if (s->listen == NULL || s->listen[0] == '\0') {
+		if (!fcgi_inherited(&tcp)) {
+			fprintf(stderr, "imaginator-fcgi: no --listen given and stdin is not a "
+				"listening socket\n");
+			return -1;
+		}
+		s->opts.tcp = tcp;
+		return 0;
+	}
+	if (strncmp(s->listen, "unix:", 5) == 0)
+		return fcgi_listen_unix(s, s->listen + 5);
+	if (s->listen[0] == '/')
+		return fcgi_listen_unix(s, s->listen);
+	return fcgi_listen_tcp(s, s->listen);
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+static int fcgi_count(const struct fcgi_sup *s, unsigned gen)
+{
+	int n = 0;
+
+	for (int i = 0; i < FCGI_MAX_CHILDREN; i++)
+		if (s->child[i].pid > 0 && s->child[i].gen == gen)
+			n++;
+	return n;
+}
+
+static int fcgi_count_all(const struct fcgi_sup *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < FCGI_MAX_CHILDREN; i++)
+		if (s->child[i].pid > 0)
+			n++;
+	return n;
+}
+
+static void fcgi_update_gauge(struct fcgi_sup *s)
+{
+	__atomic_store_n(&s->shm->workers_running, (uint64_t)fcgi_count_all(s),
+			 __ATOMIC_RELAXED);
+}
+
+static pid_t fcgi_spawn(struct fcgi_sup *s, unsigned gen, int ready_r, int ready_w)
+{
+	int slot = -1;
+	pid_t pid;
+
+	for (int i = 0; i < FCGI_MAX_CHILDREN && slot < 0; i++)
+		if (s->child[i].pid <= 0)
+			slot = i;
+	if (slot < 0)
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		ima_log(IMA_LOG_ERROR, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int rc;
+
+		/* A worker must not outlive a supervisor killed with SIGKILL. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (ready_r >= 0)
+			close(ready_r);
+		rc = ima_fcgi_worker_run(s->eng, s->shm, &s->opts, ready_w);
+		ima_free(s->unix_path);
+		exit(rc);
+	}
+	s->child[slot] = (struct fcgi_child){ .pid = pid, .gen = gen,
+					      .started = fcgi_now() };
+	fcgi_update_gauge(s);
+	return pid;
+}
+
+/* Collects dead workers; returns how many of generation gen died. */
+static int fcgi_reap(struct fcgi_sup *s, unsigned watch_gen)
+{
+	int status, died = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < FCGI_MAX_CHILDREN; i++) {
+			struct fcgi_child *c = &s->child[i];
+
+			if (c->pid != pid)
+				continue;
+			if (c->gen == watch_gen)
+				died++;
+			if (c->gen == s->gen && !s->stopping) {
+				/* Unasked: a crash, the libfcgi assertion, an OOM kill. */
+				if (WIFSIGNALED(status))
+					ima_log(IMA_LOG_ERROR, "worker %d killed by signal %d, replacing it",
+						(int)pid, WTERMSIG(status));
+				else
+					ima_log(IMA_LOG_ERROR, "worker %d exited with %d, replacing it",
+						(int)pid, WEXITSTATUS(status));
+				__atomic_fetch_add(&s->shm->worker_restarts, 1, __ATOMIC_RELAXED);
+				if (fcgi_now() - c->started < 1.0)
+					s->fast_deaths++;
+				else
+					s->fast_deaths = 0;
+				/* Back off only for a worker that keeps dying at start. */
+				if (s->fast_deaths > 3)
+					s->next_spawn = fcgi_now() +
+						(s->fast_deaths > 12 ? 1.0 : 0.1 * (s->fast_deaths - 3));
+			}
+			c->pid = 0;
+		}
+	}
+	fcgi_update_gauge(s);
+	return died;
+}
+
+static void fcgi_signal_gen(struct fcgi_sup *s, unsigned gen, bool all, int sig)
+{
+	for (int i = 0; i < FCGI_MAX_CHILDREN; i++)
+		if (s->child[i].pid > 0 && (all || s->child[i].gen == gen))
+			kill(s->child[i].pid, sig);
+}
+
+/*
+ * Starts a full generation and waits until every worker has its threads
+ * accepting (one byte each on a pipe). False when one died first or the
+ * deadline passed: the caller then stops the ones that did start.
+ */
+static bool fcgi_start_gen(struct fcgi_sup *s, unsigned gen)
+{
+	double deadline = fcgi_now() + FCGI_READY_SECONDS;
+	int fds[2], ready = 0;
+	bool ok = true;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return false;
+	for (int i = 0; i < s->workers; i++)
+		if (fcgi_spawn(s, gen, fds[0], fds[1]) < 0)
+			ok = false;
+	close(fds[1]);
+	while (ok && ready < s->workers) {
+		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+		double left = deadline - fcgi_now();
+		char buf[64];
+
+		if (left <= 0 || fcgi_reap(s, gen) > 0) {
+			ok = false;
+			break;
+		}
+		if (poll(&pfd, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1) > 0) {
+			ssize_t n = read(fds[0], buf, sizeof(buf));
+
+			if (n <= 0)
+				ok = false; /* every worker closed the pipe unready */
+			else
+				ready += (int)n;
+		}
+	}
+	close(fds[0]);
+	return ok;
+}
+
+static struct ima_engine *fcgi_load(struct fcgi_sup *s, struct ima_error *err)
+{
+	struct ima_engine *eng;
+	int failed = 0;
+	char *path = ima_config_resolve(s->conf_arg, err, &failed);
+
+	if (failed)
+		return NULL;
+	eng = ima_engine_load(path, err);
+	ima_free(path);
+	if (eng == NULL)
+		return NULL;
+	for (size_t i = 0; i < ima_engine_stage_count(eng); i++)
+		ima_fcgi_shm_stage_slot(s->shm, ima_engine_stage_name(eng, i));
+	return eng;
+}
+
+/* SIGHUP: a new generation on the new config, then the old one drains. */
+static void fcgi_reload(struct fcgi_sup *s)
+{
+	struct ima_error err = { 0 };
+	struct ima_engine *neng = fcgi_load(s, &err), *old;
+	unsigned gen;
+
+	if (neng == NULL) {
+		ima_log(IMA_LOG_ERROR, "reload failed, keeping the running workers: %s",
+			err.message);
+		__atomic_fetch_add(&s->shm->reloads_failed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	old = s->eng;
+	s->eng = neng;
+	gen = ++s->gen_next;
+	if (!fcgi_start_gen(s, gen)) {
+		ima_log(IMA_LOG_ERROR, "reload failed, keeping the running workers: "
+			"new workers did not start");
+		fcgi_signal_gen(s, gen, false, SIGTERM);
+		s->eng = old;
+		ima_engine_free(neng);
+		__atomic_fetch_add(&s->shm->reloads_failed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	/* The new generation accepts on the same socket already: the old one
+	 * only has to finish what it holds. */
+	s->gen = gen;
+	for (int i = 0; i < FCGI_MAX_CHILDREN; i++)
+		if (s->child[i].pid > 0 && s->child[i].gen != gen)
+			kill(s->child[i].pid, SIGTERM);
+	ima_engine_free(old);
+	s->fast_deaths = 0;
+	__atomic_fetch_add(&s->shm->reloads_ok, 1, __ATOMIC_RELAXED);
+	ima_log(IMA_LOG_INFO, "reloaded %s: %d workers of generation %u",
+		ima_engine_source(s->eng), s->workers, gen);
+}
+
+static void fcgi_respawn(struct fcgi_sup *s)
+{
+	if (s->stopping || fcgi_now() < s->next_spawn)
+		return;
+	for (int n = fcgi_count(s, s->gen); n < s->workers; n++)
+		if (fcgi_spawn(s, s->gen, -1, -1) < 0)
+			break;
+}
+
+/* SIGTERM: every worker drains; stragglers are killed after the bound. */
+static void fcgi_shutdown(struct fcgi_sup *s, const sigset_t *set)
+{
+	double deadline = fcgi_now() + s->opts.drain_seconds + 2.0;
+
+	s->stopping = true;
+	fcgi_signal_gen(s, 0, true, SIGTERM);
+	while (fcgi_count_all(s) > 0 && fcgi_now() < deadline) {
+		struct timespec ts = { 0, 50 * 1000000 };
+
+		sigtimedwait(set, NULL, &ts);
+		fcgi_reap(s, 0);
+	}
+	if (fcgi_count_all(s) > 0) {
+		ima_log(IMA_LOG_ERROR, "workers still running after the drain time, killing them");
+		fcgi_signal_gen(s, 0, true, SIGKILL);
+		while (fcgi_count_all(s) > 0 && waitpid(-1, NULL, 0) > 0)
+			fcgi_reap(s, 0);
+	}
+}
+
+static int fcgi_write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f);
+}
+
+static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
+{
+	enum { O_PIDFILE = 256, O_MODE, O_GROUP, O_DRAIN, O_IO, O_BACKLOG, O_NOLOG };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "pidfile", required_argument, NULL, O_PIDFILE },
+		{ "socket-mode", required_argument, NULL, O_MODE },
+		{ "socket-group", required_argument, NULL, O_GROUP },
+		{ "drain-timeout", required_argument, NULL, O_DRAIN },
+		{ "io-timeout", required_argument, NULL, O_IO },
+		{ "backlog", required_argument, NULL, O_BACKLOG },
+		{ "no-access-log", no_argument, NULL, O_NOLOG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *env;
+	int c, v;
+
+	s->workers = 2;
+	s->opts.threads = 4;
+	s->opts.drain_seconds = 30;
+	s->opts.io_timeout = 60;
+	s->opts.access_log = true;
+	s->socket_mode = 0660;
+	s->backlog = 1024;
+	s->listen = getenv("IMAGINATOR_FCGI_LISTEN");
+	if (s->listen != NULL)
+		s->explicit_set |= SET_LISTEN;
+	if ((env = getenv("IMAGINATOR_FCGI_WORKERS")) != NULL) {
+		if (fcgi_parse_int(env, 1, FCGI_MAX_WORKERS, &s->workers) != 0) {
+			fprintf(stderr, "imaginator-fcgi: bad IMAGINATOR_FCGI_WORKERS '%s'\n", env);
+			return -1;
+		}
+		s->explicit_set |= SET_WORKERS;
+	}
+	if ((env = getenv("IMAGINATOR_FCGI_THREADS")) != NULL) {
+		if (fcgi_parse_int(env, 1, 1024, &s->opts.threads) != 0) {
+			fprintf(stderr, "imaginator-fcgi: bad IMAGINATOR_FCGI_THREADS '%s'\n", env);
+			return -1;
+		}
+		s->explicit_set |= SET_THREADS;
+	}
+	while ((c = getopt_long(argc, argv, "c:l:w:t:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': s->conf_arg = optarg; break;
+		case 'l': s->listen = optarg; s->explicit_set |= SET_LISTEN; break;
+		case 'w':
+			if (fcgi_parse_int(optarg, 1, FCGI_MAX_WORKERS, &s->workers) != 0)
+				goto bad;
+			s->explicit_set |= SET_WORKERS;
+			break;
+		case 't':
+			if (fcgi_parse_int(optarg, 1, 1024, &s->opts.threads) != 0)
+				goto bad;
+			s->explicit_set |= SET_THREADS;
+			break;
+		case O_PIDFILE: s->pidfile = optarg; s->explicit_set |= SET_PIDFILE; break;
+		case O_MODE: {
+			char *end;
+			unsigned long m = strtoul(optarg, &end, 8);
+
+			if (*optarg == '\0' || *end != '\0' || m > 0777)
+				goto bad;
+			s->socket_mode = (mode_t)m;
+			s->explicit_set |= SET_MODE;
+			break;
+		}
+		case O_GROUP: s->socket_group = optarg; s->explicit_set |= SET_GROUP; break;
+		case O_DRAIN:
+			if (fcgi_parse_int(optarg, 0, 3600, &v) != 0)
+				goto bad;
+			s->opts.drain_seconds = v;
+			s->explicit_set |= SET_DRAIN;
+			break;
+		case O_IO:
+			if (fcgi_parse_int(optarg, 0, 3600, &s->opts.io_timeout) != 0)
+				goto bad;
+			s->explicit_set |= SET_IO;
+			break;
+		case O_BACKLOG:
+			if (fcgi_parse_int(optarg, 1, 65535, &s->backlog) != 0)
+				goto bad;
+			s->explicit_set |= SET_BACKLOG;
+			break;
+		case O_NOLOG: s->opts.access_log = false; break;
+		case 'h': fcgi_usage(stdout); exit(FCGI_EXIT_OK);
+		case 'V':
+			printf("imaginator-fcgi %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
+			       IMA_ABI_MAJOR, IMA_ABI_MINOR);
+			exit(FCGI_EXIT_OK);
+		default: fcgi_usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		fcgi_usage(stderr);
+		return -1;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "imaginator-fcgi: bad value '%s'\n", optarg);
+	return -1;
+}
+
+/*
+ * The configuration's fcgi group: the same settings as the command line,
+ * which wins. Unknown keys and bad values stop the start-up with the line.
+ */
+static int fcgi_apply_config(struct fcgi_sup *s)
+{
+	static const struct {
+		const char *key;
+		unsigned bit;
+		long long lo, hi;
+	} ints[] = {
+		{ "workers", SET_WORKERS, 1, FCGI_MAX_WORKERS },
+		{ "threads", SET_THREADS, 1, 1024 },
+		{ "socket_mode", SET_MODE, 0, 0777 },
+		{ "drain_timeout", SET_DRAIN, 0, 3600 },
+		{ "io_timeout", SET_IO, 0, 3600 },
+		{ "backlog", SET_BACKLOG, 1, 65535 },
+		{ "admin_routes", 0, 0, 1 },
+	};
+	static const struct {
+		const char *key;
+		unsigned bit;
+	} strs[] = {
+		{ "listen", SET_LISTEN }, { "socket_group", SET_GROUP }, { "pidfile", SET_PIDFILE },
+	};
+	const char *key;
+	int line;
+
+	for (size_t i = 0; (key = ima_engine_front_key(s->eng, i, &line)) != NULL; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]); k++) {
+			long long v;
+
+			if (strcmp(key, ints[k].key) != 0)
+				continue;
+			known = true;
+			if (ima_engine_front_int(s->eng, key, &v) != 0 || v < ints[k].lo || v > ints[k].hi) {
+				fprintf(stderr, "imaginator-fcgi: config: %s:%d: fcgi.%s must be an integer %lld..%lld\n",
+					ima_engine_source(s->eng), line, key, ints[k].lo, ints[k].hi);
+				return -1;
+			}
+			if (s->explicit_set & ints[k].bit)
+				continue;
+			switch (k) {
+			case 0: s->workers = (int)v; break;
+			case 1: s->opts.threads = (int)v; break;
+			case 2: s->socket_mode = (mode_t)v; break;
+			case 3: s->opts.drain_seconds = (double)v; break;
+			case 4: s->opts.io_timeout = (int)v; break;
+			case 5: s->backlog = (int)v; break;
+			case 6: s->opts.admin_routes = v != 0; break;
+			}
+		}
+		for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
+			const char *v;
+
+			if (strcmp(key, strs[k].key) != 0)
+				continue;
+			known = true;
+			if (ima_engine_front_string(s->eng, key, &v) != 0) {
+				fprintf(stderr, "imaginator-fcgi: config: %s:%d: fcgi.%s must be a string\n",
+					ima_engine_source(s->eng), line, key);
+				return -1;
+			}
+			if (s->explicit_set & strs[k].bit)
+				continue;
+			if (k == 0) {
+				snprintf(s->conf_listen, sizeof(s->conf_listen), "%s", v);
+				s->listen = s->conf_listen;
+			} else if (k == 1) {
+				snprintf(s->conf_group, sizeof(s->conf_group), "%s", v);
+				s->socket_group = s->conf_group;
+			} else {
+				snprintf(s->conf_pidfile, sizeof(s->conf_pidfile), "%s", v);
+				s->pidfile = s->conf_pidfile;
+			}
+		}
+		if (!known) {
+			fprintf(stderr, "imaginator-fcgi: config: %s:%d: unknown setting fcgi.%s (known: listen, workers, threads, socket_mode, socket_group, drain_timeout, io_timeout, backlog, pidfile, admin_routes)\n",
+				ima_engine_source(s->eng), line, key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fcgi_sup s; /* large; static keeps it off the stack */
+	struct ima_error err = { 0 };
+	sigset_t set;
+	int fd;
+
+	if (fcgi_parse_args(&s, argc, argv) != 0)
+		return FCGI_EXIT_USAGE;
+	s.opts.web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
+	/* Only for the regression test that shows what the check prevents. */
+	s.opts.check_params = getenv("IMAGINATOR_FCGI_UNSAFE_NO_PARAMS_CHECK") == NULL;
+	/* jansson hashes with a seed it picks lazily; pick it before any thread. */
+	json_object_seed(0);
+	s.shm = ima_fcgi_shm_create();
+	/* Stage metrics too: one table for every worker, before any fork. */
+	if (s.shm == NULL || ima_metrics_share() != 0) {
+		fprintf(stderr, "imaginator-fcgi: cannot map shared counters\n");
+		return FCGI_EXIT_CONFIG;
+	}
+	s.eng = fcgi_load(&s, &err);
+	if (s.eng == NULL) {
+		fprintf(stderr, "imaginator-fcgi: config: %s\n", err.message);
+		ima_fcgi_shm_destroy(s.shm);
+		return FCGI_EXIT_CONFIG;
+	}
+	if (fcgi_apply_config(&s) != 0) {
+		ima_engine_free(s.eng);
+		ima_fcgi_shm_destroy(s.shm);
+		return FCGI_EXIT_CONFIG;
+	}
+	fd = fcgi_open_listen(&s);
+	if (fd < 0) {
+		ima_engine_free(s.eng);
+		ima_fcgi_shm_destroy(s.shm);
+		return FCGI_EXIT_SOCKET;
+	}
+	s.opts.listen_fd = fd;
+
+	/* Every signal we act on is taken synchronously (sigtimedwait here,
+	 * sigwait in the workers, which inherit this mask). */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR1);
+	FCGX_Init();
+
+	if (s.pidfile != NULL && fcgi_write_pidfile(s.pidfile) != 0)
+		ima_log(IMA_LOG_WARN, "cannot write pidfile %s: %s", s.pidfile,
+			strerror(errno));
+	s.gen = s.gen_next = 1;
+	if (!fcgi_start_gen(&s, s.gen)) {
+		fprintf(stderr, "imaginator-fcgi: workers did not start\n");
+		s.stopping = true;
+		fcgi_shutdown(&s, &set);
+		ima_engine_free(s.eng);
+		if (s.unix_path != NULL)
+			unlink(s.unix_path);
+		ima_free(s.unix_path);
+		ima_fcgi_shm_destroy(s.shm);
+		return FCGI_EXIT_CONFIG;
+	}
+	ima_log(IMA_LOG_INFO, "serving %s on %s: %d workers x %d threads",
+		ima_engine_source(s.eng), s.listen && s.listen[0] ? s.listen : "inherited socket",
+		s.workers, s.opts.threads);
+
+	for (;;) {
+		struct timespec ts = { 0, 100 * 1000000 };
+		int sig = sigtimedwait(&set, NULL, &ts);
+
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+			break;
+		if (sig == SIGHUP)
+			fcgi_reload(&s);
+		fcgi_reap(&s, 0);
+		fcgi_respawn(&s);
+	}
+	ima_log(IMA_LOG_INFO, "stopping: draining requests");
+	fcgi_shutdown(&s, &set);
+	if (s.unix_path != NULL)
+		unlink(s.unix_path);
+	if (s.pidfile != NULL)
+		unlink(s.pidfile);
+	close(fd);
+	ima_free(s.unix_path);
+	ima_engine_free(s.eng);
+	ima_fcgi_shm_destroy(s.shm);
+	return FCGI_EXIT_OK;
+}
