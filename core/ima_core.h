@@ -154,6 +154,13 @@ int ima_engine_command(struct ima_engine *eng, const char *verb,
 		       const msgpack_object *args, msgpack_sbuffer *out,
 		       struct ima_error *err);
 
+/*
+ * Asks every stage with a health hook for its dependencies and writes them
+ * as a JSON array to out. Returns the worst status: 0 all ok (or none),
+ * 1 degraded, 2 down.
+ */
+int ima_engine_health(struct ima_engine *eng, struct ima_buf *out);
+
 /* Writes the stages and their options as JSON, secrets redacted. */
 void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
 			      int indent);

@@ -884,6 +884,57 @@ int ima_engine_command(struct ima_engine *eng, const char *verb,
 	return handled;
 }
 
+int ima_engine_health(struct ima_engine *eng, struct ima_buf *out)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	size_t off = 0, total = 0;
+	int worst = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t i = 0; i < eng->nstages; i++) {
+		const struct ima_stage *st = &eng->stages[i];
+		int n;
+
+		if (st->plugin->desc.health == NULL)
+			continue;
+		n = st->plugin->desc.health(st->state, &pk);
+		if (n > 0)
+			total += (size_t)n;
+	}
+	ima_buf_append(out, "[", 1);
+	msgpack_zone_init(&zone, 1024);
+	for (size_t i = 0; i < total; i++) {
+		msgpack_object o;
+		const char *status = NULL;
+
+		if (msgpack_unpack(sb.data, sb.size, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS)
+			break;
+		if (i)
+			ima_buf_append(out, ",", 1);
+		ima_json_write(out, &o, -1);
+		for (uint32_t k = 0; o.type == MSGPACK_OBJECT_MAP && k < o.via.map.size; k++) {
+			const msgpack_object_kv *kv = &o.via.map.ptr[k];
+
+			if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 6 &&
+			    memcmp(kv->key.via.str.ptr, "status", 6) == 0 &&
+			    kv->val.type == MSGPACK_OBJECT_STR)
+				status = kv->val.via.str.size == 2 ? "ok"
+					 : kv->val.via.str.size == 4 ? "down" : "degraded";
+		}
+		if (status != NULL && strcmp(status, "down") == 0)
+			worst = 2;
+		else if (status != NULL && strcmp(status, "degraded") == 0 && worst < 1)
+			worst = 1;
+	}
+	ima_buf_append(out, "]", 1);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&sb);
+	return worst;
+}
+
 void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
 			      int indent)
 {

@@ -14,7 +14,8 @@
  * ABI changelog (the package version is unrelated to these numbers):
  *   1.0  first stable ABI: descriptor, option table, init / worker_init /
  *        process / finish / fini hooks, context and request API.
- *   1.1  optional command hook (admin verbs such as cache invalidation),
+ *   1.1  optional command and health hooks (admin verbs such as cache
+ *        invalidation; dependency states for /health),
  *        ima_ctx_encode_public, ima_ctx_merge, pipeline fingerprint,
  *        metrics. Plugins built for 1.0 load unchanged.
  *
@@ -288,6 +289,13 @@ struct ima_plugin {
 	 */
 	int (*command)(void *state, const char *verb, const msgpack_object *args,
 		       msgpack_packer *out, struct ima_error *err);
+	/*
+	 * Optional: the state of the stage's dependencies, for GET /health.
+	 * Packs one map per dependency {"name", "status": "ok" | "degraded" |
+	 * "down", "detail"} and returns how many it packed (0 when it has
+	 * none). Must answer within the dependency's own timeout.
+	 */
+	int (*health)(void *state, msgpack_packer *out);
 };
 
 /* ---- packing helpers -------------------------------------------------- */

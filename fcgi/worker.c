@@ -584,7 +584,16 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 			fcgi_error(&resp, 405, "method_not_allowed", "",
 				   "use GET for this path");
 		} else if (route == IMA_ROUTE_HEALTH) {
+			struct ima_buf deps = { 0 };
+			int worst = ima_engine_health(w->eng, &deps);
+
+			ima_buf_printf(&resp.body, "{\"status\":\"%s\",",
+				       worst == 0 ? "ok" : worst == 1 ? "degraded" : "down");
 			ima_buf_append(&resp.body, w->health.data, w->health.len);
+			ima_buf_append(&resp.body, ",\"dependencies\":", 16);
+			ima_buf_append(&resp.body, deps.data ? deps.data : "[]", deps.data ? deps.len : 2);
+			ima_buf_append(&resp.body, "}", 1);
+			ima_buf_free(&deps);
 		} else if (route == IMA_ROUTE_PIPELINE) {
 			ima_buf_append(&resp.body, w->pipeline.data, w->pipeline.len);
 		} else {
@@ -884,7 +893,9 @@ static void fcgi_build_static(struct fcgi_worker *w)
 {
 	const char *src = ima_engine_source(w->eng);
 
-	ima_buf_printf(&w->health, "{\"status\":\"ok\",\"version\":\"%s\",\"pid\":%d,"
+	/* The fixed part; the status and the dependencies are added per
+	 * request, since Redis or an LLM endpoint can come and go. */
+	ima_buf_printf(&w->health, "\"version\":\"%s\",\"pid\":%d,"
 		       "\"config\":", PACKAGE_VERSION, (int)getpid());
 	ima_json_write_str(&w->health, src, strlen(src));
 	ima_buf_append(&w->health, ",\"stages\":[", 11);
@@ -901,10 +912,7 @@ static void fcgi_build_static(struct fcgi_worker *w)
 				   p->version ? strlen(p->version) : 0);
 		ima_buf_append(&w->health, "}", 1);
 	}
-	/* No stage reports an external dependency yet (the plugin ABI has no
-	 * health hook): say so rather than claim Redis or an LLM is up. */
-	ima_buf_printf(&w->health, "],\"dependencies\":[],\"dependencies_note\":"
-		       "\"no stage reports dependency states (plugin ABI 1.0 has no health hook)\"}");
+	ima_buf_append(&w->health, "]", 1);
 	ima_engine_describe_json(w->eng, &w->pipeline, -1);
 }
 

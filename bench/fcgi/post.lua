@@ -4,3 +4,7 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+-- CACHE_CONTROL=no-store makes every request run the whole analysis.
+if os.getenv("CACHE_CONTROL") then
+	wrk.headers["Cache-Control"] = os.getenv("CACHE_CONTROL")
+end

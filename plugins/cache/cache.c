@@ -806,6 +806,30 @@ static int cache_command(void *state, const char *verb, const msgpack_object *ar
 	return 1;
 }
 
+/* /health: is Redis answering? Without L2 there is nothing to report. */
+static int cache_health(void *state, msgpack_packer *out)
+{
+	struct cache_state *st = state;
+	bool open, up;
+
+	if (st->l2 == NULL)
+		return 0;
+	open = cache_redis_breaker_open(st->l2);
+	up = !open && cache_redis_ping(st->l2) == 0;
+	msgpack_pack_map(out, 4);
+	ima_pack_cstr(out, "name");
+	ima_pack_cstr(out, "redis");
+	ima_pack_cstr(out, "stage");
+	ima_pack_cstr(out, st->name);
+	ima_pack_cstr(out, "status");
+	/* Redis down only degrades: answers are computed instead. */
+	ima_pack_cstr(out, up ? "ok" : "degraded");
+	ima_pack_cstr(out, "detail");
+	ima_pack_cstr(out, up ? "answering PING" : open ? "circuit breaker open: cache reads as misses"
+						       : "not answering: cache reads as misses");
+	return 1;
+}
+
 IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	IMA_PLUGIN_HEADER,
 	.name = "cache",
@@ -817,4 +841,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	.finish = cache_finish,
 	.fini = cache_fini,
 	.command = cache_command,
+	.health = cache_health,
 };

@@ -338,3 +338,15 @@ long long cache_redis_incr(struct cache_redis *r, const char *key)
 	freeReplyObject(rep);
 	return v;
 }
+
+int cache_redis_ping(struct cache_redis *r)
+{
+	const char *argv[] = { "PING" };
+	size_t lens[] = { 4 };
+	redisReply *rep = redis_command(r, 1, argv, lens);
+
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}

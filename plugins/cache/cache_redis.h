@@ -37,6 +37,8 @@ int cache_redis_get_int(struct cache_redis *r, const char *key, long long *out);
 /* INCR: the new value, or -1. */
 long long cache_redis_incr(struct cache_redis *r, const char *key);
 
+/* PING: 0 when Redis answers, -1 otherwise (breaker open included). */
+int cache_redis_ping(struct cache_redis *r);
 /* 1 while the breaker is open (Redis is being left alone). */
 int cache_redis_breaker_open(struct cache_redis *r);
 /* Errors and timeouts so far (this process). */
