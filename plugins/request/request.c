@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ima_plugin.h"
+#include "anautil.h"
 
 struct request_state {
 	int64_t max_resume_bytes;
@@ -94,41 +94,6 @@ static bool request_is_blank(const char *s, size_t n)
 	return true;
 }
 
-static bool request_is_number(const msgpack_object *o, double *out)
-{
-	switch (o->type) {
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		*out = o->via.f64;
-		return true;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		*out = (double)o->via.u64;
-		return true;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		*out = (double)o->via.i64;
-		return true;
-	default:
-		return false;
-	}
-}
-
-static const msgpack_object *request_map_get(const msgpack_object *map,
-					     const char *key)
-{
-	size_t n = strlen(key);
-
-	if (map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object *k = &map->via.map.ptr[i].key;
-
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
-			return &map->via.map.ptr[i].val;
-	}
-	return NULL;
-}
-
 /*
  * extracted_skills_json and domain_insights_json arrive as objects or as
  * strings holding JSON (the old service took strings). Either way the result
@@ -186,8 +151,8 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 				       msgpack_packer *pk)
 {
 	static const char *const copied[] = { "title", "canonical_title" };
-	const msgpack_object *skills = request_map_get(es, "skills");
-	const msgpack_object *overall = request_map_get(es, "overall_confidence");
+	const msgpack_object *skills = anautil_map_get(es, "skills");
+	const msgpack_object *overall = anautil_map_get(es, "overall_confidence");
 	double d = 0;
 	char field[96];
 
@@ -203,14 +168,14 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 				    "at most %lld skills are accepted",
 				    (long long)st->max_skills);
 	if (overall != NULL && overall->type != MSGPACK_OBJECT_NIL &&
-	    (!request_is_number(overall, &d) || d < 0 || d > 1))
+	    (!anautil_number(overall, &d) || d < 0 || d > 1))
 		return ima_req_fail(req, 422, "invalid_field",
 				    "extracted_skills_json.overall_confidence",
 				    "overall_confidence must be a number within 0-1");
 
 	msgpack_pack_map(pk, 4);
 	for (size_t i = 0; i < 2; i++) {
-		const msgpack_object *v = request_map_get(es, copied[i]);
+		const msgpack_object *v = anautil_map_get(es, copied[i]);
 
 		ima_pack_cstr(pk, copied[i]);
 		if (v != NULL && v->type == MSGPACK_OBJECT_STR)
@@ -240,10 +205,10 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 			name = e;
 			conf = NULL;
 		} else if (e->type == MSGPACK_OBJECT_MAP) {
-			name = request_map_get(e, "skill");
+			name = anautil_map_get(e, "skill");
 			if (name == NULL)
-				name = request_map_get(e, "name");
-			conf = request_map_get(e, "confidence");
+				name = anautil_map_get(e, "name");
+			conf = anautil_map_get(e, "confidence");
 		} else {
 			return ima_req_fail(req, 422, "invalid_field", field,
 					    "each skill must be an object {\"skill\", \"confidence\"}");
@@ -253,7 +218,7 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 			return ima_req_fail(req, 422, "invalid_field", field,
 					    "skill entry has no name (\"skill\": \"...\")");
 		if (conf != NULL && conf->type != MSGPACK_OBJECT_NIL &&
-		    (!request_is_number(conf, &c) || c < 0 || c > 1))
+		    (!anautil_number(conf, &c) || c < 0 || c > 1))
 			return ima_req_fail(req, 422, "invalid_field", field,
 					    "confidence must be a number within 0-1");
 		msgpack_pack_map(pk, 2);
@@ -372,7 +337,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 					    (long long)st->max_job_ad_bytes);
 	}
 	if (f[F_THRESHOLD] != NULL &&
-	    (!request_is_number(f[F_THRESHOLD], &threshold) || threshold < 0 ||
+	    (!anautil_number(f[F_THRESHOLD], &threshold) || threshold < 0 ||
 	     threshold > 1))
 		return ima_req_fail(req, 422, "invalid_field", "confidence_threshold",
 				    "confidence_threshold must be a number within 0-1");
