@@ -62,6 +62,7 @@ static int bench_run(struct ima_engine *eng, const char *body, size_t len,
 
 		if (no_store)
 			ima_req_set_meta(req, "cache_control", "no-store");
+		ima_req_set_meta(req, "output", "json");
 		status = ima_engine_handle(eng, req, body, len, IMA_FMT_JSON);
 
 		ima_req_render(req, IMA_FMT_JSON, &out);

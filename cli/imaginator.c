@@ -165,6 +165,8 @@ static int cmd_analyze(int argc, char **argv)
 		die_line("analyze", "out of memory");
 		return EXIT_INPUT;
 	}
+	if (out_fmt == IMA_FMT_JSON)
+		ima_req_set_meta(req, "output", "json");
 	status = ima_engine_handle(eng, req, body, len, in);
 	rc = ima_req_render(req, out_fmt, &out);
 	if (rc == 0) {

@@ -380,6 +380,38 @@ int ima_ctx_encode_public(struct ima_ctx *ctx, msgpack_sbuffer *out,
 	return 0;
 }
 
+char *ima_ctx_public_json(struct ima_ctx *ctx, size_t *len)
+{
+	struct ima_buf b = { 0 };
+	bool first = true;
+
+	for (size_t i = 0; i < ctx->count; i++) {
+		const msgpack_object *o;
+
+		if (ctx->entries[i].key[0] == '_')
+			continue;
+		o = ima_ctx_value(ctx, i);
+		if (o == NULL) {
+			ima_buf_free(&b);
+			return NULL;
+		}
+		if (!first)
+			ima_buf_append(&b, ",", 1);
+		first = false;
+		ima_json_write_str(&b, ctx->entries[i].key, strlen(ctx->entries[i].key));
+		ima_buf_append(&b, ":", 1);
+		ima_json_write(&b, o, -1);
+	}
+	if (b.failed) {
+		ima_buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	if (b.data == NULL)
+		return ima_strdup("");
+	return b.data;
+}
+
 int ima_ctx_merge(struct ima_ctx *ctx, const void *data, size_t len,
 		  struct ima_error *err)
 {

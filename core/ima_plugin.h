@@ -14,8 +14,10 @@
  * ABI changelog (the package version is unrelated to these numbers):
  *   1.0  first stable ABI: descriptor, option table, init / worker_init /
  *        process / finish / fini hooks, context and request API.
- *   1.1  optional command and health hooks (admin verbs such as cache
- *        invalidation; dependency states for /health),
+ *   1.1  optional command, health and prefetch hooks (admin verbs such as
+ *        cache invalidation; dependency states for /health; answering
+ *        exact repeats before decoding), ima_req_set_prerendered,
+ *        ima_ctx_public_json,
  *        ima_ctx_encode_public, ima_ctx_merge, pipeline fingerprint,
  *        metrics. Plugins built for 1.0 load unchanged.
  *
@@ -174,6 +176,18 @@ int ima_ctx_encode_public(struct ima_ctx *ctx, msgpack_sbuffer *out,
 int ima_ctx_merge(struct ima_ctx *ctx, const void *data, size_t len,
 		  struct ima_error *err);
 /*
+ * The public keys of the context as JSON members, '"k":v,"k2":v2' without
+ * the braces: an answer as a cache can replay it. Returns a buffer from
+ * ima_malloc (the caller frees it with ima_free) and its length, or NULL.
+ */
+char *ima_ctx_public_json(struct ima_ctx *ctx, size_t *len);
+/*
+ * Answers the request with JSON members made by ima_ctx_public_json() (from
+ * a prefetch hook); the core adds run_metrics and the processing fields.
+ * Copied. Only valid when ima_req_meta(req, "output") is "json".
+ */
+int ima_req_set_prerendered(struct ima_req *req, const char *members, size_t len);
+/*
  * Stages may add an object to the answer's run_metrics by putting it under
  * "_metrics.<name>" (e.g. "_metrics.cache" becomes run_metrics.cache).
  */
@@ -296,6 +310,14 @@ struct ima_plugin {
 	 * none). Must answer within the dependency's own timeout.
 	 */
 	int (*health)(void *state, msgpack_packer *out);
+	/*
+	 * Optional: sees the raw body before it is decoded, for an exact-bytes
+	 * cache. Returning IMA_DONE after ima_req_set_prerendered() answers the
+	 * request without decoding it or running any stage; IMA_CONTINUE goes
+	 * on as usual. in_format: 0 JSON, 2 msgpack.
+	 */
+	enum ima_rc (*prefetch)(struct ima_req *req, void *state,
+				const char *body, size_t len, int in_format);
 };
 
 /* ---- packing helpers -------------------------------------------------- */

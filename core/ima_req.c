@@ -55,7 +55,22 @@ void ima_req_free(struct ima_req *req)
 		ima_free(c);
 	}
 	ima_free(req->stage_seconds);
+	ima_free(req->prerendered);
 	ima_free(req);
+}
+
+int ima_req_set_prerendered(struct ima_req *req, const char *members, size_t len)
+{
+	char *copy = ima_malloc(len + 1);
+
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, members, len);
+	copy[len] = '\0';
+	ima_free(req->prerendered);
+	req->prerendered = copy;
+	req->prerendered_len = len;
+	return 0;
 }
 
 struct ima_ctx *ima_req_ctx(struct ima_req *req)

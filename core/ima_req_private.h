@@ -23,6 +23,8 @@ struct ima_req {
 	bool degraded;
 	char degraded_reason[128];
 	double started;
+	char *prerendered; /* JSON members from a prefetch hook, or NULL */
+	size_t prerendered_len;
 	double *stage_seconds; /* one per stage, -1 when not run */
 	size_t nstages;
 };

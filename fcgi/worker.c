@@ -459,6 +459,8 @@ static void fcgi_analyze(struct fcgi_worker *w, FCGX_Request *r,
 		return fcgi_error(resp, 500, "internal", "", "out of memory");
 	}
 	ima_req_set_meta(req, "request_id", id);
+	/* Lets a cache replay a rendered answer when JSON is what goes out. */
+	ima_req_set_meta(req, "output", resp->out_fmt == IMA_FMT_JSON ? "json" : "msgpack");
 	if (ctype != NULL)
 		ima_req_set_meta(req, "content_type", ctype);
 	if (cache != NULL)

@@ -138,12 +138,17 @@ struct answer {
 	char xcache[16];
 	long runs;
 	char key[65];
+	bool stages_ran;   /* false when answered before decoding */
+	char json[4096];   /* the answer up to run_metrics */
 };
 
-static struct answer ask(struct ima_engine *eng, const char *body, const char *cache_control)
+static struct answer ask_full(struct ima_engine *eng, const char *body,
+			      const char *cache_control, bool json_out)
 {
 	struct ima_req *req = ima_req_new();
 	struct answer a = { 0 };
+	struct ima_buf out = { 0 };
+	char *rm;
 	int64_t runs = -1;
 	const char *key;
 	size_t n;
@@ -151,7 +156,14 @@ static struct answer ask(struct ima_engine *eng, const char *body, const char *c
 	ck_assert_ptr_nonnull(req);
 	if (cache_control)
 		ima_req_set_meta(req, "cache_control", cache_control);
+	if (json_out)
+		ima_req_set_meta(req, "output", "json");
 	a.status = ima_engine_handle(eng, req, body, strlen(body), IMA_FMT_JSON);
+	a.stages_ran = ima_req_stage_seconds(req, 0) >= 0;
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	rm = strstr(out.data, "\"run_metrics\"");
+	snprintf(a.json, sizeof(a.json), "%.*s", rm ? (int)(rm - out.data) : (int)out.len, out.data);
+	ima_buf_free(&out);
 	for (size_t i = 0; i < ima_req_header_count(req); i++) {
 		const char *name, *value;
 
@@ -165,6 +177,11 @@ static struct answer ask(struct ima_engine *eng, const char *body, const char *c
 		snprintf(a.key, sizeof(a.key), "%.*s", (int)n, key);
 	ima_req_free(req);
 	return a;
+}
+
+static struct answer ask(struct ima_engine *eng, const char *body, const char *cache_control)
+{
+	return ask_full(eng, body, cache_control, false);
 }
 
 static char *body(const char *resume, const char *user, double conf)
@@ -441,6 +458,35 @@ START_TEST(cache_rejects_corrupt_entry)
 }
 END_TEST
 
+START_TEST(cache_replays_exact_repeats)
+{
+	struct ima_engine *eng;
+	struct answer a, b, c, d;
+
+	flush();
+	eng = engine("generation_cache_ms = 0;", NULL);
+	a = ask_full(eng, body("Glazier", NULL, 0.7), NULL, true);
+	ck_assert_str_eq(a.xcache, "MISS");
+	ck_assert(a.stages_ran);
+	/* Byte-identical and anonymous: answered before decoding, the same
+	 * answer (everything before run_metrics). */
+	b = ask_full(eng, body("Glazier", NULL, 0.7), NULL, true);
+	ck_assert_str_eq(b.xcache, "HIT-L1");
+	ck_assert(!b.stages_ran);
+	ck_assert_str_eq(a.json, b.json);
+	/* Other bytes, same content: the canonical key, stages ran. */
+	c = ask_full(eng, "{\"job_ad\": \"Python role\", \"resume_text\": \"Glazier\", \"confidence_threshold\": 0.7}", NULL, true);
+	ck_assert_str_eq(c.xcache, "HIT-L1");
+	ck_assert(c.stages_ran);
+	/* With an identity, never replayed: invalidation must stay exact. */
+	ask_full(eng, body("Glazier", "dave", 0.7), NULL, true);
+	d = ask_full(eng, body("Glazier", "dave", 0.7), NULL, true);
+	ck_assert_str_eq(d.xcache, "HIT-L1");
+	ck_assert(d.stages_ran);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(cache_l1_only_without_redis)
 {
 	struct ima_engine *eng;
@@ -506,6 +552,7 @@ int main(void)
 	tcase_add_test(tc, cache_coalesces_identical_misses);
 	tcase_add_test(tc, cache_survives_redis_dying);
 	tcase_add_test(tc, cache_rejects_corrupt_entry);
+	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_l1_only_without_redis);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -48,6 +48,7 @@ struct cache_gen {
 };
 
 struct cache_state {
+	struct cache_l1 *raw; /* exact request bytes -> rendered JSON answer */
 	char name[64];
 	char fingerprint[65];
 	struct cache_l1 *l1;
@@ -70,6 +71,8 @@ struct cache_state {
 static const struct ima_option cache_options[] = {
 	{ "l1_max_bytes", IMA_OPT_INT, "67108864",
 	  "in-process cache size in bytes (keys, answers, bookkeeping); 0 turns L1 off", 0 },
+	{ "replay_max_bytes", IMA_OPT_INT, "16777216",
+	  "in-process cache of rendered answers to byte-identical anonymous requests, replayed before decoding; 0 turns it off", 0 },
 	{ "redis_url", IMA_OPT_STRING, "",
 	  "redis://host:port/db or unix:///path; \"\" uses $IMAGINATOR_REDIS_URL (no L2 when unset); \"none\": no L2", 0 },
 	{ "redis_timeout_ms", IMA_OPT_INT, "50", "Redis connect and command timeout", 0 },
@@ -106,6 +109,7 @@ static void cache_fini(void *state)
 	struct cache_state *st = state;
 
 	cache_l1_free(st->l1);
+	cache_l1_free(st->raw);
 	cache_redis_free(st->l2);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
@@ -146,6 +150,11 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	    st->wait_ms < 0 || st->lock_ms <= 0) {
 		cache_fini(st);
 		return ima_error_set(err, 500, "config", "", "TTLs and lock_ms must be positive, sizes and waits not negative");
+	}
+	if (ima_conf_int(conf, "replay_max_bytes") > 0 &&
+	    (st->raw = cache_l1_new((size_t)ima_conf_int(conf, "replay_max_bytes"))) == NULL) {
+		cache_fini(st);
+		return ima_error_set(err, 500, "internal", "", "out of memory");
 	}
 	if (l1_bytes > 0 && (st->l1 = cache_l1_new((size_t)l1_bytes)) == NULL) {
 		cache_fini(st);
@@ -601,6 +610,83 @@ static int cache_lookup_l2(struct cache_state *st, struct ima_req *req,
 	return ok;
 }
 
+/* ---- replaying exact repeats before decoding ---- */
+
+/*
+ * The replay key: the request's exact bytes and format, the month "Present"
+ * means, the pipeline fingerprint. Only anonymous requests (no
+ * Authorization, no identity found by any stage) are replayed, so per-user
+ * keys and invalidation are never bypassed.
+ */
+static int cache_raw_key(struct cache_state *st, struct ima_req *req,
+			 const char *body, size_t len, int in_format,
+			 unsigned char key[CACHE_KEY_BYTES])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int klen = 0;
+	char head[160];
+	time_t t = time(NULL);
+	struct tm tm;
+	int n, ok;
+
+	if (md == NULL)
+		return -1;
+	gmtime_r(&t, &tm);
+	n = snprintf(head, sizeof(head), "imaginator-replay-v%d\036%d\036%04d-%02d\036",
+		     CACHE_VALUE_VERSION, in_format, tm.tm_year + 1900, tm.tm_mon + 1);
+	(void)req;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, head, (size_t)n) == 1 &&
+	     EVP_DigestUpdate(md, st->fingerprint, strlen(st->fingerprint)) == 1 &&
+	     EVP_DigestUpdate(md, body, len) == 1 &&
+	     EVP_DigestFinal_ex(md, key, &klen) == 1 && klen == CACHE_KEY_BYTES;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+static bool cache_replayable(struct ima_req *req)
+{
+	const char *cc = ima_req_meta(req, "cache_control");
+	const char *out = ima_req_meta(req, "output");
+
+	return out != NULL && strcmp(out, "json") == 0 &&
+	       ima_req_meta(req, "authorization") == NULL &&
+	       (cc == NULL || (strstr(cc, "no-store") == NULL && strstr(cc, "no-cache") == NULL));
+}
+
+static enum ima_rc cache_prefetch(struct ima_req *req, void *state,
+				  const char *body, size_t len, int in_format)
+{
+	struct cache_state *st = state;
+	unsigned char key[CACHE_KEY_BYTES];
+	char hex[2 * CACHE_KEY_BYTES + 1];
+	char *val;
+	size_t vlen;
+
+	if (st->raw == NULL || !cache_replayable(req) ||
+	    cache_raw_key(st, req, body, len, in_format, key) != 0)
+		return IMA_CONTINUE;
+	cache_hex(key, hex);
+	if (!cache_l1_get(st->raw, key, time(NULL), &val, &vlen)) {
+		/* Remembered so that finish can store this request's answer. */
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		ima_pack_cstr(&pk, hex);
+		ima_ctx_put_sbuffer(ima_req_ctx(req), "_cache_replay", &sb);
+		msgpack_sbuffer_destroy(&sb);
+		return IMA_CONTINUE;
+	}
+	if (ima_req_set_prerendered(req, val, vlen) != 0) {
+		ima_free(val);
+		return IMA_CONTINUE;
+	}
+	ima_free(val);
+	return cache_hit(st, req, hex, ST_HIT_L1, false, 0);
+}
+
 static enum ima_rc cache_process(struct ima_req *req, void *state)
 {
 	struct cache_state *st = state;
@@ -684,6 +770,30 @@ static bool cache_note_bool(struct ima_ctx *ctx, const char *path)
 	return ima_ctx_get_bool(ctx, path, &b) == 0 && b;
 }
 
+/* The rendered answer of an anonymous request, for byte-identical repeats. */
+static void cache_store_replay(struct cache_state *st, struct ima_req *req, int64_t ttl)
+{
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const char *hex;
+	size_t hexlen, len;
+	unsigned char key[CACHE_KEY_BYTES];
+	char *json;
+
+	if (st->raw == NULL || ima_ctx_get_str(ctx, "_cache_replay", &hex, &hexlen) != 0 ||
+	    hexlen != 2 * CACHE_KEY_BYTES || ima_ctx_get(ctx, "_auth") != NULL)
+		return;
+	for (int i = 0; i < CACHE_KEY_BYTES; i++) {
+		unsigned hi, lo;
+
+		sscanf(hex + 2 * i, "%1x%1x", &hi, &lo);
+		key[i] = (unsigned char)(hi << 4 | lo);
+	}
+	json = ima_ctx_public_json(ctx, &len);
+	if (json != NULL)
+		cache_l1_put(st->raw, key, json, len, time(NULL) + ttl);
+	ima_free(json);
+}
+
 static void cache_finish(struct ima_req *req, void *state)
 {
 	static const char *const also[] = { "_cache_cost", "_cache_version", NULL };
@@ -698,8 +808,16 @@ static void cache_finish(struct ima_req *req, void *state)
 	int64_t ttl;
 	int no_store = 0;
 
-	if (!cache_note_bool(ctx, "_cache.owner") && !cache_note_bool(ctx, "_cache.store"))
+	if (!cache_note_bool(ctx, "_cache.owner") && !cache_note_bool(ctx, "_cache.store")) {
+		int64_t status = 0;
+
+		/* A hit through the canonical key: replay these exact bytes next
+		 * time (for the shortest TTL, the entry's own is not known). */
+		if (ima_ctx_get_int(ctx, "_cache.status", &status) == 0 &&
+		    (status == ST_HIT_L1 || status == ST_HIT_L2))
+			cache_store_replay(st, req, st->ttl_low);
 		return;
+	}
 	if (ima_ctx_get_str(ctx, "_cache.key", &hexkey, &hexlen) != 0 ||
 	    hexlen != 2 * CACHE_KEY_BYTES)
 		return;
@@ -737,6 +855,7 @@ static void cache_finish(struct ima_req *req, void *state)
 				cache_redis_set(st->l2, rkey, sb.data, sb.size, (int)ttl);
 			atomic_fetch_add(&st->stores, 1);
 			ima_metric_add("imaginator_cache_stores_total", 1);
+			cache_store_replay(st, req, ttl);
 		}
 		msgpack_sbuffer_destroy(&sb);
 	}
@@ -842,4 +961,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	.fini = cache_fini,
 	.command = cache_command,
 	.health = cache_health,
+	.prefetch = cache_prefetch,
 };
