@@ -730,6 +730,12 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 			return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost);
 		owner = cache_claim(st, key);
 	}
+	/* The previous owner may have stored and released between our L1
+	 * miss and our claim: look once more now that we hold the key. */
+	if (owner && cache_lookup_l1(st, req, key, &cost)) {
+		cache_release(st, key);
+		return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost);
+	}
 	if (owner && st->l2 != NULL) {
 		int got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms);
 
