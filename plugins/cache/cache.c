@@ -754,6 +754,13 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 			}
 		}
 		redis_lock = got == 1;
+		/* The previous holder may have stored and unlocked between our
+		 * L2 miss and our lock: look once more now that we hold it. */
+		if (redis_lock && cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low)) {
+			cache_redis_del(st->l2, lkey);
+			cache_release(st, key);
+			return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost);
+		}
 	}
 	atomic_fetch_add(&st->misses, 1);
 	ima_metric_add("imaginator_cache_misses_total", 1);
