@@ -783,24 +783,41 @@ static bool cache_note_bool(struct ima_ctx *ctx, const char *path)
 	return ima_ctx_get_bool(ctx, path, &b) == 0 && b;
 }
 
+/* A hex key this stage put in the context, decoded; false when absent or
+ * not 64 hex digits. */
+static bool cache_ctx_key(struct ima_ctx *ctx, const char *path,
+			  unsigned char key[CACHE_KEY_BYTES], const char **hex)
+{
+	size_t len;
+
+	if (ima_ctx_get_str(ctx, path, hex, &len) != 0 || len != 2 * CACHE_KEY_BYTES)
+		return false;
+	for (int i = 0; i < 2 * CACHE_KEY_BYTES; i++) {
+		char c = (*hex)[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (v < 0)
+			return false;
+		if (i % 2 == 0)
+			key[i / 2] = (unsigned char)(v << 4);
+		else
+			key[i / 2] |= (unsigned char)v;
+	}
+	return true;
+}
+
 /* The rendered answer of an anonymous request, for byte-identical repeats. */
 static void cache_store_replay(struct cache_state *st, struct ima_req *req, int64_t ttl)
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const char *hex;
-	size_t hexlen, len;
+	size_t len;
 	unsigned char key[CACHE_KEY_BYTES];
 	char *json;
 
-	if (st->raw == NULL || ima_ctx_get_str(ctx, "_cache_replay", &hex, &hexlen) != 0 ||
-	    hexlen != 2 * CACHE_KEY_BYTES || ima_ctx_get(ctx, "_auth") != NULL)
+	if (st->raw == NULL || !cache_ctx_key(ctx, "_cache_replay", key, &hex) ||
+	    ima_ctx_get(ctx, "_auth") != NULL)
 		return;
-	for (int i = 0; i < CACHE_KEY_BYTES; i++) {
-		unsigned hi, lo;
-
-		sscanf(hex + 2 * i, "%1x%1x", &hi, &lo);
-		key[i] = (unsigned char)(hi << 4 | lo);
-	}
 	json = ima_ctx_public_json(ctx, &len);
 	if (json != NULL)
 		cache_l1_put(st->raw, key, json, len, time(NULL) + ttl);
@@ -813,7 +830,6 @@ static void cache_finish(struct ima_req *req, void *state)
 	struct cache_state *st = state;
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const char *hexkey;
-	size_t hexlen;
 	unsigned char key[CACHE_KEY_BYTES];
 	char rkey[256], lkey[256];
 	msgpack_sbuffer sb;
@@ -831,17 +847,10 @@ static void cache_finish(struct ima_req *req, void *state)
 			cache_store_replay(st, req, st->ttl_low);
 		return;
 	}
-	if (ima_ctx_get_str(ctx, "_cache.key", &hexkey, &hexlen) != 0 ||
-	    hexlen != 2 * CACHE_KEY_BYTES)
+	if (!cache_ctx_key(ctx, "_cache.key", key, &hexkey))
 		return;
-	for (int i = 0; i < CACHE_KEY_BYTES; i++) {
-		unsigned hi, lo;
-
-		sscanf(hexkey + 2 * i, "%1x%1x", &hi, &lo);
-		key[i] = (unsigned char)(hi << 4 | lo);
-	}
-	snprintf(rkey, sizeof(rkey), "%sa:%.*s", st->prefix, (int)hexlen, hexkey);
-	snprintf(lkey, sizeof(lkey), "%slock:%.*s", st->prefix, (int)hexlen, hexkey);
+	snprintf(rkey, sizeof(rkey), "%sa:%.*s", st->prefix, 2 * CACHE_KEY_BYTES, hexkey);
+	snprintf(lkey, sizeof(lkey), "%slock:%.*s", st->prefix, 2 * CACHE_KEY_BYTES, hexkey);
 	ima_ctx_get_bool(ctx, "_no_store", &no_store);
 	/* Errors, degraded answers and answers marked no-store are never kept. */
 	if (cache_note_bool(ctx, "_cache.store") && ima_req_error(req) == NULL &&

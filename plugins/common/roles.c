@@ -23,40 +23,6 @@ struct skillmatch_adjacency {
 	unsigned *ids;
 };
 
-static char *skillmatch_slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL, *p;
-	size_t cap = 0, n = 0, got;
-
-	if (f == NULL)
-		return NULL;
-	do {
-		if (cap - n < 4096) {
-			p = realloc(buf, cap = cap ? cap * 2 : 1 << 16);
-			if (p == NULL) {
-				free(buf);
-				fclose(f);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = p;
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-	} while (got > 0);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		errno = EIO;
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /* Split "a|b|c" in place and append the known names' ids to out. */
 static size_t skillmatch_resolve(const struct skillmatch_dict *d, char *list,
 				 unsigned *out)
@@ -123,7 +89,7 @@ struct skillmatch_roles *skillmatch_roles_load(const char *path,
 	size_t *linenos = NULL, len, n, i, total, used = 0;
 
 	r = calloc(1, sizeof(*r));
-	if (r == NULL || (r->file = skillmatch_slurp(path, &len)) == NULL) {
+	if (r == NULL || (r->file = skillmatch_read_file(path, &len)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(r ? errno : ENOMEM));
 		free(r);
 		return NULL;
@@ -199,7 +165,7 @@ struct skillmatch_adjacency *skillmatch_adjacency_load(const char *path,
 	int id;
 
 	a = calloc(1, sizeof(*a));
-	if (a == NULL || (file = skillmatch_slurp(path, &len)) == NULL) {
+	if (a == NULL || (file = skillmatch_read_file(path, &len)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(a ? errno : ENOMEM));
 		free(a);
 		return NULL;

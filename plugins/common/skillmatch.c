@@ -654,7 +654,7 @@ static int skillmatch_index_names(struct skillmatch_dict *d)
 	return 0;
 }
 
-static char *skillmatch_read_file(const char *path, size_t *len)
+char *skillmatch_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;

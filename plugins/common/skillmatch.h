@@ -92,4 +92,10 @@ int skillmatch_lookup(const struct skillmatch_dict *d, const char *name,
 int skillmatch_find(const struct skillmatch_dict *d, const char *name,
 		    size_t len);
 
+/*
+ * Reads a whole file into a NUL-terminated buffer (the caller frees it with
+ * free()); NULL with errno set on failure. Shared by the data loaders.
+ */
+char *skillmatch_read_file(const char *path, size_t *len);
+
 #endif
