@@ -139,7 +139,7 @@ static int metric_cmp(const void *a, const void *b)
 
 void ima_metrics_render(struct ima_buf *out)
 {
-	const char *names[METRIC_SLOTS];
+	const char *names[METRIC_SLOTS] = { 0 };
 	size_t n = 0;
 	char family[METRIC_NAME] = "";
 
