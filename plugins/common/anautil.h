@@ -66,6 +66,12 @@ size_t anautil_wordset_count(const struct anautil_wordset *ws,
 /* The same for a list used once (builds the set on the stack). */
 size_t anautil_count_words(const char *text, size_t len,
 			   const char *const *words);
+/* Years as reported in answers: one decimal. */
+static inline double anautil_years(double years)
+{
+	return (double)(long)(years * 10 + 0.5) / 10.0;
+}
+
 /* Clamps to 0..1. */
 static inline double anautil_clamp01(double d)
 {

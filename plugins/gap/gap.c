@@ -575,7 +575,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 		msgpack_pack_int(&pk, jad.min_years);
 	else
 		msgpack_pack_nil(&pk);
-	anautil_pack_kv_double(&pk, "candidate", (double)(long)(years * 10 + 0.5) / 10.0);
+	anautil_pack_kv_double(&pk, "candidate", anautil_years(years));
 	anautil_pack_kv_int(&pk, "gap", year_gap);
 	anautil_pack_key(&pk, "seniority_gap");
 	msgpack_pack_map(&pk, 3);

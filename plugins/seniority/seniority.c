@@ -251,7 +251,7 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 	anautil_pack_key(&pk, "confidence");
 	anautil_pack_score(&pk, confidence);
 	anautil_pack_key(&pk, "total_years_experience");
-	msgpack_pack_double(&pk, (double)(long)(f.years * 10 + 0.5) / 10.0);
+	msgpack_pack_double(&pk, anautil_years(f.years));
 	anautil_pack_key(&pk, "experience_quality_score");
 	anautil_pack_score(&pk, quality);
 	anautil_pack_key(&pk, "leadership_score");
