@@ -252,6 +252,13 @@ const msgpack_object *ima_ctx_get(struct ima_ctx *ctx, const char *path)
 	struct ctx_entry *e = ctx_find(ctx, path, n);
 	const msgpack_object *o;
 
+	/* Top-level keys may hold dots themselves ("_metrics.cache"): the
+	 * shortest key that is a prefix of the path wins. */
+	while (e == NULL && dot != NULL) {
+		dot = strchr(dot + 1, '.');
+		n = dot ? (size_t)(dot - path) : strlen(path);
+		e = ctx_find(ctx, path, n);
+	}
 	if (e == NULL || (o = entry_object(ctx, e)) == NULL)
 		return NULL;
 	while (dot != NULL && o != NULL) {

@@ -1059,6 +1059,14 @@ int ima_engine_run(struct ima_engine *eng, struct ima_req *req)
 	req->nstages = eng->nstages;
 	for (size_t i = 0; i < eng->nstages; i++)
 		req->stage_seconds[i] = -1;
+	/* The first stage with a call cache serves every stage's calls. */
+	req->call_plugin = NULL;
+	for (size_t i = 0; i < eng->nstages; i++)
+		if (eng->stages[i].plugin->desc.call_get != NULL) {
+			req->call_plugin = &eng->stages[i].plugin->desc;
+			req->call_state = eng->stages[i].state;
+			break;
+		}
 
 	/* The dispatcher is a plain loop; finish hooks run onion-style. */
 	for (size_t i = 0; i < eng->nstages; i++) {

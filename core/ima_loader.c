@@ -147,6 +147,12 @@ int ima_plugin_open(const char *path, const char *name,
 				     "plugin %s: descriptor %s in %s must name itself '%s' and have a process hook",
 				     name, symbol, path, name);
 	}
+	if ((out->desc.call_get == NULL) != (out->desc.call_put == NULL)) {
+		dlclose(handle);
+		return ima_error_set(err, 500, "plugin_invalid", "",
+				     "plugin %s: %s has call_get or call_put but not both",
+				     name, path);
+	}
 	if (ima_plugin_check_options(&out->desc, err) != 0) {
 		dlclose(handle);
 		return -1;

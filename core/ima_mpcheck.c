@@ -155,3 +155,8 @@ int ima_mp_validate(const void *data, size_t len, size_t max_bytes,
 		return bad(err, used, "trailing bytes after the value");
 	return 0;
 }
+
+int ima_msgpack_check(const void *data, size_t len, struct ima_error *err)
+{
+	return ima_mp_validate(data, len, len, 32, true, err);
+}

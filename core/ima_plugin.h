@@ -20,6 +20,11 @@
  *        ima_ctx_public_json,
  *        ima_ctx_encode_public, ima_ctx_merge, pipeline fingerprint,
  *        metrics. Plugins built for 1.0 load unchanged.
+ *   1.2  the call cache (ima_call_cache_get / ima_call_cache_put, served by
+ *        a stage's optional call_get / call_put hooks) and per-request
+ *        private data of a stage (ima_req_task_set / ima_req_task_get),
+ *        ima_msgpack_check.
+ *        Plugins built for 1.0 and 1.1 load unchanged.
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -43,7 +48,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 1
+#define IMA_ABI_MINOR 2
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -140,8 +145,9 @@ struct ima_ctx *ima_req_ctx(struct ima_req *req);
 
 /*
  * Looks up a value by path: dot-separated map keys and array indexes,
- * e.g. "input.resume_text" or "experiences.0.title". Returns NULL when any
- * step is missing or of the wrong kind.
+ * e.g. "input.resume_text" or "experiences.0.title". A top-level key that
+ * holds dots itself is found too ("_metrics.cache.status"). Returns NULL
+ * when any step is missing or of the wrong kind.
  */
 const msgpack_object *ima_ctx_get(struct ima_ctx *ctx, const char *path);
 /* Typed lookups: 0 on success, -1 when absent or of another type. */
@@ -191,6 +197,56 @@ int ima_req_set_prerendered(struct ima_req *req, const char *members, size_t len
  * Stages may add an object to the answer's run_metrics by putting it under
  * "_metrics.<name>" (e.g. "_metrics.cache" becomes run_metrics.cache).
  */
+
+/*
+ * Per-request private data of a stage, kept outside the context (like
+ * Varnish's PRIV_TASK): owner is the stage's own state pointer, value
+ * usually memory from ima_req_alloc(). Set it from the stage's process hook;
+ * reading it is safe from any thread. Returns 0, or -1 when memory ran out.
+ */
+int ima_req_task_set(struct ima_req *req, const void *owner, void *value);
+/* The value set for owner in this request, or NULL. */
+void *ima_req_task_get(const struct ima_req *req, const void *owner);
+
+/*
+ * The call cache: one expensive call (an LLM completion) cached by its own
+ * request, so that another analysis making the same call (the same resume
+ * against another job ad) reuses its result and does not pay for it again.
+ *
+ * call describes everything that changes the result: model, messages,
+ * parameters, prompt version (a msgpack map; key order and runs of
+ * whitespace in strings do not matter). The result is one msgpack value;
+ * cost_usd is what the call cost, counted as saved whenever the result is
+ * served from the cache.
+ *
+ * The cache stage of the pipeline serves these (its call_get / call_put
+ * hooks); without one, every lookup misses and stores are dropped. Entries
+ * are namespaced by tenant and user like answers, and honour the request's
+ * Cache-Control (no-cache: no lookup; no-store: neither). Both functions
+ * may be called from several threads of one request at once.
+ *
+ * ima_call_cache_get() returns 1 and appends the result to *result (unpack
+ * it with msgpack_unpack) and its cost to *cost_usd, or 0 on a miss. A miss
+ * may wait (bounded) while another request makes the same call, and tells
+ * the cache this request will make it: put the result afterwards, or
+ * nothing when the call failed (the claim ends with the request). Never
+ * fails the request: a cache problem is a miss.
+ *
+ * ima_call_cache_put() stores a result (exactly one msgpack value) after a
+ * miss. Store only results worth reusing: never a fallback.
+ */
+int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
+		       msgpack_sbuffer *result, double *cost_usd);
+void ima_call_cache_put(struct ima_req *req, const msgpack_object *call,
+			const void *result, size_t len, double cost_usd);
+
+/*
+ * Checks msgpack from outside the process (read back from Redis, a file)
+ * before msgpack_unpack() sees it: exactly one value, nesting up to 32,
+ * every count and length no larger than the bytes that remain, strings
+ * valid UTF-8. Returns 0, or -1 with err (400 "malformed_msgpack").
+ */
+int ima_msgpack_check(const void *data, size_t len, struct ima_error *err);
 
 /* Request-scoped memory, freed by the core when the request ends. NULL when
  * memory ran out. */
@@ -318,6 +374,20 @@ struct ima_plugin {
 	 */
 	enum ima_rc (*prefetch)(struct ima_req *req, void *state,
 				const char *body, size_t len, int in_format);
+
+	/* ---- ABI 1.2 ---- */
+
+	/*
+	 * Optional, both or neither: serve ima_call_cache_get() and
+	 * ima_call_cache_put() for every stage of the pipeline (the first
+	 * stage that has them serves). Called from any thread; must not touch
+	 * the context (use ima_req_task_get() for per-request data). call_get
+	 * returns 1 after appending one msgpack value to result, else 0.
+	 */
+	int (*call_get)(struct ima_req *req, void *state, const msgpack_object *call,
+			msgpack_sbuffer *result, double *cost_usd);
+	void (*call_put)(struct ima_req *req, void *state, const msgpack_object *call,
+			 const void *result, size_t len, double cost_usd);
 };
 
 /* ---- packing helpers -------------------------------------------------- */

@@ -56,7 +56,70 @@ void ima_req_free(struct ima_req *req)
 	}
 	ima_free(req->stage_seconds);
 	ima_free(req->prerendered);
+	ima_free(req->tasks);
 	ima_free(req);
+}
+
+int ima_req_task_set(struct ima_req *req, const void *owner, void *value)
+{
+	for (size_t i = 0; i < req->ntasks; i++)
+		if (req->tasks[i].owner == owner) {
+			req->tasks[i].value = value;
+			return 0;
+		}
+	if (req->ntasks == req->captasks) {
+		size_t cap = req->captasks ? 2 * req->captasks : 4;
+		struct req_task *t = ima_realloc(req->tasks, cap * sizeof(*t));
+
+		if (t == NULL)
+			return -1;
+		req->tasks = t;
+		req->captasks = cap;
+	}
+	req->tasks[req->ntasks].owner = owner;
+	req->tasks[req->ntasks].value = value;
+	req->ntasks++;
+	return 0;
+}
+
+void *ima_req_task_get(const struct ima_req *req, const void *owner)
+{
+	for (size_t i = 0; i < req->ntasks; i++)
+		if (req->tasks[i].owner == owner)
+			return req->tasks[i].value;
+	return NULL;
+}
+
+int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
+		       msgpack_sbuffer *result, double *cost_usd)
+{
+	size_t before = result->size;
+	struct ima_error err;
+	double cost = 0;
+
+	if (req->call_plugin == NULL || call == NULL ||
+	    req->call_plugin->call_get(req, req->call_state, call, result, &cost) != 1)
+		return 0;
+	/* The provider read it from outside the process: check it is one
+	 * well-formed value before a stage unpacks it. */
+	if (result->size == before ||
+	    ima_msgpack_check(result->data + before, result->size - before, &err) != 0) {
+		result->size = before;
+		return 0;
+	}
+	*cost_usd = cost;
+	return 1;
+}
+
+void ima_call_cache_put(struct ima_req *req, const msgpack_object *call,
+			const void *result, size_t len, double cost_usd)
+{
+	struct ima_error err;
+
+	if (req->call_plugin == NULL || call == NULL || result == NULL ||
+	    ima_msgpack_check(result, len, &err) != 0)
+		return;
+	req->call_plugin->call_put(req, req->call_state, call, result, len, cost_usd);
 }
 
 int ima_req_set_prerendered(struct ima_req *req, const char *members, size_t len)

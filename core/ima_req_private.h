@@ -11,6 +11,11 @@ struct req_pair {
 	const char *value;
 };
 
+struct req_task {
+	const void *owner;
+	void *value;
+};
+
 struct ima_req {
 	struct ima_ctx *ctx;
 	struct arena_chunk *arena;
@@ -27,6 +32,11 @@ struct ima_req {
 	size_t prerendered_len;
 	double *stage_seconds; /* one per stage, -1 when not run */
 	size_t nstages;
+	struct req_task *tasks; /* per-request private data of stages */
+	size_t ntasks, captasks;
+	/* the stage serving the call cache, set by the engine */
+	const struct ima_plugin *call_plugin;
+	void *call_state;
 };
 
 #endif /* IMA_REQ_PRIVATE_H */

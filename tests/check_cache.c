@@ -513,6 +513,253 @@ START_TEST(cache_l1_only_without_redis)
 }
 END_TEST
 
+/* ---- the call cache ---- */
+
+/* A pipeline whose llmsim stage makes two priced calls per analysis: one on
+ * the resume alone, one on the resume and the job ad. cache_stage false
+ * leaves the cache stage out. */
+static struct ima_engine *call_engine(const char *cache_opts, const char *sim_opts, bool cache_stage)
+{
+	char conf[4096], path[400], cache[1024] = "";
+	struct ima_error err;
+	struct ima_engine *eng;
+	FILE *f;
+
+	if (cache_stage)
+		snprintf(cache, sizeof(cache),
+			 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+			 "   key_prefix = \"t:\"; generation_cache_ms = 0; %s }; },\n",
+			 sock, cache_opts ? cache_opts : "");
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"identity\"; plugin = \"identity\"; },\n"
+		 "%s"
+		 " { name = \"llm\"; plugin = \"llmsim\"; options = { %s }; }\n"
+		 ");\n", cache, sim_opts ? sim_opts : "");
+	snprintf(path, sizeof(path), "%s/calls.conf", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(conf, f);
+	fclose(f);
+	eng = ima_engine_load(path, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
+	return eng;
+}
+
+struct calls {
+	int status;
+	char xcache[16];
+	int64_t hit, missed, stored, made, reused, resume_words, pair_words;
+	double saved, cost_saved, spent;
+};
+
+static struct calls ask_calls(struct ima_engine *eng, const char *resume, const char *job,
+			      const char *user, const char *cache_control)
+{
+	struct ima_req *req = ima_req_new();
+	struct ima_ctx *ctx;
+	struct calls c = { 0 };
+	char b[2048];
+
+	ck_assert_ptr_nonnull(req);
+	snprintf(b, sizeof(b), "{\"resume_text\": \"%s\", \"job_ad\": \"%s\"%s%s%s}", resume, job,
+		 user ? ", \"test_user\": \"" : "", user ? user : "", user ? "\"" : "");
+	if (cache_control)
+		ima_req_set_meta(req, "cache_control", cache_control);
+	c.status = ima_engine_handle(eng, req, b, strlen(b), IMA_FMT_JSON);
+	ctx = ima_req_ctx(req);
+	for (size_t i = 0; i < ima_req_header_count(req); i++) {
+		const char *name, *value;
+
+		ima_req_header(req, i, &name, &value);
+		if (strcmp(name, "X-Cache") == 0)
+			snprintf(c.xcache, sizeof(c.xcache), "%s", value);
+	}
+	ima_ctx_get_int(ctx, "run_metrics.cache.calls_hit", &c.hit);
+	ima_ctx_get_int(ctx, "run_metrics.cache.calls_missed", &c.missed);
+	ima_ctx_get_int(ctx, "run_metrics.cache.calls_stored", &c.stored);
+	ima_ctx_get_double(ctx, "run_metrics.cache.call_cost_saved_usd", &c.saved);
+	ima_ctx_get_double(ctx, "run_metrics.cache.cost_saved_usd", &c.cost_saved);
+	ima_ctx_get_int(ctx, "run_metrics.llmsim.made", &c.made);
+	ima_ctx_get_int(ctx, "run_metrics.llmsim.reused", &c.reused);
+	ima_ctx_get_double(ctx, "run_metrics.llmsim.spent_usd", &c.spent);
+	ima_ctx_get_int(ctx, "llmsim.resume_words", &c.resume_words);
+	ima_ctx_get_int(ctx, "llmsim.pair_words", &c.pair_words);
+	ima_req_free(req);
+	return c;
+}
+
+START_TEST(call_cache_reuses_resume_calls_across_jobs)
+{
+	struct ima_engine *eng;
+	struct calls a, b, c, d;
+
+	flush();
+	eng = call_engine(NULL, NULL, true);
+	a = ask_calls(eng, "Senior nurse ten years", "ICU nurse wanted", NULL, NULL);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_str_eq(a.xcache, "MISS");
+	ck_assert_int_eq(a.made, 2);
+	ck_assert_int_eq(a.missed, 2);
+	ck_assert_int_eq(a.stored, 2);
+	ck_assert_int_eq(a.resume_words, 4);
+	ck_assert_int_eq(a.pair_words, 7);
+	/* Same resume, another job: the answer misses, the resume's call is
+	 * reused with its price counted as saved, the pair's call is made. */
+	b = ask_calls(eng, "Senior nurse ten years", "Ward manager", NULL, NULL);
+	ck_assert_str_eq(b.xcache, "MISS");
+	ck_assert_int_eq(b.hit, 1);
+	ck_assert_int_eq(b.made, 1);
+	ck_assert_int_eq(b.reused, 1);
+	ck_assert_double_eq_tol(b.saved, 0.06, 1e-9);
+	ck_assert_double_eq_tol(b.cost_saved, 0.06, 1e-9);
+	ck_assert_double_eq_tol(b.spent, 0.09, 1e-9);
+	ck_assert_int_eq(b.resume_words, 4);
+	ck_assert_int_eq(b.pair_words, 6);
+	/* Whitespace in the prompt does not change the call's key. */
+	c = ask_calls(eng, "Senior  nurse\\nten years", "Night shift lead", NULL, NULL);
+	ck_assert_int_eq(c.reused, 1);
+	ck_assert_int_eq(c.made, 1);
+	ima_engine_free(eng);
+	/* A new process: the calls come from Redis. */
+	eng = call_engine(NULL, NULL, true);
+	d = ask_calls(eng, "Senior nurse ten years", "Theatre nurse", NULL, NULL);
+	ck_assert_int_eq(d.hit, 1);
+	ck_assert_int_eq(d.resume_words, 4);
+	ck_assert_int_eq(d.pair_words, 6);
+	ima_engine_free(eng);
+	/* Without a cache stage every call is made, nothing breaks. */
+	eng = call_engine(NULL, NULL, false);
+	d = ask_calls(eng, "Senior nurse ten years", "ICU nurse wanted", NULL, NULL);
+	ck_assert_int_eq(d.status, 200);
+	ck_assert_int_eq(d.made, 2);
+	ck_assert_int_eq(d.pair_words, 7);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(call_cache_per_user_and_cache_control)
+{
+	struct ima_engine *eng;
+	msgpack_sbuffer out, args;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	msgpack_object obj;
+	struct ima_error err;
+	size_t off = 0;
+
+	flush();
+	eng = call_engine(NULL, NULL, true);
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job one", "erin", NULL).made, 2);
+	/* Another user never gets erin's calls. */
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job two", "frank", NULL).hit, 0);
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job three", "erin", NULL).hit, 1);
+	/* no-store: neither lookup nor store; no-cache: no lookup, stored. */
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job four", "erin", "no-store").made, 2);
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job four", "erin", NULL).made, 1);
+	ck_assert_int_eq(ask_calls(eng, "Glazier", "Job five", "erin", "no-cache").made, 2);
+	ck_assert_int_eq(ask_calls(eng, "Glazier", "Job five", "erin", "no-cache").stored, 2);
+	/* Invalidating erin drops her calls too. */
+	msgpack_sbuffer_init(&args);
+	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "user");
+	ima_pack_cstr(&pk, "erin");
+	msgpack_zone_init(&zone, 256);
+	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
+	msgpack_sbuffer_init(&out);
+	ck_assert_int_eq(ima_engine_command(eng, "invalidate", &obj, &out, &err), 1);
+	msgpack_sbuffer_destroy(&out);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&args);
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job six", "erin", NULL).made, 2);
+	ck_assert_int_eq(ask_calls(eng, "Welder", "Job seven", "frank", NULL).hit, 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(call_cache_rejects_corrupt_calls)
+{
+	struct ima_engine *eng;
+	redisReply *r;
+	struct calls c;
+	size_t planted = 0;
+
+	flush();
+	eng = call_engine("l1_max_bytes = 0;", NULL, true);
+	ck_assert_int_eq(ask_calls(eng, "Roofer", "Job one", NULL, NULL).made, 2);
+	/* Every stored call replaced: hostile counts, a wrong version, a
+	 * result of the wrong type for the stage. */
+	r = redis_cmd("KEYS t:c:*");
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, 2);
+	for (size_t i = 0; i < r->elements; i++, planted++)
+		freeReplyObject(redis_cmd("SET %s %b", r->element[i]->str,
+					  i == 0 ? "\xdf\xff\xff\xff\xff" : "\x83\xa1v\x02\xa4\x63ost\xcb\0\0\0\0\0\0\0\0\xa6result\x01",
+					  i == 0 ? (size_t)5 : (size_t)24));
+	freeReplyObject(r);
+	ck_assert_uint_eq(planted, 2);
+	c = ask_calls(eng, "Roofer", "Job one", NULL, "no-cache");
+	ck_assert_int_eq(c.status, 200);
+	ck_assert_int_eq(c.made, 2);
+	ck_assert_int_eq(c.pair_words, 3);
+	/* Stored again, valid, and served. */
+	c = ask_calls(eng, "Roofer", "Job two", NULL, NULL);
+	ck_assert_int_eq(c.reused, 1);
+	ck_assert_int_eq(c.resume_words, 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
+struct call_racer {
+	struct ima_engine *eng;
+	int job;
+	struct calls c;
+};
+
+static void *call_race(void *arg)
+{
+	struct call_racer *r = arg;
+	char job[32];
+
+	snprintf(job, sizeof(job), "Job number %d", r->job);
+	r->c = ask_calls(r->eng, "Data engineer Spark", job, NULL, NULL);
+	return NULL;
+}
+
+START_TEST(call_cache_coalesces_identical_calls)
+{
+	enum { N = 8 };
+	struct call_racer r[N];
+	pthread_t t[N];
+	struct ima_engine *eng;
+	int64_t made = 0, reused = 0;
+
+	flush();
+	/* The same resume against eight jobs at once: its call is made once,
+	 * the seven others wait for it. */
+	eng = call_engine(NULL, "delay_ms = 200;", true);
+	for (int i = 0; i < N; i++) {
+		r[i].eng = eng;
+		r[i].job = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, call_race, &r[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(r[i].c.status, 200);
+		ck_assert_int_eq(r[i].c.resume_words, 3);
+		made += r[i].c.made;
+		reused += r[i].c.reused;
+	}
+	ck_assert_int_eq(made, N + 1);
+	ck_assert_int_eq(reused, N - 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
 int main(void)
 {
 	const char *plugins = getenv("IMAGINATOR_PLUGIN_DIR");
@@ -554,6 +801,10 @@ int main(void)
 	tcase_add_test(tc, cache_rejects_corrupt_entry);
 	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_l1_only_without_redis);
+	tcase_add_test(tc, call_cache_reuses_resume_calls_across_jobs);
+	tcase_add_test(tc, call_cache_per_user_and_cache_control);
+	tcase_add_test(tc, call_cache_rejects_corrupt_calls);
+	tcase_add_test(tc, call_cache_coalesces_identical_calls);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	/* Tests run one after another against the one Redis. */

@@ -65,6 +65,30 @@ START_TEST(ctx_put_get_roundtrip)
 }
 END_TEST
 
+START_TEST(ctx_get_finds_keys_holding_dots)
+{
+	struct ima_ctx *ctx = ima_ctx_new();
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int64_t i = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "hits");
+	msgpack_pack_int(&pk, 7);
+	ck_assert_int_eq(ima_ctx_put_sbuffer(ctx, "_metrics.cache", &sb), 0);
+	ck_assert_int_eq(ima_ctx_get_int(ctx, "_metrics.cache.hits", &i), 0);
+	ck_assert_int_eq(i, 7);
+	ck_assert_ptr_nonnull(ima_ctx_get(ctx, "_metrics.cache"));
+	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics"));
+	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics.cache.misses"));
+	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics.other.hits"));
+	msgpack_sbuffer_destroy(&sb);
+	ima_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(ctx_replace_keeps_old_reads_valid)
 {
 	struct ima_ctx *ctx = ima_ctx_new();
@@ -264,6 +288,7 @@ Suite *ctx_suite(void)
 
 	tcase_add_test(tc, ctx_put_get_roundtrip);
 	tcase_add_test(tc, ctx_replace_keeps_old_reads_valid);
+	tcase_add_test(tc, ctx_get_finds_keys_holding_dots);
 	tcase_add_test(tc, ctx_put_rejects_malformed);
 	tcase_add_loop_test(tc, mp_hostile_rejected, 0,
 			    (int)(sizeof(hostile) / sizeof(hostile[0])));

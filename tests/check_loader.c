@@ -61,7 +61,20 @@ START_TEST(loader_older_minor_accepted)
 	ck_assert_msg(open_test_plugin("oldabi", &lp, &err) == 0, "%s", err.message);
 	ck_assert_int_eq(lp.desc.abi_minor, 0);
 	ck_assert_ptr_null(lp.desc.command);
+	ck_assert_ptr_null(lp.desc.call_get);
 	ima_plugin_close(&lp);
+}
+END_TEST
+
+START_TEST(loader_half_call_cache_refused)
+{
+	struct ima_loaded_plugin lp;
+	struct ima_error err;
+
+	/* call_get without call_put would leave results never stored. */
+	ck_assert_int_ne(open_test_plugin("halfcall", &lp, &err), 0);
+	ck_assert_msg(strstr(err.message, "call_get or call_put but not both") != NULL,
+		      "%s", err.message);
 }
 END_TEST
 
@@ -125,6 +138,7 @@ Suite *loader_suite(void)
 	tcase_add_test(tc, loader_good_plugin);
 	tcase_add_test(tc, loader_wrong_major_refused);
 	tcase_add_test(tc, loader_newer_minor_refused);
+	tcase_add_test(tc, loader_half_call_cache_refused);
 	tcase_add_test(tc, loader_older_minor_accepted);
 	tcase_add_test(tc, loader_missing_symbol);
 	tcase_add_test(tc, loader_missing_file);

@@ -16,6 +16,10 @@
  *
  * Every Redis problem reads as a miss: timeouts are short, and a breaker
  * stops calling Redis for a while after repeated failures.
+ *
+ * The same stores serve the call cache (ima_call_cache_get/put): one LLM
+ * call cached by its own request, namespaced by tenant, user and generation
+ * like answers, with in-process coalescing of identical calls.
  */
 #include <math.h>
 #include <pthread.h>
@@ -33,6 +37,20 @@
 #include "ima_plugin.h"
 
 #define CACHE_VALUE_VERSION 1
+#define CACHE_CALL_VERSION 1
+#define CACHE_TASK_CLAIMS 16
+
+/* What the cache keeps per request for the call cache (ima_req_task_*):
+ * written in process, then read from the stages' threads. */
+struct cache_task {
+	char ident[400]; /* tenant, user and generation, as hashed into keys */
+	bool lookup, store;
+	atomic_uint hits, misses, stores;
+	atomic_ullong saved_nusd; /* cost saved by call hits, 1e-9 USD */
+	/* call keys this request owns (others wait for them), under st->lock */
+	unsigned char claimed[CACHE_TASK_CLAIMS][CACHE_KEY_BYTES];
+	int nclaimed;
+};
 
 struct cache_inflight {
 	unsigned char key[CACHE_KEY_BYTES];
@@ -58,6 +76,8 @@ struct cache_state {
 	double conf_high, conf_medium;
 	char conf_path[128];
 	int64_t wait_ms, lock_ms, gen_cache_ms;
+	int64_t call_ttl, call_wait_ms;
+	bool call_cache;
 	bool allow_invalidate;
 	/* requests computing a key in this process right now */
 	pthread_mutex_t lock;
@@ -91,6 +111,11 @@ static const struct ima_option cache_options[] = {
 	{ "lock_ms", IMA_OPT_INT, "5000", "lifetime of the cross-process compute lock in Redis", 0 },
 	{ "generation_cache_ms", IMA_OPT_INT, "1000",
 	  "how long a user's generation counter is reused (invalidation takes effect within this)", 0 },
+	{ "call_cache", IMA_OPT_BOOL, "true",
+	  "serve the call cache (ima_call_cache_get/put): LLM calls cached by their own request", 0 },
+	{ "call_ttl", IMA_OPT_INT, "86400", "TTL in seconds of a cached call", 0 },
+	{ "call_wait_ms", IMA_OPT_INT, "20000",
+	  "longest wait for an identical call in flight in this process before making it anyway", 0 },
 	{ "allow_invalidate", IMA_OPT_BOOL, "true",
 	  "accept the invalidate command (CLI, POST /v1/cache/invalidate)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
@@ -141,13 +166,16 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	st->lock_ms = ima_conf_int(conf, "lock_ms");
 	st->gen_cache_ms = ima_conf_int(conf, "generation_cache_ms");
 	st->allow_invalidate = ima_conf_bool(conf, "allow_invalidate");
+	st->call_cache = ima_conf_bool(conf, "call_cache");
+	st->call_ttl = ima_conf_int(conf, "call_ttl");
+	st->call_wait_ms = ima_conf_int(conf, "call_wait_ms");
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (st->ttl_high <= 0 || st->ttl_medium <= 0 || st->ttl_low <= 0 || l1_bytes < 0 ||
-	    st->wait_ms < 0 || st->lock_ms <= 0) {
+	    st->wait_ms < 0 || st->lock_ms <= 0 || st->call_ttl <= 0 || st->call_wait_ms < 0) {
 		cache_fini(st);
 		return ima_error_set(err, 500, "config", "", "TTLs and lock_ms must be positive, sizes and waits not negative");
 	}
@@ -395,7 +423,7 @@ static long long cache_generation(struct cache_state *st, const char *tenant,
 }
 
 static int cache_key(struct cache_state *st, struct ima_req *req,
-		     unsigned char key[CACHE_KEY_BYTES])
+		     unsigned char key[CACHE_KEY_BYTES], char *ident, size_t isize)
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *input = ima_ctx_get(ctx, "_input");
@@ -411,9 +439,10 @@ static int cache_key(struct cache_state *st, struct ima_req *req,
 	cache_identity(ctx, tenant, sizeof(tenant), user, sizeof(user));
 	ima_req_reference_date(req, &y, &m, &d);
 	h.ok = EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1;
-	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%zu:%s\036%zu:%s\036%lld\036",
-		     CACHE_VALUE_VERSION, y, m, strlen(tenant), tenant, strlen(user), user,
-		     cache_generation(st, tenant, user));
+	snprintf(ident, isize, "%zu:%s\036%zu:%s\036%lld\036", strlen(tenant), tenant,
+		 strlen(user), user, cache_generation(st, tenant, user));
+	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%s",
+		     CACHE_VALUE_VERSION, y, m, ident);
 	cache_feed(&h, buf, (size_t)n);
 	cache_feed(&h, st->fingerprint, strlen(st->fingerprint));
 	cache_feed_object(&h, input, 0);
@@ -439,11 +468,11 @@ static void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[2 * CAC
 
 /* Returns true when this request now owns the key (nobody else computes
  * it); false after waiting for the owner to finish or time out. */
-static bool cache_claim(struct cache_state *st, const unsigned char *key)
+static bool cache_claim(struct cache_state *st, const unsigned char *key, int64_t wait_ms)
 {
 	struct cache_inflight *f;
 	struct timespec deadline;
-	long long until = cache_now_ms() + st->wait_ms;
+	long long until = cache_now_ms() + wait_ms;
 
 	pthread_mutex_lock(&st->lock);
 	for (f = st->inflight; f; f = f->next)
@@ -522,7 +551,7 @@ static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 4);
+	msgpack_pack_map(&pk, 8);
 	ima_pack_cstr(&pk, "status");
 	ima_pack_cstr(&pk, cache_status_names[status]);
 	ima_pack_cstr(&pk, "key");
@@ -532,6 +561,15 @@ static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 	coalesced ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 	ima_pack_cstr(&pk, "cost_saved_usd");
 	msgpack_pack_double(&pk, status == ST_HIT_L1 || status == ST_HIT_L2 ? cost : 0.0);
+	/* The call cache's share; cache_task_finish fills it in. */
+	ima_pack_cstr(&pk, "calls_hit");
+	msgpack_pack_int(&pk, 0);
+	ima_pack_cstr(&pk, "calls_missed");
+	msgpack_pack_int(&pk, 0);
+	ima_pack_cstr(&pk, "calls_stored");
+	msgpack_pack_int(&pk, 0);
+	ima_pack_cstr(&pk, "call_cost_saved_usd");
+	msgpack_pack_double(&pk, 0.0);
 	rc |= ima_ctx_put_sbuffer(ima_req_ctx(req), "_metrics.cache", &sb);
 	msgpack_sbuffer_destroy(&sb);
 	if (rc != 0)
@@ -687,6 +725,308 @@ static enum ima_rc cache_prefetch(struct ima_req *req, void *state,
 	return cache_hit(st, req, hex, ST_HIT_L1, false, 0);
 }
 
+/* ---- the call cache ---- */
+
+/* Makes the call cache available to the stages after this one. A failure
+ * only means their calls miss. */
+static void cache_task_start(struct cache_state *st, struct ima_req *req,
+			     const char *ident, bool lookup)
+{
+	struct cache_task *t;
+
+	if (!st->call_cache || (st->l1 == NULL && st->l2 == NULL) ||
+	    (t = ima_req_alloc(req, sizeof(*t))) == NULL)
+		return;
+	memset(t, 0, sizeof(*t));
+	snprintf(t->ident, sizeof(t->ident), "%s", ident);
+	t->lookup = lookup;
+	t->store = true;
+	atomic_init(&t->hits, 0);
+	atomic_init(&t->misses, 0);
+	atomic_init(&t->stores, 0);
+	atomic_init(&t->saved_nusd, 0);
+	ima_req_task_set(req, st, t);
+}
+
+static int cache_call_key(const struct cache_task *t, const msgpack_object *call,
+			  unsigned char key[CACHE_KEY_BYTES])
+{
+	struct cache_hash h = { EVP_MD_CTX_new(), true, 0, { 0 } };
+	char head[512];
+	unsigned int len = 0;
+	int n;
+
+	if (h.md == NULL)
+		return -1;
+	h.ok = EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1;
+	n = snprintf(head, sizeof(head), "imaginator-call-v%d\036%s", CACHE_CALL_VERSION, t->ident);
+	cache_feed(&h, head, (size_t)n);
+	cache_feed_object(&h, call, 0);
+	cache_flush(&h);
+	if (h.ok)
+		h.ok = EVP_DigestFinal_ex(h.md, key, &len) == 1 && len == CACHE_KEY_BYTES;
+	EVP_MD_CTX_free(h.md);
+	return h.ok ? 0 : -1;
+}
+
+/* A stored call {"v": 1, "cost": c, "result": value}: its result packed
+ * into out. False when it does not validate. */
+static bool cache_call_decode(const char *val, size_t len, msgpack_sbuffer *out, double *cost)
+{
+	struct ima_error err;
+	msgpack_zone zone;
+	msgpack_object o;
+	const msgpack_object *result = NULL;
+	size_t off = 0;
+	int64_t version = 0;
+	bool ok = false;
+
+	if (ima_msgpack_check(val, len, &err) != 0 || !msgpack_zone_init(&zone, 1024))
+		return false;
+	if (msgpack_unpack(val, len, &off, &zone, &o) == MSGPACK_UNPACK_SUCCESS &&
+	    o.type == MSGPACK_OBJECT_MAP) {
+		*cost = -1;
+		for (uint32_t i = 0; i < o.via.map.size; i++) {
+			const msgpack_object *k = &o.via.map.ptr[i].key, *v = &o.via.map.ptr[i].val;
+
+			if (k->type != MSGPACK_OBJECT_STR)
+				continue;
+			if (k->via.str.size == 1 && k->via.str.ptr[0] == 'v' &&
+			    v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				version = (int64_t)v->via.u64;
+			else if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "cost", 4) == 0 &&
+				 (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32))
+				*cost = v->via.f64;
+			else if (k->via.str.size == 6 && memcmp(k->via.str.ptr, "result", 6) == 0)
+				result = v;
+		}
+		if (version == CACHE_CALL_VERSION && result != NULL && *cost >= 0 && isfinite(*cost)) {
+			msgpack_packer pk;
+
+			msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+			ok = msgpack_pack_object(&pk, *result) == 0;
+		}
+	}
+	msgpack_zone_destroy(&zone);
+	return ok;
+}
+
+static void cache_call_hit(struct cache_task *t, enum cache_status level, double cost)
+{
+	atomic_fetch_add(&t->hits, 1);
+	atomic_fetch_add(&t->saved_nusd, (unsigned long long)llround(cost * 1e9));
+	ima_metric_add(level == ST_HIT_L1 ? "imaginator_cache_call_hits_total{level=\"l1\"}"
+					  : "imaginator_cache_call_hits_total{level=\"l2\"}", 1);
+	ima_metric_add("imaginator_cache_call_cost_saved_usd_total", cost);
+	ima_metric_add("imaginator_cache_cost_saved_usd_total", cost);
+}
+
+/* 1 when the call was found in L1 or L2 (L2 fills L1). */
+static int cache_call_lookup(struct cache_state *st, struct cache_task *t,
+			     const unsigned char *key, const char *rkey,
+			     msgpack_sbuffer *result, double *cost)
+{
+	size_t before = result->size;
+	char *val;
+	size_t len;
+
+	if (st->l1 != NULL && cache_l1_get(st->l1, key, time(NULL), &val, &len)) {
+		bool ok = cache_call_decode(val, len, result, cost);
+
+		ima_free(val);
+		if (ok) {
+			cache_call_hit(t, ST_HIT_L1, *cost);
+			return 1;
+		}
+		result->size = before;
+	}
+	if (st->l2 != NULL && cache_redis_get(st->l2, rkey, &val, &len) == 1) {
+		bool ok = cache_call_decode(val, len, result, cost);
+
+		if (ok && st->l1 != NULL)
+			cache_l1_put(st->l1, key, val, len, time(NULL) + st->ttl_low);
+		if (!ok) {
+			ima_log(IMA_LOG_WARN, "stage %s: dropping a cached call that does not validate",
+				st->name);
+			ima_metric_add("imaginator_cache_corrupt_total", 1);
+			cache_redis_del(st->l2, rkey);
+		}
+		ima_free(val);
+		if (ok) {
+			cache_call_hit(t, ST_HIT_L2, *cost);
+			return 1;
+		}
+		result->size = before;
+	}
+	return 0;
+}
+
+static int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
+			  msgpack_sbuffer *result, double *cost)
+{
+	struct cache_state *st = state;
+	struct cache_task *t = ima_req_task_get(req, st);
+	unsigned char key[CACHE_KEY_BYTES];
+	char hex[2 * CACHE_KEY_BYTES + 1], rkey[256];
+
+	if (t == NULL || !t->lookup || cache_call_key(t, call, key) != 0)
+		return 0;
+	cache_hex(key, hex);
+	snprintf(rkey, sizeof(rkey), "%sc:%s", st->prefix, hex);
+	if (cache_call_lookup(st, t, key, rkey, result, cost))
+		return 1;
+	if (!cache_claim(st, key, st->call_wait_ms)) {
+		/* An identical call was in flight here: its result, if it got one. */
+		if (cache_call_lookup(st, t, key, rkey, result, cost)) {
+			ima_metric_add("imaginator_cache_call_coalesced_total", 1);
+			return 1;
+		}
+		if (!cache_claim(st, key, 0))
+			goto miss;
+	}
+	/* Owned now: remembered so that put or the end of the request lets
+	 * the waiters go. Without room, nobody waits for this one. */
+	pthread_mutex_lock(&st->lock);
+	if (t->nclaimed < CACHE_TASK_CLAIMS) {
+		memcpy(t->claimed[t->nclaimed++], key, CACHE_KEY_BYTES);
+		pthread_mutex_unlock(&st->lock);
+	} else {
+		pthread_mutex_unlock(&st->lock);
+		cache_release(st, key);
+	}
+miss:
+	atomic_fetch_add(&t->misses, 1);
+	ima_metric_add("imaginator_cache_call_misses_total", 1);
+	return 0;
+}
+
+/* Lets go of a call key this request owns; false when it owned none. */
+static bool cache_call_release(struct cache_state *st, struct cache_task *t,
+			       const unsigned char *key)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&st->lock);
+	for (int i = 0; i < t->nclaimed; i++)
+		if (memcmp(t->claimed[i], key, CACHE_KEY_BYTES) == 0) {
+			memmove(t->claimed[i], t->claimed[t->nclaimed - 1], CACHE_KEY_BYTES);
+			t->nclaimed--;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&st->lock);
+	if (found)
+		cache_release(st, key);
+	return found;
+}
+
+static void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call,
+			   const void *result, size_t len, double cost)
+{
+	struct cache_state *st = state;
+	struct cache_task *t = ima_req_task_get(req, st);
+	unsigned char key[CACHE_KEY_BYTES];
+	char hex[2 * CACHE_KEY_BYTES + 1], rkey[256];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (t == NULL || cache_call_key(t, call, key) != 0)
+		return;
+	if (t->store && isfinite(cost) && cost >= 0) {
+		cache_hex(key, hex);
+		snprintf(rkey, sizeof(rkey), "%sc:%s", st->prefix, hex);
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 3);
+		ima_pack_cstr(&pk, "v");
+		msgpack_pack_int(&pk, CACHE_CALL_VERSION);
+		ima_pack_cstr(&pk, "cost");
+		msgpack_pack_double(&pk, cost);
+		ima_pack_cstr(&pk, "result");
+		if (msgpack_sbuffer_write(&sb, result, len) == 0 && sb.data != NULL) {
+			if (st->l1 != NULL)
+				cache_l1_put(st->l1, key, sb.data, sb.size, time(NULL) + st->call_ttl);
+			if (st->l2 != NULL)
+				cache_redis_set(st->l2, rkey, sb.data, sb.size, (int)st->call_ttl);
+			atomic_fetch_add(&t->stores, 1);
+			ima_metric_add("imaginator_cache_call_stores_total", 1);
+		}
+		msgpack_sbuffer_destroy(&sb);
+	}
+	cache_call_release(st, t, key);
+}
+
+static bool cache_call_field(const msgpack_object *k)
+{
+	static const char *const names[] = { "calls_hit", "calls_missed", "calls_stored",
+					     "call_cost_saved_usd", "cost_saved_usd", NULL };
+
+	for (int i = 0; k->type == MSGPACK_OBJECT_STR && names[i]; i++)
+		if (k->via.str.size == strlen(names[i]) &&
+		    memcmp(k->via.str.ptr, names[i], k->via.str.size) == 0)
+			return true;
+	return false;
+}
+
+/* End of the request: lets go of calls never stored (they failed), and
+ * adds the call cache's figures to run_metrics.cache. */
+static void cache_task_finish(struct cache_state *st, struct ima_req *req)
+{
+	struct cache_task *t = ima_req_task_get(req, st);
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const msgpack_object *m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	unsigned hits, misses, stores;
+	double saved, answer_saved = 0;
+	uint32_t keep = 0;
+
+	if (t == NULL)
+		return;
+	for (;;) {
+		unsigned char key[CACHE_KEY_BYTES];
+
+		pthread_mutex_lock(&st->lock);
+		if (t->nclaimed == 0) {
+			pthread_mutex_unlock(&st->lock);
+			break;
+		}
+		memcpy(key, t->claimed[t->nclaimed - 1], CACHE_KEY_BYTES);
+		pthread_mutex_unlock(&st->lock);
+		cache_call_release(st, t, key);
+	}
+	hits = atomic_load(&t->hits);
+	misses = atomic_load(&t->misses);
+	stores = atomic_load(&t->stores);
+	saved = (double)atomic_load(&t->saved_nusd) / 1e9;
+	if (hits + misses + stores == 0 || (m = ima_ctx_get(ctx, "_metrics.cache")) == NULL ||
+	    m->type != MSGPACK_OBJECT_MAP)
+		return;
+	ima_ctx_get_double(ctx, "_metrics.cache.cost_saved_usd", &answer_saved);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (uint32_t i = 0; i < m->via.map.size; i++)
+		keep += !cache_call_field(&m->via.map.ptr[i].key);
+	msgpack_pack_map(&pk, keep + 5);
+	for (uint32_t i = 0; i < m->via.map.size; i++)
+		if (!cache_call_field(&m->via.map.ptr[i].key)) {
+			msgpack_pack_object(&pk, m->via.map.ptr[i].key);
+			msgpack_pack_object(&pk, m->via.map.ptr[i].val);
+		}
+	ima_pack_cstr(&pk, "calls_hit");
+	msgpack_pack_unsigned_int(&pk, hits);
+	ima_pack_cstr(&pk, "calls_missed");
+	msgpack_pack_unsigned_int(&pk, misses);
+	ima_pack_cstr(&pk, "calls_stored");
+	msgpack_pack_unsigned_int(&pk, stores);
+	ima_pack_cstr(&pk, "call_cost_saved_usd");
+	msgpack_pack_double(&pk, saved);
+	ima_pack_cstr(&pk, "cost_saved_usd");
+	msgpack_pack_double(&pk, answer_saved + saved);
+	ima_ctx_put_sbuffer(ctx, "_metrics.cache", &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 static enum ima_rc cache_process(struct ima_req *req, void *state)
 {
 	struct cache_state *st = state;
@@ -694,7 +1034,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	bool no_store = cc != NULL && strstr(cc, "no-store") != NULL;
 	bool no_cache = cc != NULL && strstr(cc, "no-cache") != NULL;
 	unsigned char key[CACHE_KEY_BYTES];
-	char hexkey[2 * CACHE_KEY_BYTES + 1], rkey[256], lkey[256];
+	char hexkey[2 * CACHE_KEY_BYTES + 1], rkey[256], lkey[256], ident[400];
 	bool owner, redis_lock = false;
 	double cost = 0;
 
@@ -706,7 +1046,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		ima_metric_add("imaginator_cache_bypass_total", 1);
 		return cache_note(req, "", ST_BYPASS, false, false, false, false, 0);
 	}
-	if (cache_key(st, req, key) != 0)
+	if (cache_key(st, req, key, ident, sizeof(ident)) != 0)
 		return ima_req_fail(req, 500, "internal", "", "cannot compute the cache key");
 	cache_hex(key, hexkey);
 	snprintf(rkey, sizeof(rkey), "%sa:%s", st->prefix, hexkey);
@@ -715,7 +1055,8 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		/* Skip the lookup, still store the fresh answer. */
 		atomic_fetch_add(&st->bypass, 1);
 		ima_metric_add("imaginator_cache_bypass_total", 1);
-		owner = cache_claim(st, key);
+		owner = cache_claim(st, key, st->wait_ms);
+		cache_task_start(st, req, ident, false);
 		return cache_note(req, hexkey, ST_BYPASS, true, owner, false, false, 0);
 	}
 	if (cache_lookup_l1(st, req, key, &cost))
@@ -723,12 +1064,12 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	if (cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low))
 		return cache_hit(st, req, hexkey, ST_HIT_L2, false, cost);
 
-	owner = cache_claim(st, key);
+	owner = cache_claim(st, key, st->wait_ms);
 	if (!owner) {
 		/* Another thread computed it meanwhile, or gave up. */
 		if (cache_lookup_l1(st, req, key, &cost))
 			return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost);
-		owner = cache_claim(st, key);
+		owner = cache_claim(st, key, st->wait_ms);
 	}
 	/* The previous owner may have stored and released between our L1
 	 * miss and our claim: look once more now that we hold the key. */
@@ -764,6 +1105,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	}
 	atomic_fetch_add(&st->misses, 1);
 	ima_metric_add("imaginator_cache_misses_total", 1);
+	cache_task_start(st, req, ident, true);
 	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock, false, 0);
 }
 
@@ -837,6 +1179,7 @@ static void cache_finish(struct ima_req *req, void *state)
 	int64_t ttl;
 	int no_store = 0;
 
+	cache_task_finish(st, req);
 	if (!cache_note_bool(ctx, "_cache.owner") && !cache_note_bool(ctx, "_cache.store")) {
 		int64_t status = 0;
 
@@ -974,7 +1317,7 @@ static int cache_health(void *state, msgpack_packer *out)
 IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	IMA_PLUGIN_HEADER,
 	.name = "cache",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.description = "answer cache: in-process LRU and Redis, canonical keys, TTL by confidence, per-user invalidation, coalescing",
 	.options = cache_options,
 	.init = cache_init,
@@ -984,4 +1327,6 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	.command = cache_command,
 	.health = cache_health,
 	.prefetch = cache_prefetch,
+	.call_get = cache_call_get,
+	.call_put = cache_call_put,
 };
