@@ -555,8 +555,8 @@ struct calls {
 	double saved, cost_saved, spent;
 };
 
-static struct calls ask_calls(struct ima_engine *eng, const char *resume, const char *job,
-			      const char *user, const char *cache_control)
+static struct calls ask_calls_full(struct ima_engine *eng, const char *resume, const char *job,
+				   const char *user, const char *cache_control, bool json_out)
 {
 	struct ima_req *req = ima_req_new();
 	struct ima_ctx *ctx;
@@ -568,6 +568,8 @@ static struct calls ask_calls(struct ima_engine *eng, const char *resume, const 
 		 user ? ", \"test_user\": \"" : "", user ? user : "", user ? "\"" : "");
 	if (cache_control)
 		ima_req_set_meta(req, "cache_control", cache_control);
+	if (json_out)
+		ima_req_set_meta(req, "output", "json");
 	c.status = ima_engine_handle(eng, req, b, strlen(b), IMA_FMT_JSON);
 	ctx = ima_req_ctx(req);
 	for (size_t i = 0; i < ima_req_header_count(req); i++) {
@@ -590,6 +592,41 @@ static struct calls ask_calls(struct ima_engine *eng, const char *resume, const 
 	ima_req_free(req);
 	return c;
 }
+
+static struct calls ask_calls(struct ima_engine *eng, const char *resume, const char *job,
+			      const char *user, const char *cache_control)
+{
+	return ask_calls_full(eng, resume, job, user, cache_control, false);
+}
+
+START_TEST(cache_hits_count_the_answers_cost_as_saved)
+{
+	struct ima_engine *eng;
+	struct calls c;
+
+	flush();
+	eng = call_engine(NULL, NULL, true);
+	c = ask_calls_full(eng, "Plumber", "Job one", NULL, NULL, true);
+	ck_assert_str_eq(c.xcache, "MISS");
+	ck_assert_double_eq_tol(c.cost_saved, 0, 1e-12);
+	/* Through the canonical key, then replayed before decoding: both
+	 * save what the answer's two calls cost. */
+	c = ask_calls_full(eng, "Plumber", "Job  one", NULL, NULL, true);
+	ck_assert_str_eq(c.xcache, "HIT-L1");
+	ck_assert_int_eq(c.made, 0);
+	ck_assert_double_eq_tol(c.cost_saved, 0.15, 1e-9);
+	c = ask_calls_full(eng, "Plumber", "Job one", NULL, NULL, true);
+	ck_assert_str_eq(c.xcache, "HIT-L1");
+	ck_assert_double_eq_tol(c.cost_saved, 0.15, 1e-9);
+	ima_engine_free(eng);
+	/* From Redis in a new process. */
+	eng = call_engine(NULL, NULL, true);
+	c = ask_calls(eng, "Plumber", "Job one", NULL, NULL);
+	ck_assert_str_eq(c.xcache, "HIT-L2");
+	ck_assert_double_eq_tol(c.cost_saved, 0.15, 1e-9);
+	ima_engine_free(eng);
+}
+END_TEST
 
 START_TEST(call_cache_reuses_resume_calls_across_jobs)
 {
@@ -801,6 +838,7 @@ int main(void)
 	tcase_add_test(tc, cache_rejects_corrupt_entry);
 	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_l1_only_without_redis);
+	tcase_add_test(tc, cache_hits_count_the_answers_cost_as_saved);
 	tcase_add_test(tc, call_cache_reuses_resume_calls_across_jobs);
 	tcase_add_test(tc, call_cache_per_user_and_cache_control);
 	tcase_add_test(tc, call_cache_rejects_corrupt_calls);

@@ -700,6 +700,7 @@ static enum ima_rc cache_prefetch(struct ima_req *req, void *state,
 	char hex[2 * CACHE_KEY_BYTES + 1];
 	char *val;
 	size_t vlen;
+	double cost;
 
 	if (st->raw == NULL || !cache_replayable(req) ||
 	    cache_raw_key(st, req, body, len, in_format, key) != 0)
@@ -717,12 +718,14 @@ static enum ima_rc cache_prefetch(struct ima_req *req, void *state,
 		msgpack_sbuffer_destroy(&sb);
 		return IMA_CONTINUE;
 	}
-	if (ima_req_set_prerendered(req, val, vlen) != 0) {
+	if (vlen < sizeof(cost) ||
+	    ima_req_set_prerendered(req, val + sizeof(cost), vlen - sizeof(cost)) != 0) {
 		ima_free(val);
 		return IMA_CONTINUE;
 	}
+	memcpy(&cost, val, sizeof(cost));
 	ima_free(val);
-	return cache_hit(st, req, hex, ST_HIT_L1, false, 0);
+	return cache_hit(st, req, hex, ST_HIT_L1, false, cost);
 }
 
 /* ---- the call cache ---- */
@@ -1148,21 +1151,30 @@ static bool cache_ctx_key(struct ima_ctx *ctx, const char *path,
 	return true;
 }
 
-/* The rendered answer of an anonymous request, for byte-identical repeats. */
+/* The rendered answer of an anonymous request, for byte-identical repeats:
+ * the answer's LLM cost (a double, native order: the entry never leaves
+ * the process) followed by the JSON members. */
 static void cache_store_replay(struct cache_state *st, struct ima_req *req, int64_t ttl)
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const char *hex;
 	size_t len;
 	unsigned char key[CACHE_KEY_BYTES];
-	char *json;
+	char *json, *val;
+	double cost = 0;
 
 	if (st->raw == NULL || !cache_ctx_key(ctx, "_cache_replay", key, &hex) ||
 	    ima_ctx_get(ctx, "_auth") != NULL)
 		return;
+	if (ima_ctx_get_double(ctx, "_cache_cost", &cost) != 0)
+		ima_ctx_get_double(ctx, "_cost_usd", &cost);
 	json = ima_ctx_public_json(ctx, &len);
-	if (json != NULL)
-		cache_l1_put(st->raw, key, json, len, time(NULL) + ttl);
+	if (json != NULL && (val = ima_malloc(sizeof(cost) + len)) != NULL) {
+		memcpy(val, &cost, sizeof(cost));
+		memcpy(val + sizeof(cost), json, len);
+		cache_l1_put(st->raw, key, val, sizeof(cost) + len, time(NULL) + ttl);
+		ima_free(val);
+	}
 	ima_free(json);
 }
 
