@@ -85,6 +85,13 @@ struct ima_buf {
 };
 void ima_buf_append(struct ima_buf *b, const void *data, size_t len);
 void ima_buf_printf(struct ima_buf *b, const char *fmt, ...) IMA_PRINTF(2, 3);
+/* Appends a string literal. */
+#define IMA_BUF_LIT(b, lit) ima_buf_append((b), (lit), sizeof(lit) - 1)
+/* Decimal text of v, without printf. */
+void ima_buf_append_uint(struct ima_buf *b, uint64_t v);
+/* v with exactly decimals (0-9) digits after the point, as "%.*f" prints
+ * it (ties rounded away from zero), without printf. */
+void ima_buf_append_fixed(struct ima_buf *b, double v, int decimals);
 void ima_buf_free(struct ima_buf *b);
 
 /* Writes one msgpack value as JSON. indent < 0: compact. */

@@ -1220,8 +1220,13 @@ int ima_req_render(struct ima_req *req, enum ima_format fmt,
 			ima_json_write(out, rm, -1);
 		else
 			ima_buf_append(out, "{}", 2);
-		ima_buf_printf(out, ",\"processing_status\":\"%s\",\"processing_time_seconds\":%.6f}",
-			       req->degraded ? "DEGRADED" : "COMPLETED", ima_req_elapsed(req));
+		if (req->degraded)
+			IMA_BUF_LIT(out, ",\"processing_status\":\"DEGRADED\"");
+		else
+			IMA_BUF_LIT(out, ",\"processing_status\":\"COMPLETED\"");
+		IMA_BUF_LIT(out, ",\"processing_time_seconds\":");
+		ima_buf_append_fixed(out, ima_req_elapsed(req), 6);
+		ima_buf_append(out, "}", 1);
 	} else if (req->prerendered != NULL) {
 		ima_req_fail(req, 500, "internal", "", "a replayed answer exists only as JSON");
 		ima_error_write_json(out, &req->error);

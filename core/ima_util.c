@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,15 +224,72 @@ void ima_buf_printf(struct ima_buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !buf_reserve(b, (size_t)n))
+	/* One pass into the room already there; a second only to grow. */
+	if (!buf_reserve(b, 128))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
+	if (n < 0) {
+		b->data[b->len] = '\0';
+		return;
+	}
+	if ((size_t)n >= b->cap - b->len) {
+		if (!buf_reserve(b, (size_t)n)) {
+			b->data[b->len] = '\0';
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+void ima_buf_append_uint(struct ima_buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	ima_buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
+void ima_buf_append_fixed(struct ima_buf *b, double v, int decimals)
+{
+	static const uint64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000,
+					  10000000, 100000000, 1000000000 };
+	uint64_t scale, r;
+	char frac[10];
+
+	if (decimals < 0)
+		decimals = 0;
+	if (decimals > 9)
+		decimals = 9;
+	scale = pow10[decimals];
+	/* Beyond what fits exactly, or not a number: leave it to printf. */
+	if (!(fabs(v) * (double)scale < 9e15)) {
+		ima_buf_printf(b, "%.*f", decimals, isfinite(v) ? v : 0.0);
+		return;
+	}
+	if (v < 0) {
+		r = (uint64_t)llround(-v * (double)scale);
+		if (r != 0)
+			ima_buf_append(b, "-", 1);
+	} else {
+		r = (uint64_t)llround(v * (double)scale);
+	}
+	ima_buf_append_uint(b, r / scale);
+	if (decimals == 0)
+		return;
+	frac[0] = '.';
+	r %= scale;
+	for (int i = decimals; i > 0; i--, r /= 10)
+		frac[i] = (char)('0' + r % 10);
+	ima_buf_append(b, frac, (size_t)decimals + 1);
 }
 
 void ima_buf_free(struct ima_buf *b)

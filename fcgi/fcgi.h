@@ -96,7 +96,4 @@ const char *ima_fcgi_route_label(enum ima_fcgi_route route);
 int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 			const struct ima_fcgi_opts *opts, int ready_fd);
 
-/* Writes the current UTC time as 2026-01-02T03:04:05.678Z. */
-void ima_fcgi_format_time(char *buf, size_t size);
-
 #endif /* IMA_FCGI_H */

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -44,6 +45,8 @@ struct fcgi_thread {
 	struct fcgi_worker *w;
 	int state; /* FCGI_T_*, atomic: the stopper signals only waiting threads */
 	uint64_t rng;
+	time_t log_sec;     /* the second log_prefix shows */
+	char log_prefix[80];
 };
 
 struct fcgi_worker {
@@ -51,6 +54,7 @@ struct fcgi_worker {
 	struct ima_fcgi_shm *shm;
 	const struct ima_fcgi_opts *opts;
 	int stop; /* atomic */
+	pid_t pid;
 	size_t nstages;
 	int *stage_slot;
 	struct ima_buf health;   /* built once: the answers never change */
@@ -61,6 +65,42 @@ struct fcgi_worker {
 	struct fcgi_thread *threads;
 	int nthreads;
 };
+
+/* The parameters the routes read, found in one pass over the environment
+ * (FCGX_GetParam scans it once per name, and most names are absent). */
+struct fcgi_params {
+	const char *method, *client_id, *accept, *uri, *script_name, *path_info;
+	const char *clen, *remote, *ctype, *auth, *cache;
+};
+
+static void fcgi_params_read(FCGX_Request *r, struct fcgi_params *p)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		size_t off;
+	} names[] = {
+#define P(n, f) { n "=", sizeof(n), offsetof(struct fcgi_params, f) }
+		P("REQUEST_METHOD", method), P("HTTP_X_REQUEST_ID", client_id),
+		P("HTTP_ACCEPT", accept), P("REQUEST_URI", uri), P("SCRIPT_NAME", script_name),
+		P("PATH_INFO", path_info), P("CONTENT_LENGTH", clen), P("REMOTE_ADDR", remote),
+		P("CONTENT_TYPE", ctype), P("HTTP_AUTHORIZATION", auth),
+		P("HTTP_CACHE_CONTROL", cache),
+#undef P
+	};
+
+	memset(p, 0, sizeof(*p));
+	for (char **e = r->envp; e != NULL && *e != NULL; e++)
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			const char **slot = (const char **)((char *)p + names[i].off);
+
+			/* The first of a repeated name wins, as with FCGX_GetParam. */
+			if (*slot == NULL && strncmp(*e, names[i].name, names[i].len) == 0) {
+				*slot = *e + names[i].len;
+				break;
+			}
+		}
+}
 
 /* One response being put together. */
 struct fcgi_resp {
@@ -84,18 +124,6 @@ static double fcgi_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void ima_fcgi_format_time(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
 static const char *fcgi_reason(int status)
@@ -169,22 +197,38 @@ static bool fcgi_header_ok(const char *name, const char *value)
 static void fcgi_send(FCGX_Request *r, struct fcgi_resp *resp, const char *id)
 {
 	struct ima_buf head = { 0 };
+	const char *reason = fcgi_reason(resp->status);
 
-	ima_buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\n"
-		       "Content-Length: %zu\r\nX-Request-Id: %s\r\n",
-		       resp->status, fcgi_reason(resp->status),
-		       resp->content_type, resp->body.len, id);
-	if (resp->allow != NULL)
-		ima_buf_printf(&head, "Allow: %s\r\n", resp->allow);
+	/* Appends, not printf: this runs for every response. */
+	IMA_BUF_LIT(&head, "Status: ");
+	ima_buf_append_uint(&head, (uint64_t)resp->status);
+	ima_buf_append(&head, " ", 1);
+	ima_buf_append(&head, reason, strlen(reason));
+	IMA_BUF_LIT(&head, "\r\nContent-Type: ");
+	ima_buf_append(&head, resp->content_type, strlen(resp->content_type));
+	IMA_BUF_LIT(&head, "\r\nContent-Length: ");
+	ima_buf_append_uint(&head, resp->body.len);
+	IMA_BUF_LIT(&head, "\r\nX-Request-Id: ");
+	ima_buf_append(&head, id, strlen(id));
+	IMA_BUF_LIT(&head, "\r\n");
+	if (resp->allow != NULL) {
+		IMA_BUF_LIT(&head, "Allow: ");
+		ima_buf_append(&head, resp->allow, strlen(resp->allow));
+		IMA_BUF_LIT(&head, "\r\n");
+	}
 	if (resp->req != NULL)
 		for (size_t i = 0; i < ima_req_header_count(resp->req); i++) {
 			const char *name, *value;
 
 			ima_req_header(resp->req, i, &name, &value);
-			if (fcgi_header_ok(name, value))
-				ima_buf_printf(&head, "%s: %s\r\n", name, value);
+			if (!fcgi_header_ok(name, value))
+				continue;
+			ima_buf_append(&head, name, strlen(name));
+			IMA_BUF_LIT(&head, ": ");
+			ima_buf_append(&head, value, strlen(value));
+			IMA_BUF_LIT(&head, "\r\n");
 		}
-	ima_buf_append(&head, "\r\n", 2);
+	IMA_BUF_LIT(&head, "\r\n");
 	if (head.failed) {
 		/* Out of memory: a bare 500 from static text still works. */
 		static const char oom[] = "Status: 500 Internal Server Error\r\n"
@@ -307,19 +351,21 @@ static int fcgi_parse_length(const char *s, size_t *out)
 
 /* The path without the query string; REQUEST_URI is what every server we
  * document sends, SCRIPT_NAME + PATH_INFO is the CGI fallback. */
-static void fcgi_path(FCGX_Request *r, char *buf, size_t size)
+static void fcgi_path(const struct fcgi_params *p, char *buf, size_t size)
 {
-	const char *uri = FCGX_GetParam("REQUEST_URI", r->envp);
+	const char *uri = p->uri;
 
 	if (uri != NULL && uri[0] != '\0') {
 		size_t n = strcspn(uri, "?");
 
-		snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), uri);
+		if (n >= size)
+			n = size - 1;
+		memcpy(buf, uri, n);
+		buf[n] = '\0';
 		return;
 	}
-	snprintf(buf, size, "%s%s",
-		 FCGX_GetParam("SCRIPT_NAME", r->envp) ? FCGX_GetParam("SCRIPT_NAME", r->envp) : "",
-		 FCGX_GetParam("PATH_INFO", r->envp) ? FCGX_GetParam("PATH_INFO", r->envp) : "");
+	snprintf(buf, size, "%s%s", p->script_name ? p->script_name : "",
+		 p->path_info ? p->path_info : "");
 }
 
 static enum ima_fcgi_route fcgi_route(const char *path)
@@ -365,9 +411,9 @@ static size_t fcgi_read_body(FCGX_Request *r, char *buf, size_t len)
  * fcgi.admin_routes = 1 until an auth stage can require an admin scope.
  */
 static void fcgi_invalidate(struct fcgi_worker *w, FCGX_Request *r,
-			    struct fcgi_resp *resp)
+			    const struct fcgi_params *p, struct fcgi_resp *resp)
 {
-	const char *clen = FCGX_GetParam("CONTENT_LENGTH", r->envp);
+	const char *clen = p->clen;
 	size_t len, off = 0;
 	struct ima_error err = { 0 };
 	msgpack_sbuffer args, out;
@@ -415,13 +461,10 @@ static void fcgi_invalidate(struct fcgi_worker *w, FCGX_Request *r,
 }
 
 static void fcgi_analyze(struct fcgi_worker *w, FCGX_Request *r,
-			 struct fcgi_resp *resp, const char *id)
+			 const struct fcgi_params *p, struct fcgi_resp *resp, const char *id)
 {
-	const char *clen = FCGX_GetParam("CONTENT_LENGTH", r->envp);
-	const char *remote = FCGX_GetParam("REMOTE_ADDR", r->envp);
-	const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->envp);
-	const char *auth = FCGX_GetParam("HTTP_AUTHORIZATION", r->envp);
-	const char *cache = FCGX_GetParam("HTTP_CACHE_CONTROL", r->envp);
+	const char *clen = p->clen, *remote = p->remote, *ctype = p->ctype;
+	const char *auth = p->auth, *cache = p->cache;
 	size_t len, max = ima_engine_limits(w->eng)->max_body_bytes;
 	enum ima_format in_fmt;
 	struct ima_req *req;
@@ -480,40 +523,79 @@ static void fcgi_analyze(struct fcgi_worker *w, FCGX_Request *r,
 		"application/msgpack" : "application/json";
 }
 
+/* "2026-11-25T16:42:23." for the current second, formatted again only when
+ * the second changes; then the milliseconds. */
+static void fcgi_log_time(struct fcgi_thread *t, struct ima_buf *line)
+{
+	struct timespec ts;
+	long ms;
+	char three[3];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != t->log_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(t->log_prefix, sizeof(t->log_prefix), "%04d-%02d-%02dT%02d:%02d:%02d.",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec);
+		t->log_sec = ts.tv_sec;
+	}
+	ima_buf_append(line, t->log_prefix, strlen(t->log_prefix));
+	ms = ts.tv_nsec / 1000000;
+	three[0] = (char)('0' + ms / 100);
+	three[1] = (char)('0' + ms / 10 % 10);
+	three[2] = (char)('0' + ms % 10);
+	ima_buf_append(line, three, 3);
+}
+
 /* One JSON line per request; one write() so lines of concurrent workers
- * never interleave. */
-static void fcgi_log(struct fcgi_worker *w, const char *id, const char *method,
+ * never interleave. Built with appends: it runs for every request. */
+static void fcgi_log(struct fcgi_thread *t, const char *id, const char *method,
 		     const char *path, enum ima_fcgi_route route,
 		     struct fcgi_resp *resp, double seconds, const double *stage_s)
 {
+	struct fcgi_worker *w = t->w;
 	struct ima_buf line = { 0 };
-	char when[40];
+	const char *label = ima_fcgi_route_label(route);
 	char safe[129];
 	size_t n = 0;
 
 	for (const char *p = path; *p && n < sizeof(safe) - 1; p++)
 		safe[n++] = (*p > ' ' && *p < 127 && *p != '"' && *p != '\\') ? *p : '?';
 	safe[n] = '\0';
-	ima_fcgi_format_time(when, sizeof(when));
-	ima_buf_printf(&line, "{\"time\":\"%s\",\"id\":\"%s\",\"pid\":%d,\"method\":",
-		       when, id, (int)getpid());
+	IMA_BUF_LIT(&line, "{\"time\":\"");
+	fcgi_log_time(t, &line);
+	IMA_BUF_LIT(&line, "Z\",\"id\":\"");
+	ima_buf_append(&line, id, strlen(id));
+	IMA_BUF_LIT(&line, "\",\"pid\":");
+	ima_buf_append_uint(&line, (uint64_t)w->pid);
+	IMA_BUF_LIT(&line, ",\"method\":");
 	ima_json_write_str(&line, method, strlen(method));
-	ima_buf_printf(&line, ",\"route\":\"%s\",\"path\":\"%s\",\"status\":%d,"
-		       "\"duration_ms\":%.3f,\"bytes_in\":%zu,\"bytes_out\":%zu",
-		       ima_fcgi_route_label(route), safe, resp->status,
-		       seconds * 1e3, resp->bytes_in, resp->body.len);
+	IMA_BUF_LIT(&line, ",\"route\":\"");
+	ima_buf_append(&line, label, strlen(label));
+	IMA_BUF_LIT(&line, "\",\"path\":\"");
+	ima_buf_append(&line, safe, n);
+	IMA_BUF_LIT(&line, "\",\"status\":");
+	ima_buf_append_uint(&line, (uint64_t)resp->status);
+	IMA_BUF_LIT(&line, ",\"duration_ms\":");
+	ima_buf_append_fixed(&line, seconds * 1e3, 3);
+	IMA_BUF_LIT(&line, ",\"bytes_in\":");
+	ima_buf_append_uint(&line, resp->bytes_in);
+	IMA_BUF_LIT(&line, ",\"bytes_out\":");
+	ima_buf_append_uint(&line, resp->body.len);
 	if (resp->req != NULL && resp->status >= 400) {
 		const struct ima_error *e = ima_req_error(resp->req);
 
 		if (e != NULL) {
-			ima_buf_append(&line, ",\"error\":", 9);
+			IMA_BUF_LIT(&line, ",\"error\":");
 			ima_json_write_str(&line, e->code, strlen(e->code));
 		}
 	}
 	if (resp->req != NULL) {
 		bool first = true;
 
-		ima_buf_append(&line, ",\"stages_ms\":{", 14);
+		IMA_BUF_LIT(&line, ",\"stages_ms\":{");
 		for (size_t i = 0; i < w->nstages; i++) {
 			const char *name = ima_engine_stage_name(w->eng, i);
 
@@ -523,11 +605,12 @@ static void fcgi_log(struct fcgi_worker *w, const char *id, const char *method,
 				ima_buf_append(&line, ",", 1);
 			first = false;
 			ima_json_write_str(&line, name, strlen(name));
-			ima_buf_printf(&line, ":%.3f", stage_s[i] * 1e3);
+			ima_buf_append(&line, ":", 1);
+			ima_buf_append_fixed(&line, stage_s[i] * 1e3, 3);
 		}
 		ima_buf_append(&line, "}", 1);
 	}
-	ima_buf_append(&line, "}\n", 2);
+	IMA_BUF_LIT(&line, "}\n");
 	if (!line.failed && write(STDERR_FILENO, line.data, line.len) < 0)
 		line.failed = true; /* nowhere left to report it */
 	ima_buf_free(&line);
@@ -537,8 +620,8 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 {
 	struct fcgi_worker *w = t->w;
 	double t0 = fcgi_now(), seconds;
-	const char *method = FCGX_GetParam("REQUEST_METHOD", r->envp);
-	const char *client_id = FCGX_GetParam("HTTP_X_REQUEST_ID", r->envp);
+	struct fcgi_params p;
+	const char *method, *client_id;
 	struct fcgi_resp resp = { .status = 200, .content_type = "application/json" };
 	enum ima_fcgi_route route;
 	double stage_s[IMA_FCGI_MAX_STAGES];
@@ -547,18 +630,21 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 	bool is_post;
 
 	__atomic_fetch_add(&w->shm->in_flight, 1, __ATOMIC_RELAXED);
+	fcgi_params_read(r, &p);
+	method = p.method;
+	client_id = p.client_id;
 	if (method == NULL)
 		method = "";
 	if (client_id != NULL && fcgi_id_sane(client_id))
 		snprintf(id, sizeof(id), "%s", client_id);
 	else
 		fcgi_new_id(t, id, sizeof(id));
-	resp.out_fmt = fcgi_out_format(FCGX_GetParam("HTTP_ACCEPT", r->envp));
-	fcgi_path(r, path, sizeof(path));
+	resp.out_fmt = fcgi_out_format(p.accept);
+	fcgi_path(&p, path, sizeof(path));
 	route = fcgi_route(path);
 	if (route == IMA_ROUTE_OTHER) {
 		/* Mounted under a prefix (mod_fcgid Alias): route on PATH_INFO. */
-		const char *pi = FCGX_GetParam("PATH_INFO", r->envp);
+		const char *pi = p.path_info;
 
 		if (pi != NULL && fcgi_route(pi) != IMA_ROUTE_OTHER) {
 			snprintf(path, sizeof(path), "%s", pi);
@@ -575,7 +661,7 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 			fcgi_error(&resp, 405, "method_not_allowed", "",
 				   "use POST for this path");
 		} else {
-			fcgi_analyze(w, r, &resp, id);
+			fcgi_analyze(w, r, &p, &resp, id);
 		}
 		break;
 	case IMA_ROUTE_HEALTH:
@@ -612,7 +698,7 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 			resp.allow = "POST";
 			fcgi_error(&resp, 405, "method_not_allowed", "", "use POST for this path");
 		} else {
-			fcgi_invalidate(w, r, &resp);
+			fcgi_invalidate(w, r, &p, &resp);
 		}
 		break;
 	default:
@@ -627,7 +713,7 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 			    stage_s, w->nstages);
 	__atomic_fetch_sub(&w->shm->in_flight, 1, __ATOMIC_RELAXED);
 	if (w->opts->access_log)
-		fcgi_log(w, id, method, path, route, &resp, seconds, stage_s);
+		fcgi_log(t, id, method, path, route, &resp, seconds, stage_s);
 	ima_req_free(resp.req);
 	ima_buf_free(&resp.body);
 }
@@ -965,6 +1051,7 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 		ima_engine_free(eng);
 		return 3;
 	}
+	w.pid = getpid();
 	w.nstages = ima_engine_stage_count(eng);
 	if (w.nstages > IMA_FCGI_MAX_STAGES)
 		w.nstages = IMA_FCGI_MAX_STAGES;

@@ -145,6 +145,44 @@ START_TEST(msgpack_body)
 }
 END_TEST
 
+START_TEST(buf_numbers_match_printf)
+{
+	static const double values[] = { 0, 0.0004999, 0.0005001, 1.5, 12.3456789, 999.9996,
+					 -0.25, -0.0000001, 1234567.125, 3e9, 1e300, -1e300 };
+	static const uint64_t ints[] = { 0, 7, 10, 65535, 18446744073709551615ull };
+	struct ima_buf b = { 0 };
+	char want[400];
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		for (int d = 0; d <= 9; d += 3) {
+			b.len = 0;
+			ima_buf_append_fixed(&b, values[i], d);
+			snprintf(want, sizeof(want), "%.*f", d, values[i]);
+			/* printf shows a negative zero as "-0.000"; JSON does not
+			 * need the sign. */
+			if (want[0] == '-' && strspn(want + 1, "0.") == strlen(want + 1))
+				memmove(want, want + 1, strlen(want));
+			ck_assert_msg(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0,
+				      "%.17g with %d decimals: got %.*s, printf %s", values[i], d,
+				      (int)b.len, b.data, want);
+		}
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		b.len = 0;
+		ima_buf_append_uint(&b, ints[i]);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)ints[i]);
+		ck_assert_str_eq(b.data, want);
+	}
+	/* One-pass printf: appends, and grows past what was reserved. */
+	b.len = 0;
+	ima_buf_printf(&b, "%s", "ab");
+	ima_buf_printf(&b, "%0300d", 5);
+	ck_assert_uint_eq(b.len, 302);
+	ck_assert_int_eq(b.data[301], '5');
+	ck_assert_int_eq(b.data[302], '\0');
+	ima_buf_free(&b);
+}
+END_TEST
+
 START_TEST(error_object_json)
 {
 	struct ima_error err;
@@ -172,6 +210,7 @@ Suite *codec_suite(void)
 	tcase_add_test(tc, json_writer_repairs_bad_utf8);
 	tcase_add_test(tc, msgpack_body);
 	tcase_add_test(tc, error_object_json);
+	tcase_add_test(tc, buf_numbers_match_printf);
 	suite_add_tcase(s, tc);
 	return s;
 }

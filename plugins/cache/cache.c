@@ -66,6 +66,7 @@ struct cache_gen {
 };
 
 struct cache_state {
+	EVP_MD *sha256; /* fetched once: the per-call lookup costs more than a short hash */
 	struct cache_l1 *raw; /* exact request bytes -> rendered JSON answer */
 	char name[64];
 	char fingerprint[65];
@@ -136,6 +137,7 @@ static void cache_fini(void *state)
 	cache_l1_free(st->l1);
 	cache_l1_free(st->raw);
 	cache_redis_free(st->l2);
+	EVP_MD_free(st->sha256);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
 	ima_free(st);
@@ -174,6 +176,10 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	if ((st->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+		cache_fini(st);
+		return ima_error_set(err, 500, "internal", "", "OpenSSL has no SHA-256");
+	}
 	if (st->ttl_high <= 0 || st->ttl_medium <= 0 || st->ttl_low <= 0 || l1_bytes < 0 ||
 	    st->wait_ms < 0 || st->lock_ms <= 0 || st->call_ttl <= 0 || st->call_wait_ms < 0) {
 		cache_fini(st);
@@ -438,7 +444,7 @@ static int cache_key(struct cache_state *st, struct ima_req *req,
 	}
 	cache_identity(ctx, tenant, sizeof(tenant), user, sizeof(user));
 	ima_req_reference_date(req, &y, &m, &d);
-	h.ok = EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1;
+	h.ok = EVP_DigestInit_ex(h.md, st->sha256, NULL) == 1;
 	snprintf(ident, isize, "%zu:%s\036%zu:%s\036%lld\036", strlen(tenant), tenant,
 		 strlen(user), user, cache_generation(st, tenant, user));
 	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%s",
@@ -526,15 +532,18 @@ static const char *const cache_status_names[] = { "MISS", "HIT-L1", "HIT-L2", "B
 
 static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 			      enum cache_status status, bool store, bool owner,
-			      bool redis_lock, bool coalesced, double cost)
+			      bool redis_lock, bool coalesced, double cost, bool replay)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	int rc;
+	int rc = 0;
 
 	ima_req_add_header(req, "X-Cache", cache_status_names[status]);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* For finish: a replayed answer (no stage ran) needs none of it. */
+	if (replay)
+		goto metrics;
 	msgpack_pack_map(&pk, 5);
 	ima_pack_cstr(&pk, "key");
 	ima_pack_cstr(&pk, hexkey);
@@ -547,10 +556,8 @@ static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 	ima_pack_cstr(&pk, "status");
 	msgpack_pack_int(&pk, status);
 	rc = ima_ctx_put_sbuffer(ima_req_ctx(req), "_cache", &sb);
-	msgpack_sbuffer_destroy(&sb);
-
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_sbuffer_clear(&sb);
+metrics:
 	msgpack_pack_map(&pk, 8);
 	ima_pack_cstr(&pk, "status");
 	ima_pack_cstr(&pk, cache_status_names[status]);
@@ -599,7 +606,7 @@ static bool cache_apply(struct cache_state *st, struct ima_req *req,
 
 static enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req,
 			     const char *hexkey, enum cache_status level,
-			     bool coalesced, double cost)
+			     bool coalesced, double cost, bool replay)
 {
 	enum ima_rc rc;
 
@@ -609,7 +616,7 @@ static enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req,
 	ima_metric_add("imaginator_cache_cost_saved_usd_total", cost);
 	if (coalesced)
 		ima_metric_add("imaginator_cache_coalesced_total", 1);
-	rc = cache_note(req, hexkey, level, false, false, false, coalesced, cost);
+	rc = cache_note(req, hexkey, level, false, false, false, coalesced, cost, replay);
 	return rc == IMA_CONTINUE ? IMA_DONE : rc;
 }
 
@@ -673,7 +680,7 @@ static int cache_raw_key(struct cache_state *st, struct ima_req *req,
 	n = snprintf(head, sizeof(head), "imaginator-replay-v%d\036%d\036%04d-%02d\036",
 		     CACHE_VALUE_VERSION, in_format, tm.tm_year + 1900, tm.tm_mon + 1);
 	(void)req;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	ok = EVP_DigestInit_ex(md, st->sha256, NULL) == 1 &&
 	     EVP_DigestUpdate(md, head, (size_t)n) == 1 &&
 	     EVP_DigestUpdate(md, st->fingerprint, strlen(st->fingerprint)) == 1 &&
 	     EVP_DigestUpdate(md, body, len) == 1 &&
@@ -725,7 +732,7 @@ static enum ima_rc cache_prefetch(struct ima_req *req, void *state,
 	}
 	memcpy(&cost, val, sizeof(cost));
 	ima_free(val);
-	return cache_hit(st, req, hex, ST_HIT_L1, false, cost);
+	return cache_hit(st, req, hex, ST_HIT_L1, false, cost, true);
 }
 
 /* ---- the call cache ---- */
@@ -751,8 +758,8 @@ static void cache_task_start(struct cache_state *st, struct ima_req *req,
 	ima_req_task_set(req, st, t);
 }
 
-static int cache_call_key(const struct cache_task *t, const msgpack_object *call,
-			  unsigned char key[CACHE_KEY_BYTES])
+static int cache_call_key(const struct cache_state *st, const struct cache_task *t,
+			  const msgpack_object *call, unsigned char key[CACHE_KEY_BYTES])
 {
 	struct cache_hash h = { EVP_MD_CTX_new(), true, 0, { 0 } };
 	char head[512];
@@ -761,7 +768,7 @@ static int cache_call_key(const struct cache_task *t, const msgpack_object *call
 
 	if (h.md == NULL)
 		return -1;
-	h.ok = EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1;
+	h.ok = EVP_DigestInit_ex(h.md, st->sha256, NULL) == 1;
 	n = snprintf(head, sizeof(head), "imaginator-call-v%d\036%s", CACHE_CALL_VERSION, t->ident);
 	cache_feed(&h, head, (size_t)n);
 	cache_feed_object(&h, call, 0);
@@ -872,7 +879,7 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 	unsigned char key[CACHE_KEY_BYTES];
 	char hex[2 * CACHE_KEY_BYTES + 1], rkey[256];
 
-	if (t == NULL || !t->lookup || cache_call_key(t, call, key) != 0)
+	if (t == NULL || !t->lookup || cache_call_key(st, t, call, key) != 0)
 		return 0;
 	cache_hex(key, hex);
 	snprintf(rkey, sizeof(rkey), "%sc:%s", st->prefix, hex);
@@ -933,7 +940,7 @@ static void cache_call_put(struct ima_req *req, void *state, const msgpack_objec
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
-	if (t == NULL || cache_call_key(t, call, key) != 0)
+	if (t == NULL || cache_call_key(st, t, call, key) != 0)
 		return;
 	if (t->store && isfinite(cost) && cost >= 0) {
 		cache_hex(key, hex);
@@ -1047,7 +1054,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	if (no_store) {
 		atomic_fetch_add(&st->bypass, 1);
 		ima_metric_add("imaginator_cache_bypass_total", 1);
-		return cache_note(req, "", ST_BYPASS, false, false, false, false, 0);
+		return cache_note(req, "", ST_BYPASS, false, false, false, false, 0, false);
 	}
 	if (cache_key(st, req, key, ident, sizeof(ident)) != 0)
 		return ima_req_fail(req, 500, "internal", "", "cannot compute the cache key");
@@ -1060,25 +1067,25 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		ima_metric_add("imaginator_cache_bypass_total", 1);
 		owner = cache_claim(st, key, st->wait_ms);
 		cache_task_start(st, req, ident, false);
-		return cache_note(req, hexkey, ST_BYPASS, true, owner, false, false, 0);
+		return cache_note(req, hexkey, ST_BYPASS, true, owner, false, false, 0, false);
 	}
 	if (cache_lookup_l1(st, req, key, &cost))
-		return cache_hit(st, req, hexkey, ST_HIT_L1, false, cost);
+		return cache_hit(st, req, hexkey, ST_HIT_L1, false, cost, false);
 	if (cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low))
-		return cache_hit(st, req, hexkey, ST_HIT_L2, false, cost);
+		return cache_hit(st, req, hexkey, ST_HIT_L2, false, cost, false);
 
 	owner = cache_claim(st, key, st->wait_ms);
 	if (!owner) {
 		/* Another thread computed it meanwhile, or gave up. */
 		if (cache_lookup_l1(st, req, key, &cost))
-			return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost);
+			return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost, false);
 		owner = cache_claim(st, key, st->wait_ms);
 	}
 	/* The previous owner may have stored and released between our L1
 	 * miss and our claim: look once more now that we hold the key. */
 	if (owner && cache_lookup_l1(st, req, key, &cost)) {
 		cache_release(st, key);
-		return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost);
+		return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost, false);
 	}
 	if (owner && st->l2 != NULL) {
 		int got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms);
@@ -1093,7 +1100,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 				nanosleep(&pause, NULL);
 				if (cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low)) {
 					cache_release(st, key);
-					return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost);
+					return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost, false);
 				}
 			}
 		}
@@ -1103,13 +1110,13 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		if (redis_lock && cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low)) {
 			cache_redis_del(st->l2, lkey);
 			cache_release(st, key);
-			return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost);
+			return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost, false);
 		}
 	}
 	atomic_fetch_add(&st->misses, 1);
 	ima_metric_add("imaginator_cache_misses_total", 1);
 	cache_task_start(st, req, ident, true);
-	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock, false, 0);
+	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock, false, 0, false);
 }
 
 static int64_t cache_ttl(const struct cache_state *st, struct ima_req *req)
