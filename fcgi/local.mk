@@ -28,4 +28,5 @@ EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/lighttpd.test \
 	examples/apache/imaginator-proxy-fcgi.conf examples/apache/imaginator-fcgid.conf \
 	examples/systemd/imaginator-fcgi.service examples/systemd/imaginator-fcgi.socket \
 	bench/fcgi/run.sh bench/fcgi/baseline.c bench/fcgi/post.lua \
+	bench/fcgi/callgrind.sh bench/fcgi/fcgi-client.py \
 	docs/fcgi.md

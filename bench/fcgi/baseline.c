@@ -2,8 +2,11 @@
  * baseline.c - the smallest useful libfcgi responder: M threads on
  * FCGX_Accept_r, a fixed 2-byte JSON answer. bench/fcgi/run.sh measures
  * imaginator-fcgi against it with the same thread count, behind the same
- * web server. Build: cc -O2 -o baseline baseline.c -lfcgi -lpthread
- * Run:   ./baseline unix:/path/sock THREADS
+ * web server. Paths under /base/big get a JSON answer of BYTES bytes
+ * instead, to separate what moving a large answer costs the web server and
+ * the client from what the responder does.
+ * Build: cc -O2 -o baseline baseline.c -lfcgi -lpthread
+ * Run:   ./baseline unix:/path/sock THREADS [BYTES]
  */
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -14,6 +17,8 @@
 #include <unistd.h>
 
 static int listen_fd;
+static char *big;      /* headers and a BYTES-byte JSON answer */
+static size_t big_len;
 
 static void *serve(void *arg)
 {
@@ -26,9 +31,14 @@ static void *serve(void *arg)
 	while (FCGX_Accept_r(&r) == 0) {
 		char buf[4096];
 
+		const char *uri = FCGX_GetParam("REQUEST_URI", r.envp);
+
 		while (FCGX_GetStr(buf, sizeof(buf), r.in) > 0)
 			; /* read the body like a real responder */
-		FCGX_PutStr(resp, (int)sizeof(resp) - 1, r.out);
+		if (big != NULL && uri != NULL && strncmp(uri, "/base/big", 9) == 0)
+			FCGX_PutStr(big, (int)big_len, r.out);
+		else
+			FCGX_PutStr(resp, (int)sizeof(resp) - 1, r.out);
 		FCGX_Finish_r(&r);
 	}
 	return NULL;
@@ -38,6 +48,7 @@ int main(int argc, char **argv)
 {
 	int threads = argc > 2 ? atoi(argv[2]) : 4;
 	const char *path = argc > 1 ? argv[1] : "unix:/tmp/baseline.sock";
+	long bytes = argc > 3 ? atol(argv[3]) : 0;
 	pthread_t tid[256];
 
 	if (strncmp(path, "unix:", 5) == 0)
@@ -50,6 +61,18 @@ int main(int argc, char **argv)
 	chmod(path, 0660);
 	if (threads < 1 || threads > 256)
 		threads = 4;
+	if (bytes >= 10 && bytes <= 1 << 24) {
+		int n;
+
+		big = malloc((size_t)bytes + 128);
+		if (big == NULL)
+			return 1;
+		n = sprintf(big, "Status: 200 OK\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %ld\r\n\r\n{\"pad\":\"", bytes);
+		memset(big + n, 'x', (size_t)bytes - 10);
+		memcpy(big + n + bytes - 10, "\"}", 2);
+		big_len = (size_t)n + (size_t)bytes - 8;
+	}
 	for (int i = 0; i < threads; i++)
 		pthread_create(&tid[i], NULL, serve, NULL);
 	for (int i = 0; i < threads; i++)

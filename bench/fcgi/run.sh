@@ -2,7 +2,10 @@
 # bench/fcgi/run.sh - imaginator-fcgi against a minimal libfcgi responder
 # (bench/fcgi/baseline.c, same thread count), through nginx and lighttpd,
 # with wrk: GET /health and POST /v1/analyze (examples/request.json, the
-# deterministic embedded pipeline). Not part of make check.
+# deterministic embedded pipeline). A second baseline row answers the same
+# POST with an answer as large as the cached one: what the web server and
+# wrk spend moving those bytes, which no responder can save. Not part of
+# make check.
 #
 #   bench/fcgi/run.sh [BUILDDIR]     (default: the current directory)
 # Environment: WORKERS (2), THREADS (4), CONNS (32), DURATION (10s),
@@ -31,10 +34,6 @@ export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 
 cc -O2 -o "$tmp/baseline" "$src/bench/fcgi/baseline.c" -lfcgi -lpthread
-# The baseline runs as many processes x threads as imaginator-fcgi.
-for i in $(seq 1 "$WORKERS"); do
-	"$tmp/baseline" "unix:$tmp/base$i.sock" "$THREADS" & pids="$pids $!"
-done
 "$build/imaginator-fcgi" --listen "unix:$tmp/ima.sock" --workers "$WORKERS" \
 	--threads "$THREADS" 2>"$tmp/ima.log" & pids="$pids $!"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -74,8 +73,19 @@ LT
 lighttpd -D -f "$tmp/lighttpd.conf" & pids="$pids $!"
 for i in $(seq 1 200); do
 	curl -sf -o /dev/null "http://127.0.0.1:$np/health" &&
-		curl -sf -o /dev/null "http://127.0.0.1:$lp/health" &&
-		curl -sf -o /dev/null "http://127.0.0.1:$np/base/x" && break
+		curl -sf -o /dev/null "http://127.0.0.1:$lp/health" && break
+	sleep 0.05
+done
+# The size of the cached answer, for the baseline's same-size answer.
+bytes=$(curl -sf -H 'Content-Type: application/json' --data-binary @"$src/examples/request.json" \
+	"http://127.0.0.1:$np/v1/analyze" | wc -c)
+# The baseline runs as many processes x threads as imaginator-fcgi.
+for i in $(seq 1 "$WORKERS"); do
+	"$tmp/baseline" "unix:$tmp/base$i.sock" "$THREADS" "$bytes" & pids="$pids $!"
+done
+for i in $(seq 1 200); do
+	curl -sf -o /dev/null "http://127.0.0.1:$np/base/x" &&
+		curl -sf -o /dev/null "http://127.0.0.1:$lp/base/x" && break
 	sleep 0.05
 done
 
@@ -98,20 +108,24 @@ run() {
 
 printf '%s workers x %s threads, wrk -t%s -c%s -d%s, %s\n' "$WORKERS" "$THREADS" \
 	"$WRK_THREADS" "$CONNS" "$DURATION" "$(nproc) CPUs"
-printf '| server | target | req/s | p50 ms | p99 ms | non-2xx | ratio to baseline |\n'
-printf '|---|---|---:|---:|---:|---:|---:|\n'
+printf '| server | target | req/s | p50 ms | p99 ms | non-2xx | ratio to baseline | ratio to same-size baseline |\n'
+printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
+ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
 for srv in nginx lighttpd; do
 	[ $srv = nginx ] && p=$np || p=$lp
 	set -- $(run "http://127.0.0.1:$p/base/x")
 	brps=$1
-	printf '| %s | baseline (libfcgi, fixed answer) | %s | %s | %s | %s | 1.00 |\n' $srv "$1" "$2" "$3" "$4"
+	printf '| %s | baseline (libfcgi, GET, 2-byte answer) | %s | %s | %s | %s | 1.00 | |\n' $srv "$1" "$2" "$3" "$4"
+	set -- $(run "http://127.0.0.1:$p/base/big" post)
+	srps=$1
+	printf '| %s | same-size baseline (libfcgi, the same POST, a %s-byte answer) | %s | %s | %s | %s | %s | 1.00 |\n' \
+		$srv "$bytes" "$1" "$2" "$3" "$4" "$(ratio "$1" "$brps")"
 	set -- $(run "http://127.0.0.1:$p/health")
-	printf '| %s | GET /health | %s | %s | %s | %s | %.2f |\n' $srv "$1" "$2" "$3" "$4" \
-		"$(echo "$1 $brps" | awk '{ print $1 / $2 }')"
+	printf '| %s | GET /health | %s | %s | %s | %s | %s | |\n' $srv "$1" "$2" "$3" "$4" "$(ratio "$1" "$brps")"
 	set -- $(CACHE_CONTROL=no-store run "http://127.0.0.1:$p/v1/analyze" post)
-	printf '| %s | POST /v1/analyze, no-store (whole analysis) | %s | %s | %s | %s | %.2f |\n' $srv "$1" "$2" "$3" "$4" \
-		"$(echo "$1 $brps" | awk '{ print $1 / $2 }')"
+	printf '| %s | POST /v1/analyze, no-store (whole analysis) | %s | %s | %s | %s | %s | %s |\n' $srv "$1" "$2" "$3" "$4" \
+		"$(ratio "$1" "$brps")" "$(ratio "$1" "$srps")"
 	set -- $(run "http://127.0.0.1:$p/v1/analyze" post)
-	printf '| %s | POST /v1/analyze, repeated (cache hit) | %s | %s | %s | %s | %.2f |\n' $srv "$1" "$2" "$3" "$4" \
-		"$(echo "$1 $brps" | awk '{ print $1 / $2 }')"
+	printf '| %s | POST /v1/analyze, repeated (cache hit) | %s | %s | %s | %s | %s | %s |\n' $srv "$1" "$2" "$3" "$4" \
+		"$(ratio "$1" "$brps")" "$(ratio "$1" "$srps")"
 done
