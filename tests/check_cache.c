@@ -766,6 +766,27 @@ static void *call_race(void *arg)
 	return NULL;
 }
 
+START_TEST(call_cache_never_waits_for_its_own_call)
+{
+	struct ima_engine *eng;
+	long long t0;
+	struct calls c;
+
+	flush();
+	/* The stage asks again for a call it is making: a miss at once, not
+	 * a wait of call_wait_ms for itself. */
+	eng = call_engine("call_wait_ms = 30000;", "ask_twice = true;", true);
+	t0 = now_ms();
+	c = ask_calls(eng, "Carpenter", "Job one", NULL, NULL);
+	ck_assert_int_eq(c.status, 200);
+	ck_assert_int_eq(c.made, 2);
+	ck_assert_int_eq(c.missed, 4);
+	ck_assert_msg(now_ms() - t0 < 15000, "waited %lld ms for its own call", now_ms() - t0);
+	ck_assert_int_eq(ask_calls(eng, "Carpenter", "Job two", NULL, NULL).reused, 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(call_cache_coalesces_identical_calls)
 {
 	enum { N = 8 };
@@ -843,6 +864,7 @@ int main(void)
 	tcase_add_test(tc, call_cache_per_user_and_cache_control);
 	tcase_add_test(tc, call_cache_rejects_corrupt_calls);
 	tcase_add_test(tc, call_cache_coalesces_identical_calls);
+	tcase_add_test(tc, call_cache_never_waits_for_its_own_call);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	/* Tests run one after another against the one Redis. */

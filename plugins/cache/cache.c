@@ -871,6 +871,18 @@ static int cache_call_lookup(struct cache_state *st, struct cache_task *t,
 	return 0;
 }
 
+static bool cache_call_claimed(struct cache_state *st, struct cache_task *t,
+			       const unsigned char *key)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&st->lock);
+	for (int i = 0; i < t->nclaimed && !found; i++)
+		found = memcmp(t->claimed[i], key, CACHE_KEY_BYTES) == 0;
+	pthread_mutex_unlock(&st->lock);
+	return found;
+}
+
 static int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
 			  msgpack_sbuffer *result, double *cost)
 {
@@ -885,6 +897,10 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 	snprintf(rkey, sizeof(rkey), "%sc:%s", st->prefix, hex);
 	if (cache_call_lookup(st, t, key, rkey, result, cost))
 		return 1;
+	/* Asked again by the request that is making it: never wait for
+	 * oneself. */
+	if (cache_call_claimed(st, t, key))
+		goto miss;
 	if (!cache_claim(st, key, st->call_wait_ms)) {
 		/* An identical call was in flight here: its result, if it got one. */
 		if (cache_call_lookup(st, t, key, rkey, result, cost)) {

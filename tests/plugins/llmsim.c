@@ -26,6 +26,7 @@ struct llmsim {
 	double price[2];
 	int64_t delay_ms;
 	bool parallel;
+	bool ask_twice;
 };
 
 struct llmsim_call {
@@ -43,6 +44,7 @@ static const struct ima_option llmsim_options[] = {
 	{ "pair_cost_usd", IMA_OPT_DOUBLE, "0.09", "price of the call on the resume and the job ad", 0 },
 	{ "delay_ms", IMA_OPT_INT, "0", "how long a call that is made takes", 0 },
 	{ "parallel", IMA_OPT_BOOL, "true", "make both calls at once, on two threads", 0 },
+	{ "ask_twice", IMA_OPT_BOOL, "false", "after a miss, ask the cache once more before making the call", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -56,6 +58,7 @@ static int llmsim_init(const struct ima_conf *conf, void **state, struct ima_err
 	st->price[1] = ima_conf_double(conf, "pair_cost_usd");
 	st->delay_ms = ima_conf_int(conf, "delay_ms");
 	st->parallel = ima_conf_bool(conf, "parallel");
+	st->ask_twice = ima_conf_bool(conf, "ask_twice");
 	*state = st;
 	return 0;
 }
@@ -140,6 +143,8 @@ static void *llmsim_run(void *arg)
 		const msgpack_object *msgs = &call.via.map.ptr[2].val;
 		msgpack_packer pk;
 
+		if (c->st->ask_twice && ima_call_cache_get(c->req, &call, &out, &cost) == 1)
+			out.size = 0; /* cannot be: nothing stored it meanwhile */
 		if (c->st->delay_ms > 0) {
 			struct timespec d = { c->st->delay_ms / 1000, (c->st->delay_ms % 1000) * 1000000 };
 
