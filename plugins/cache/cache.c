@@ -1353,7 +1353,7 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	IMA_PLUGIN_HEADER,
 	.name = "cache",
 	.version = "1.1.0",
-	.description = "answer cache: in-process LRU and Redis, canonical keys, TTL by confidence, per-user invalidation, coalescing",
+	.description = "answer and LLM-call cache: in-process LRU and Redis, canonical keys, TTL by confidence, per-user invalidation, coalescing",
 	.options = cache_options,
 	.init = cache_init,
 	.process = cache_process,
