@@ -766,6 +766,47 @@ static void *call_race(void *arg)
 	return NULL;
 }
 
+START_TEST(call_cache_coalesces_calls_across_processes)
+{
+	enum { N = 8 };
+	struct call_racer r[N];
+	pthread_t t[N];
+	struct ima_engine *eng[2];
+	int64_t made = 0, reused = 0;
+
+	flush();
+	/* Two engines with their own L1 and in-flight tables, as two worker
+	 * processes or hosts are, sharing Redis: the resume's call is made
+	 * once by whoever takes its Redis lock. */
+	eng[0] = call_engine(NULL, "delay_ms = 300;", true);
+	eng[1] = call_engine(NULL, "delay_ms = 300;", true);
+	for (int i = 0; i < N; i++) {
+		r[i].eng = eng[i % 2];
+		r[i].job = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, call_race, &r[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(r[i].c.status, 200);
+		ck_assert_int_eq(r[i].c.resume_words, 3);
+		made += r[i].c.made;
+		reused += r[i].c.reused;
+	}
+	ck_assert_int_eq(made, N + 1);
+	ck_assert_int_eq(reused, N - 1);
+	/* No lock is left behind. */
+	{
+		redisReply *k = redis_cmd("KEYS t:clock:*");
+
+		ck_assert_uint_eq(k->elements, 0);
+		freeReplyObject(k);
+	}
+	ima_engine_free(eng[0]);
+	ima_engine_free(eng[1]);
+}
+END_TEST
+
 START_TEST(call_cache_never_waits_for_its_own_call)
 {
 	struct ima_engine *eng;
@@ -865,6 +906,7 @@ int main(void)
 	tcase_add_test(tc, call_cache_rejects_corrupt_calls);
 	tcase_add_test(tc, call_cache_coalesces_identical_calls);
 	tcase_add_test(tc, call_cache_never_waits_for_its_own_call);
+	tcase_add_test(tc, call_cache_coalesces_calls_across_processes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	/* Tests run one after another against the one Redis. */

@@ -19,7 +19,8 @@
  *
  * The same stores serve the call cache (ima_call_cache_get/put): one LLM
  * call cached by its own request, namespaced by tenant, user and generation
- * like answers, with in-process coalescing of identical calls.
+ * like answers; identical calls in flight are made once (in a process, and
+ * across processes and hosts through a Redis lock).
  */
 #include <math.h>
 #include <pthread.h>
@@ -47,8 +48,12 @@ struct cache_task {
 	bool lookup, store;
 	atomic_uint hits, misses, stores;
 	atomic_ullong saved_nusd; /* cost saved by call hits, 1e-9 USD */
-	/* call keys this request owns (others wait for them), under st->lock */
-	unsigned char claimed[CACHE_TASK_CLAIMS][CACHE_KEY_BYTES];
+	/* calls this request makes, others wait for them (under st->lock);
+	 * locked: it holds their Redis lock too */
+	struct {
+		unsigned char key[CACHE_KEY_BYTES];
+		bool locked;
+	} claimed[CACHE_TASK_CLAIMS];
 	int nclaimed;
 };
 
@@ -77,7 +82,7 @@ struct cache_state {
 	double conf_high, conf_medium;
 	char conf_path[128];
 	int64_t wait_ms, lock_ms, gen_cache_ms;
-	int64_t call_ttl, call_wait_ms;
+	int64_t call_ttl, call_wait_ms, call_lock_ms;
 	bool call_cache;
 	bool allow_invalidate;
 	/* requests computing a key in this process right now */
@@ -116,7 +121,9 @@ static const struct ima_option cache_options[] = {
 	  "serve the call cache (ima_call_cache_get/put): LLM calls cached by their own request", 0 },
 	{ "call_ttl", IMA_OPT_INT, "86400", "TTL in seconds of a cached call", 0 },
 	{ "call_wait_ms", IMA_OPT_INT, "20000",
-	  "longest wait for an identical call in flight in this process before making it anyway", 0 },
+	  "longest wait for an identical call in flight (this process or another) before making it anyway", 0 },
+	{ "call_lock_ms", IMA_OPT_INT, "30000",
+	  "lifetime of the Redis lock on a call being made (longer than a slow LLM call)", 0 },
 	{ "allow_invalidate", IMA_OPT_BOOL, "true",
 	  "accept the invalidate command (CLI, POST /v1/cache/invalidate)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
@@ -171,6 +178,7 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	st->call_cache = ima_conf_bool(conf, "call_cache");
 	st->call_ttl = ima_conf_int(conf, "call_ttl");
 	st->call_wait_ms = ima_conf_int(conf, "call_wait_ms");
+	st->call_lock_ms = ima_conf_int(conf, "call_lock_ms");
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -181,7 +189,8 @@ static int cache_init(const struct ima_conf *conf, void **state,
 		return ima_error_set(err, 500, "internal", "", "OpenSSL has no SHA-256");
 	}
 	if (st->ttl_high <= 0 || st->ttl_medium <= 0 || st->ttl_low <= 0 || l1_bytes < 0 ||
-	    st->wait_ms < 0 || st->lock_ms <= 0 || st->call_ttl <= 0 || st->call_wait_ms < 0) {
+	    st->wait_ms < 0 || st->lock_ms <= 0 || st->call_ttl <= 0 || st->call_wait_ms < 0 ||
+	    st->call_lock_ms <= 0) {
 		cache_fini(st);
 		return ima_error_set(err, 500, "config", "", "TTLs and lock_ms must be positive, sizes and waits not negative");
 	}
@@ -878,9 +887,58 @@ static bool cache_call_claimed(struct cache_state *st, struct cache_task *t,
 
 	pthread_mutex_lock(&st->lock);
 	for (int i = 0; i < t->nclaimed && !found; i++)
-		found = memcmp(t->claimed[i], key, CACHE_KEY_BYTES) == 0;
+		found = memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0;
 	pthread_mutex_unlock(&st->lock);
 	return found;
+}
+
+/*
+ * Takes the Redis lock on a call, or waits (bounded) for the process that
+ * holds it: 1 when its result appeared meanwhile, 0 when this request now
+ * holds the lock, -1 when it makes the call without one (Redis failing,
+ * or the wait ran out).
+ */
+static int cache_call_lock(struct cache_state *st, struct cache_task *t,
+			   const unsigned char *key, const char *rkey, const char *lkey,
+			   msgpack_sbuffer *result, double *cost)
+{
+	long long until = cache_now_ms() + st->call_wait_ms;
+	long pause_ms = 10;
+
+	for (;;) {
+		int got = cache_redis_lock(st->l2, lkey, (int)st->call_lock_ms);
+
+		if (got < 0)
+			return -1;
+		/* Held now, or stored and unlocked since our miss: look again. */
+		if (cache_call_lookup(st, t, key, rkey, result, cost)) {
+			if (got == 1)
+				cache_redis_del(st->l2, lkey);
+			return 1;
+		}
+		if (got == 1)
+			return 0;
+		if (cache_now_ms() >= until)
+			return -1;
+		{
+			struct timespec d = { 0, pause_ms * 1000000 };
+
+			nanosleep(&d, NULL);
+		}
+		if (pause_ms < 100)
+			pause_ms *= 2;
+	}
+}
+
+static void cache_call_unlock(struct cache_state *st, const unsigned char *key, bool locked)
+{
+	char hex[2 * CACHE_KEY_BYTES + 1], lkey[256];
+
+	if (!locked || st->l2 == NULL)
+		return;
+	cache_hex(key, hex);
+	snprintf(lkey, sizeof(lkey), "%sclock:%s", st->prefix, hex);
+	cache_redis_del(st->l2, lkey);
 }
 
 static int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
@@ -890,6 +948,7 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 	struct cache_task *t = ima_req_task_get(req, st);
 	unsigned char key[CACHE_KEY_BYTES];
 	char hex[2 * CACHE_KEY_BYTES + 1], rkey[256];
+	bool locked = false;
 
 	if (t == NULL || !t->lookup || cache_call_key(st, t, call, key) != 0)
 		return 0;
@@ -910,14 +969,33 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 		if (!cache_claim(st, key, 0))
 			goto miss;
 	}
-	/* Owned now: remembered so that put or the end of the request lets
-	 * the waiters go. Without room, nobody waits for this one. */
+	/* Owned in this process; across processes and hosts, a Redis lock. */
+	if (st->l2 != NULL) {
+		char lkey[256];
+
+		snprintf(lkey, sizeof(lkey), "%sclock:%s", st->prefix, hex);
+		switch (cache_call_lock(st, t, key, rkey, lkey, result, cost)) {
+		case 1:
+			cache_release(st, key);
+			ima_metric_add("imaginator_cache_call_coalesced_total", 1);
+			return 1;
+		case 0:
+			locked = true;
+			break;
+		default:
+			break;
+		}
+	}
+	/* Remembered so that put or the end of the request lets the waiters
+	 * go. Without room, nobody waits for this one. */
 	pthread_mutex_lock(&st->lock);
 	if (t->nclaimed < CACHE_TASK_CLAIMS) {
-		memcpy(t->claimed[t->nclaimed++], key, CACHE_KEY_BYTES);
+		memcpy(t->claimed[t->nclaimed].key, key, CACHE_KEY_BYTES);
+		t->claimed[t->nclaimed++].locked = locked;
 		pthread_mutex_unlock(&st->lock);
 	} else {
 		pthread_mutex_unlock(&st->lock);
+		cache_call_unlock(st, key, locked);
 		cache_release(st, key);
 	}
 miss:
@@ -930,19 +1008,22 @@ miss:
 static bool cache_call_release(struct cache_state *st, struct cache_task *t,
 			       const unsigned char *key)
 {
-	bool found = false;
+	bool found = false, locked = false;
 
 	pthread_mutex_lock(&st->lock);
 	for (int i = 0; i < t->nclaimed; i++)
-		if (memcmp(t->claimed[i], key, CACHE_KEY_BYTES) == 0) {
-			memmove(t->claimed[i], t->claimed[t->nclaimed - 1], CACHE_KEY_BYTES);
+		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0) {
+			locked = t->claimed[i].locked;
+			t->claimed[i] = t->claimed[t->nclaimed - 1];
 			t->nclaimed--;
 			found = true;
 			break;
 		}
 	pthread_mutex_unlock(&st->lock);
-	if (found)
+	if (found) {
+		cache_call_unlock(st, key, locked);
 		cache_release(st, key);
+	}
 	return found;
 }
 
@@ -1017,7 +1098,7 @@ static void cache_task_finish(struct cache_state *st, struct ima_req *req)
 			pthread_mutex_unlock(&st->lock);
 			break;
 		}
-		memcpy(key, t->claimed[t->nclaimed - 1], CACHE_KEY_BYTES);
+		memcpy(key, t->claimed[t->nclaimed - 1].key, CACHE_KEY_BYTES);
 		pthread_mutex_unlock(&st->lock);
 		cache_call_release(st, t, key);
 	}
