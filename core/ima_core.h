@@ -238,8 +238,6 @@ double ima_req_stage_seconds(const struct ima_req *req, size_t stage);
  * later add to the same counters. Call once, before fork. 0 or -1.
  */
 int ima_metrics_share(void);
-/* Reads a metric (0 when unknown). */
-double ima_metric_get(const char *name);
 /* Appends every metric in the Prometheus text format. */
 void ima_metrics_render(struct ima_buf *out);
 

@@ -23,7 +23,7 @@
  *   1.2  the call cache (ima_call_cache_get / ima_call_cache_put, served by
  *        a stage's optional call_get / call_put hooks) and per-request
  *        private data of a stage (ima_req_task_set / ima_req_task_get),
- *        ima_msgpack_check.
+ *        ima_msgpack_check, ima_metric_get.
  *        Plugins built for 1.0 and 1.1 load unchanged.
  *
  * Ownership, once for the whole API:
@@ -303,6 +303,8 @@ int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
  */
 void ima_metric_add(const char *name, double delta);
 void ima_metric_set(const char *name, double value);
+/* Reads a metric, summed over the workers (0 when unknown). ABI 1.2. */
+double ima_metric_get(const char *name);
 
 /* ---- logging ---------------------------------------------------------- */
 

@@ -221,6 +221,16 @@ START_TEST(cache_miss_then_hits)
 	ck_assert_str_eq(a.xcache, "HIT-L2");
 	a = ask(eng, body("Senior C engineer", NULL, 0.7), NULL);
 	ck_assert_str_eq(a.xcache, "HIT-L1");
+	/* The hit ratio gauge follows the counters. */
+	{
+		double l1 = ima_metric_get("imaginator_cache_hits_total{level=\"l1\"}");
+		double l2 = ima_metric_get("imaginator_cache_hits_total{level=\"l2\"}");
+		double miss = ima_metric_get("imaginator_cache_misses_total");
+
+		ck_assert(l1 >= 2 && l2 >= 1 && miss >= 1);
+		ck_assert_double_eq_tol(ima_metric_get("imaginator_cache_hit_ratio"),
+					(l1 + l2) / (l1 + l2 + miss), 1e-9);
+	}
 	ima_engine_free(eng);
 }
 END_TEST

@@ -613,6 +613,17 @@ static bool cache_apply(struct cache_state *st, struct ima_req *req,
 	return true;
 }
 
+/* Hits over lookups so far, over every worker, as a gauge. */
+static void cache_hit_ratio(void)
+{
+	double hits = ima_metric_get("imaginator_cache_hits_total{level=\"l1\"}") +
+		      ima_metric_get("imaginator_cache_hits_total{level=\"l2\"}");
+	double all = hits + ima_metric_get("imaginator_cache_misses_total");
+
+	if (all > 0)
+		ima_metric_set("imaginator_cache_hit_ratio", hits / all);
+}
+
 static enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req,
 			     const char *hexkey, enum cache_status level,
 			     bool coalesced, double cost, bool replay)
@@ -625,6 +636,7 @@ static enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req,
 	ima_metric_add("imaginator_cache_cost_saved_usd_total", cost);
 	if (coalesced)
 		ima_metric_add("imaginator_cache_coalesced_total", 1);
+	cache_hit_ratio();
 	rc = cache_note(req, hexkey, level, false, false, false, coalesced, cost, replay);
 	return rc == IMA_CONTINUE ? IMA_DONE : rc;
 }
@@ -1212,6 +1224,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	}
 	atomic_fetch_add(&st->misses, 1);
 	ima_metric_add("imaginator_cache_misses_total", 1);
+	cache_hit_ratio();
 	cache_task_start(st, req, ident, true);
 	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock, false, 0, false);
 }
