@@ -89,8 +89,10 @@ void ima_buf_printf(struct ima_buf *b, const char *fmt, ...) IMA_PRINTF(2, 3);
 #define IMA_BUF_LIT(b, lit) ima_buf_append((b), (lit), sizeof(lit) - 1)
 /* Decimal text of v, without printf. */
 void ima_buf_append_uint(struct ima_buf *b, uint64_t v);
-/* v with exactly decimals (0-9) digits after the point, as "%.*f" prints
- * it (ties rounded away from zero), without printf. */
+/* v with exactly decimals (0-9) digits after the point, like "%.*f" but
+ * without printf: v * 10^decimals rounded half away from zero (so a tie
+ * or a binary near-tie may end one unit apart from printf), no sign on a
+ * zero, and 0 for NaN and infinities (JSON has no word for them). */
 void ima_buf_append_fixed(struct ima_buf *b, double v, int decimals);
 void ima_buf_free(struct ima_buf *b);
 

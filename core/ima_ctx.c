@@ -245,30 +245,40 @@ static const msgpack_object *object_step(const msgpack_object *o,
 	return NULL;
 }
 
-const msgpack_object *ima_ctx_get(struct ima_ctx *ctx, const char *path)
+/* Resolves the path after the top-level key (rest points at its '.', or
+ * at the end). */
+static const msgpack_object *ctx_walk(const msgpack_object *o, const char *rest)
 {
-	const char *dot = strchr(path, '.');
-	size_t n = dot ? (size_t)(dot - path) : strlen(path);
-	struct ctx_entry *e = ctx_find(ctx, path, n);
-	const msgpack_object *o;
+	while (*rest == '.' && o != NULL) {
+		const char *seg = rest + 1, *dot = strchr(seg, '.');
+		size_t n = dot ? (size_t)(dot - seg) : strlen(seg);
 
-	/* Top-level keys may hold dots themselves ("_metrics.cache"): the
-	 * shortest key that is a prefix of the path wins. */
-	while (e == NULL && dot != NULL) {
-		dot = strchr(dot + 1, '.');
-		n = dot ? (size_t)(dot - path) : strlen(path);
-		e = ctx_find(ctx, path, n);
-	}
-	if (e == NULL || (o = entry_object(ctx, e)) == NULL)
-		return NULL;
-	while (dot != NULL && o != NULL) {
-		const char *seg = dot + 1;
-
-		dot = strchr(seg, '.');
-		n = dot ? (size_t)(dot - seg) : strlen(seg);
 		o = object_step(o, seg, n);
+		rest = seg + n;
 	}
 	return o;
+}
+
+const msgpack_object *ima_ctx_get(struct ima_ctx *ctx, const char *path)
+{
+	const char *from = path, *end;
+
+	/* Top-level keys may hold dots themselves ("_metrics.cache"): try
+	 * each prefix that names a key, the shortest first. */
+	do {
+		struct ctx_entry *e;
+		const msgpack_object *o;
+
+		end = strchr(from, '.');
+		if (end == NULL)
+			end = path + strlen(path);
+		e = ctx_find(ctx, path, (size_t)(end - path));
+		if (e != NULL && (o = entry_object(ctx, e)) != NULL &&
+		    (o = ctx_walk(o, end)) != NULL)
+			return o;
+		from = end + 1;
+	} while (*end != '\0');
+	return NULL;
 }
 
 int ima_ctx_get_str(struct ima_ctx *ctx, const char *path, const char **str,

@@ -109,20 +109,23 @@ static struct metric_slot *metric_find(const char *name, bool create)
 
 void ima_metric_add(const char *name, double delta)
 {
-	struct metric_slot *s = metric_find(name, true);
+	struct metric_slot *s;
 
-	if (s != NULL)
-		atomic_fetch_add_explicit(&s->value, llround(delta * METRIC_SCALE),
-					  memory_order_relaxed);
+	/* Only what the fixed-point counter can hold (about 9e12). */
+	if (!(fabs(delta) < 9e12) || (s = metric_find(name, true)) == NULL)
+		return;
+	atomic_fetch_add_explicit(&s->value, llround(delta * METRIC_SCALE),
+				  memory_order_relaxed);
 }
 
 void ima_metric_set(const char *name, double value)
 {
-	struct metric_slot *s = metric_find(name, true);
+	struct metric_slot *s;
 
-	if (s != NULL)
-		atomic_store_explicit(&s->value, llround(value * METRIC_SCALE),
-				      memory_order_relaxed);
+	if (!(fabs(value) < 9e12) || (s = metric_find(name, true)) == NULL)
+		return;
+	atomic_store_explicit(&s->value, llround(value * METRIC_SCALE),
+			      memory_order_relaxed);
 }
 
 double ima_metric_get(const char *name)

@@ -201,8 +201,9 @@ int ima_req_set_prerendered(struct ima_req *req, const char *members, size_t len
 /*
  * Per-request private data of a stage, kept outside the context (like
  * Varnish's PRIV_TASK): owner is the stage's own state pointer, value
- * usually memory from ima_req_alloc(). Set it from the stage's process hook;
- * reading it is safe from any thread. Returns 0, or -1 when memory ran out.
+ * usually memory from ima_req_alloc(). Set it from the stage's process hook,
+ * before any thread of the request may read it; reading is then safe from
+ * any thread. At most 16 stages per request. Returns 0, or -1 when full.
  */
 int ima_req_task_set(struct ima_req *req, const void *owner, void *value);
 /* The value set for owner in this request, or NULL. */
@@ -215,25 +216,33 @@ void *ima_req_task_get(const struct ima_req *req, const void *owner);
  *
  * call describes everything that changes the result: model, messages,
  * parameters, prompt version (a msgpack map; key order and runs of
- * whitespace in strings do not matter). The result is one msgpack value;
- * cost_usd is what the call cost, counted as saved whenever the result is
- * served from the cache.
+ * whitespace in strings do not matter). The result is one msgpack value,
+ * valid UTF-8, nested at most 31 deep; cost_usd is what the call cost,
+ * counted as saved whenever the result is served from the cache.
  *
- * The cache stage of the pipeline serves these (its call_get / call_put
- * hooks); without one, every lookup misses and stores are dropped. Entries
- * are namespaced by tenant and user like answers, and honour the request's
- * Cache-Control (no-cache: no lookup; no-store: neither). Both functions
- * may be called from several threads of one request at once.
+ * The cache stage serves these (its call_get / call_put hooks). Calls from
+ * a stage placed before it, or in a request it bypassed (Cache-Control
+ * no-store), or in a pipeline without one, always miss, and stores are
+ * dropped. Entries are namespaced by tenant and user like answers, and
+ * no-cache skips lookups but stores.
  *
  * ima_call_cache_get() returns 1 and appends the result to *result (unpack
- * it with msgpack_unpack) and its cost to *cost_usd, or 0 on a miss. A miss
- * may wait (bounded) while another request makes the same call, and tells
- * the cache this request will make it: put the result afterwards, or
- * nothing when the call failed (the claim ends with the request). Never
- * fails the request: a cache problem is a miss.
+ * it with msgpack_unpack) and its cost to *cost_usd, or 0 on a miss with
+ * *result unchanged. A miss may wait (bounded) while another request makes
+ * the same call, and then means that this request makes it: others wait
+ * for it in turn. So after a miss, always call ima_call_cache_put(): with
+ * the result, or with result NULL when the call failed (or gave nothing
+ * worth reusing: never store a fallback), which lets the waiters go at
+ * once. Claims left open end with the request. A cache problem is a miss,
+ * never an error.
  *
- * ima_call_cache_put() stores a result (exactly one msgpack value) after a
- * miss. Store only results worth reusing: never a fallback.
+ * ima_call_cache_put() stores a result after a miss (a result that is not
+ * well-formed, or a cost that is negative or not a number, stores nothing
+ * and only ends the claim).
+ *
+ * Both may be called from several threads of one request at once, as long
+ * as every call returns before the stage's process hook does: the request
+ * is freed after the pipeline.
  */
 int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
 		       msgpack_sbuffer *result, double *cost_usd);
@@ -300,6 +309,8 @@ int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
  * Prometheus series: "imaginator_cache_hits_total{level=\"l1\"}" (at most
  * 119 bytes); the first use registers it. Counters (names ending in _total)
  * only go up; anything else is a gauge. Lock-free after registration.
+ * Values are fixed-point with 6 decimals; a value or delta of 9e12 or more
+ * (or not a number) is ignored.
  */
 void ima_metric_add(const char *name, double delta);
 void ima_metric_set(const char *name, double value);
@@ -385,6 +396,8 @@ struct ima_plugin {
 	 * stage that has them serves). Called from any thread; must not touch
 	 * the context (use ima_req_task_get() for per-request data). call_get
 	 * returns 1 after appending one msgpack value to result, else 0.
+	 * call_put gets result NULL when there is nothing to store: it then
+	 * only ends the request's claim on the call.
 	 */
 	int (*call_get)(struct ima_req *req, void *state, const msgpack_object *call,
 			msgpack_sbuffer *result, double *cost_usd);

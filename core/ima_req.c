@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,6 @@ void ima_req_free(struct ima_req *req)
 	}
 	ima_free(req->stage_seconds);
 	ima_free(req->prerendered);
-	ima_free(req->tasks);
 	ima_free(req);
 }
 
@@ -67,15 +67,8 @@ int ima_req_task_set(struct ima_req *req, const void *owner, void *value)
 			req->tasks[i].value = value;
 			return 0;
 		}
-	if (req->ntasks == req->captasks) {
-		size_t cap = req->captasks ? 2 * req->captasks : 4;
-		struct req_task *t = ima_realloc(req->tasks, cap * sizeof(*t));
-
-		if (t == NULL)
-			return -1;
-		req->tasks = t;
-		req->captasks = cap;
-	}
+	if (req->ntasks == IMA_REQ_TASKS)
+		return -1;
 	req->tasks[req->ntasks].owner = owner;
 	req->tasks[req->ntasks].value = value;
 	req->ntasks++;
@@ -90,6 +83,10 @@ void *ima_req_task_get(const struct ima_req *req, const void *owner)
 	return NULL;
 }
 
+/* A call's result is stored inside an entry of the provider's, one level
+ * deeper: msgpack-c unpacks 32 levels, so results may nest 31. */
+#define CALL_RESULT_DEPTH 31
+
 int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
 		       msgpack_sbuffer *result, double *cost_usd)
 {
@@ -98,12 +95,16 @@ int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
 	double cost = 0;
 
 	if (req->call_plugin == NULL || call == NULL ||
-	    req->call_plugin->call_get(req, req->call_state, call, result, &cost) != 1)
+	    req->call_plugin->call_get(req, req->call_state, call, result, &cost) != 1) {
+		result->size = before;
 		return 0;
+	}
 	/* The provider read it from outside the process: check it is one
 	 * well-formed value before a stage unpacks it. */
 	if (result->size == before ||
-	    ima_msgpack_check(result->data + before, result->size - before, &err) != 0) {
+	    ima_mp_validate(result->data + before, result->size - before,
+			    result->size - before, CALL_RESULT_DEPTH, true, &err) != 0 ||
+	    !isfinite(cost) || cost < 0) {
 		result->size = before;
 		return 0;
 	}
@@ -116,9 +117,15 @@ void ima_call_cache_put(struct ima_req *req, const msgpack_object *call,
 {
 	struct ima_error err;
 
-	if (req->call_plugin == NULL || call == NULL || result == NULL ||
-	    ima_msgpack_check(result, len, &err) != 0)
+	if (req->call_plugin == NULL || call == NULL)
 		return;
+	/* Nothing worth storing: the provider only lets waiters go. */
+	if (result == NULL || !isfinite(cost_usd) || cost_usd < 0 ||
+	    ima_mp_validate(result, len, len, CALL_RESULT_DEPTH, true, &err) != 0) {
+		result = NULL;
+		len = 0;
+		cost_usd = 0;
+	}
 	req->call_plugin->call_put(req, req->call_state, call, result, len, cost_usd);
 }
 

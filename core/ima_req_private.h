@@ -11,6 +11,8 @@ struct req_pair {
 	const char *value;
 };
 
+#define IMA_REQ_TASKS 16
+
 struct req_task {
 	const void *owner;
 	void *value;
@@ -32,8 +34,10 @@ struct ima_req {
 	size_t prerendered_len;
 	double *stage_seconds; /* one per stage, -1 when not run */
 	size_t nstages;
-	struct req_task *tasks; /* per-request private data of stages */
-	size_t ntasks, captasks;
+	/* per-request private data of stages: a fixed array, so that readers
+	 * on other threads never see it move */
+	struct req_task tasks[IMA_REQ_TASKS];
+	size_t ntasks;
 	/* the stage serving the call cache, set by the engine */
 	const struct ima_plugin *call_plugin;
 	void *call_state;

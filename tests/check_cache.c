@@ -756,6 +756,31 @@ START_TEST(call_cache_rejects_corrupt_calls)
 	c = ask_calls(eng, "Roofer", "Job two", NULL, NULL);
 	ck_assert_int_eq(c.reused, 1);
 	ck_assert_int_eq(c.resume_words, 1);
+	/* Well-formed but priced beyond reason: refused too, and nothing
+	 * absurd is counted as saved. */
+	{
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 3);
+		ima_pack_cstr(&pk, "v");
+		msgpack_pack_int(&pk, 1);
+		ima_pack_cstr(&pk, "cost");
+		msgpack_pack_double(&pk, 1e10);
+		ima_pack_cstr(&pk, "result");
+		msgpack_pack_int(&pk, 1);
+		r = redis_cmd("KEYS t:c:*");
+		for (size_t i = 0; i < r->elements; i++)
+			freeReplyObject(redis_cmd("SET %s %b", r->element[i]->str, sb.data, sb.size));
+		freeReplyObject(r);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	c = ask_calls(eng, "Roofer", "Job three", NULL, NULL);
+	ck_assert_int_eq(c.status, 200);
+	ck_assert_int_eq(c.reused, 0);
+	ck_assert_double_eq_tol(c.saved, 0, 1e-12);
 	ima_engine_free(eng);
 }
 END_TEST
@@ -814,6 +839,57 @@ START_TEST(call_cache_coalesces_calls_across_processes)
 	}
 	ima_engine_free(eng[0]);
 	ima_engine_free(eng[1]);
+}
+END_TEST
+
+struct call_job {
+	struct ima_engine *eng;
+	const char *job;
+	long long ms;
+	struct calls c;
+};
+
+static void *call_job(void *arg)
+{
+	struct call_job *j = arg;
+	long long t0 = now_ms();
+
+	j->c = ask_calls(j->eng, "Electrician", j->job, NULL, NULL);
+	j->ms = now_ms() - t0;
+	return NULL;
+}
+
+START_TEST(call_cache_failed_call_lets_waiters_go)
+{
+	struct ima_engine *failing, *fine;
+	struct call_job a = { 0 }, b = { 0 };
+	pthread_t ta, tb;
+	struct timespec d = { 0, 50 * 1000000 };
+
+	flush();
+	/* Two processes: in the first the resume's call fails after 300 ms
+	 * while its request goes on for 4 s more; the second wants the same
+	 * call. Ending the claim with a NULL put lets the second take over at
+	 * once instead of waiting for the first request to end. */
+	failing = call_engine("call_wait_ms = 10000;",
+			      "delay_ms = 300; pair_delay_ms = 4000; fail_resume = true;", true);
+	fine = call_engine("call_wait_ms = 10000;", "delay_ms = 300;", true);
+	a.eng = failing;
+	a.job = "Job one";
+	b.eng = fine;
+	b.job = "Job two";
+	ck_assert_int_eq(pthread_create(&ta, NULL, call_job, &a), 0);
+	nanosleep(&d, NULL);
+	ck_assert_int_eq(pthread_create(&tb, NULL, call_job, &b), 0);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	ck_assert_int_eq(a.c.status, 502);
+	ck_assert_int_eq(b.c.status, 200);
+	ck_assert_int_eq(b.c.made, 2);
+	ck_assert_msg(b.ms < 2500, "the second request took %lld ms", b.ms);
+	ck_assert_msg(a.ms >= 4000, "the failing request took only %lld ms", a.ms);
+	ima_engine_free(failing);
+	ima_engine_free(fine);
 }
 END_TEST
 
@@ -917,6 +993,7 @@ int main(void)
 	tcase_add_test(tc, call_cache_coalesces_identical_calls);
 	tcase_add_test(tc, call_cache_never_waits_for_its_own_call);
 	tcase_add_test(tc, call_cache_coalesces_calls_across_processes);
+	tcase_add_test(tc, call_cache_failed_call_lets_waiters_go);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	/* Tests run one after another against the one Redis. */

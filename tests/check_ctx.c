@@ -84,6 +84,18 @@ START_TEST(ctx_get_finds_keys_holding_dots)
 	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics"));
 	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics.cache.misses"));
 	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics.other.hits"));
+	/* A shorter key that does not hold the rest does not hide it. */
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "other");
+	msgpack_pack_int(&pk, 1);
+	ck_assert_int_eq(ima_ctx_put_sbuffer(ctx, "_metrics", &sb), 0);
+	ck_assert_int_eq(ima_ctx_get_int(ctx, "_metrics.cache.hits", &i), 0);
+	ck_assert_int_eq(i, 7);
+	ck_assert_int_eq(ima_ctx_get_int(ctx, "_metrics.other", &i), 0);
+	ck_assert_int_eq(i, 1);
+	ck_assert_ptr_null(ima_ctx_get(ctx, ".x"));
+	ck_assert_ptr_null(ima_ctx_get(ctx, "_metrics."));
+	ck_assert_ptr_null(ima_ctx_get(ctx, ""));
 	msgpack_sbuffer_destroy(&sb);
 	ima_ctx_free(ctx);
 }

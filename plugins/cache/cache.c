@@ -40,6 +40,7 @@
 #define CACHE_VALUE_VERSION 1
 #define CACHE_CALL_VERSION 1
 #define CACHE_TASK_CLAIMS 16
+#define CACHE_COST_MAX 1e6 /* USD: any call priced above it is not kept */
 
 /* What the cache keeps per request for the call cache (ima_req_task_*):
  * written in process, then read from the stages' threads. */
@@ -49,10 +50,10 @@ struct cache_task {
 	atomic_uint hits, misses, stores;
 	atomic_ullong saved_nusd; /* cost saved by call hits, 1e-9 USD */
 	/* calls this request makes, others wait for them (under st->lock);
-	 * locked: it holds their Redis lock too */
+	 * token: of the Redis lock it holds on them, or "" */
 	struct {
 		unsigned char key[CACHE_KEY_BYTES];
-		bool locked;
+		char token[CACHE_REDIS_TOKEN];
 	} claimed[CACHE_TASK_CLAIMS];
 	int nclaimed;
 };
@@ -82,7 +83,7 @@ struct cache_state {
 	double conf_high, conf_medium;
 	char conf_path[128];
 	int64_t wait_ms, lock_ms, gen_cache_ms;
-	int64_t call_ttl, call_wait_ms, call_lock_ms;
+	int64_t call_ttl, call_wait_ms, call_lock_ms, call_max_bytes;
 	bool call_cache;
 	bool allow_invalidate;
 	/* requests computing a key in this process right now */
@@ -122,6 +123,8 @@ static const struct ima_option cache_options[] = {
 	{ "call_ttl", IMA_OPT_INT, "86400", "TTL in seconds of a cached call", 0 },
 	{ "call_wait_ms", IMA_OPT_INT, "20000",
 	  "longest wait for an identical call in flight (this process or another) before making it anyway", 0 },
+	{ "call_max_bytes", IMA_OPT_INT, "4194304",
+	  "largest cached call kept or read back (a longer result is not cached)", 0 },
 	{ "call_lock_ms", IMA_OPT_INT, "30000",
 	  "lifetime of the Redis lock on a call being made (longer than a slow LLM call)", 0 },
 	{ "allow_invalidate", IMA_OPT_BOOL, "true",
@@ -179,6 +182,7 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	st->call_ttl = ima_conf_int(conf, "call_ttl");
 	st->call_wait_ms = ima_conf_int(conf, "call_wait_ms");
 	st->call_lock_ms = ima_conf_int(conf, "call_lock_ms");
+	st->call_max_bytes = ima_conf_int(conf, "call_max_bytes");
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -190,7 +194,7 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	}
 	if (st->ttl_high <= 0 || st->ttl_medium <= 0 || st->ttl_low <= 0 || l1_bytes < 0 ||
 	    st->wait_ms < 0 || st->lock_ms <= 0 || st->call_ttl <= 0 || st->call_wait_ms < 0 ||
-	    st->call_lock_ms <= 0) {
+	    st->call_lock_ms <= 0 || st->call_max_bytes <= 0) {
 		cache_fini(st);
 		return ima_error_set(err, 500, "config", "", "TTLs and lock_ms must be positive, sizes and waits not negative");
 	}
@@ -481,15 +485,14 @@ static void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[2 * CAC
 
 /* ---- coalescing within the process ---- */
 
-/* Returns true when this request now owns the key (nobody else computes
- * it); false after waiting for the owner to finish or time out. */
-static bool cache_claim(struct cache_state *st, const unsigned char *key, int64_t wait_ms)
+/* With st->lock held: true when this request now owns the key (nobody
+ * else computes it); false after waiting (the lock let go meanwhile) for
+ * the owner to finish, or for the clock to pass until. */
+static bool cache_claim_locked(struct cache_state *st, const unsigned char *key, long long until)
 {
 	struct cache_inflight *f;
 	struct timespec deadline;
-	long long until = cache_now_ms() + wait_ms;
 
-	pthread_mutex_lock(&st->lock);
 	for (f = st->inflight; f; f = f->next)
 		if (memcmp(f->key, key, CACHE_KEY_BYTES) == 0)
 			break;
@@ -500,7 +503,6 @@ static bool cache_claim(struct cache_state *st, const unsigned char *key, int64_
 			f->next = st->inflight;
 			st->inflight = f;
 		}
-		pthread_mutex_unlock(&st->lock);
 		return true;
 	}
 	f->waiters++;
@@ -512,8 +514,17 @@ static bool cache_claim(struct cache_state *st, const unsigned char *key, int64_
 	/* The last waiter out frees an entry its owner already released. */
 	if (--f->waiters == 0 && f->done)
 		ima_free(f);
-	pthread_mutex_unlock(&st->lock);
 	return false;
+}
+
+static bool cache_claim(struct cache_state *st, const unsigned char *key, int64_t wait_ms)
+{
+	bool owner;
+
+	pthread_mutex_lock(&st->lock);
+	owner = cache_claim_locked(st, key, cache_now_ms() + wait_ms);
+	pthread_mutex_unlock(&st->lock);
+	return owner;
 }
 
 static void cache_release(struct cache_state *st, const unsigned char *key)
@@ -541,7 +552,7 @@ static const char *const cache_status_names[] = { "MISS", "HIT-L1", "HIT-L2", "B
 
 static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 			      enum cache_status status, bool store, bool owner,
-			      bool redis_lock, bool coalesced, double cost, bool replay)
+			      const char *lock_token, bool coalesced, double cost, bool replay)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -560,8 +571,8 @@ static enum ima_rc cache_note(struct ima_req *req, const char *hexkey,
 	store ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 	ima_pack_cstr(&pk, "owner");
 	owner ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-	ima_pack_cstr(&pk, "redis_lock");
-	redis_lock ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+	ima_pack_cstr(&pk, "lock_token"); /* the Redis lock this request holds, or "" */
+	ima_pack_cstr(&pk, lock_token);
 	ima_pack_cstr(&pk, "status");
 	msgpack_pack_int(&pk, status);
 	rc = ima_ctx_put_sbuffer(ima_req_ctx(req), "_cache", &sb);
@@ -637,7 +648,7 @@ static enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req,
 	if (coalesced)
 		ima_metric_add("imaginator_cache_coalesced_total", 1);
 	cache_hit_ratio();
-	rc = cache_note(req, hexkey, level, false, false, false, coalesced, cost, replay);
+	rc = cache_note(req, hexkey, level, false, false, "", coalesced, cost, replay);
 	return rc == IMA_CONTINUE ? IMA_DONE : rc;
 }
 
@@ -831,7 +842,8 @@ static bool cache_call_decode(const char *val, size_t len, msgpack_sbuffer *out,
 			else if (k->via.str.size == 6 && memcmp(k->via.str.ptr, "result", 6) == 0)
 				result = v;
 		}
-		if (version == CACHE_CALL_VERSION && result != NULL && *cost >= 0 && isfinite(*cost)) {
+		if (version == CACHE_CALL_VERSION && result != NULL && *cost >= 0 &&
+		    *cost <= CACHE_COST_MAX) {
 			msgpack_packer pk;
 
 			msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
@@ -872,10 +884,12 @@ static int cache_call_lookup(struct cache_state *st, struct cache_task *t,
 		result->size = before;
 	}
 	if (st->l2 != NULL && cache_redis_get(st->l2, rkey, &val, &len) == 1) {
-		bool ok = cache_call_decode(val, len, result, cost);
+		bool ok = len <= (size_t)st->call_max_bytes &&
+			  cache_call_decode(val, len, result, cost);
 
+		/* The entry's own TTL is not known here: the call TTL. */
 		if (ok && st->l1 != NULL)
-			cache_l1_put(st->l1, key, val, len, time(NULL) + st->ttl_low);
+			cache_l1_put(st->l1, key, val, len, time(NULL) + st->call_ttl);
 		if (!ok) {
 			ima_log(IMA_LOG_WARN, "stage %s: dropping a cached call that does not validate",
 				st->name);
@@ -892,40 +906,72 @@ static int cache_call_lookup(struct cache_state *st, struct cache_task *t,
 	return 0;
 }
 
-static bool cache_call_claimed(struct cache_state *st, struct cache_task *t,
-			       const unsigned char *key)
+enum { CALL_OWNER, CALL_WAITED, CALL_UNCLAIMED };
+
+/*
+ * Claims a call for this request, recorded in the task in the same hold of
+ * st->lock, so that a sibling thread asking for it sees the claim and never
+ * waits for its own request. CALL_UNCLAIMED: this request makes it already,
+ * or has no room to record another (then nobody waits for it).
+ */
+static int cache_call_claim(struct cache_state *st, struct cache_task *t,
+			    const unsigned char *key, long long until)
 {
-	bool found = false;
+	int rc = CALL_UNCLAIMED;
 
 	pthread_mutex_lock(&st->lock);
-	for (int i = 0; i < t->nclaimed && !found; i++)
-		found = memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0;
+	for (int i = 0; i < t->nclaimed; i++)
+		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
+			goto out;
+	if (t->nclaimed == CACHE_TASK_CLAIMS)
+		goto out;
+	if (cache_claim_locked(st, key, until)) {
+		/* The wait above may have let go of the lock, but this key is
+		 * owned now and nclaimed only grows under it. */
+		memcpy(t->claimed[t->nclaimed].key, key, CACHE_KEY_BYTES);
+		t->claimed[t->nclaimed].token[0] = '\0';
+		t->nclaimed++;
+		rc = CALL_OWNER;
+	} else {
+		rc = CALL_WAITED;
+	}
+out:
 	pthread_mutex_unlock(&st->lock);
-	return found;
+	return rc;
+}
+
+static void cache_call_lock_key(const struct cache_state *st, const unsigned char *key,
+				char *buf, size_t size)
+{
+	char hex[2 * CACHE_KEY_BYTES + 1];
+
+	cache_hex(key, hex);
+	snprintf(buf, size, "%sclock:%s", st->prefix, hex);
 }
 
 /*
- * Takes the Redis lock on a call, or waits (bounded) for the process that
- * holds it: 1 when its result appeared meanwhile, 0 when this request now
- * holds the lock, -1 when it makes the call without one (Redis failing,
- * or the wait ran out).
+ * Takes the Redis lock on a call, or waits for the process that holds it
+ * (until the clock passes until): 1 when its result appeared meanwhile, 0
+ * when this request now holds the lock (with token), -1 when it makes the
+ * call without one (Redis failing, or the wait ran out).
  */
 static int cache_call_lock(struct cache_state *st, struct cache_task *t,
-			   const unsigned char *key, const char *rkey, const char *lkey,
-			   msgpack_sbuffer *result, double *cost)
+			   const unsigned char *key, const char *rkey, const char *token,
+			   long long until, msgpack_sbuffer *result, double *cost)
 {
-	long long until = cache_now_ms() + st->call_wait_ms;
+	char lkey[256];
 	long pause_ms = 10;
 
+	cache_call_lock_key(st, key, lkey, sizeof(lkey));
 	for (;;) {
-		int got = cache_redis_lock(st->l2, lkey, (int)st->call_lock_ms);
+		int got = cache_redis_lock(st->l2, lkey, (int)st->call_lock_ms, token);
 
 		if (got < 0)
 			return -1;
 		/* Held now, or stored and unlocked since our miss: look again. */
 		if (cache_call_lookup(st, t, key, rkey, result, cost)) {
 			if (got == 1)
-				cache_redis_del(st->l2, lkey);
+				cache_redis_unlock(st->l2, lkey, token);
 			return 1;
 		}
 		if (got == 1)
@@ -942,15 +988,34 @@ static int cache_call_lock(struct cache_state *st, struct cache_task *t,
 	}
 }
 
-static void cache_call_unlock(struct cache_state *st, const unsigned char *key, bool locked)
+/* Lets go of a call this request claimed (and of its Redis lock); false
+ * when it claimed none. */
+static bool cache_call_release(struct cache_state *st, struct cache_task *t,
+			       const unsigned char *key)
 {
-	char hex[2 * CACHE_KEY_BYTES + 1], lkey[256];
+	char token[CACHE_REDIS_TOKEN] = "";
+	bool found = false;
 
-	if (!locked || st->l2 == NULL)
-		return;
-	cache_hex(key, hex);
-	snprintf(lkey, sizeof(lkey), "%sclock:%s", st->prefix, hex);
-	cache_redis_del(st->l2, lkey);
+	pthread_mutex_lock(&st->lock);
+	for (int i = 0; i < t->nclaimed; i++)
+		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0) {
+			memcpy(token, t->claimed[i].token, sizeof(token));
+			t->claimed[i] = t->claimed[t->nclaimed - 1];
+			t->nclaimed--;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&st->lock);
+	if (!found)
+		return false;
+	if (token[0] != '\0' && st->l2 != NULL) {
+		char lkey[256];
+
+		cache_call_lock_key(st, key, lkey, sizeof(lkey));
+		cache_redis_unlock(st->l2, lkey, token);
+	}
+	cache_release(st, key);
+	return true;
 }
 
 static int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
@@ -959,8 +1024,8 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 	struct cache_state *st = state;
 	struct cache_task *t = ima_req_task_get(req, st);
 	unsigned char key[CACHE_KEY_BYTES];
-	char hex[2 * CACHE_KEY_BYTES + 1], rkey[256];
-	bool locked = false;
+	char hex[2 * CACHE_KEY_BYTES + 1], rkey[256], token[CACHE_REDIS_TOKEN];
+	long long until;
 
 	if (t == NULL || !t->lookup || cache_call_key(st, t, call, key) != 0)
 		return 0;
@@ -968,75 +1033,47 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 	snprintf(rkey, sizeof(rkey), "%sc:%s", st->prefix, hex);
 	if (cache_call_lookup(st, t, key, rkey, result, cost))
 		return 1;
-	/* Asked again by the request that is making it: never wait for
-	 * oneself. */
-	if (cache_call_claimed(st, t, key))
-		goto miss;
-	if (!cache_claim(st, key, st->call_wait_ms)) {
-		/* An identical call was in flight here: its result, if it got one. */
+	/* One deadline for every wait of this lookup. */
+	until = cache_now_ms() + st->call_wait_ms;
+	for (;;) {
+		int c = cache_call_claim(st, t, key, until);
+
+		if (c == CALL_OWNER)
+			break;
+		if (c == CALL_UNCLAIMED)
+			goto miss;
+		/* Another request here made it: its result, if it got one;
+		 * else try to take it over. */
 		if (cache_call_lookup(st, t, key, rkey, result, cost)) {
 			ima_metric_add("imaginator_cache_call_coalesced_total", 1);
 			return 1;
 		}
-		if (!cache_claim(st, key, 0))
+		if (cache_now_ms() >= until)
 			goto miss;
 	}
 	/* Owned in this process; across processes and hosts, a Redis lock. */
 	if (st->l2 != NULL) {
-		char lkey[256];
-
-		snprintf(lkey, sizeof(lkey), "%sclock:%s", st->prefix, hex);
-		switch (cache_call_lock(st, t, key, rkey, lkey, result, cost)) {
+		cache_redis_token(token);
+		switch (cache_call_lock(st, t, key, rkey, token, until, result, cost)) {
 		case 1:
-			cache_release(st, key);
+			cache_call_release(st, t, key);
 			ima_metric_add("imaginator_cache_call_coalesced_total", 1);
 			return 1;
 		case 0:
-			locked = true;
+			pthread_mutex_lock(&st->lock);
+			for (int i = 0; i < t->nclaimed; i++)
+				if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
+					memcpy(t->claimed[i].token, token, sizeof(token));
+			pthread_mutex_unlock(&st->lock);
 			break;
 		default:
 			break;
 		}
 	}
-	/* Remembered so that put or the end of the request lets the waiters
-	 * go. Without room, nobody waits for this one. */
-	pthread_mutex_lock(&st->lock);
-	if (t->nclaimed < CACHE_TASK_CLAIMS) {
-		memcpy(t->claimed[t->nclaimed].key, key, CACHE_KEY_BYTES);
-		t->claimed[t->nclaimed++].locked = locked;
-		pthread_mutex_unlock(&st->lock);
-	} else {
-		pthread_mutex_unlock(&st->lock);
-		cache_call_unlock(st, key, locked);
-		cache_release(st, key);
-	}
 miss:
 	atomic_fetch_add(&t->misses, 1);
 	ima_metric_add("imaginator_cache_call_misses_total", 1);
 	return 0;
-}
-
-/* Lets go of a call key this request owns; false when it owned none. */
-static bool cache_call_release(struct cache_state *st, struct cache_task *t,
-			       const unsigned char *key)
-{
-	bool found = false, locked = false;
-
-	pthread_mutex_lock(&st->lock);
-	for (int i = 0; i < t->nclaimed; i++)
-		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0) {
-			locked = t->claimed[i].locked;
-			t->claimed[i] = t->claimed[t->nclaimed - 1];
-			t->nclaimed--;
-			found = true;
-			break;
-		}
-	pthread_mutex_unlock(&st->lock);
-	if (found) {
-		cache_call_unlock(st, key, locked);
-		cache_release(st, key);
-	}
-	return found;
 }
 
 static void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call,
@@ -1051,7 +1088,9 @@ static void cache_call_put(struct ima_req *req, void *state, const msgpack_objec
 
 	if (t == NULL || cache_call_key(st, t, call, key) != 0)
 		return;
-	if (t->store && isfinite(cost) && cost >= 0) {
+	/* result NULL: the call failed, only the claim ends. */
+	if (t->store && result != NULL && cost >= 0 && cost <= CACHE_COST_MAX &&
+	    len + 32 <= (size_t)st->call_max_bytes) {
 		cache_hex(key, hex);
 		snprintf(rkey, sizeof(rkey), "%sc:%s", st->prefix, hex);
 		msgpack_sbuffer_init(&sb);
@@ -1154,6 +1193,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	bool no_cache = cc != NULL && strstr(cc, "no-cache") != NULL;
 	unsigned char key[CACHE_KEY_BYTES];
 	char hexkey[2 * CACHE_KEY_BYTES + 1], rkey[256], lkey[256], ident[400];
+	char token[CACHE_REDIS_TOKEN];
 	bool owner, redis_lock = false;
 	double cost = 0;
 
@@ -1163,7 +1203,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	if (no_store) {
 		atomic_fetch_add(&st->bypass, 1);
 		ima_metric_add("imaginator_cache_bypass_total", 1);
-		return cache_note(req, "", ST_BYPASS, false, false, false, false, 0, false);
+		return cache_note(req, "", ST_BYPASS, false, false, "", false, 0, false);
 	}
 	if (cache_key(st, req, key, ident, sizeof(ident)) != 0)
 		return ima_req_fail(req, 500, "internal", "", "cannot compute the cache key");
@@ -1176,7 +1216,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		ima_metric_add("imaginator_cache_bypass_total", 1);
 		owner = cache_claim(st, key, st->wait_ms);
 		cache_task_start(st, req, ident, false);
-		return cache_note(req, hexkey, ST_BYPASS, true, owner, false, false, 0, false);
+		return cache_note(req, hexkey, ST_BYPASS, true, owner, "", false, 0, false);
 	}
 	if (cache_lookup_l1(st, req, key, &cost))
 		return cache_hit(st, req, hexkey, ST_HIT_L1, false, cost, false);
@@ -1197,7 +1237,10 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		return cache_hit(st, req, hexkey, ST_HIT_L1, true, cost, false);
 	}
 	if (owner && st->l2 != NULL) {
-		int got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms);
+		int got;
+
+		cache_redis_token(token);
+		got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms, token);
 
 		if (got == 0) {
 			/* Another process or host computes it: poll L2. */
@@ -1217,7 +1260,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		/* The previous holder may have stored and unlocked between our
 		 * L2 miss and our lock: look once more now that we hold it. */
 		if (redis_lock && cache_lookup_l2(st, req, key, rkey, &cost, st->ttl_low)) {
-			cache_redis_del(st->l2, lkey);
+			cache_redis_unlock(st->l2, lkey, token);
 			cache_release(st, key);
 			return cache_hit(st, req, hexkey, ST_HIT_L2, true, cost, false);
 		}
@@ -1226,7 +1269,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 	ima_metric_add("imaginator_cache_misses_total", 1);
 	cache_hit_ratio();
 	cache_task_start(st, req, ident, true);
-	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock, false, 0, false);
+	return cache_note(req, hexkey, ST_MISS, true, owner, redis_lock ? token : "", false, 0, false);
 }
 
 static int64_t cache_ttl(const struct cache_state *st, struct ima_req *req)
@@ -1353,8 +1396,19 @@ static void cache_finish(struct ima_req *req, void *state)
 		}
 		msgpack_sbuffer_destroy(&sb);
 	}
-	if (cache_note_bool(ctx, "_cache.redis_lock"))
-		cache_redis_del(st->l2, lkey);
+	{
+		const char *tok;
+		size_t tlen;
+
+		if (st->l2 != NULL && ima_ctx_get_str(ctx, "_cache.lock_token", &tok, &tlen) == 0 &&
+		    tlen > 0 && tlen < CACHE_REDIS_TOKEN) {
+			char t[CACHE_REDIS_TOKEN];
+
+			memcpy(t, tok, tlen);
+			t[tlen] = '\0';
+			cache_redis_unlock(st->l2, lkey, t);
+		}
+	}
 	if (cache_note_bool(ctx, "_cache.owner"))
 		cache_release(st, key);
 	if (st->l1 != NULL) {

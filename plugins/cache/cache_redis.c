@@ -276,16 +276,27 @@ int cache_redis_set(struct cache_redis *r, const char *key, const char *val,
 	return 0;
 }
 
-int cache_redis_lock(struct cache_redis *r, const char *key, int ms)
+void cache_redis_token(char token[CACHE_REDIS_TOKEN])
 {
-	char px[24], token[48];
+	static atomic_ullong counter;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(token, CACHE_REDIS_TOKEN, "%x.%llx.%lx", (unsigned)getpid(),
+		 (unsigned long long)atomic_fetch_add(&counter, 1) ^
+			 ((unsigned long long)ts.tv_sec << 20),
+		 (long)ts.tv_nsec);
+}
+
+int cache_redis_lock(struct cache_redis *r, const char *key, int ms, const char *token)
+{
+	char px[24];
 	const char *argv[] = { "SET", key, token, "NX", "PX", px };
 	size_t lens[6];
 	redisReply *rep;
 	int got;
 
 	snprintf(px, sizeof(px), "%d", ms);
-	snprintf(token, sizeof(token), "%d", (int)getpid());
 	lens[0] = 3;
 	lens[1] = strlen(key);
 	lens[2] = strlen(token);
@@ -298,6 +309,23 @@ int cache_redis_lock(struct cache_redis *r, const char *key, int ms)
 	got = rep->type == REDIS_REPLY_STATUS;
 	freeReplyObject(rep);
 	return got;
+}
+
+int cache_redis_unlock(struct cache_redis *r, const char *key, const char *token)
+{
+	/* Only the holder's own lock: one that expired and was taken by
+	 * another request stays. */
+	static const char script[] =
+		"if redis.call('get', KEYS[1]) == ARGV[1] then "
+		"return redis.call('del', KEYS[1]) else return 0 end";
+	const char *argv[] = { "EVAL", script, "1", key, token };
+	size_t lens[] = { 4, sizeof(script) - 1, 1, strlen(key), strlen(token) };
+	redisReply *rep = redis_command(r, 5, argv, lens);
+
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
 }
 
 int cache_redis_del(struct cache_redis *r, const char *key)

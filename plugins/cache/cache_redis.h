@@ -28,8 +28,14 @@ int cache_redis_get(struct cache_redis *r, const char *key, char **val,
 /* SET key val EX ttl: 0 or -1. */
 int cache_redis_set(struct cache_redis *r, const char *key, const char *val,
 		    size_t len, int ttl_seconds);
+#define CACHE_REDIS_TOKEN 48
+/* A token no other lock holder has: pid, a counter, the time. */
+void cache_redis_token(char token[CACHE_REDIS_TOKEN]);
 /* SET key token NX PX ms: 1 acquired, 0 held by another, -1 error. */
-int cache_redis_lock(struct cache_redis *r, const char *key, int ms);
+int cache_redis_lock(struct cache_redis *r, const char *key, int ms, const char *token);
+/* Deletes key if it still holds token (compare and delete, in Lua): 0 or
+ * -1 on error. */
+int cache_redis_unlock(struct cache_redis *r, const char *key, const char *token);
 /* DEL key: 0 or -1. */
 int cache_redis_del(struct cache_redis *r, const char *key);
 /* GET of an integer (0 when absent): 0 or -1. */

@@ -24,14 +24,16 @@
 
 struct llmsim {
 	double price[2];
-	int64_t delay_ms;
+	int64_t delay_ms, pair_delay_ms;
 	bool parallel;
 	bool ask_twice;
+	bool fail_resume;
 };
 
 struct llmsim_call {
 	struct ima_req *req;
 	const struct llmsim *st;
+	int index; /* 0: the resume alone, 1: the pair */
 	msgpack_sbuffer prompt; /* the call, packed */
 	double price;
 	int64_t words;
@@ -45,6 +47,8 @@ static const struct ima_option llmsim_options[] = {
 	{ "delay_ms", IMA_OPT_INT, "0", "how long a call that is made takes", 0 },
 	{ "parallel", IMA_OPT_BOOL, "true", "make both calls at once, on two threads", 0 },
 	{ "ask_twice", IMA_OPT_BOOL, "false", "after a miss, ask the cache once more before making the call", 0 },
+	{ "fail_resume", IMA_OPT_BOOL, "false", "the call on the resume fails (after delay_ms); the request then fails", 0 },
+	{ "pair_delay_ms", IMA_OPT_INT, "0", "how much longer the call on the pair takes", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -59,6 +63,8 @@ static int llmsim_init(const struct ima_conf *conf, void **state, struct ima_err
 	st->delay_ms = ima_conf_int(conf, "delay_ms");
 	st->parallel = ima_conf_bool(conf, "parallel");
 	st->ask_twice = ima_conf_bool(conf, "ask_twice");
+	st->fail_resume = ima_conf_bool(conf, "fail_resume");
+	st->pair_delay_ms = ima_conf_int(conf, "pair_delay_ms");
 	*state = st;
 	return 0;
 }
@@ -145,10 +151,19 @@ static void *llmsim_run(void *arg)
 
 		if (c->st->ask_twice && ima_call_cache_get(c->req, &call, &out, &cost) == 1)
 			out.size = 0; /* cannot be: nothing stored it meanwhile */
-		if (c->st->delay_ms > 0) {
-			struct timespec d = { c->st->delay_ms / 1000, (c->st->delay_ms % 1000) * 1000000 };
+		int64_t ms = c->st->delay_ms + (c->index == 1 ? c->st->pair_delay_ms : 0);
+
+		if (ms > 0) {
+			struct timespec d = { ms / 1000, (ms % 1000) * 1000000 };
 
 			nanosleep(&d, NULL);
+		}
+		if (c->index == 0 && c->st->fail_resume) {
+			/* Failed: nothing to store, the claim ends now. */
+			ima_call_cache_put(c->req, &call, NULL, 0, 0);
+			msgpack_sbuffer_destroy(&out);
+			msgpack_zone_destroy(&zone);
+			return NULL;
 		}
 		c->words = 0;
 		for (uint32_t i = 1; i < msgs->via.array.size; i++) {
@@ -189,18 +204,22 @@ static enum ima_rc llmsim_process(struct ima_req *req, void *state)
 	for (int i = 0; i < 2; i++) {
 		calls[i].req = req;
 		calls[i].st = st;
+		calls[i].index = i;
 		calls[i].price = st->price[i];
 		if (st->parallel)
 			started[i] = pthread_create(&threads[i], NULL, llmsim_run, &calls[i]) == 0;
 		if (!started[i])
 			llmsim_run(&calls[i]);
 	}
+	/* Every call ends before the stage does: the request is freed after. */
 	for (int i = 0; i < 2; i++) {
 		if (started[i])
 			pthread_join(threads[i], NULL);
 		msgpack_sbuffer_destroy(&calls[i].prompt);
+	}
+	for (int i = 0; i < 2; i++) {
 		if (!calls[i].ok)
-			return ima_req_fail(req, 500, "internal", "", "llmsim: call %d failed", i);
+			return ima_req_fail(req, 502, "llm_failed", "", "llmsim: call %d failed", i);
 		value += calls[i].price;
 		if (calls[i].reused) {
 			reused++;
