@@ -441,35 +441,46 @@ static long long cache_generation(struct cache_state *st, const char *tenant,
 	return gen;
 }
 
-static int cache_key(struct cache_state *st, struct ima_req *req,
-		     unsigned char key[CACHE_KEY_BYTES], char *ident, size_t isize)
+/* SHA-256 of head, then fingerprint (may be NULL), then the canonical
+ * encoding of o: every key of the cache, answers and calls alike. */
+static int cache_digest(const struct cache_state *st, const char *head, size_t n,
+			const char *fingerprint, const msgpack_object *o,
+			unsigned char key[CACHE_KEY_BYTES])
 {
-	struct ima_ctx *ctx = ima_req_ctx(req);
-	const msgpack_object *input = ima_ctx_get(ctx, "_input");
 	struct cache_hash h = { EVP_MD_CTX_new(), true, 0, { 0 } };
-	char tenant[128], user[128], buf[512];
 	unsigned int len = 0;
-	int y, m, d, n;
 
-	if (input == NULL || h.md == NULL) {
-		EVP_MD_CTX_free(h.md);
+	if (h.md == NULL)
 		return -1;
-	}
-	cache_identity(ctx, tenant, sizeof(tenant), user, sizeof(user));
-	ima_req_reference_date(req, &y, &m, &d);
 	h.ok = EVP_DigestInit_ex(h.md, st->sha256, NULL) == 1;
-	snprintf(ident, isize, "%zu:%s\036%zu:%s\036%lld\036", strlen(tenant), tenant,
-		 strlen(user), user, cache_generation(st, tenant, user));
-	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%s",
-		     CACHE_VALUE_VERSION, y, m, ident);
-	cache_feed(&h, buf, (size_t)n);
-	cache_feed(&h, st->fingerprint, strlen(st->fingerprint));
-	cache_feed_object(&h, input, 0);
+	cache_feed(&h, head, n);
+	if (fingerprint != NULL)
+		cache_feed(&h, fingerprint, strlen(fingerprint));
+	cache_feed_object(&h, o, 0);
 	cache_flush(&h);
 	if (h.ok)
 		h.ok = EVP_DigestFinal_ex(h.md, key, &len) == 1 && len == CACHE_KEY_BYTES;
 	EVP_MD_CTX_free(h.md);
 	return h.ok ? 0 : -1;
+}
+
+static int cache_key(struct cache_state *st, struct ima_req *req,
+		     unsigned char key[CACHE_KEY_BYTES], char *ident, size_t isize)
+{
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const msgpack_object *input = ima_ctx_get(ctx, "_input");
+	char tenant[128], user[128], buf[512];
+	int y, m, d, n;
+
+	if (input == NULL)
+		return -1;
+	cache_identity(ctx, tenant, sizeof(tenant), user, sizeof(user));
+	ima_req_reference_date(req, &y, &m, &d);
+	snprintf(ident, isize, "%zu:%s\036%zu:%s\036%lld\036", strlen(tenant), tenant,
+		 strlen(user), user, cache_generation(st, tenant, user));
+	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%s",
+		     CACHE_VALUE_VERSION, y, m, ident);
+	return cache_digest(st, buf, (size_t)n, st->fingerprint, input, key);
 }
 
 static void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[2 * CACHE_KEY_BYTES + 1])
@@ -793,22 +804,10 @@ static void cache_task_start(struct cache_state *st, struct ima_req *req,
 static int cache_call_key(const struct cache_state *st, const struct cache_task *t,
 			  const msgpack_object *call, unsigned char key[CACHE_KEY_BYTES])
 {
-	struct cache_hash h = { EVP_MD_CTX_new(), true, 0, { 0 } };
 	char head[512];
-	unsigned int len = 0;
-	int n;
+	int n = snprintf(head, sizeof(head), "imaginator-call-v%d\036%s", CACHE_CALL_VERSION, t->ident);
 
-	if (h.md == NULL)
-		return -1;
-	h.ok = EVP_DigestInit_ex(h.md, st->sha256, NULL) == 1;
-	n = snprintf(head, sizeof(head), "imaginator-call-v%d\036%s", CACHE_CALL_VERSION, t->ident);
-	cache_feed(&h, head, (size_t)n);
-	cache_feed_object(&h, call, 0);
-	cache_flush(&h);
-	if (h.ok)
-		h.ok = EVP_DigestFinal_ex(h.md, key, &len) == 1 && len == CACHE_KEY_BYTES;
-	EVP_MD_CTX_free(h.md);
-	return h.ok ? 0 : -1;
+	return cache_digest(st, head, (size_t)n, NULL, call, key);
 }
 
 /* A stored call {"v": 1, "cost": c, "result": value}: its result packed
