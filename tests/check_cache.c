@@ -105,12 +105,66 @@ static redisReply *redis_cmd(const char *fmt, ...)
 	return r;
 }
 
-static struct ima_engine *engine(const char *cache_opts, const char *probe_action)
+/* Writes conf to dir/name, loads it and starts it as a worker would. */
+static struct ima_engine *engine_from(const char *name, const char *conf)
 {
-	char conf[4096], path[400];
+	char path[400];
 	struct ima_error err;
 	struct ima_engine *eng;
 	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(conf, f);
+	fclose(f);
+	eng = ima_engine_load(path, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
+	return eng;
+}
+
+/* The X-Cache header the request got, into buf ("" when none). */
+static void xcache_of(struct ima_req *req, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < ima_req_header_count(req); i++) {
+		const char *name, *value;
+
+		ima_req_header(req, i, &name, &value);
+		if (strcmp(name, "X-Cache") == 0)
+			snprintf(buf, size, "%s", value);
+	}
+}
+
+/* Runs the cache's invalidate command for user: what it returns. */
+static int invalidate(struct ima_engine *eng, const char *user, struct ima_error *err)
+{
+	msgpack_sbuffer args, out;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	msgpack_object obj;
+	size_t off = 0;
+	int rc;
+
+	msgpack_sbuffer_init(&args);
+	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "user");
+	ima_pack_cstr(&pk, user);
+	msgpack_zone_init(&zone, 256);
+	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
+	msgpack_sbuffer_init(&out);
+	rc = ima_engine_command(eng, "invalidate", user ? &obj : NULL, &out, err);
+	msgpack_sbuffer_destroy(&out);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&args);
+	return rc;
+}
+
+static struct ima_engine *engine(const char *cache_opts, const char *probe_action)
+{
+	char conf[4096];
 
 	snprintf(conf, sizeof(conf),
 		 "pipeline = (\n"
@@ -122,15 +176,7 @@ static struct ima_engine *engine(const char *cache_opts, const char *probe_actio
 		 " { name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 30; }; },\n"
 		 " { name = \"probe\"; plugin = \"probe\"; options = { action = \"%s\"; }; }\n"
 		 ");\n", sock, cache_opts ? cache_opts : "", probe_action ? probe_action : "continue");
-	snprintf(path, sizeof(path), "%s/cache.conf", dir);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(conf, f);
-	fclose(f);
-	eng = ima_engine_load(path, &err);
-	ck_assert_msg(eng != NULL, "%s", err.message);
-	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
-	return eng;
+	return engine_from("cache.conf", conf);
 }
 
 struct answer {
@@ -164,13 +210,7 @@ static struct answer ask_full(struct ima_engine *eng, const char *body,
 	rm = strstr(out.data, "\"run_metrics\"");
 	snprintf(a.json, sizeof(a.json), "%.*s", rm ? (int)(rm - out.data) : (int)out.len, out.data);
 	ima_buf_free(&out);
-	for (size_t i = 0; i < ima_req_header_count(req); i++) {
-		const char *name, *value;
-
-		ima_req_header(req, i, &name, &value);
-		if (strcmp(name, "X-Cache") == 0)
-			snprintf(a.xcache, sizeof(a.xcache), "%s", value);
-	}
+	xcache_of(req, a.xcache, sizeof(a.xcache));
 	ima_ctx_get_int(ima_req_ctx(req), "runs", &runs);
 	a.runs = (long)runs;
 	if (ima_ctx_get_str(ima_req_ctx(req), "_cache.key", &key, &n) == 0 && n == 64)
@@ -297,13 +337,7 @@ END_TEST
 START_TEST(cache_per_user_invalidation)
 {
 	struct ima_engine *eng;
-	msgpack_sbuffer out;
-	msgpack_sbuffer args;
-	msgpack_packer pk;
-	msgpack_zone zone;
-	msgpack_object obj;
 	struct ima_error err;
-	size_t off = 0;
 
 	flush();
 	eng = engine("generation_cache_ms = 0;", NULL);
@@ -313,27 +347,14 @@ START_TEST(cache_per_user_invalidation)
 	ck_assert_str_eq(ask(eng, body("Nurse", "carol", 0.7), NULL).xcache, "MISS");
 	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "HIT-L1");
 
-	msgpack_sbuffer_init(&args);
-	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
-	ima_pack_cstr(&pk, "user");
-	ima_pack_cstr(&pk, "alice");
-	msgpack_zone_init(&zone, 256);
-	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
-	msgpack_sbuffer_init(&out);
-	ck_assert_int_eq(ima_engine_command(eng, "invalidate", &obj, &out, &err), 1);
-	msgpack_sbuffer_destroy(&out);
-	msgpack_zone_destroy(&zone);
-	msgpack_sbuffer_destroy(&args);
+	ck_assert_int_eq(invalidate(eng, "alice", &err), 1);
 
 	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "MISS");
 	ck_assert_str_eq(ask(eng, body("Nurse", "bob", 0.7), NULL).xcache, "HIT-L1");
 	ck_assert_str_eq(ask(eng, body("Nurse", "alice", 0.7), NULL).xcache, "HIT-L1");
 	/* Invalidation without a user is refused with the field at fault. */
-	msgpack_sbuffer_init(&out);
-	ck_assert_int_eq(ima_engine_command(eng, "invalidate", NULL, &out, &err), -1);
+	ck_assert_int_eq(invalidate(eng, NULL, &err), -1);
 	ck_assert_str_eq(err.field, "user");
-	msgpack_sbuffer_destroy(&out);
 	ima_engine_free(eng);
 }
 END_TEST
@@ -500,21 +521,12 @@ END_TEST
 START_TEST(cache_l1_only_without_redis)
 {
 	struct ima_engine *eng;
-	char conf[512], path[400];
-	struct ima_error err;
-	FILE *f;
 	struct answer a;
 
-	snprintf(conf, sizeof(conf),
-		 "pipeline = ({ name = \"request\"; plugin = \"request\"; },"
-		 "{ name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"none\"; }; },"
-		 "{ name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 1; }; });");
-	snprintf(path, sizeof(path), "%s/l1.conf", dir);
-	f = fopen(path, "w");
-	fputs(conf, f);
-	fclose(f);
-	eng = ima_engine_load(path, &err);
-	ck_assert_msg(eng != NULL, "%s", err.message);
+	eng = engine_from("l1.conf",
+			  "pipeline = ({ name = \"request\"; plugin = \"request\"; },"
+			  "{ name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"none\"; }; },"
+			  "{ name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 1; }; });");
 	a = ask(eng, body("Potter", NULL, 0.7), NULL);
 	ck_assert_str_eq(a.xcache, "MISS");
 	a = ask(eng, body("Potter", NULL, 0.7), NULL);
@@ -530,10 +542,7 @@ END_TEST
  * leaves the cache stage out. */
 static struct ima_engine *call_engine(const char *cache_opts, const char *sim_opts, bool cache_stage)
 {
-	char conf[4096], path[400], cache[1024] = "";
-	struct ima_error err;
-	struct ima_engine *eng;
-	FILE *f;
+	char conf[4096], cache[1024] = "";
 
 	if (cache_stage)
 		snprintf(cache, sizeof(cache),
@@ -547,15 +556,7 @@ static struct ima_engine *call_engine(const char *cache_opts, const char *sim_op
 		 "%s"
 		 " { name = \"llm\"; plugin = \"llmsim\"; options = { %s }; }\n"
 		 ");\n", cache, sim_opts ? sim_opts : "");
-	snprintf(path, sizeof(path), "%s/calls.conf", dir);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(conf, f);
-	fclose(f);
-	eng = ima_engine_load(path, &err);
-	ck_assert_msg(eng != NULL, "%s", err.message);
-	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
-	return eng;
+	return engine_from("calls.conf", conf);
 }
 
 struct calls {
@@ -582,13 +583,7 @@ static struct calls ask_calls_full(struct ima_engine *eng, const char *resume, c
 		ima_req_set_meta(req, "output", "json");
 	c.status = ima_engine_handle(eng, req, b, strlen(b), IMA_FMT_JSON);
 	ctx = ima_req_ctx(req);
-	for (size_t i = 0; i < ima_req_header_count(req); i++) {
-		const char *name, *value;
-
-		ima_req_header(req, i, &name, &value);
-		if (strcmp(name, "X-Cache") == 0)
-			snprintf(c.xcache, sizeof(c.xcache), "%s", value);
-	}
+	xcache_of(req, c.xcache, sizeof(c.xcache));
 	ima_ctx_get_int(ctx, "run_metrics.cache.calls_hit", &c.hit);
 	ima_ctx_get_int(ctx, "run_metrics.cache.calls_missed", &c.missed);
 	ima_ctx_get_int(ctx, "run_metrics.cache.calls_stored", &c.stored);
@@ -690,12 +685,7 @@ END_TEST
 START_TEST(call_cache_per_user_and_cache_control)
 {
 	struct ima_engine *eng;
-	msgpack_sbuffer out, args;
-	msgpack_packer pk;
-	msgpack_zone zone;
-	msgpack_object obj;
 	struct ima_error err;
-	size_t off = 0;
 
 	flush();
 	eng = call_engine(NULL, NULL, true);
@@ -709,18 +699,7 @@ START_TEST(call_cache_per_user_and_cache_control)
 	ck_assert_int_eq(ask_calls(eng, "Glazier", "Job five", "erin", "no-cache").made, 2);
 	ck_assert_int_eq(ask_calls(eng, "Glazier", "Job five", "erin", "no-cache").stored, 2);
 	/* Invalidating erin drops her calls too. */
-	msgpack_sbuffer_init(&args);
-	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
-	ima_pack_cstr(&pk, "user");
-	ima_pack_cstr(&pk, "erin");
-	msgpack_zone_init(&zone, 256);
-	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
-	msgpack_sbuffer_init(&out);
-	ck_assert_int_eq(ima_engine_command(eng, "invalidate", &obj, &out, &err), 1);
-	msgpack_sbuffer_destroy(&out);
-	msgpack_zone_destroy(&zone);
-	msgpack_sbuffer_destroy(&args);
+	ck_assert_int_eq(invalidate(eng, "erin", &err), 1);
 	ck_assert_int_eq(ask_calls(eng, "Welder", "Job six", "erin", NULL).made, 2);
 	ck_assert_int_eq(ask_calls(eng, "Welder", "Job seven", "frank", NULL).hit, 1);
 	ima_engine_free(eng);
