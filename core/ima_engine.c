@@ -61,6 +61,7 @@ struct ima_engine {
 	size_t nplugins;
 	struct ima_stage *stages;
 	size_t nstages;
+	struct ima_stage *call_stage; /* serves the call cache, or NULL */
 };
 
 /* ---- option access for plugins ---- */
@@ -666,6 +667,9 @@ static int engine_init_stages(struct ima_engine *eng, struct ima_error *err)
 		struct ima_stage *st = &eng->stages[i];
 		struct ima_error perr;
 
+		/* The first stage with a call cache serves every stage's calls. */
+		if (eng->call_stage == NULL && st->plugin->desc.call_get != NULL)
+			eng->call_stage = st;
 		if (st->plugin->desc.init == NULL) {
 			st->inited = true;
 			continue;
@@ -1059,14 +1063,8 @@ int ima_engine_run(struct ima_engine *eng, struct ima_req *req)
 	req->nstages = eng->nstages;
 	for (size_t i = 0; i < eng->nstages; i++)
 		req->stage_seconds[i] = -1;
-	/* The first stage with a call cache serves every stage's calls. */
-	req->call_plugin = NULL;
-	for (size_t i = 0; i < eng->nstages; i++)
-		if (eng->stages[i].plugin->desc.call_get != NULL) {
-			req->call_plugin = &eng->stages[i].plugin->desc;
-			req->call_state = eng->stages[i].state;
-			break;
-		}
+	req->call_plugin = eng->call_stage ? &eng->call_stage->plugin->desc : NULL;
+	req->call_state = eng->call_stage ? eng->call_stage->state : NULL;
 
 	/* The dispatcher is a plain loop; finish hooks run onion-style. */
 	for (size_t i = 0; i < eng->nstages; i++) {
