@@ -907,6 +907,15 @@ static int cache_call_lookup(struct cache_state *st, struct cache_task *t,
 
 enum { CALL_OWNER, CALL_WAITED, CALL_UNCLAIMED };
 
+/* With st->lock held: where the task records its claim on key, or -1. */
+static int cache_task_find(const struct cache_task *t, const unsigned char *key)
+{
+	for (int i = 0; i < t->nclaimed; i++)
+		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
+			return i;
+	return -1;
+}
+
 /*
  * Claims a call for this request, recorded in the task in the same hold of
  * st->lock, so that a sibling thread asking for it sees the claim and never
@@ -919,14 +928,10 @@ static int cache_call_claim(struct cache_state *st, struct cache_task *t,
 	int rc = CALL_UNCLAIMED;
 
 	pthread_mutex_lock(&st->lock);
-	for (int i = 0; i < t->nclaimed; i++)
-		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
-			goto out;
-	if (t->nclaimed == CACHE_TASK_CLAIMS)
+	if (cache_task_find(t, key) >= 0 || t->nclaimed == CACHE_TASK_CLAIMS)
 		goto out;
+	/* Owned without waiting, so the lock was held all along. */
 	if (cache_claim_locked(st, key, until)) {
-		/* The wait above may have let go of the lock, but this key is
-		 * owned now and nclaimed only grows under it. */
 		memcpy(t->claimed[t->nclaimed].key, key, CACHE_KEY_BYTES);
 		t->claimed[t->nclaimed].token[0] = '\0';
 		t->nclaimed++;
@@ -994,16 +999,15 @@ static bool cache_call_release(struct cache_state *st, struct cache_task *t,
 {
 	char token[CACHE_REDIS_TOKEN] = "";
 	bool found = false;
+	int i;
 
 	pthread_mutex_lock(&st->lock);
-	for (int i = 0; i < t->nclaimed; i++)
-		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0) {
-			memcpy(token, t->claimed[i].token, sizeof(token));
-			t->claimed[i] = t->claimed[t->nclaimed - 1];
-			t->nclaimed--;
-			found = true;
-			break;
-		}
+	if ((i = cache_task_find(t, key)) >= 0) {
+		memcpy(token, t->claimed[i].token, sizeof(token));
+		t->claimed[i] = t->claimed[t->nclaimed - 1];
+		t->nclaimed--;
+		found = true;
+	}
 	pthread_mutex_unlock(&st->lock);
 	if (!found)
 		return false;
@@ -1058,13 +1062,15 @@ static int cache_call_get(struct ima_req *req, void *state, const msgpack_object
 			cache_call_release(st, t, key);
 			ima_metric_add("imaginator_cache_call_coalesced_total", 1);
 			return 1;
-		case 0:
+		case 0: {
+			int i;
+
 			pthread_mutex_lock(&st->lock);
-			for (int i = 0; i < t->nclaimed; i++)
-				if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
-					memcpy(t->claimed[i].token, token, sizeof(token));
+			if ((i = cache_task_find(t, key)) >= 0)
+				memcpy(t->claimed[i].token, token, sizeof(token));
 			pthread_mutex_unlock(&st->lock);
 			break;
+		}
 		default:
 			break;
 		}
