@@ -1333,16 +1333,31 @@ static int split_lines(struct parser *ps)
     return 0;
 }
 
+/* Makes room for one more element in a growing array (doubling; the first
+ * allocation holds first elements): the array, perhaps moved, or NULL when
+ * memory ran out (arr and *cap are then unchanged). */
+static void *grow(void *arr, size_t *cap, size_t count, size_t elem, size_t first)
+{
+    size_t n;
+    void *p;
+
+    if (count < *cap)
+        return arr;
+    n = *cap ? *cap * 2 : first;
+    p = realloc(arr, n * elem);
+    if (p)
+        *cap = n;
+    return p;
+}
+
 static int add_range(struct parser *ps, const struct date_range *r, size_t *index)
 {
-    if (ps->range_count == ps->range_cap) {
-        size_t cap = ps->range_cap ? ps->range_cap * 2 : 16;
-        struct date_range *n = realloc(ps->ranges, cap * sizeof(*n));
-        if (!n)
-            return -1;
-        ps->ranges = n;
-        ps->range_cap = cap;
-    }
+    struct date_range *ranges = grow(ps->ranges, &ps->range_cap, ps->range_count,
+                                     sizeof(*ranges), 16);
+
+    if (!ranges)
+        return -1;
+    ps->ranges = ranges;
     ps->ranges[ps->range_count] = *r;
     *index = ps->range_count++;
     return 0;
@@ -1857,14 +1872,12 @@ static int education_text(const struct parser *ps, size_t s, size_t e)
 
 static int push_entry(struct parser *ps, struct experience_entry *en)
 {
-    if (ps->entry_count == ps->entry_cap) {
-        size_t cap = ps->entry_cap ? ps->entry_cap * 2 : 8;
-        struct experience_entry *n = realloc(ps->entries, cap * sizeof(*n));
-        if (!n)
-            return -1;
-        ps->entries = n;
-        ps->entry_cap = cap;
-    }
+    struct experience_entry *entries = grow(ps->entries, &ps->entry_cap, ps->entry_count,
+                                            sizeof(*entries), 8);
+
+    if (!entries)
+        return -1;
+    ps->entries = entries;
     ps->entries[ps->entry_count++] = *en;
     return 0;
 }
@@ -2143,6 +2156,7 @@ static int build_entries(struct parser *ps, int has_experience)
     size_t pend_cap = 0, i, floor_line = 0, k, heading, undated;
     int rc = 0;
     for (i = 0; i < ps->line_count; i++) {
+        struct pending *more;
         int made;
         if (ps->lines[i].heading)
             floor_line = i;
@@ -2150,16 +2164,12 @@ static int build_entries(struct parser *ps, int has_experience)
         if (!anchor_allowed(ps, i, has_experience) &&
             (!has_experience || (undated = undated_header(ps, i, floor_line)) == SIZE_MAX))
             continue;
-        if (ps->entry_count == pend_cap) {
-            size_t cap = pend_cap ? pend_cap * 2 : 8;
-            struct pending *n = realloc(pend, cap * sizeof(*n));
-            if (!n) {
-                rc = -1;
-                break;
-            }
-            pend = n;
-            pend_cap = cap;
+        more = grow(pend, &pend_cap, ps->entry_count, sizeof(*pend), 8);
+        if (!more) {
+            rc = -1;
+            break;
         }
+        pend = more;
         if (undated != SIZE_MAX) {
             if (build_undated(ps, i, undated, &pend[ps->entry_count]) != 0) {
                 rc = -1;
