@@ -780,22 +780,17 @@ static void *call_race(void *arg)
 	return NULL;
 }
 
-START_TEST(call_cache_coalesces_calls_across_processes)
+/* Eight analyses of one resume against eight jobs at once, spread over
+ * the engines: the resume's call is made once, the seven others reuse it. */
+static void race_one_resume(struct ima_engine **engs, int nengs)
 {
 	enum { N = 8 };
 	struct call_racer r[N];
 	pthread_t t[N];
-	struct ima_engine *eng[2];
 	int64_t made = 0, reused = 0;
 
-	flush();
-	/* Two engines with their own L1 and in-flight tables, as two worker
-	 * processes or hosts are, sharing Redis: the resume's call is made
-	 * once by whoever takes its Redis lock. */
-	eng[0] = call_engine(NULL, "delay_ms = 300;", true);
-	eng[1] = call_engine(NULL, "delay_ms = 300;", true);
 	for (int i = 0; i < N; i++) {
-		r[i].eng = eng[i % 2];
+		r[i].eng = engs[i % nengs];
 		r[i].job = i;
 		ck_assert_int_eq(pthread_create(&t[i], NULL, call_race, &r[i]), 0);
 	}
@@ -809,6 +804,19 @@ START_TEST(call_cache_coalesces_calls_across_processes)
 	}
 	ck_assert_int_eq(made, N + 1);
 	ck_assert_int_eq(reused, N - 1);
+}
+
+START_TEST(call_cache_coalesces_calls_across_processes)
+{
+	struct ima_engine *eng[2];
+
+	flush();
+	/* Two engines with their own L1 and in-flight tables, as two worker
+	 * processes or hosts are, sharing Redis: the resume's call is made
+	 * once by whoever takes its Redis lock. */
+	eng[0] = call_engine(NULL, "delay_ms = 300;", true);
+	eng[1] = call_engine(NULL, "delay_ms = 300;", true);
+	race_one_resume(eng, 2);
 	/* No lock is left behind. */
 	{
 		redisReply *k = redis_cmd("KEYS t:clock:*");
@@ -895,31 +903,13 @@ END_TEST
 
 START_TEST(call_cache_coalesces_identical_calls)
 {
-	enum { N = 8 };
-	struct call_racer r[N];
-	pthread_t t[N];
 	struct ima_engine *eng;
-	int64_t made = 0, reused = 0;
 
 	flush();
 	/* The same resume against eight jobs at once: its call is made once,
 	 * the seven others wait for it. */
 	eng = call_engine(NULL, "delay_ms = 200;", true);
-	for (int i = 0; i < N; i++) {
-		r[i].eng = eng;
-		r[i].job = i;
-		ck_assert_int_eq(pthread_create(&t[i], NULL, call_race, &r[i]), 0);
-	}
-	for (int i = 0; i < N; i++)
-		pthread_join(t[i], NULL);
-	for (int i = 0; i < N; i++) {
-		ck_assert_int_eq(r[i].c.status, 200);
-		ck_assert_int_eq(r[i].c.resume_words, 3);
-		made += r[i].c.made;
-		reused += r[i].c.reused;
-	}
-	ck_assert_int_eq(made, N + 1);
-	ck_assert_int_eq(reused, N - 1);
+	race_one_resume(&eng, 1);
 	ima_engine_free(eng);
 }
 END_TEST
