@@ -151,8 +151,8 @@ int main(int argc, char **argv)
 		}
 		base = tmpl;
 	}
-	eng = ima_engine_load(conf, &err);
-	beng = eng ? ima_engine_load(base, &err) : NULL;
+	eng = ima_engine_load(conf, NULL, &err);
+	beng = eng ? ima_engine_load(base, NULL, &err) : NULL;
 	if (base == tmpl)
 		unlink(tmpl);
 	if (eng == NULL || beng == NULL) {

@@ -548,7 +548,7 @@ int main(int argc, char **argv)
 	}
 	if (dir == NULL)
 		dir = "../shared/data";
-	eng = ima_engine_load(conf, &err);
+	eng = ima_engine_load(conf, NULL, &err);
 	if (eng == NULL) {
 		fprintf(stderr, "ima-eval: %s\n", err.message);
 		return 3;

@@ -84,7 +84,7 @@ static int trace_run(const char *conf, const char *resume, const char *job, long
 
 	memset(row, 0, sizeof(*row));
 	trace_seed = seed;
-	eng = ima_engine_load(conf, &err);
+	eng = ima_engine_load(conf, NULL, &err);
 	if (eng == NULL || ima_engine_worker_init(eng, &err) != 0) {
 		fprintf(stderr, "ima-trace: %s\n", err.message);
 		ima_engine_free(eng);

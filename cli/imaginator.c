@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ima_core.h"
+#include "front.h"
 
 /* Exit codes, documented in imaginator(1). */
 enum {
@@ -53,7 +54,8 @@ static struct ima_engine *load_engine(const char *conf_path)
 		die_line("config", err.message);
 		return NULL;
 	}
-	eng = ima_engine_load(path, &err);
+	/* The fcgi group is validated here as imaginator-fcgi does. */
+	eng = ima_engine_load(path, &ima_fcgi_front, &err);
 	if (eng == NULL)
 		die_line("config", err.message);
 	ima_free(path);

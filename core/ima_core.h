@@ -110,6 +110,19 @@ int ima_error_pack(msgpack_packer *pk, const struct ima_error *err);
 struct ima_engine;
 
 /*
+ * A front end's group of settings in the configuration ("fcgi = { ... }"),
+ * declared with the same option table as a stage's options, so that every
+ * program reading a configuration validates it the same way and the core
+ * knows no front end's settings. check, optional, tests the values beyond
+ * their types (ranges) and fills err (the file and line are added).
+ */
+struct ima_front {
+	const char *group;
+	const struct ima_option *options;
+	int (*check)(const struct ima_conf *conf, struct ima_error *err);
+};
+
+/*
  * Which configuration to load: an explicit path wins, then $IMAGINATOR_ENV
  * (conf dir / <env>.conf, the conf dir being $IMAGINATOR_CONF_DIR or the
  * installed one), then the embedded default configuration. Returns a
@@ -120,10 +133,15 @@ char *ima_config_resolve(const char *explicit_path, struct ima_error *err,
 
 /*
  * Loads a configuration (NULL: the embedded default), opens and checks every
- * plugin, validates options and runs each stage's init. Errors name the file,
- * the line, the stage and the plugin, in err->message. Returns NULL on error.
+ * plugin, validates options and runs each stage's init. front, which may be
+ * NULL, is the group of settings the calling program reads; any other
+ * top-level group than imaginator and pipeline is an error. Errors name the
+ * file, the line, the stage and the plugin, in err->message. Returns NULL
+ * on error.
  */
-struct ima_engine *ima_engine_load(const char *path, struct ima_error *err);
+struct ima_engine *ima_engine_load(const char *path,
+				   const struct ima_front *front,
+				   struct ima_error *err);
 /* Runs the optional worker_init hooks (after fork). */
 int ima_engine_worker_init(struct ima_engine *eng, struct ima_error *err);
 void ima_engine_free(struct ima_engine *eng);
@@ -140,18 +158,13 @@ const struct ima_plugin *ima_engine_stage_plugin(const struct ima_engine *eng,
 const struct ima_conf *ima_engine_stage_conf(const struct ima_engine *eng,
 					     size_t i);
 /*
- * The "fcgi" group of the configuration belongs to the front end: the core
- * keeps its settings (integers and strings, ${VAR} expanded) for
- * imaginator-fcgi to read and check. ima_engine_front_key() walks them in
- * file order (NULL past the end) with the line of each, for messages.
+ * The front end's settings (the front given to ima_engine_load), validated
+ * against its option table: read them with ima_conf_int() and friends.
+ * NULL when the engine was loaded without a front.
  */
-const char *ima_engine_front_key(const struct ima_engine *eng, size_t i,
-				 int *line);
-/* 0 and the value when key is set with that type, -1 otherwise. */
-int ima_engine_front_int(const struct ima_engine *eng, const char *key,
-			 long long *out);
-int ima_engine_front_string(const struct ima_engine *eng, const char *key,
-			    const char **out);
+const struct ima_conf *ima_engine_front_conf(const struct ima_engine *eng);
+/* Whether the file set option name (1), or it holds its default (0). */
+int ima_conf_is_set(const struct ima_conf *conf, const char *name);
 
 /*
  * Offers an administrative verb to every stage with a command hook (in
@@ -237,10 +250,19 @@ double ima_req_stage_seconds(const struct ima_req *req, size_t stage);
 
 /*
  * Moves the metric table into shared memory so that worker processes forked
- * later add to the same counters. Call once, before fork. 0 or -1.
+ * later add to the same counters, with room for the per-worker gauges of
+ * up to workers processes at once. Call once, before fork. 0 or -1.
  */
-int ima_metrics_share(void);
-/* Appends every metric in the Prometheus text format. */
+int ima_metrics_share(unsigned workers);
+/* Back to a private table (tests). */
+void ima_metrics_unshare(void);
+/* In a worker after fork: its column (1..workers) for per-worker gauges,
+ * zeroed first. The supervisor gives each live worker its own. */
+void ima_metrics_set_worker(unsigned column);
+/* In the supervisor when a worker died: its gauges stop counting. */
+void ima_metrics_worker_gone(unsigned column);
+/* Appends every metric, with HELP and TYPE lines, in the Prometheus text
+ * format. */
 void ima_metrics_render(struct ima_buf *out);
 
 /* ---- logging -------------------------------------------------------- */

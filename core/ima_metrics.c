@@ -2,17 +2,30 @@
  * ima_metrics.c - process-wide counters and gauges for plugins and the
  * front end, rendered in the Prometheus text format.
  *
- * A fixed table of slots, found by hashing the series name. Registration
- * takes a mutex once per series; after that an update is one atomic add.
- * Before the FastCGI supervisor forks its workers it moves the table into a
- * MAP_SHARED mapping, so every worker adds to the same numbers and /metrics
- * on any worker shows the total. Values are kept in millionths so that
- * money and seconds add up exactly with integer atomics.
+ * A fixed table of series, found by hashing the name, and a table of
+ * families (type and HELP text). Before the FastCGI supervisor forks its
+ * workers it moves both into one MAP_SHARED mapping, so every worker adds
+ * to the same numbers and /metrics on any worker shows the total.
+ *
+ * Nothing in the mapping is ever locked: a worker can be killed at any
+ * instruction, and a lock it held would wedge every other worker. A slot is
+ * claimed with a compare-and-swap (free -> claimed), its name written, then
+ * published (ready). A slot left claimed by a worker that died in that
+ * window is skipped for good; a racing registrant of the same name waits a
+ * bounded time for it and otherwise takes another slot, and the renderer
+ * adds up series that share a name, so no update is ever lost or shown
+ * twice.
+ *
+ * Values are kept in millionths so that money and seconds add up exactly
+ * with integer atomics. Counters and plain gauges have one value; a
+ * per-worker gauge (IMA_METRIC_GAUGE_SUM: bytes held in a worker's memory)
+ * has one column per worker, written only by that worker and summed when
+ * read.
  */
 #include "config.h"
 
 #include <math.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,149 +34,343 @@
 #include "ima_core.h"
 
 #define METRIC_SLOTS 512
+#define METRIC_FAMILIES 128
 #define METRIC_NAME 120
+#define METRIC_HELP 200
 #define METRIC_SCALE 1000000.0
+#define METRIC_CLAIM_SPINS 10000 /* a registrant in progress is this close */
+
+enum { SLOT_FREE = 0, SLOT_CLAIMED = 1, SLOT_READY = 2 };
+
+struct metric_family {
+	atomic_int state;
+	int type; /* enum ima_metric_type */
+	char name[METRIC_NAME];
+	char help[METRIC_HELP];
+};
 
 struct metric_slot {
-	atomic_int state; /* 0 free, 1 being written, 2 ready */
+	atomic_int state;
 	char name[METRIC_NAME];
-	atomic_llong value; /* millionths */
 };
 
+/*
+ * The series values live apart from the names: values[slot * columns +
+ * column]. Column 0 holds counters and plain gauges; columns 1.. are the
+ * workers' own (per-worker gauges).
+ */
 struct metric_table {
-	pthread_mutex_t lock;
+	unsigned columns;
+	struct metric_family families[METRIC_FAMILIES];
 	struct metric_slot slots[METRIC_SLOTS];
+	atomic_llong values[];
 };
 
-static struct metric_table local_table = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static struct metric_table *table = &local_table;
+static struct {
+	struct metric_table table;
+	atomic_llong values[METRIC_SLOTS]; /* one column before sharing */
+} local_table = { .table = { .columns = 1 } };
+static struct metric_table *table = &local_table.table;
+static size_t table_bytes;
+static unsigned my_column; /* this process's column; 0 outside workers */
 
-int ima_metrics_share(void)
+static size_t metric_table_size(unsigned columns)
+{
+	return sizeof(struct metric_table) +
+	       (size_t)METRIC_SLOTS * columns * sizeof(atomic_llong);
+}
+
+int ima_metrics_share(unsigned workers)
 {
 	struct metric_table *shared;
-	pthread_mutexattr_t attr;
+	unsigned columns = workers + 1;
+	size_t bytes = metric_table_size(columns);
 
-	if (table != &local_table)
+	if (table != &local_table.table)
 		return 0;
-	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+	shared = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
 		return -1;
-	memcpy(shared->slots, local_table.slots, sizeof(shared->slots));
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	pthread_mutex_init(&shared->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	/* Single-threaded here (before any fork or thread): plain copies. */
+	memcpy(shared->families, local_table.table.families, sizeof(shared->families));
+	memcpy(shared->slots, local_table.table.slots, sizeof(shared->slots));
+	shared->columns = columns;
+	for (unsigned i = 0; i < METRIC_SLOTS; i++)
+		atomic_init(&shared->values[(size_t)i * columns],
+			    atomic_load(&local_table.values[i]));
 	table = shared;
+	table_bytes = bytes;
 	return 0;
 }
 
-static unsigned metric_hash(const char *s)
+void ima_metrics_unshare(void)
+{
+	if (table == &local_table.table)
+		return;
+	munmap(table, table_bytes);
+	table = &local_table.table;
+}
+
+static void metric_column_zero(unsigned column)
+{
+	for (unsigned i = 0; i < METRIC_SLOTS; i++)
+		atomic_store_explicit(&table->values[(size_t)i * table->columns + column],
+				      0, memory_order_relaxed);
+}
+
+void ima_metrics_set_worker(unsigned column)
+{
+	if (column >= table->columns)
+		column = 0;
+	my_column = column;
+	if (column > 0)
+		metric_column_zero(column);
+}
+
+void ima_metrics_worker_gone(unsigned column)
+{
+	if (column > 0 && column < table->columns)
+		metric_column_zero(column);
+}
+
+static unsigned metric_hash(const char *s, size_t len)
 {
 	unsigned h = 2166136261u;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
 	return h;
 }
 
+/* The series called name, claiming a free slot when create is set.
+ * Lock-free; see the top of the file. */
 static struct metric_slot *metric_find(const char *name, bool create)
 {
-	unsigned h = metric_hash(name) % METRIC_SLOTS;
+	size_t len = strlen(name);
+	unsigned h;
 
-	if (strlen(name) >= METRIC_NAME)
+	if (len == 0 || len >= METRIC_NAME)
 		return NULL;
+	h = metric_hash(name, len) % METRIC_SLOTS;
 	for (unsigned probe = 0; probe < METRIC_SLOTS; probe++) {
-		struct metric_slot *s = &table->slots[(h + probe) % METRIC_SLOTS];
-		int state = atomic_load_explicit(&s->state, memory_order_acquire);
+		struct metric_slot *e = &table->slots[(h + probe) % METRIC_SLOTS];
+		int st = atomic_load_explicit(&e->state, memory_order_acquire);
 
-		if (state == 2 && strcmp(s->name, name) == 0)
-			return s;
-		if (state == 0) {
-			struct metric_slot *found = NULL;
-
-			if (!create)
-				return NULL;
-			/* Registration is rare: a mutex keeps two writers from
-			 * claiming the same free slot for different names. */
-			pthread_mutex_lock(&table->lock);
-			for (unsigned q = 0; q < METRIC_SLOTS && found == NULL; q++) {
-				struct metric_slot *t = &table->slots[(h + q) % METRIC_SLOTS];
-				int st = atomic_load(&t->state);
-
-				if (st == 2 && strcmp(t->name, name) == 0)
-					found = t;
-				else if (st == 0) {
-					atomic_store(&t->state, 1);
-					strcpy(t->name, name);
-					atomic_store_explicit(&t->state, 2, memory_order_release);
-					found = t;
-				}
-			}
-			pthread_mutex_unlock(&table->lock);
-			return found;
+		/* Someone is writing a name here now: wait a little for it,
+		 * unless it died there. */
+		for (int spin = 0; spin < METRIC_CLAIM_SPINS && st == SLOT_CLAIMED; spin++) {
+			sched_yield();
+			st = atomic_load_explicit(&e->state, memory_order_acquire);
 		}
+		if (st == SLOT_READY) {
+			if (strcmp(e->name, name) == 0)
+				return e;
+			continue;
+		}
+		if (st != SLOT_FREE)
+			continue;
+		if (!create)
+			return NULL;
+		if (!atomic_compare_exchange_strong(&e->state, &st, SLOT_CLAIMED)) {
+			probe--; /* taken meanwhile: look at the same slot again */
+			continue;
+		}
+		memcpy(e->name, name, len + 1);
+		atomic_store_explicit(&e->state, SLOT_READY, memory_order_release);
+		return e;
 	}
 	return NULL;
+}
+
+static struct metric_family *family_find(const char *name, size_t len,
+					 bool create)
+{
+	struct metric_family *f = NULL;
+	unsigned h;
+
+	if (len == 0 || len >= METRIC_NAME)
+		return NULL;
+	/* Families are few and declared once: a linear probe of their own. */
+	h = metric_hash(name, len) % METRIC_FAMILIES;
+	for (unsigned probe = 0; probe < METRIC_FAMILIES; probe++) {
+		struct metric_family *e = &table->families[(h + probe) % METRIC_FAMILIES];
+		int st = atomic_load_explicit(&e->state, memory_order_acquire);
+
+		for (int spin = 0; spin < METRIC_CLAIM_SPINS && st == SLOT_CLAIMED; spin++) {
+			sched_yield();
+			st = atomic_load_explicit(&e->state, memory_order_acquire);
+		}
+		if (st == SLOT_READY) {
+			if (strncmp(e->name, name, len) == 0 && e->name[len] == '\0')
+				return e;
+			continue;
+		}
+		if (st != SLOT_FREE)
+			continue;
+		if (!create)
+			return NULL;
+		if (!atomic_compare_exchange_strong(&e->state, &st, SLOT_CLAIMED)) {
+			probe--;
+			continue;
+		}
+		f = e;
+		memcpy(f->name, name, len);
+		f->name[len] = '\0';
+		return f; /* still CLAIMED: the caller fills it and publishes */
+	}
+	return NULL;
+}
+
+/* Family names: [a-zA-Z_:][a-zA-Z0-9_:]*, as Prometheus wants them. */
+static bool metric_name_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		      c == ':' || (i > 0 && c >= '0' && c <= '9')))
+			return false;
+	}
+	return len > 0;
+}
+
+int ima_metric_declare(const char *family, enum ima_metric_type type,
+		       const char *help)
+{
+	size_t len = family ? strlen(family) : 0;
+	struct metric_family *f;
+
+	if (!metric_name_ok(family, len) || help == NULL || help[0] == '\0' ||
+	    (type != IMA_METRIC_COUNTER && type != IMA_METRIC_GAUGE &&
+	     type != IMA_METRIC_GAUGE_SUM) ||
+	    (type == IMA_METRIC_COUNTER) != (len > 6 && strcmp(family + len - 6, "_total") == 0))
+		return -1;
+	f = family_find(family, len, true);
+	if (f == NULL)
+		return -1;
+	if (atomic_load_explicit(&f->state, memory_order_acquire) == SLOT_READY)
+		return f->type == (int)type ? 0 : -1; /* declared before */
+	f->type = (int)type;
+	snprintf(f->help, sizeof(f->help), "%s", help);
+	/* HELP text is one line: the exposition format ends it at '\n'. */
+	for (char *p = f->help; *p; p++)
+		if (*p == '\n' || *p == '\\')
+			*p = ' ';
+	atomic_store_explicit(&f->state, SLOT_READY, memory_order_release);
+	return 0;
+}
+
+static int metric_type(const char *name)
+{
+	size_t flen = strcspn(name, "{");
+	const struct metric_family *f = family_find(name, flen, false);
+
+	if (f != NULL)
+		return f->type;
+	return flen > 6 && strncmp(name + flen - 6, "_total", 6) == 0
+		       ? IMA_METRIC_COUNTER : IMA_METRIC_GAUGE;
+}
+
+static atomic_llong *metric_value(const struct metric_slot *s, unsigned column)
+{
+	size_t i = (size_t)(s - table->slots);
+
+	return &table->values[i * table->columns + column];
 }
 
 void ima_metric_add(const char *name, double delta)
 {
 	struct metric_slot *s;
+	unsigned column;
 
 	/* Only what the fixed-point counter can hold (about 9e12). */
 	if (!(fabs(delta) < 9e12) || (s = metric_find(name, true)) == NULL)
 		return;
-	atomic_fetch_add_explicit(&s->value, llround(delta * METRIC_SCALE),
+	column = metric_type(name) == IMA_METRIC_GAUGE_SUM ? my_column : 0;
+	atomic_fetch_add_explicit(metric_value(s, column), llround(delta * METRIC_SCALE),
 				  memory_order_relaxed);
 }
 
 void ima_metric_set(const char *name, double value)
 {
 	struct metric_slot *s;
+	unsigned column;
 
 	if (!(fabs(value) < 9e12) || (s = metric_find(name, true)) == NULL)
 		return;
-	atomic_store_explicit(&s->value, llround(value * METRIC_SCALE),
+	column = metric_type(name) == IMA_METRIC_GAUGE_SUM ? my_column : 0;
+	atomic_store_explicit(metric_value(s, column), llround(value * METRIC_SCALE),
 			      memory_order_relaxed);
+}
+
+static long long metric_slot_sum(const struct metric_slot *s)
+{
+	long long sum = 0;
+
+	for (unsigned c = 0; c < table->columns; c++)
+		sum += atomic_load_explicit(metric_value(s, c), memory_order_relaxed);
+	return sum;
 }
 
 double ima_metric_get(const char *name)
 {
 	struct metric_slot *s = metric_find(name, false);
 
-	return s ? (double)atomic_load(&s->value) / METRIC_SCALE : 0.0;
+	return s ? (double)metric_slot_sum(s) / METRIC_SCALE : 0.0;
 }
 
 static int metric_cmp(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const struct metric_slot *x = *(const struct metric_slot *const *)a;
+	const struct metric_slot *y = *(const struct metric_slot *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static const char *metric_type_name(int type)
+{
+	return type == IMA_METRIC_COUNTER ? "counter" : "gauge";
 }
 
 void ima_metrics_render(struct ima_buf *out)
 {
-	const char *names[METRIC_SLOTS] = { 0 };
+	const struct metric_slot *ready[METRIC_SLOTS];
 	size_t n = 0;
 	char family[METRIC_NAME] = "";
 
 	for (unsigned i = 0; i < METRIC_SLOTS; i++)
-		if (atomic_load(&table->slots[i].state) == 2)
-			names[n++] = table->slots[i].name;
-	qsort(names, n, sizeof(names[0]), metric_cmp);
+		if (atomic_load_explicit(&table->slots[i].state, memory_order_acquire) == SLOT_READY)
+			ready[n++] = &table->slots[i];
+	qsort(ready, n, sizeof(ready[0]), metric_cmp);
 	for (size_t i = 0; i < n; i++) {
-		size_t flen = strcspn(names[i], "{");
-		double v = ima_metric_get(names[i]);
+		const char *name = ready[i]->name;
+		size_t flen = strcspn(name, "{");
+		long long raw = metric_slot_sum(ready[i]);
+		double v;
 
-		/* One TYPE line per family, before its first series. */
-		if (strlen(family) != flen || strncmp(family, names[i], flen) != 0) {
-			snprintf(family, sizeof(family), "%.*s", (int)flen, names[i]);
-			ima_buf_printf(out, "# TYPE %s %s\n", family,
-				       flen > 6 && strncmp(names[i] + flen - 6, "_total", 6) == 0
-					       ? "counter" : "gauge");
+		/* The same series in two slots (see the top): one line. */
+		while (i + 1 < n && strcmp(ready[i + 1]->name, name) == 0)
+			raw += metric_slot_sum(ready[++i]);
+		v = (double)raw / METRIC_SCALE;
+		/* One HELP and TYPE per family, before its first series. */
+		if (strlen(family) != flen || strncmp(family, name, flen) != 0) {
+			const struct metric_family *f = family_find(name, flen, false);
+
+			snprintf(family, sizeof(family), "%.*s", (int)flen, name);
+			ima_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", family,
+				       f ? f->help : "Not described by the stage that reports it.",
+				       family, metric_type_name(metric_type(name)));
 		}
-		if (v == floor(v) && fabs(v) < 1e15)
-			ima_buf_printf(out, "%s %.0f\n", names[i], v);
-		else
-			ima_buf_printf(out, "%s %.6f\n", names[i], v);
+		ima_buf_append(out, name, strlen(name));
+		ima_buf_append(out, " ", 1);
+		if (raw % 1000000 == 0) {
+			if (raw < 0)
+				ima_buf_append(out, "-", 1);
+			ima_buf_append_uint(out, (uint64_t)llabs(raw / 1000000));
+		} else {
+			ima_buf_append_fixed(out, v, 6);
+		}
+		ima_buf_append(out, "\n", 1);
 	}
 }

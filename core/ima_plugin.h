@@ -25,6 +25,12 @@
  *        private data of a stage (ima_req_task_set / ima_req_task_get),
  *        ima_msgpack_check, ima_metric_get.
  *        Plugins built for 1.0 and 1.1 load unchanged.
+ *   1.3  metric families with HELP text and a type (ima_metric_declare;
+ *        per-worker gauges summed over workers), contributions to
+ *        run_metrics kept by the request (ima_req_metric_add / _put /
+ *        _append / _get; the "_metrics.<name>" context keys of 1.1 still
+ *        work), ima_req_set_reference_date, and the thread contract below
+ *        written down. Plugins built for 1.0 to 1.2 load unchanged.
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -33,6 +39,25 @@
  *   - Values returned by ima_ctx_get*() are borrowed and stay valid until the
  *     request ends (replacing a key does not invalidate earlier reads).
  *   - A plugin allocates its long-lived state in init and frees it in fini.
+ *
+ * Threads, once for the whole API:
+ *   - The core runs one request on one thread: its process, finish and
+ *     prefetch hooks are called there, in order. Hooks of different
+ *     requests run at the same time on other threads, so a stage's state
+ *     is shared and needs its own locking.
+ *   - A stage may start threads of its own for one request (parallel
+ *     calls), and must join them before its process hook returns: the
+ *     request is freed after the pipeline.
+ *   - From such a thread only these are safe: ima_call_cache_get and
+ *     ima_call_cache_put, ima_req_task_get, ima_req_meta, ima_req_elapsed,
+ *     ima_req_reference_date, ima_conf_*, ima_data_path, ima_metric_*,
+ *     ima_log, ima_error_set, ima_msgpack_check, ima_json_to_msgpack, the
+ *     ima_malloc family and the packing helpers.
+ *   - Everything else is the request thread's alone: ima_req_alloc and
+ *     ima_req_strndup (the arena has no lock), every ima_ctx_* call (even
+ *     a lookup: values are decoded lazily and cached in the context),
+ *     ima_req_fail, ima_req_add_header, ima_req_set_degraded,
+ *     ima_req_task_set, ima_req_metric_* and ima_req_set_prerendered.
  */
 #ifndef IMA_PLUGIN_H
 #define IMA_PLUGIN_H
@@ -48,7 +73,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 2
+#define IMA_ABI_MINOR 3
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -194,9 +219,31 @@ char *ima_ctx_public_json(struct ima_ctx *ctx, size_t *len);
  */
 int ima_req_set_prerendered(struct ima_req *req, const char *members, size_t len);
 /*
- * Stages may add an object to the answer's run_metrics by putting it under
- * "_metrics.<name>" (e.g. "_metrics.cache" becomes run_metrics.cache).
+ * Contributions to the answer's run_metrics (ABI 1.3), kept by the request
+ * rather than in the context, so no stage can read or forge another's. The
+ * core adds "stages" (each stage's seconds); the rest is what stages say.
+ * key is a top-level member of run_metrics, at most 63 bytes; at most 32
+ * keys per request. Each returns 0, or -1 when the key is used with another
+ * kind, the value is not one well-formed msgpack value, or memory ran out.
+ *
+ * ima_req_metric_add: a number; what every stage adds under one key is
+ *   summed (two LLM stages adding "total_tokens" give the request's total).
+ * ima_req_metric_put: one msgpack value (copied), replacing what was put.
+ * ima_req_metric_append: one msgpack value (copied) appended to the array
+ *   under key ("calls").
+ * ima_req_metric_get: what is under key now, or NULL; for add, a double;
+ *   for append, the array. Borrowed until the next call that changes key.
+ *
+ * Plugins built for 1.1 and 1.2 may instead put an object under
+ * "_metrics.<name>" in the context; it becomes run_metrics.<name> unless a
+ * contribution uses that key.
  */
+int ima_req_metric_add(struct ima_req *req, const char *key, double delta);
+int ima_req_metric_put(struct ima_req *req, const char *key, const void *data,
+		       size_t len);
+int ima_req_metric_append(struct ima_req *req, const char *key,
+			  const void *data, size_t len);
+const msgpack_object *ima_req_metric_get(struct ima_req *req, const char *key);
 
 /*
  * Per-request private data of a stage, kept outside the context (like
@@ -287,11 +334,15 @@ void ima_req_set_degraded(struct ima_req *req, const char *reason);
 int ima_req_is_degraded(const struct ima_req *req);
 /* Seconds since the request started (monotonic clock). */
 double ima_req_elapsed(const struct ima_req *req);
-/* The reference date of the request: "_input.reference_date" (YYYY-MM-DD,
- * set by the request stage from the client's reference_date), else today
- * (UTC). "Present" in a resume means this date. */
+/* The reference date of the request: what a stage set with
+ * ima_req_set_reference_date() (the request stage, from the client's
+ * reference_date), else today (UTC). "Present" in a resume means this
+ * date. */
 void ima_req_reference_date(struct ima_req *req, int *year, int *month,
 			    int *day);
+/* Sets it (ABI 1.3); -1 unless it is a real calendar date, 1900-9999. */
+int ima_req_set_reference_date(struct ima_req *req, int year, int month,
+			       int day);
 
 /*
  * Parses JSON text (e.g. a request field holding JSON as a string) into one
@@ -307,11 +358,26 @@ int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
  * Process-wide metrics, aggregated over every worker and served by
  * imaginator-fcgi on GET /metrics in the Prometheus text format. name is a
  * Prometheus series: "imaginator_cache_hits_total{level=\"l1\"}" (at most
- * 119 bytes); the first use registers it. Counters (names ending in _total)
- * only go up; anything else is a gauge. Lock-free after registration.
- * Values are fixed-point with 6 decimals; a value or delta of 9e12 or more
- * (or not a number) is ignored.
+ * 119 bytes); the first use registers it. Lock-free, also across worker
+ * processes. Values are fixed-point with 6 decimals; a value or delta of
+ * 9e12 or more (or not a number) is ignored.
+ *
+ * Declare each family once, from init (ABI 1.3): its type and a one-line
+ * HELP text. Undeclared families still work, as counters when the name ends
+ * in _total and gauges otherwise, with a HELP text that says so.
  */
+enum ima_metric_type {
+	IMA_METRIC_COUNTER = 1,  /* only goes up; the name ends in _total */
+	IMA_METRIC_GAUGE = 2,    /* one value for the service (a ratio over
+				  * shared counters): the last set wins */
+	IMA_METRIC_GAUGE_SUM = 3 /* each worker sets its own value (bytes in
+				  * its memory); reads show the sum */
+};
+/* family: the name without labels. 0, or -1 for a bad name or help, a
+ * counter whose name lacks _total (or the reverse), a full table, or a
+ * family declared before with another type. */
+int ima_metric_declare(const char *family, enum ima_metric_type type,
+		       const char *help);
 void ima_metric_add(const char *name, double delta);
 void ima_metric_set(const char *name, double value);
 /* Reads a metric, summed over the workers (0 when unknown). ABI 1.2. */

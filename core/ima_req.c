@@ -55,6 +55,10 @@ void ima_req_free(struct ima_req *req)
 		req->arena = c->next;
 		ima_free(c);
 	}
+	for (size_t i = 0; i < req->nmetrics; i++)
+		ima_buf_free(&req->metrics[i].data);
+	if (req->metric_zone != NULL)
+		msgpack_zone_free(req->metric_zone);
 	ima_free(req->stage_seconds);
 	ima_free(req->prerendered);
 	ima_free(req);
@@ -307,20 +311,36 @@ double ima_req_stage_seconds(const struct ima_req *req, size_t stage)
 	return req->stage_seconds[stage];
 }
 
+static bool req_date_valid(int y, int m, int d)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return y >= 1900 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 &&
+	       d <= days[m - 1] + (m == 2 && leap);
+}
+
+int ima_req_set_reference_date(struct ima_req *req, int year, int month,
+			       int day)
+{
+	if (!req_date_valid(year, month, day))
+		return -1;
+	req->ref_year = year;
+	req->ref_month = month;
+	req->ref_day = day;
+	return 0;
+}
+
 void ima_req_reference_date(struct ima_req *req, int *year, int *month,
 			    int *day)
 {
-	const char *s;
-	size_t n;
-	int y, m, d;
 	time_t t;
 	struct tm tm;
 
-	if (ima_ctx_get_str(req->ctx, "_input.reference_date", &s, &n) == 0 &&
-	    n >= 10 && sscanf(s, "%4d-%2d-%2d", &y, &m, &d) == 3) {
-		*year = y;
-		*month = m;
-		*day = d;
+	if (req->ref_year != 0) {
+		*year = req->ref_year;
+		*month = req->ref_month;
+		*day = req->ref_day;
 		return;
 	}
 	t = time(NULL);
@@ -328,4 +348,135 @@ void ima_req_reference_date(struct ima_req *req, int *year, int *month,
 	*year = tm.tm_year + 1900;
 	*month = tm.tm_mon + 1;
 	*day = tm.tm_mday;
+}
+
+/* ---- contributions to run_metrics ---- */
+
+static struct req_metric *req_metric(struct ima_req *req, const char *key,
+				     enum req_metric_kind kind)
+{
+	struct req_metric *m;
+	size_t len = key ? strlen(key) : 0;
+
+	if (len == 0 || len >= sizeof(m->key) || strcmp(key, "stages") == 0)
+		return NULL;
+	for (size_t i = 0; i < req->nmetrics; i++)
+		if (strcmp(req->metrics[i].key, key) == 0)
+			return req->metrics[i].kind == kind ? &req->metrics[i] : NULL;
+	if (req->nmetrics == IMA_REQ_METRICS)
+		return NULL;
+	m = &req->metrics[req->nmetrics++];
+	memset(m, 0, sizeof(*m));
+	memcpy(m->key, key, len + 1);
+	m->kind = kind;
+	return m;
+}
+
+int ima_req_metric_add(struct ima_req *req, const char *key, double delta)
+{
+	struct req_metric *m;
+
+	if (!isfinite(delta) || (m = req_metric(req, key, REQ_METRIC_ADD)) == NULL)
+		return -1;
+	m->sum += delta;
+	return 0;
+}
+
+/* One well-formed value, as every contribution must be: it is copied into
+ * the answer byte for byte. */
+static bool req_metric_value_ok(const void *data, size_t len)
+{
+	struct ima_error err;
+	size_t used = 0;
+
+	return data != NULL && ima_mp_walk(data, len, IMA_DEFAULT_MAX_DEPTH - 2,
+					   true, &used, &err) == 0 && used == len;
+}
+
+int ima_req_metric_put(struct ima_req *req, const char *key, const void *data,
+		       size_t len)
+{
+	struct req_metric *m;
+
+	if (!req_metric_value_ok(data, len) ||
+	    (m = req_metric(req, key, REQ_METRIC_PUT)) == NULL)
+		return -1;
+	m->data.len = 0;
+	m->data.failed = false;
+	ima_buf_append(&m->data, data, len);
+	return m->data.failed ? -1 : 0;
+}
+
+int ima_req_metric_append(struct ima_req *req, const char *key,
+			  const void *data, size_t len)
+{
+	struct req_metric *m;
+	size_t before;
+
+	if (!req_metric_value_ok(data, len) ||
+	    (m = req_metric(req, key, REQ_METRIC_APPEND)) == NULL)
+		return -1;
+	before = m->data.len;
+	ima_buf_append(&m->data, data, len);
+	if (m->data.failed) {
+		m->data.len = before;
+		m->data.failed = false;
+		return -1;
+	}
+	m->count++;
+	return 0;
+}
+
+int ima_req_metric_pack(const struct req_metric *m, msgpack_packer *pk)
+{
+	switch (m->kind) {
+	case REQ_METRIC_ADD:
+		return msgpack_pack_double(pk, m->sum);
+	case REQ_METRIC_PUT:
+		return pk->callback(pk->data, m->data.data, m->data.len);
+	case REQ_METRIC_APPEND:
+		if (msgpack_pack_array(pk, m->count) != 0)
+			return -1;
+		return m->count ? pk->callback(pk->data, m->data.data, m->data.len) : 0;
+	}
+	return -1;
+}
+
+const msgpack_object *ima_req_metric_get(struct ima_req *req, const char *key)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_object *o = NULL;
+	size_t off = 0;
+
+	for (size_t i = 0; i < req->nmetrics && o == NULL; i++) {
+		const struct req_metric *m = &req->metrics[i];
+
+		if (strcmp(m->key, key) != 0)
+			continue;
+		if (req->metric_zone == NULL &&
+		    (req->metric_zone = msgpack_zone_new(1024)) == NULL)
+			return NULL;
+		o = msgpack_zone_malloc(req->metric_zone, sizeof(*o));
+		if (o == NULL)
+			return NULL;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		/* Unpacked strings point into the buffer: unpack a copy kept
+		 * in the zone, which lives as long as the request. */
+		if (ima_req_metric_pack(m, &pk) != 0 || sb.size == 0) {
+			o = NULL;
+		} else {
+			char *keep = msgpack_zone_malloc(req->metric_zone, sb.size);
+
+			if (keep != NULL)
+				memcpy(keep, sb.data, sb.size);
+			if (keep == NULL ||
+			    msgpack_unpack(keep, sb.size, &off, req->metric_zone, o) !=
+				    MSGPACK_UNPACK_SUCCESS)
+				o = NULL;
+		}
+		msgpack_sbuffer_destroy(&sb);
+	}
+	return o;
 }

@@ -12,6 +12,18 @@ struct req_pair {
 };
 
 #define IMA_REQ_TASKS 16
+#define IMA_REQ_METRICS 32
+
+enum req_metric_kind { REQ_METRIC_ADD = 1, REQ_METRIC_PUT, REQ_METRIC_APPEND };
+
+/* One contribution to run_metrics (ima_req_metric_*). */
+struct req_metric {
+	char key[64];
+	enum req_metric_kind kind;
+	double sum;          /* REQ_METRIC_ADD */
+	struct ima_buf data; /* PUT: one value; APPEND: the elements */
+	size_t count;        /* APPEND: how many elements */
+};
 
 struct req_task {
 	const void *owner;
@@ -41,6 +53,13 @@ struct ima_req {
 	/* the stage serving the call cache, set by the engine */
 	const struct ima_plugin *call_plugin;
 	void *call_state;
+	struct req_metric metrics[IMA_REQ_METRICS];
+	size_t nmetrics;
+	msgpack_zone *metric_zone; /* what ima_req_metric_get() unpacked */
+	int ref_year, ref_month, ref_day; /* 0: today */
 };
+
+/* Packs one contribution's value (ima_req.c). */
+int ima_req_metric_pack(const struct req_metric *m, msgpack_packer *pk);
 
 #endif /* IMA_REQ_PRIVATE_H */

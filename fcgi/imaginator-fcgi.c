@@ -27,8 +27,9 @@
 #include <unistd.h>
 
 #include "fcgi.h"
+#include "front.h"
 
-#define FCGI_MAX_WORKERS 256
+#define FCGI_MAX_WORKERS IMA_FCGI_MAX_WORKERS
 #define FCGI_MAX_CHILDREN (2 * FCGI_MAX_WORKERS) /* two generations at a reload */
 #define FCGI_READY_SECONDS 20.0 /* a new generation must be up by then */
 
@@ -300,6 +301,9 @@ static pid_t fcgi_spawn(struct fcgi_sup *s, unsigned gen, int ready_r, int ready
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (ready_r >= 0)
 			close(ready_r);
+		/* Its own column for per-worker gauges, which no other live
+		 * worker shares. */
+		ima_metrics_set_worker((unsigned)slot + 1);
 		rc = ima_fcgi_worker_run(s->eng, s->shm, &s->opts, ready_w);
 		ima_free(s->unix_path);
 		exit(rc);
@@ -343,6 +347,7 @@ static int fcgi_reap(struct fcgi_sup *s, unsigned watch_gen)
 						(s->fast_deaths > 12 ? 1.0 : 0.1 * (s->fast_deaths - 3));
 			}
 			c->pid = 0;
+			ima_metrics_worker_gone((unsigned)i + 1);
 		}
 	}
 	fcgi_update_gauge(s);
@@ -403,7 +408,7 @@ static struct ima_engine *fcgi_load(struct fcgi_sup *s, struct ima_error *err)
 
 	if (failed)
 		return NULL;
-	eng = ima_engine_load(path, err);
+	eng = ima_engine_load(path, &ima_fcgi_front, err);
 	ima_free(path);
 	if (eng == NULL)
 		return NULL;
@@ -598,90 +603,42 @@ bad:
 }
 
 /*
- * The configuration's fcgi group: the same settings as the command line,
- * which wins. Unknown keys and bad values stop the start-up with the line.
+ * The configuration's fcgi group (validated by the core against the table
+ * in options.c): what the file sets, unless the command line or the
+ * environment set it already.
  */
-static int fcgi_apply_config(struct fcgi_sup *s)
+static void fcgi_apply_config(struct fcgi_sup *s)
 {
-	static const struct {
-		const char *key;
-		unsigned bit;
-		long long lo, hi;
-	} ints[] = {
-		{ "workers", SET_WORKERS, 1, FCGI_MAX_WORKERS },
-		{ "threads", SET_THREADS, 1, 1024 },
-		{ "socket_mode", SET_MODE, 0, 0777 },
-		{ "drain_timeout", SET_DRAIN, 0, 3600 },
-		{ "io_timeout", SET_IO, 0, 3600 },
-		{ "backlog", SET_BACKLOG, 1, 65535 },
-		{ "admin_routes", 0, 0, 1 },
-	};
-	static const struct {
-		const char *key;
-		unsigned bit;
-	} strs[] = {
-		{ "listen", SET_LISTEN }, { "socket_group", SET_GROUP }, { "pidfile", SET_PIDFILE },
-	};
-	const char *key;
-	int line;
+	const struct ima_conf *c = ima_engine_front_conf(s->eng);
 
-	for (size_t i = 0; (key = ima_engine_front_key(s->eng, i, &line)) != NULL; i++) {
-		bool known = false;
-
-		for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]); k++) {
-			long long v;
-
-			if (strcmp(key, ints[k].key) != 0)
-				continue;
-			known = true;
-			if (ima_engine_front_int(s->eng, key, &v) != 0 || v < ints[k].lo || v > ints[k].hi) {
-				fprintf(stderr, "imaginator-fcgi: config: %s:%d: fcgi.%s must be an integer %lld..%lld\n",
-					ima_engine_source(s->eng), line, key, ints[k].lo, ints[k].hi);
-				return -1;
-			}
-			if (s->explicit_set & ints[k].bit)
-				continue;
-			switch (k) {
-			case 0: s->workers = (int)v; break;
-			case 1: s->opts.threads = (int)v; break;
-			case 2: s->socket_mode = (mode_t)v; break;
-			case 3: s->opts.drain_seconds = (double)v; break;
-			case 4: s->opts.io_timeout = (int)v; break;
-			case 5: s->backlog = (int)v; break;
-			case 6: s->opts.admin_routes = v != 0; break;
-			}
-		}
-		for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
-			const char *v;
-
-			if (strcmp(key, strs[k].key) != 0)
-				continue;
-			known = true;
-			if (ima_engine_front_string(s->eng, key, &v) != 0) {
-				fprintf(stderr, "imaginator-fcgi: config: %s:%d: fcgi.%s must be a string\n",
-					ima_engine_source(s->eng), line, key);
-				return -1;
-			}
-			if (s->explicit_set & strs[k].bit)
-				continue;
-			if (k == 0) {
-				snprintf(s->conf_listen, sizeof(s->conf_listen), "%s", v);
-				s->listen = s->conf_listen;
-			} else if (k == 1) {
-				snprintf(s->conf_group, sizeof(s->conf_group), "%s", v);
-				s->socket_group = s->conf_group;
-			} else {
-				snprintf(s->conf_pidfile, sizeof(s->conf_pidfile), "%s", v);
-				s->pidfile = s->conf_pidfile;
-			}
-		}
-		if (!known) {
-			fprintf(stderr, "imaginator-fcgi: config: %s:%d: unknown setting fcgi.%s (known: listen, workers, threads, socket_mode, socket_group, drain_timeout, io_timeout, backlog, pidfile, admin_routes)\n",
-				ima_engine_source(s->eng), line, key);
-			return -1;
-		}
+#define FCGI_FROM_FILE(name, bit) (ima_conf_is_set(c, name) && !(s->explicit_set & (bit)))
+	if (FCGI_FROM_FILE("workers", SET_WORKERS))
+		s->workers = (int)ima_conf_int(c, "workers");
+	if (FCGI_FROM_FILE("threads", SET_THREADS))
+		s->opts.threads = (int)ima_conf_int(c, "threads");
+	if (FCGI_FROM_FILE("socket_mode", SET_MODE))
+		s->socket_mode = (mode_t)ima_conf_int(c, "socket_mode");
+	if (FCGI_FROM_FILE("drain_timeout", SET_DRAIN))
+		s->opts.drain_seconds = (double)ima_conf_int(c, "drain_timeout");
+	if (FCGI_FROM_FILE("io_timeout", SET_IO))
+		s->opts.io_timeout = (int)ima_conf_int(c, "io_timeout");
+	if (FCGI_FROM_FILE("backlog", SET_BACKLOG))
+		s->backlog = (int)ima_conf_int(c, "backlog");
+	if (ima_conf_is_set(c, "admin_routes"))
+		s->opts.admin_routes = ima_conf_int(c, "admin_routes") != 0;
+	if (FCGI_FROM_FILE("listen", SET_LISTEN)) {
+		snprintf(s->conf_listen, sizeof(s->conf_listen), "%s", ima_conf_string(c, "listen"));
+		s->listen = s->conf_listen;
 	}
-	return 0;
+	if (FCGI_FROM_FILE("socket_group", SET_GROUP)) {
+		snprintf(s->conf_group, sizeof(s->conf_group), "%s", ima_conf_string(c, "socket_group"));
+		s->socket_group = s->conf_group;
+	}
+	if (FCGI_FROM_FILE("pidfile", SET_PIDFILE)) {
+		snprintf(s->conf_pidfile, sizeof(s->conf_pidfile), "%s", ima_conf_string(c, "pidfile"));
+		s->pidfile = s->conf_pidfile;
+	}
+#undef FCGI_FROM_FILE
 }
 
 int main(int argc, char **argv)
@@ -700,7 +657,7 @@ int main(int argc, char **argv)
 	json_object_seed(0);
 	s.shm = ima_fcgi_shm_create();
 	/* Stage metrics too: one table for every worker, before any fork. */
-	if (s.shm == NULL || ima_metrics_share() != 0) {
+	if (s.shm == NULL || ima_metrics_share(FCGI_MAX_CHILDREN) != 0) {
 		fprintf(stderr, "imaginator-fcgi: cannot map shared counters\n");
 		return FCGI_EXIT_CONFIG;
 	}
@@ -710,11 +667,7 @@ int main(int argc, char **argv)
 		ima_fcgi_shm_destroy(s.shm);
 		return FCGI_EXIT_CONFIG;
 	}
-	if (fcgi_apply_config(&s) != 0) {
-		ima_engine_free(s.eng);
-		ima_fcgi_shm_destroy(s.shm);
-		return FCGI_EXIT_CONFIG;
-	}
+	fcgi_apply_config(&s);
 	fd = fcgi_open_listen(&s);
 	if (fd < 0) {
 		ima_engine_free(s.eng);

@@ -1,27 +1,16 @@
 #!/bin/sh
-# embed-conf.sh CONF - prints a C file holding CONF with its @include lines
-# replaced by the included files (relative to CONF's directory), so the
-# embedded default configuration is exactly what conf/default.conf says.
+# embed-conf.sh CONF... - prints a C file holding each CONF as it is, by
+# its file name, so the embedded default configuration is exactly the
+# shipped files and its messages cite their real lines. The first is the
+# configuration; its @include lines find the others by name.
 set -eu
-conf=$1
-dir=$(dirname "$conf")
-
-inline() {
-	while IFS= read -r line || [ -n "$line" ]; do
-		case "$line" in
-		*@include*)
-			inc=$(printf '%s\n' "$line" | sed -n 's/^[[:space:]]*@include[[:space:]]*"\([^"]*\)".*/\1/p')
-			if [ -n "$inc" ]; then
-				inline < "$dir/$inc"
-				continue
-			fi
-			;;
-		esac
-		printf '%s\n' "$line"
-	done
-}
-
-echo '/* Generated from conf/default.conf by scripts/embed-conf.sh. */'
-echo 'const char ima_default_conf[] ='
-inline < "$conf" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/'
-echo ';'
+echo '/* Generated from conf/ by scripts/embed-conf.sh. */'
+echo '#include "ima_config.h"'
+echo 'const struct ima_config_file ima_default_conf[] = {'
+for conf in "$@"; do
+	printf '\t{ "%s",\n' "$(basename "$conf")"
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t  "/' -e 's/$/\\n"/' "$conf"
+	printf '\t},\n'
+done
+echo '	{ 0, 0 }'
+echo '};'

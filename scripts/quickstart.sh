@@ -19,7 +19,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 build_deps="build-essential autoconf automake libtool pkg-config
-	libfcgi-dev libcurl4-openssl-dev libjwt-dev libmsgpack-dev libhiredis-dev
+	libfcgi-dev libmsgpack-dev libhiredis-dev
 	libssl-dev libjansson-dev libconfig-dev"
 test_deps="check jq redis-server lighttpd nginx-light apache2 libapache2-mod-fcgid curl python3"
 

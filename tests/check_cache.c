@@ -118,7 +118,7 @@ static struct ima_engine *engine_from(const char *name, const char *conf)
 	ck_assert_ptr_nonnull(f);
 	fputs(conf, f);
 	fclose(f);
-	eng = ima_engine_load(path, &err);
+	eng = ima_engine_load(path, NULL, &err);
 	ck_assert_msg(eng != NULL, "%s", err.message);
 	ck_assert_int_eq(ima_engine_worker_init(eng, &err), 0);
 	return eng;

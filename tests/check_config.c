@@ -63,7 +63,7 @@ END_TEST
 START_TEST(config_wrong_option_type)
 {
 	expect_load_error("pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { count = \"many\"; }; });",
-			  "option 'count' must be a integer");
+			  "option 'count' must be an integer");
 }
 END_TEST
 
@@ -140,7 +140,7 @@ END_TEST
 START_TEST(config_embedded_default_and_shipped)
 {
 	struct ima_error err;
-	struct ima_engine *eng = ima_engine_load(NULL, &err);
+	struct ima_engine *eng = ima_engine_load(NULL, NULL, &err);
 	const char *src = getenv("top_srcdir");
 	char path[4096];
 
@@ -152,7 +152,7 @@ START_TEST(config_embedded_default_and_shipped)
 		return;
 	snprintf(path, sizeof(path), "%s/conf/production.conf", src);
 	setenv("IMAGINATOR_REDIS_URL", "redis://127.0.0.1:1/0", 1);
-	eng = ima_engine_load(path, &err);
+	eng = ima_engine_load(path, NULL, &err);
 	ck_assert_msg(eng != NULL, "%s", err.message);
 	ima_engine_free(eng);
 }
@@ -162,24 +162,119 @@ START_TEST(config_front_group)
 {
 	struct ima_error err;
 	struct ima_engine *eng;
-	const char *str;
-	long long n;
-	int line;
+	const struct ima_conf *fc;
 
 	setenv("IMA_TEST_SOCK", "/run/ima.sock", 1);
 	eng = test_engine("fcgi = {\n  workers = 3;\n  listen = \"unix:${IMA_TEST_SOCK}\";\n};\n"
 			  "pipeline = ({ name = \"a\"; plugin = \"probe\"; });", &err);
 	ck_assert_msg(eng != NULL, "%s", err.message);
-	ck_assert_int_eq(ima_engine_front_int(eng, "workers", &n), 0);
-	ck_assert_int_eq((int)n, 3);
-	ck_assert_int_eq(ima_engine_front_string(eng, "listen", &str), 0);
-	ck_assert_str_eq(str, "unix:/run/ima.sock");
-	ck_assert_int_ne(ima_engine_front_int(eng, "listen", &n), 0);
-	ck_assert_str_eq(ima_engine_front_key(eng, 1, &line), "listen");
-	ck_assert_int_eq(line, 3);
-	ck_assert_ptr_null(ima_engine_front_key(eng, 2, &line));
+	fc = ima_engine_front_conf(eng);
+	ck_assert_ptr_nonnull(fc);
+	ck_assert_int_eq((int)ima_conf_int(fc, "workers"), 3);
+	ck_assert_int_eq(ima_conf_is_set(fc, "workers"), 1);
+	ck_assert_int_eq(ima_conf_is_set(fc, "threads"), 0);
+	ck_assert_int_eq((int)ima_conf_int(fc, "threads"), 4);
+	ck_assert_int_eq((int)ima_conf_int(fc, "socket_mode"), 0660);
+	ck_assert_str_eq(ima_conf_string(fc, "listen"), "unix:/run/ima.sock");
 	ima_engine_free(eng);
-	expect_load_error("fcgi = { workers = 1.5; };\npipeline = ();", "fcgi.workers must be an integer or a string");
+	/* What imaginator-fcgi refuses, every program refuses: the same table. */
+	expect_load_error("fcgi = {\n worker = 2; };\npipeline = ();",
+			  "test.conf:2: fcgi: unknown option 'worker' (known: listen, workers,");
+	expect_load_error("fcgi = { workers = 1.5; };\npipeline = ();",
+			  "fcgi: option 'workers' must be an integer");
+	expect_load_error("fcgi = { workers = 0; };\npipeline = ();",
+			  "fcgi.workers = 0: must be 1 to 256");
+	expect_load_error("fcgi = { listen = \"127.0.0.1:99999\"; };\npipeline = ();",
+			  "listen '127.0.0.1:99999': the port must be a number from 1 to 65535");
+	expect_load_error("fcgi = { listen = \"127.0.0.1:\"; };\npipeline = ();",
+			  "the port must be a number");
+	expect_load_error("fcgi = 3;\npipeline = ();", "'fcgi' must be a group");
+	/* Without a front, its group is just unknown. */
+	ck_assert_ptr_null(ima_engine_load(test_write_file("f.conf", "fcgi = { };\npipeline = ();"),
+					   NULL, &err));
+	ck_assert_ptr_nonnull(strstr(err.message, "unknown setting 'fcgi' (known: imaginator, pipeline)"));
+}
+END_TEST
+
+START_TEST(config_unterminated_variable)
+{
+	expect_load_error("imaginator = {\n plugin_dir = \"${UNSET_VAR\"; };\npipeline = ();",
+			  "test.conf:2: imaginator.plugin_dir: '${UNSET_VAR' has no closing '}'");
+	expect_load_error("pipeline = ({ name = \"a\"; plugin = \"probe\";\n options = { secret = \"x${}\"; }; });",
+			  "test.conf:2: stage 'a' (plugin probe): option 'secret': '${}' names no variable");
+}
+END_TEST
+
+START_TEST(config_include_paths_and_lines)
+{
+	struct ima_error err;
+	struct ima_engine *eng;
+	char conf[8192], inc[4200];
+
+	/* An absolute @include works, and its errors cite it. */
+	snprintf(inc, sizeof(inc), "%s",
+		 test_write_file("abs.inc", "{ name = \"one\"; plugin = \"probe\"; }"));
+	snprintf(conf, sizeof(conf), "pipeline = (\n@include \"%s\"\n);\n", inc);
+	eng = test_engine(conf, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ima_engine_free(eng);
+	test_write_file("bad.inc", "# a comment\n{ name = \"one\";\n  plugin = \"probe\"; options = { colour = 1; }; }");
+	expect_load_error("pipeline = (\n@include \"bad.inc\"\n);\n", "bad.inc:3: stage 'one' (plugin probe): unknown option 'colour'");
+	/* A missing file is named, with the line that wants it. */
+	expect_load_error("# first\npipeline = (\n  @include \"/nonexistent/x.conf\"\n);\n",
+			  "test.conf:3: @include \"/nonexistent/x.conf\": cannot read /nonexistent/x.conf: No such file or directory");
+	/* An include of itself stops. */
+	test_write_file("loop.inc", "@include \"loop.inc\"\n");
+	expect_load_error("pipeline = (\n@include \"loop.inc\"\n);", "includes nested deeper than");
+	/* Lines after an include are the file's own lines. */
+	test_write_file("two.inc", "{ name = \"a\"; plugin = \"probe\"; },\n{ name = \"b\"; plugin = \"probe\"; }");
+	expect_load_error("pipeline = (\n@include \"two.inc\"\n,\n{ name = \"c\";\n plugin = \"nothere\"; }\n);",
+			  "test.conf:4: plugin nothere");
+}
+END_TEST
+
+START_TEST(config_embedded_errors_cite_real_files)
+{
+	struct ima_error err;
+	const char *old = getenv("IMAGINATOR_PLUGIN_DIR");
+	char *keep = old ? strdup(old) : NULL;
+	struct ima_engine *eng;
+
+	/* No plugins: the first stage of the embedded default fails, and the
+	 * message cites request.conf, a file the user has, at its own line. */
+	setenv("IMAGINATOR_PLUGIN_DIR", "/nonexistent", 1);
+	eng = ima_engine_load(NULL, NULL, &err);
+	if (keep != NULL) {
+		setenv("IMAGINATOR_PLUGIN_DIR", keep, 1);
+		free(keep);
+	}
+	ck_assert_ptr_null(eng);
+	ck_assert_msg(strstr(err.message, "embedded:request.conf:5: plugin request") != NULL,
+		      "%s", err.message);
+}
+END_TEST
+
+START_TEST(config_long_stage_name_fingerprint)
+{
+	struct ima_error err;
+	struct ima_engine *a, *b;
+	char conf[4096], name[701];
+	char fa[65];
+
+	/* Longer than any fixed buffer the fingerprint could use (ASan). */
+	memset(name, 'x', 700);
+	name[700] = '\0';
+	snprintf(conf, sizeof(conf), "pipeline = ({ name = \"%s\"; plugin = \"probe\"; });", name);
+	a = test_engine(conf, &err);
+	ck_assert_msg(a != NULL, "%s", err.message);
+	snprintf(fa, sizeof(fa), "%s", ima_engine_fingerprint(a));
+	ima_engine_free(a);
+	name[699] = 'y'; /* past where a 512-byte buffer would cut */
+	snprintf(conf, sizeof(conf), "pipeline = ({ name = \"%s\"; plugin = \"probe\"; });", name);
+	b = test_engine(conf, &err);
+	ck_assert_msg(b != NULL, "%s", err.message);
+	ck_assert_str_ne(ima_engine_fingerprint(b), fa);
+	ima_engine_free(b);
 }
 END_TEST
 
@@ -226,6 +321,10 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_resolve_env_name);
 	tcase_add_test(tc, config_embedded_default_and_shipped);
 	tcase_add_test(tc, config_front_group);
+	tcase_add_test(tc, config_unterminated_variable);
+	tcase_add_test(tc, config_include_paths_and_lines);
+	tcase_add_test(tc, config_embedded_errors_cite_real_files);
+	tcase_add_test(tc, config_long_stage_name_fingerprint);
 	tcase_add_test(tc, config_fingerprint_tracks_pipeline);
 	suite_add_tcase(s, tc);
 	return s;

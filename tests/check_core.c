@@ -34,7 +34,7 @@ const char *test_write_file(const char *name, const char *text)
 
 struct ima_engine *test_engine(const char *conf_text, struct ima_error *err)
 {
-	return ima_engine_load(test_write_file("test.conf", conf_text), err);
+	return ima_engine_load(test_write_file("test.conf", conf_text), &ima_fcgi_front, err);
 }
 
 int test_run_json(struct ima_engine *eng, const char *json, struct ima_req **out)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ima_core.h"
+#include "front.h"
 
 Suite *ctx_suite(void);
 Suite *codec_suite(void);

@@ -355,6 +355,17 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	     !request_valid_date(f[F_REFDATE]->via.str.ptr, f[F_REFDATE]->via.str.size)))
 		return ima_req_fail(req, 422, "invalid_field", "reference_date",
 				    "reference_date must be a date YYYY-MM-DD");
+	if (f[F_REFDATE] != NULL) {
+		const char *d = f[F_REFDATE]->via.str.ptr;
+
+		/* What "Present" means for every later stage. */
+		int year = ((d[0] - '0') * 10 + d[1] - '0') * 100 + (d[2] - '0') * 10 + d[3] - '0';
+
+		if (ima_req_set_reference_date(req, year, (d[5] - '0') * 10 + d[6] - '0',
+					       (d[8] - '0') * 10 + d[9] - '0') != 0)
+			return ima_req_fail(req, 422, "invalid_field", "reference_date",
+					    "reference_date must be a date YYYY-MM-DD");
+	}
 
 	if (!msgpack_zone_init(&zone, 1024))
 		return ima_req_fail(req, 500, "internal", "", "out of memory");

@@ -1,0 +1,251 @@
+/*
+ * ima_config.c - reading a configuration's text with its @include files
+ * inlined, and the map from each inlined line back to its file and line.
+ *
+ * libconfig 1.5 resolves @include against one directory for every file and
+ * says only "cannot open include file" when that fails, and an inlined
+ * embedded default has line numbers no user's file has. Doing the
+ * inlining here lets every message cite the file the user wrote, relative
+ * names follow the file that holds them, and absolute names work.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ima_config.h"
+#include "ima_core.h"
+
+#define CONFIG_MAX_BYTES (1024 * 1024) /* one file */
+#define CONFIG_MAX_DEPTH 8             /* includes within includes */
+
+static int config_add_file(struct ima_config_text *t, const char *name)
+{
+	char **f = ima_realloc(t->files, (t->nfiles + 1) * sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	t->files = f;
+	if ((f[t->nfiles] = ima_strdup(name)) == NULL)
+		return -1;
+	return (int)t->nfiles++;
+}
+
+static int config_add_line(struct ima_config_text *t, struct ima_buf *b,
+			   const char *s, size_t len, unsigned file, int line)
+{
+	if (t->nlines == t->caplines) {
+		size_t cap = t->caplines ? t->caplines * 2 : 256;
+		struct ima_config_line *l = ima_realloc(t->lines, cap * sizeof(*l));
+
+		if (l == NULL)
+			return -1;
+		t->lines = l;
+		t->caplines = cap;
+	}
+	t->lines[t->nlines++] = (struct ima_config_line){ file, line };
+	ima_buf_append(b, s, len);
+	ima_buf_append(b, "\n", 1);
+	return b->failed ? -1 : 0;
+}
+
+/* The whole file, NUL-terminated, from ima_malloc; NULL with errno. */
+static char *config_slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf = ima_malloc(CONFIG_MAX_BYTES + 1);
+	if (buf == NULL) {
+		fclose(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
+	if (ferror(f) || n > CONFIG_MAX_BYTES) {
+		int e = ferror(f) ? errno : EFBIG;
+
+		fclose(f);
+		ima_free(buf);
+		errno = e;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* NAME of a line `@include "NAME"` (trailing comment allowed), else NULL. */
+static const char *config_include(const char *s, size_t len, size_t *name_len)
+{
+	const char *end = s + len, *q;
+
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	if ((size_t)(end - s) < 9 || memcmp(s, "@include", 8) != 0)
+		return NULL;
+	s += 8;
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	if (s == end || *s != '"')
+		return NULL;
+	q = memchr(s + 1, '"', (size_t)(end - s - 1));
+	if (q == NULL)
+		return NULL;
+	*name_len = (size_t)(q - s - 1);
+	return s + 1;
+}
+
+static const char *config_embedded(const char *name)
+{
+	for (const struct ima_config_file *f = ima_default_conf; f->name; f++)
+		if (strcmp(f->name, name) == 0)
+			return f->text;
+	return NULL;
+}
+
+static int config_inline(struct ima_config_text *t, struct ima_buf *b,
+			 const char *text, const char *dir, bool embedded,
+			 unsigned file, int depth, struct ima_error *err)
+{
+	const char *p = text;
+	int line = 0;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		size_t nlen = 0;
+		const char *name = config_include(p, len, &nlen);
+
+		line++;
+		if (name == NULL) {
+			if (config_add_line(t, b, p, len, file, line) != 0)
+				return ima_error_set(err, 500, "internal", "", "out of memory");
+		} else {
+			char path[4096], *sub;
+			const char *subtext;
+			int idx, rc;
+
+			if (depth >= CONFIG_MAX_DEPTH)
+				return ima_error_set(err, 500, "config", "",
+						     "%s:%d: @include \"%.*s\": includes nested deeper than %d (does a file include itself?)",
+						     t->files[file], line, (int)nlen, name,
+						     CONFIG_MAX_DEPTH);
+			if (embedded) {
+				char ename[256];
+
+				snprintf(ename, sizeof(ename), "%.*s", (int)nlen, name);
+				snprintf(path, sizeof(path), "embedded:%s", ename);
+				subtext = config_embedded(ename);
+				sub = NULL;
+				if (subtext == NULL)
+					return ima_error_set(err, 500, "config", "",
+							     "%s:%d: @include \"%.*s\": no such file in the embedded default",
+							     t->files[file], line, (int)nlen, name);
+			} else {
+				if (nlen > 0 && name[0] == '/')
+					snprintf(path, sizeof(path), "%.*s", (int)nlen, name);
+				else
+					snprintf(path, sizeof(path), "%s/%.*s", dir, (int)nlen, name);
+				sub = config_slurp(path);
+				if (sub == NULL)
+					return ima_error_set(err, 500, "config", "",
+							     "%s:%d: @include \"%.*s\": cannot read %s: %s",
+							     t->files[file], line, (int)nlen, name,
+							     path, strerror(errno));
+				subtext = sub;
+			}
+			idx = config_add_file(t, path);
+			if (idx < 0) {
+				ima_free(sub);
+				return ima_error_set(err, 500, "internal", "", "out of memory");
+			}
+			if (!embedded) {
+				/* Names in the included file are relative to it. */
+				char *slash = strrchr(path, '/');
+
+				if (slash != NULL && slash != path)
+					*slash = '\0';
+				else if (slash == path)
+					path[1] = '\0';
+				else
+					snprintf(path, sizeof(path), ".");
+			}
+			rc = config_inline(t, b, subtext, path, embedded, (unsigned)idx,
+					   depth + 1, err);
+			ima_free(sub);
+			if (rc != 0)
+				return -1;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+int ima_config_read(const char *path, struct ima_config_text *out,
+		    struct ima_error *err)
+{
+	struct ima_buf b = { 0 };
+	char dir[4096], *text = NULL;
+	const char *slash;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (path == NULL) {
+		if (config_add_file(out, "embedded:default.conf") < 0)
+			return ima_error_set(err, 500, "internal", "", "out of memory");
+		rc = config_inline(out, &b, ima_default_conf[0].text, "", true, 0, 0, err);
+	} else {
+		text = config_slurp(path);
+		if (text == NULL)
+			return ima_error_set(err, 500, "config", "", "%s: %s", path,
+					     strerror(errno));
+		slash = strrchr(path, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		if (config_add_file(out, path) < 0)
+			rc = ima_error_set(err, 500, "internal", "", "out of memory");
+		else
+			rc = config_inline(out, &b, text, dir, false, 0, 0, err);
+		ima_free(text);
+	}
+	ima_buf_append(&b, "", 1);
+	if (rc == 0 && b.failed)
+		rc = ima_error_set(err, 500, "internal", "", "out of memory");
+	if (rc != 0) {
+		ima_buf_free(&b);
+		ima_config_text_free(out);
+		return -1;
+	}
+	out->text = b.data;
+	return 0;
+}
+
+const char *ima_config_where(const struct ima_config_text *t, int n, int *line)
+{
+	if (n < 1 || (size_t)n > t->nlines) {
+		*line = n;
+		return t->nfiles ? t->files[0] : "?";
+	}
+	*line = t->lines[n - 1].line;
+	return t->files[t->lines[n - 1].file];
+}
+
+void ima_config_text_free(struct ima_config_text *t)
+{
+	for (size_t i = 0; i < t->nfiles; i++)
+		ima_free(t->files[i]);
+	ima_free(t->files);
+	ima_free(t->lines);
+	ima_free(t->text);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,18 @@
+/*
+ * front.h - imaginator-fcgi's group of settings ("fcgi = { ... }"), shared
+ * by imaginator-fcgi and `imaginator config check` (options.c).
+ */
+#ifndef IMA_FCGI_FRONT_H
+#define IMA_FCGI_FRONT_H
+
+#include "ima_core.h"
+
+#define IMA_FCGI_MAX_WORKERS 256
+
+extern const struct ima_front ima_fcgi_front;
+
+/* Checks a listen address: a unix socket path, or a port 1-65535 with an
+ * optional host. 0, or -1 with err. */
+int ima_fcgi_listen_check(const char *spec, struct ima_error *err);
+
+#endif /* IMA_FCGI_FRONT_H */

@@ -1,0 +1,80 @@
+/*
+ * options.c - the fcgi group of the configuration: imaginator-fcgi's
+ * settings, declared with the option table plugins use, and their ranges.
+ * Linked into imaginator-fcgi and into imaginator, so `imaginator config
+ * check` refuses exactly what imaginator-fcgi would refuse.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "front.h"
+
+static const struct ima_option fcgi_options[] = {
+	{ "listen", IMA_OPT_STRING, "",
+	  "unix:PATH, /PATH, HOST:PORT or PORT (loopback); empty: the socket inherited on stdin", 0 },
+	{ "workers", IMA_OPT_INT, "2", "worker processes (1-256)", 0 },
+	{ "threads", IMA_OPT_INT, "4", "threads per worker (1-1024)", 0 },
+	{ "socket_mode", IMA_OPT_INT, "0660", "permissions of a unix socket (octal, at most 0777)", 0 },
+	{ "socket_group", IMA_OPT_STRING, "", "group given the unix socket (the web server's)", 0 },
+	{ "drain_timeout", IMA_OPT_INT, "30", "seconds SIGTERM waits for requests in flight (0-3600)", 0 },
+	{ "io_timeout", IMA_OPT_INT, "60", "seconds a peer may stall one read or write (0-3600, 0: none)", 0 },
+	{ "backlog", IMA_OPT_INT, "1024", "listen() backlog (1-65535)", 0 },
+	{ "pidfile", IMA_OPT_STRING, "", "file the supervisor writes its pid to", 0 },
+	{ "admin_routes", IMA_OPT_INT, "0", "1: serve POST /v1/cache/invalidate (0 or 1)", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
+};
+
+static const struct {
+	const char *name;
+	long long lo, hi;
+} fcgi_ranges[] = {
+	{ "workers", 1, IMA_FCGI_MAX_WORKERS }, { "threads", 1, 1024 },
+	{ "socket_mode", 0, 0777 }, { "drain_timeout", 0, 3600 },
+	{ "io_timeout", 0, 3600 }, { "backlog", 1, 65535 },
+	{ "admin_routes", 0, 1 },
+};
+
+int ima_fcgi_listen_check(const char *spec, struct ima_error *err)
+{
+	const char *port = strrchr(spec, ':');
+	char *end;
+	long v;
+
+	if (spec[0] == '\0' || spec[0] == '/' || strncmp(spec, "unix:", 5) == 0) {
+		if (strncmp(spec, "unix:", 5) == 0 && spec[5] == '\0')
+			return ima_error_set(err, 500, "config", "listen",
+					     "listen '%s': unix: needs a path", spec);
+		return 0;
+	}
+	port = port ? port + 1 : spec;
+	errno = 0;
+	v = strtol(port, &end, 10);
+	if (*port == '\0' || *end != '\0' || errno != 0 || v < 1 || v > 65535)
+		return ima_error_set(err, 500, "config", "listen",
+				     "listen '%s': the port must be a number from 1 to 65535",
+				     spec);
+	return 0;
+}
+
+static int fcgi_check(const struct ima_conf *conf, struct ima_error *err)
+{
+	for (size_t i = 0; i < sizeof(fcgi_ranges) / sizeof(fcgi_ranges[0]); i++) {
+		long long v = ima_conf_int(conf, fcgi_ranges[i].name);
+
+		if (v < fcgi_ranges[i].lo || v > fcgi_ranges[i].hi)
+			return ima_error_set(err, 500, "config", fcgi_ranges[i].name,
+					     "fcgi.%s = %lld: must be %lld to %lld",
+					     fcgi_ranges[i].name, v, fcgi_ranges[i].lo,
+					     fcgi_ranges[i].hi);
+	}
+	return ima_fcgi_listen_check(ima_conf_string(conf, "listen"), err);
+}
+
+const struct ima_front ima_fcgi_front = {
+	.group = "fcgi",
+	.options = fcgi_options,
+	.check = fcgi_check,
+};
