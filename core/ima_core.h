@@ -261,6 +261,9 @@ void ima_metrics_unshare(void);
 void ima_metrics_set_worker(unsigned column);
 /* In the supervisor when a worker died: its gauges stop counting. */
 void ima_metrics_worker_gone(unsigned column);
+/* Tests only: called between claiming a slot for a new series and
+ * publishing it, so a test can kill a process right there. */
+extern void (*ima_metrics_claim_hook)(void);
 /* Appends every metric, with HELP and TYPE lines, in the Prometheus text
  * format. */
 void ima_metrics_render(struct ima_buf *out);

@@ -9,12 +9,12 @@
  *
  * Nothing in the mapping is ever locked: a worker can be killed at any
  * instruction, and a lock it held would wedge every other worker. A slot is
- * claimed with a compare-and-swap (free -> claimed), its name written, then
- * published (ready). A slot left claimed by a worker that died in that
- * window is skipped for good; a racing registrant of the same name waits a
- * bounded time for it and otherwise takes another slot, and the renderer
- * adds up series that share a name, so no update is ever lost or shown
- * twice.
+ * claimed with a compare-and-swap (free -> claimed by this pid), its name
+ * written, then published (ready). Whoever meets a claimed slot waits a
+ * little; if the claimer has died meanwhile, the slot is marked abandoned
+ * and skipped for good by everyone. A registrant of the same name that
+ * gave up waiting takes another slot, and the renderer adds up series that
+ * share a name, so no update is ever lost or shown twice.
  *
  * Values are kept in millionths so that money and seconds add up exactly
  * with integer atomics. Counters and plain gauges have one value; a
@@ -24,8 +24,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +41,11 @@
 #define METRIC_NAME 120
 #define METRIC_HELP 200
 #define METRIC_SCALE 1000000.0
-#define METRIC_CLAIM_SPINS 10000 /* a registrant in progress is this close */
+#define METRIC_CLAIM_SPINS 1000 /* a registrant in progress is this close */
 
-enum { SLOT_FREE = 0, SLOT_CLAIMED = 1, SLOT_READY = 2 };
+/* A slot's state: free, ready, abandoned, or claimed by the process whose
+ * pid is state - SLOT_CLAIMED. */
+enum { SLOT_FREE = 0, SLOT_READY = 2, SLOT_DEAD = 3, SLOT_CLAIMED = 16 };
 
 struct metric_family {
 	atomic_int state;
@@ -73,6 +78,7 @@ static struct {
 static struct metric_table *table = &local_table.table;
 static size_t table_bytes;
 static unsigned my_column; /* this process's column; 0 outside workers */
+void (*ima_metrics_claim_hook)(void);
 
 static size_t metric_table_size(unsigned columns)
 {
@@ -143,6 +149,30 @@ static unsigned metric_hash(const char *s, size_t len)
 	return h;
 }
 
+/*
+ * The state of a slot once any claim on it settled: waits a little for a
+ * registrant at work, and marks the slot abandoned when its claimer died.
+ * May still return a claim (a live but slow claimer): skip the slot then.
+ */
+static int metric_settle(atomic_int *state)
+{
+	int st = atomic_load_explicit(state, memory_order_acquire);
+
+	for (int spin = 0; spin < METRIC_CLAIM_SPINS && st >= SLOT_CLAIMED; spin++) {
+		sched_yield();
+		st = atomic_load_explicit(state, memory_order_acquire);
+	}
+	if (st >= SLOT_CLAIMED && kill((pid_t)(st - SLOT_CLAIMED), 0) != 0 &&
+	    errno == ESRCH && atomic_compare_exchange_strong(state, &st, SLOT_DEAD))
+		st = SLOT_DEAD;
+	return st;
+}
+
+static int metric_claim(atomic_int *state, int *seen)
+{
+	return atomic_compare_exchange_strong(state, seen, SLOT_CLAIMED + (int)getpid());
+}
+
 /* The series called name, claiming a free slot when create is set.
  * Lock-free; see the top of the file. */
 static struct metric_slot *metric_find(const char *name, bool create)
@@ -155,14 +185,8 @@ static struct metric_slot *metric_find(const char *name, bool create)
 	h = metric_hash(name, len) % METRIC_SLOTS;
 	for (unsigned probe = 0; probe < METRIC_SLOTS; probe++) {
 		struct metric_slot *e = &table->slots[(h + probe) % METRIC_SLOTS];
-		int st = atomic_load_explicit(&e->state, memory_order_acquire);
+		int st = metric_settle(&e->state);
 
-		/* Someone is writing a name here now: wait a little for it,
-		 * unless it died there. */
-		for (int spin = 0; spin < METRIC_CLAIM_SPINS && st == SLOT_CLAIMED; spin++) {
-			sched_yield();
-			st = atomic_load_explicit(&e->state, memory_order_acquire);
-		}
 		if (st == SLOT_READY) {
 			if (strcmp(e->name, name) == 0)
 				return e;
@@ -172,10 +196,12 @@ static struct metric_slot *metric_find(const char *name, bool create)
 			continue;
 		if (!create)
 			return NULL;
-		if (!atomic_compare_exchange_strong(&e->state, &st, SLOT_CLAIMED)) {
+		if (!metric_claim(&e->state, &st)) {
 			probe--; /* taken meanwhile: look at the same slot again */
 			continue;
 		}
+		if (ima_metrics_claim_hook != NULL)
+			ima_metrics_claim_hook();
 		memcpy(e->name, name, len + 1);
 		atomic_store_explicit(&e->state, SLOT_READY, memory_order_release);
 		return e;
@@ -195,12 +221,8 @@ static struct metric_family *family_find(const char *name, size_t len,
 	h = metric_hash(name, len) % METRIC_FAMILIES;
 	for (unsigned probe = 0; probe < METRIC_FAMILIES; probe++) {
 		struct metric_family *e = &table->families[(h + probe) % METRIC_FAMILIES];
-		int st = atomic_load_explicit(&e->state, memory_order_acquire);
+		int st = metric_settle(&e->state);
 
-		for (int spin = 0; spin < METRIC_CLAIM_SPINS && st == SLOT_CLAIMED; spin++) {
-			sched_yield();
-			st = atomic_load_explicit(&e->state, memory_order_acquire);
-		}
 		if (st == SLOT_READY) {
 			if (strncmp(e->name, name, len) == 0 && e->name[len] == '\0')
 				return e;
@@ -210,7 +232,7 @@ static struct metric_family *family_find(const char *name, size_t len,
 			continue;
 		if (!create)
 			return NULL;
-		if (!atomic_compare_exchange_strong(&e->state, &st, SLOT_CLAIMED)) {
+		if (!metric_claim(&e->state, &st)) {
 			probe--;
 			continue;
 		}

@@ -138,6 +138,10 @@ void ima_fcgi_shm_render(const struct ima_fcgi_shm *shm, struct ima_buf *out)
 {
 	uint64_t nstages = __atomic_load_n(&shm->nstages, __ATOMIC_ACQUIRE);
 
+	ima_buf_printf(out, "# HELP imaginator_build_info The running version and the plugin ABI it provides (always 1).\n"
+		       "# TYPE imaginator_build_info gauge\n"
+		       "imaginator_build_info{version=\"%s\",abi=\"%d.%d\"} 1\n",
+		       PACKAGE_VERSION, IMA_ABI_MAJOR, IMA_ABI_MINOR);
 	ima_buf_printf(out, "# HELP imaginator_requests_total Requests answered, by route and HTTP status.\n"
 		       "# TYPE imaginator_requests_total counter\n");
 	for (int r = 0; r < IMA_ROUTE_COUNT; r++)

@@ -21,7 +21,8 @@ cd "$top"
 build_deps="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libmsgpack-dev libhiredis-dev
 	libssl-dev libjansson-dev libconfig-dev"
-test_deps="check jq redis-server lighttpd nginx-light apache2 libapache2-mod-fcgid curl python3"
+test_deps="check jq redis-server lighttpd nginx-light apache2 libapache2-mod-fcgid curl python3
+	prometheus"
 
 missing=
 for p in $build_deps $( [ "$mode" = test ] && echo "$test_deps" ); do
