@@ -22,7 +22,7 @@ done
 tmp=$(mktemp -d /tmp/ima-bench.XXXXXX)
 pids=""
 # The baseline needs SIGKILL: libfcgi's own SIGTERM handler only sets a flag
-# that its blocking accept() never sees (PITFALLS.md).
+# that its blocking accept() never sees (libfcgi 2.4.2).
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	sleep 0.5
