@@ -310,20 +310,25 @@ static const char *type_name(enum ima_opt_type t)
 	return "?";
 }
 
-static void print_plugin(const struct ima_plugin *p, const char *path)
+static void print_options(const struct ima_option *options)
 {
-	printf("%s %s (ABI %u.%u) - %s\n  file: %s\n", p->name,
-	       p->version ? p->version : "", p->abi_major, p->abi_minor,
-	       p->description ? p->description : "", path);
-	if (p->options == NULL || p->options[0].name == NULL)
+	if (options == NULL || options[0].name == NULL)
 		printf("  options: none\n");
-	for (const struct ima_option *o = p->options; o && o->name; o++)
+	for (const struct ima_option *o = options; o && o->name; o++)
 		printf("  %-28s %-6s default %-12s %s%s\n", o->name,
 		       type_name(o->type),
 		       o->default_value && o->default_value[0] ? o->default_value : "\"\"",
 		       o->description ? o->description : "",
 		       o->flags & IMA_OPT_SECRET ? " (secret)" : "");
 	printf("\n");
+}
+
+static void print_plugin(const struct ima_plugin *p, const char *path)
+{
+	printf("%s %s (ABI %u.%u) - %s\n  file: %s\n", p->name,
+	       p->version ? p->version : "", p->abi_major, p->abi_minor,
+	       p->description ? p->description : "", path);
+	print_options(p->options);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -389,6 +394,10 @@ static int cmd_plugins(int argc, char **argv)
 		}
 		ima_free(names[i]);
 	}
+	/* The front end's group is configured like a stage: list it too. */
+	printf("%s = { ... } - settings of imaginator-fcgi (see imaginator-fcgi(8))\n",
+	       ima_fcgi_front.group);
+	print_options(ima_fcgi_front.options);
 	if (n == 0) {
 		fprintf(stderr, "imaginator: no plugins in %s (set IMAGINATOR_PLUGIN_DIR)\n", dirs);
 		return EXIT_CONFIG;

@@ -15,4 +15,7 @@ extern const struct ima_front ima_fcgi_front;
  * optional host. 0, or -1 with err. */
 int ima_fcgi_listen_check(const char *spec, struct ima_error *err);
 
+/* Parses an octal file mode ("0660", at most 0777). 0, or -1. */
+int ima_fcgi_socket_mode(const char *s, unsigned *mode);
+
 #endif /* IMA_FCGI_FRONT_H */

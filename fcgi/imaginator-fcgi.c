@@ -557,10 +557,9 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 			break;
 		case O_PIDFILE: s->pidfile = optarg; s->explicit_set |= SET_PIDFILE; break;
 		case O_MODE: {
-			char *end;
-			unsigned long m = strtoul(optarg, &end, 8);
+			unsigned m;
 
-			if (*optarg == '\0' || *end != '\0' || m > 0777)
+			if (ima_fcgi_socket_mode(optarg, &m) != 0)
 				goto bad;
 			s->socket_mode = (mode_t)m;
 			s->explicit_set |= SET_MODE;
@@ -616,8 +615,12 @@ static void fcgi_apply_config(struct fcgi_sup *s)
 		s->workers = (int)ima_conf_int(c, "workers");
 	if (FCGI_FROM_FILE("threads", SET_THREADS))
 		s->opts.threads = (int)ima_conf_int(c, "threads");
-	if (FCGI_FROM_FILE("socket_mode", SET_MODE))
-		s->socket_mode = (mode_t)ima_conf_int(c, "socket_mode");
+	if (FCGI_FROM_FILE("socket_mode", SET_MODE)) {
+		unsigned mode = 0660;
+
+		ima_fcgi_socket_mode(ima_conf_string(c, "socket_mode"), &mode);
+		s->socket_mode = (mode_t)mode;
+	}
 	if (FCGI_FROM_FILE("drain_timeout", SET_DRAIN))
 		s->opts.drain_seconds = (double)ima_conf_int(c, "drain_timeout");
 	if (FCGI_FROM_FILE("io_timeout", SET_IO))

@@ -17,7 +17,8 @@ static const struct ima_option fcgi_options[] = {
 	  "unix:PATH, /PATH, HOST:PORT or PORT (loopback); empty: the socket inherited on stdin", 0 },
 	{ "workers", IMA_OPT_INT, "2", "worker processes (1-256)", 0 },
 	{ "threads", IMA_OPT_INT, "4", "threads per worker (1-1024)", 0 },
-	{ "socket_mode", IMA_OPT_INT, "0660", "permissions of a unix socket (octal, at most 0777)", 0 },
+	{ "socket_mode", IMA_OPT_STRING, "0660",
+	  "permissions of a unix socket, octal in a string as for chmod: \"0660\"", 0 },
 	{ "socket_group", IMA_OPT_STRING, "", "group given the unix socket (the web server's)", 0 },
 	{ "drain_timeout", IMA_OPT_INT, "30", "seconds SIGTERM waits for requests in flight (0-3600)", 0 },
 	{ "io_timeout", IMA_OPT_INT, "60", "seconds a peer may stall one read or write (0-3600, 0: none)", 0 },
@@ -32,10 +33,25 @@ static const struct {
 	long long lo, hi;
 } fcgi_ranges[] = {
 	{ "workers", 1, IMA_FCGI_MAX_WORKERS }, { "threads", 1, 1024 },
-	{ "socket_mode", 0, 0777 }, { "drain_timeout", 0, 3600 },
+	{ "drain_timeout", 0, 3600 },
 	{ "io_timeout", 0, 3600 }, { "backlog", 1, 65535 },
 	{ "admin_routes", 0, 1 },
 };
+
+int ima_fcgi_socket_mode(const char *s, unsigned *mode)
+{
+	char *end;
+	unsigned long m;
+
+	/* libconfig reads 0660 as the decimal 660, so the mode is a string. */
+	if (s[0] < '0' || s[0] > '7')
+		return -1;
+	m = strtoul(s, &end, 8);
+	if (*end != '\0' || m > 0777)
+		return -1;
+	*mode = (unsigned)m;
+	return 0;
+}
 
 int ima_fcgi_listen_check(const char *spec, struct ima_error *err)
 {
@@ -70,6 +86,10 @@ static int fcgi_check(const struct ima_conf *conf, struct ima_error *err)
 					     fcgi_ranges[i].name, v, fcgi_ranges[i].lo,
 					     fcgi_ranges[i].hi);
 	}
+	if (ima_fcgi_socket_mode(ima_conf_string(conf, "socket_mode"), &(unsigned){ 0 }) != 0)
+		return ima_error_set(err, 500, "config", "socket_mode",
+				     "fcgi.socket_mode = \"%s\": must be an octal mode up to \"0777\", e.g. \"0660\"",
+				     ima_conf_string(conf, "socket_mode"));
 	return ima_fcgi_listen_check(ima_conf_string(conf, "listen"), err);
 }
 

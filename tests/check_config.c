@@ -174,7 +174,7 @@ START_TEST(config_front_group)
 	ck_assert_int_eq(ima_conf_is_set(fc, "workers"), 1);
 	ck_assert_int_eq(ima_conf_is_set(fc, "threads"), 0);
 	ck_assert_int_eq((int)ima_conf_int(fc, "threads"), 4);
-	ck_assert_int_eq((int)ima_conf_int(fc, "socket_mode"), 0660);
+	ck_assert_str_eq(ima_conf_string(fc, "socket_mode"), "0660");
 	ck_assert_str_eq(ima_conf_string(fc, "listen"), "unix:/run/ima.sock");
 	ima_engine_free(eng);
 	/* What imaginator-fcgi refuses, every program refuses: the same table. */
@@ -189,6 +189,14 @@ START_TEST(config_front_group)
 	expect_load_error("fcgi = { listen = \"127.0.0.1:\"; };\npipeline = ();",
 			  "the port must be a number");
 	expect_load_error("fcgi = 3;\npipeline = ();", "'fcgi' must be a group");
+	/* libconfig reads 0660 as decimal: the mode is an octal string. */
+	expect_load_error("fcgi = { socket_mode = 0660; };\npipeline = ();",
+			  "fcgi: option 'socket_mode' must be a string");
+	expect_load_error("fcgi = { socket_mode = \"0860\"; };\npipeline = ();",
+			  "must be an octal mode");
+	eng = test_engine("fcgi = { socket_mode = \"0600\"; };\npipeline = ();", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ima_engine_free(eng);
 	/* Without a front, its group is just unknown. */
 	ck_assert_ptr_null(ima_engine_load(test_write_file("f.conf", "fcgi = { };\npipeline = ();"),
 					   NULL, &err));
