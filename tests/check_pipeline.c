@@ -43,6 +43,43 @@ START_TEST(pipeline_order_and_finish_reverse)
 }
 END_TEST
 
+START_TEST(pipeline_run_metrics_from_stages)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine(
+		"pipeline = (" STAGE("m1", "metrics") "," STAGE("m2", "metrics") ");", &err);
+	struct ima_req *req;
+	struct ima_buf out = { 0 };
+	double tokens = 0;
+	const msgpack_object *calls;
+	size_t len;
+	const char *name;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{}", &req), 200);
+	/* Numbers add up over stages; appended values collect; put replaces. */
+	ck_assert_int_eq(ima_ctx_get_double(ima_req_ctx(req), "run_metrics.total_tokens", &tokens), 0);
+	ck_assert_double_eq(tokens, 20);
+	calls = ima_ctx_get(ima_req_ctx(req), "run_metrics.calls");
+	ck_assert_ptr_nonnull(calls);
+	ck_assert_int_eq(calls->type, MSGPACK_OBJECT_ARRAY);
+	ck_assert_int_eq((int)calls->via.array.size, 2);
+	ck_assert_int_eq(ima_ctx_get_str(ima_req_ctx(req), "run_metrics.probe.stage", &name, &len), 0);
+	ck_assert_int_eq((int)len, 2);
+	ck_assert_int_eq(memcmp(name, "m2", 2), 0);
+	/* What 1.1 plugins put under "_metrics." still shows. */
+	ck_assert_ptr_nonnull(ima_ctx_get(ima_req_ctx(req), "run_metrics.legacy.stage"));
+	ck_assert_ptr_nonnull(ima_ctx_get(ima_req_ctx(req), "run_metrics.stages"));
+	/* The core adds no figures it does not know: no LLM totals here. */
+	ck_assert_ptr_null(ima_ctx_get(ima_req_ctx(req), "run_metrics.estimated_cost_usd"));
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, "\"run_metrics\":{\"total_tokens\":20,\"calls\":[{\"stage\":\"m1\"},{\"stage\":\"m2\"}],\"probe\":{\"stage\":\"m2\"},\"legacy\":{\"stage\":\"m2\"},\"stages\":["));
+	ima_buf_free(&out);
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(pipeline_short_circuit)
 {
 	static const char *const fwd[] = { "a", "b" };
@@ -197,6 +234,7 @@ Suite *pipeline_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, pipeline_order_and_finish_reverse);
 	tcase_add_test(tc, pipeline_short_circuit);
+	tcase_add_test(tc, pipeline_run_metrics_from_stages);
 	tcase_add_test(tc, pipeline_error_propagates);
 	tcase_add_test(tc, pipeline_bad_body_never_reaches_stages);
 	tcase_add_test(tc, pipeline_allocation_failures);

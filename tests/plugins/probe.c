@@ -15,7 +15,7 @@ struct probe_state {
 };
 
 static const struct ima_option probe_options[] = {
-	{ "action", IMA_OPT_STRING, "continue", "continue | done | error | degrade", 0 },
+	{ "action", IMA_OPT_STRING, "continue", "continue | done | error | degrade | metrics", 0 },
 	{ "fail_init", IMA_OPT_BOOL, "false", "make init fail", 0 },
 	{ "count", IMA_OPT_INT, "1", "an integer option", 0 },
 	{ "ratio", IMA_OPT_DOUBLE, "0.5", "a number option", 0 },
@@ -66,6 +66,38 @@ static int probe_append(struct ima_req *req, const char *key, const char *name)
 	return rc;
 }
 
+/* Contributes to run_metrics through every call of the API (ABI 1.3), and
+ * through a "_metrics." context key as 1.1 plugins do. */
+static enum ima_rc probe_metrics(struct ima_req *req, const char *name)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const msgpack_object *sum;
+	int rc = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	ima_pack_cstr(&pk, "stage");
+	ima_pack_cstr(&pk, name);
+	rc |= ima_req_metric_add(req, "total_tokens", 10);
+	rc |= ima_req_metric_append(req, "calls", sb.data, sb.size);
+	rc |= ima_req_metric_put(req, "probe", sb.data, sb.size);
+	/* Misuse is refused: another kind under a key, the core's own key,
+	 * a value that is not one msgpack value, a number that is not one. */
+	rc |= ima_req_metric_put(req, "total_tokens", sb.data, sb.size) != -1;
+	rc |= ima_req_metric_add(req, "stages", 1) != -1;
+	rc |= ima_req_metric_put(req, "bad", sb.data, sb.size - 1) != -1;
+	rc |= ima_req_metric_add(req, "nan", 0.0 / 0.0) != -1;
+	sum = ima_req_metric_get(req, "total_tokens");
+	rc |= sum == NULL || sum->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	      sum->via.u64 % 10 != 0;
+	rc |= ima_ctx_put(ima_req_ctx(req), "_metrics.legacy", sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return rc ? ima_req_fail(req, 500, "probe_metrics", "", "run_metrics API misbehaved")
+		  : IMA_CONTINUE;
+}
+
 static enum ima_rc probe_process(struct ima_req *req, void *state)
 {
 	struct probe_state *st = state;
@@ -75,6 +107,8 @@ static enum ima_rc probe_process(struct ima_req *req, void *state)
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
 	if (strcmp(st->action, "done") == 0)
 		return IMA_DONE;
+	if (strcmp(st->action, "metrics") == 0)
+		return probe_metrics(req, st->name);
 	if (strcmp(st->action, "degrade") == 0)
 		ima_req_set_degraded(req, "probe asked for it");
 	if (strcmp(st->action, "error") == 0)
