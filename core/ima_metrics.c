@@ -357,7 +357,7 @@ static const char *metric_type_name(int type)
 
 void ima_metrics_render(struct ima_buf *out)
 {
-	const struct metric_slot *ready[METRIC_SLOTS];
+	const struct metric_slot *ready[METRIC_SLOTS] = { 0 };
 	size_t n = 0;
 	char family[METRIC_NAME] = "";
 
