@@ -184,30 +184,56 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 	return fd;
 }
 
-/* HOST:PORT, :PORT or PORT; no host means 127.0.0.1, never every address. */
+/*
+ * HOST:PORT, :PORT or PORT ([::1]:PORT for IPv6); no host means 127.0.0.1,
+ * never every address. The port must be decimal 1-65535: getaddrinfo alone
+ * takes 99999 or 0 and binds a random port, and takes service names. 0, or
+ * -1 with the reason written to stderr.
+ */
+static int fcgi_split_tcp(const char *spec, char *host, size_t size, char port[6])
+{
+	const char *colon = strrchr(spec, ':');
+	const char *p = colon != NULL ? colon + 1 : spec;
+	size_t n = strlen(p);
+	long v = 0;
+
+	if (colon == NULL || colon == spec) {
+		snprintf(host, size, "127.0.0.1");
+	} else if (spec[0] == '[' && colon[-1] == ']') {
+		snprintf(host, size, "%.*s", (int)(colon - spec - 2), spec + 1);
+	} else if (memchr(spec, ':', (size_t)(colon - spec)) != NULL) {
+		fprintf(stderr, "imaginator-fcgi: listen %s: write an IPv6 address "
+			"as [ADDR]:PORT\n", spec);
+		return -1;
+	} else {
+		snprintf(host, size, "%.*s", (int)(colon - spec), spec);
+	}
+	for (size_t i = 0; i < n && v <= 65535; i++)
+		v = p[i] >= '0' && p[i] <= '9' ? v * 10 + (p[i] - '0') : 65536;
+	if (n == 0 || v < 1 || v > 65535) {
+		fprintf(stderr, "imaginator-fcgi: listen %s: the port must be a number "
+			"1-65535 (or use unix:PATH)\n", spec);
+		return -1;
+	}
+	snprintf(port, 6, "%ld", v);
+	return 0;
+}
+
+static bool fcgi_listen_is_unix(const char *spec)
+{
+	return strncmp(spec, "unix:", 5) == 0 || spec[0] == '/';
+}
+
 static int fcgi_listen_tcp(struct fcgi_sup *s, const char *spec)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
-	const char *colon = strrchr(spec, ':');
-	char host[256];
-	const char *port;
+	char host[256], port[6];
 	int fd = -1, one = 1, rc;
 
-	if (colon == NULL) {
-		snprintf(host, sizeof(host), "127.0.0.1");
-		port = spec;
-	} else {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-		if (host[0] == '\0')
-			snprintf(host, sizeof(host), "127.0.0.1");
-		/* [::1]:9000 */
-		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-			memmove(host, host + 1, strlen(host));
-			host[strlen(host) - 1] = '\0';
-		}
-		port = colon + 1;
-	}
+	if (fcgi_split_tcp(spec, host, sizeof(host), port) != 0)
+		return -1;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		fprintf(stderr, "imaginator-fcgi: %s: %s\n", spec, gai_strerror(rc));
@@ -242,10 +268,8 @@ static int fcgi_open_listen(struct fcgi_sup *s)
 		s->opts.tcp = tcp;
 		return 0;
 	}
-	if (strncmp(s->listen, "unix:", 5) == 0)
-		return fcgi_listen_unix(s, s->listen + 5);
-	if (s->listen[0] == '/')
-		return fcgi_listen_unix(s, s->listen);
+	if (fcgi_listen_is_unix(s->listen))
+		return fcgi_listen_unix(s, s->listen[0] == '/' ? s->listen : s->listen + 5);
 	return fcgi_listen_tcp(s, s->listen);
 }
 
@@ -590,6 +614,14 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 	if (optind != argc) {
 		fcgi_usage(stderr);
 		return -1;
+	}
+	/* A bad port given here is a usage error; one from the configuration
+	 * is caught again when the socket is opened. */
+	if (s->listen != NULL && s->listen[0] != '\0' && !fcgi_listen_is_unix(s->listen)) {
+		char host[256], port[6];
+
+		if (fcgi_split_tcp(s->listen, host, sizeof(host), port) != 0)
+			return -1;
 	}
 	return 0;
 bad:
