@@ -48,7 +48,7 @@ struct fcgi_child {
 enum {
 	SET_LISTEN = 1 << 0, SET_WORKERS = 1 << 1, SET_THREADS = 1 << 2,
 	SET_MODE = 1 << 3, SET_GROUP = 1 << 4, SET_DRAIN = 1 << 5, SET_IO = 1 << 6,
-	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8
+	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8, SET_RECEIVE = 1 << 9
 };
 
 struct fcgi_sup {
@@ -87,7 +87,8 @@ static void fcgi_usage(FILE *out)
 	fputs("usage: imaginator-fcgi [-c CONF] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
 	      "                       [--threads M] [--pidfile FILE] [--socket-mode MODE]\n"
 	      "                       [--socket-group GROUP] [--drain-timeout SEC]\n"
-	      "                       [--io-timeout SEC] [--backlog N] [--no-access-log]\n"
+	      "                       [--io-timeout SEC] [--receive-timeout SEC]\n"
+	      "                       [--backlog N] [--no-access-log]\n"
 	      "\n"
 	      "Without --listen: $IMAGINATOR_FCGI_LISTEN, else the socket inherited on\n"
 	      "stdin from a web server (lighttpd bin-path, mod_fcgid). --workers and\n"
@@ -516,7 +517,8 @@ static int fcgi_write_pidfile(const char *path)
 
 static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 {
-	enum { O_PIDFILE = 256, O_MODE, O_GROUP, O_DRAIN, O_IO, O_BACKLOG, O_NOLOG };
+	enum { O_PIDFILE = 256, O_MODE, O_GROUP, O_DRAIN, O_IO, O_BACKLOG, O_NOLOG,
+	       O_RECEIVE };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -527,6 +529,7 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 		{ "socket-group", required_argument, NULL, O_GROUP },
 		{ "drain-timeout", required_argument, NULL, O_DRAIN },
 		{ "io-timeout", required_argument, NULL, O_IO },
+		{ "receive-timeout", required_argument, NULL, O_RECEIVE },
 		{ "backlog", required_argument, NULL, O_BACKLOG },
 		{ "no-access-log", no_argument, NULL, O_NOLOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -540,6 +543,7 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 	s->opts.threads = 4;
 	s->opts.drain_seconds = 30;
 	s->opts.io_timeout = 60;
+	s->opts.receive_timeout = 10;
 	s->opts.access_log = true;
 	s->socket_mode = 0660;
 	s->backlog = 1024;
@@ -596,6 +600,11 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 			if (fcgi_parse_int(optarg, 0, 3600, &s->opts.io_timeout) != 0)
 				goto bad;
 			s->explicit_set |= SET_IO;
+			break;
+		case O_RECEIVE:
+			if (fcgi_parse_int(optarg, 1, 3600, &s->opts.receive_timeout) != 0)
+				goto bad;
+			s->explicit_set |= SET_RECEIVE;
 			break;
 		case O_BACKLOG:
 			if (fcgi_parse_int(optarg, 1, 65535, &s->backlog) != 0)
@@ -726,8 +735,6 @@ int main(int argc, char **argv)
 	if (fcgi_parse_args(&s, argc, argv) != 0)
 		return FCGI_EXIT_USAGE;
 	s.opts.web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
-	/* Only for the regression test that shows what the check prevents. */
-	s.opts.check_params = getenv("IMAGINATOR_FCGI_UNSAFE_NO_PARAMS_CHECK") == NULL;
 	/* jansson hashes with a seed it picks lazily; pick it before any thread. */
 	json_object_seed(0);
 	s.shm = ima_fcgi_shm_create();
