@@ -60,10 +60,10 @@ struct ima_fcgi_opts {
 	int listen_fd;
 	int threads;
 	double drain_seconds;  /* SIGTERM: longest wait for in-flight requests */
-	int io_timeout;        /* seconds a peer may stall a read or a write */
+	int io_timeout;        /* seconds a peer may stall a write of an answer */
+	int receive_timeout;   /* seconds a peer has to send a whole request */
 	bool tcp;              /* listen_fd is AF_INET: check FCGI_WEB_SERVER_ADDRS */
 	bool access_log;       /* one JSON line per request on stderr */
-	bool check_params;     /* validate PARAMS before libfcgi parses them */
 	bool admin_routes;     /* serve POST /v1/cache/invalidate */
 	const char *web_server_addrs;
 };
@@ -88,9 +88,10 @@ const char *ima_fcgi_route_label(enum ima_fcgi_route route);
 
 /*
  * Runs one worker process until SIGTERM (or SIGINT) and returns its exit
- * status: runs the worker_init hooks, starts opts->threads threads, writes
- * one byte to ready_fd once they accept, and drains in-flight requests for
- * at most opts->drain_seconds when told to stop. The engine is the copy
+ * status: runs the worker_init hooks, starts a receiving thread and
+ * opts->threads handler threads, writes one byte to ready_fd once they
+ * run, and drains in-flight requests for at most opts->drain_seconds when
+ * told to stop. The engine is the copy
  * inherited from the supervisor; the worker frees it.
  */
 int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,

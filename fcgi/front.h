@@ -11,9 +11,15 @@
 
 extern const struct ima_front ima_fcgi_front;
 
-/* Checks a listen address: a unix socket path, or a port 1-65535 with an
- * optional host. 0, or -1 with err. */
+/* Checks a listen address: "" (the inherited socket), a unix socket path,
+ * or a port 1-65535 with an optional host. 0, or -1 with err. */
 int ima_fcgi_listen_check(const char *spec, struct ima_error *err);
+/* unix:PATH or /PATH. */
+bool ima_fcgi_listen_is_unix(const char *spec);
+/* HOST:PORT, :PORT or PORT ([::1]:PORT for IPv6) into host (127.0.0.1
+ * when none: never every address) and port. 0, or -1 with err. */
+int ima_fcgi_split_tcp(const char *spec, char *host, size_t size, char port[6],
+		       struct ima_error *err);
 
 /* Parses an octal file mode ("0660", at most 0777). 0, or -1. */
 int ima_fcgi_socket_mode(const char *s, unsigned *mode);

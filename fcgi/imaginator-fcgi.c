@@ -49,7 +49,7 @@ struct fcgi_child {
 enum {
 	SET_LISTEN = 1 << 0, SET_WORKERS = 1 << 1, SET_THREADS = 1 << 2,
 	SET_MODE = 1 << 3, SET_GROUP = 1 << 4, SET_DRAIN = 1 << 5, SET_IO = 1 << 6,
-	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8
+	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8, SET_RECEIVE = 1 << 9
 };
 
 struct fcgi_sup {
@@ -88,7 +88,8 @@ static void fcgi_usage(FILE *out)
 	fputs("usage: imaginator-fcgi [-c CONF] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
 	      "                       [--threads M] [--pidfile FILE] [--socket-mode MODE]\n"
 	      "                       [--socket-group GROUP] [--drain-timeout SEC]\n"
-	      "                       [--io-timeout SEC] [--backlog N] [--no-access-log]\n"
+	      "                       [--io-timeout SEC] [--receive-timeout SEC]\n"
+	      "                       [--backlog N] [--no-access-log]\n"
 	      "\n"
 	      "Without --listen: $IMAGINATOR_FCGI_LISTEN, else the socket inherited on\n"
 	      "stdin from a web server (lighttpd bin-path, mod_fcgid). --workers and\n"
@@ -185,30 +186,27 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 	return fd;
 }
 
-/* HOST:PORT, :PORT or PORT; no host means 127.0.0.1, never every address. */
+/* As ima_fcgi_split_tcp(), with the reason on stderr. */
+static int fcgi_split_tcp(const char *spec, char *host, size_t size, char port[6])
+{
+	struct ima_error err = { 0 };
+
+	if (ima_fcgi_split_tcp(spec, host, size, port, &err) == 0)
+		return 0;
+	fprintf(stderr, "imaginator-fcgi: %s\n", err.message);
+	return -1;
+}
+
 static int fcgi_listen_tcp(struct fcgi_sup *s, const char *spec)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
-	const char *colon = strrchr(spec, ':');
-	char host[256];
-	const char *port;
+	char host[256], port[6];
 	int fd = -1, one = 1, rc;
 
-	if (colon == NULL) {
-		snprintf(host, sizeof(host), "127.0.0.1");
-		port = spec;
-	} else {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-		if (host[0] == '\0')
-			snprintf(host, sizeof(host), "127.0.0.1");
-		/* [::1]:9000 */
-		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-			memmove(host, host + 1, strlen(host));
-			host[strlen(host) - 1] = '\0';
-		}
-		port = colon + 1;
-	}
+	if (fcgi_split_tcp(spec, host, sizeof(host), port) != 0)
+		return -1;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		fprintf(stderr, "imaginator-fcgi: %s: %s\n", spec, gai_strerror(rc));
@@ -243,10 +241,8 @@ static int fcgi_open_listen(struct fcgi_sup *s)
 		s->opts.tcp = tcp;
 		return 0;
 	}
-	if (strncmp(s->listen, "unix:", 5) == 0)
-		return fcgi_listen_unix(s, s->listen + 5);
-	if (s->listen[0] == '/')
-		return fcgi_listen_unix(s, s->listen);
+	if (ima_fcgi_listen_is_unix(s->listen))
+		return fcgi_listen_unix(s, s->listen[0] == '/' ? s->listen : s->listen + 5);
 	return fcgi_listen_tcp(s, s->listen);
 }
 
@@ -497,7 +493,8 @@ static int fcgi_write_pidfile(const char *path)
 
 static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 {
-	enum { O_PIDFILE = 256, O_MODE, O_GROUP, O_DRAIN, O_IO, O_BACKLOG, O_NOLOG };
+	enum { O_PIDFILE = 256, O_MODE, O_GROUP, O_DRAIN, O_IO, O_BACKLOG, O_NOLOG,
+	       O_RECEIVE };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -508,6 +505,7 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 		{ "socket-group", required_argument, NULL, O_GROUP },
 		{ "drain-timeout", required_argument, NULL, O_DRAIN },
 		{ "io-timeout", required_argument, NULL, O_IO },
+		{ "receive-timeout", required_argument, NULL, O_RECEIVE },
 		{ "backlog", required_argument, NULL, O_BACKLOG },
 		{ "no-access-log", no_argument, NULL, O_NOLOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -521,6 +519,7 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 	s->opts.threads = 4;
 	s->opts.drain_seconds = 30;
 	s->opts.io_timeout = 60;
+	s->opts.receive_timeout = 10;
 	s->opts.access_log = true;
 	s->socket_mode = 0660;
 	s->backlog = 1024;
@@ -577,6 +576,11 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 				goto bad;
 			s->explicit_set |= SET_IO;
 			break;
+		case O_RECEIVE:
+			if (fcgi_parse_int(optarg, 1, 3600, &s->opts.receive_timeout) != 0)
+				goto bad;
+			s->explicit_set |= SET_RECEIVE;
+			break;
 		case O_BACKLOG:
 			if (fcgi_parse_int(optarg, 1, 65535, &s->backlog) != 0)
 				goto bad;
@@ -594,6 +598,14 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 	if (optind != argc) {
 		fcgi_usage(stderr);
 		return -1;
+	}
+	/* A bad port given here is a usage error; one from the configuration
+	 * is caught again when the socket is opened. */
+	if (s->listen != NULL && s->listen[0] != '\0' && !ima_fcgi_listen_is_unix(s->listen)) {
+		char host[256], port[6];
+
+		if (fcgi_split_tcp(s->listen, host, sizeof(host), port) != 0)
+			return -1;
 	}
 	return 0;
 bad:
@@ -625,6 +637,8 @@ static void fcgi_apply_config(struct fcgi_sup *s)
 		s->opts.drain_seconds = (double)ima_conf_int(c, "drain_timeout");
 	if (FCGI_FROM_FILE("io_timeout", SET_IO))
 		s->opts.io_timeout = (int)ima_conf_int(c, "io_timeout");
+	if (FCGI_FROM_FILE("receive_timeout", SET_RECEIVE))
+		s->opts.receive_timeout = (int)ima_conf_int(c, "receive_timeout");
 	if (FCGI_FROM_FILE("backlog", SET_BACKLOG))
 		s->backlog = (int)ima_conf_int(c, "backlog");
 	if (ima_conf_is_set(c, "admin_routes"))
@@ -654,8 +668,6 @@ int main(int argc, char **argv)
 	if (fcgi_parse_args(&s, argc, argv) != 0)
 		return FCGI_EXIT_USAGE;
 	s.opts.web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
-	/* Only for the regression test that shows what the check prevents. */
-	s.opts.check_params = getenv("IMAGINATOR_FCGI_UNSAFE_NO_PARAMS_CHECK") == NULL;
 	/* jansson hashes with a seed it picks lazily; pick it before any thread. */
 	json_object_seed(0);
 	s.shm = ima_fcgi_shm_create();

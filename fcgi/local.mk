@@ -12,7 +12,7 @@ dist_man_MANS += man/imaginator-fcgi.8
 
 # ---- end-to-end tests ---------------------------------------------------
 # Real lighttpd, nginx and Apache started on loopback by the tests.
-TESTS += tests/e2e/fcgi-direct.test tests/e2e/lighttpd.test \
+TESTS += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lighttpd.test \
 	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
 	tests/e2e/metrics.test
 check_PROGRAMS += tests/e2e/fcgi-client
@@ -21,7 +21,7 @@ tests_e2e_fcgi_client_CFLAGS = $(AM_CFLAGS) -pthread
 tests_e2e_fcgi_client_LDADD = -lpthread
 
 
-EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/lighttpd.test \
+EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lighttpd.test \
 	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
 	tests/e2e/metrics.test tests/e2e/lib-e2e.sh \
 	examples/lighttpd/lighttpd-external.conf examples/lighttpd/lighttpd-spawn.conf \

@@ -6,7 +6,7 @@
  */
 #include "config.h"
 
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +21,8 @@ static const struct ima_option fcgi_options[] = {
 	  "permissions of a unix socket, octal in a string as for chmod: \"0660\"", 0 },
 	{ "socket_group", IMA_OPT_STRING, "", "group given the unix socket (the web server's)", 0 },
 	{ "drain_timeout", IMA_OPT_INT, "30", "seconds SIGTERM waits for requests in flight (0-3600)", 0 },
-	{ "io_timeout", IMA_OPT_INT, "60", "seconds a peer may stall one read or write (0-3600, 0: none)", 0 },
+	{ "io_timeout", IMA_OPT_INT, "60", "seconds a peer may stall the writing of an answer (0-3600, 0: none)", 0 },
+	{ "receive_timeout", IMA_OPT_INT, "10", "seconds a peer has to send a whole request (1-3600)", 0 },
 	{ "backlog", IMA_OPT_INT, "1024", "listen() backlog (1-65535)", 0 },
 	{ "pidfile", IMA_OPT_STRING, "", "file the supervisor writes its pid to", 0 },
 	{ "admin_routes", IMA_OPT_INT, "0", "1: serve POST /v1/cache/invalidate (0 or 1)", 0 },
@@ -34,7 +35,7 @@ static const struct {
 } fcgi_ranges[] = {
 	{ "workers", 1, IMA_FCGI_MAX_WORKERS }, { "threads", 1, 1024 },
 	{ "drain_timeout", 0, 3600 },
-	{ "io_timeout", 0, 3600 }, { "backlog", 1, 65535 },
+	{ "io_timeout", 0, 3600 }, { "receive_timeout", 1, 3600 }, { "backlog", 1, 65535 },
 	{ "admin_routes", 0, 1 },
 };
 
@@ -53,26 +54,55 @@ int ima_fcgi_socket_mode(const char *s, unsigned *mode)
 	return 0;
 }
 
+bool ima_fcgi_listen_is_unix(const char *spec)
+{
+	return strncmp(spec, "unix:", 5) == 0 || spec[0] == '/';
+}
+
+/*
+ * The port must be decimal 1-65535: getaddrinfo alone takes 99999 or 0 and
+ * binds a random port, and takes service names.
+ */
+int ima_fcgi_split_tcp(const char *spec, char *host, size_t size, char port[6],
+		       struct ima_error *err)
+{
+	const char *colon = strrchr(spec, ':');
+	const char *p = colon != NULL ? colon + 1 : spec;
+	size_t n = strlen(p);
+	long v = 0;
+
+	if (colon == NULL || colon == spec)
+		snprintf(host, size, "127.0.0.1");
+	else if (spec[0] == '[' && colon[-1] == ']')
+		snprintf(host, size, "%.*s", (int)(colon - spec - 2), spec + 1);
+	else if (memchr(spec, ':', (size_t)(colon - spec)) != NULL)
+		return ima_error_set(err, 500, "config", "listen",
+				     "listen %s: write an IPv6 address as [ADDR]:PORT", spec);
+	else
+		snprintf(host, size, "%.*s", (int)(colon - spec), spec);
+	for (size_t i = 0; i < n && v <= 65535; i++)
+		v = p[i] >= '0' && p[i] <= '9' ? v * 10 + (p[i] - '0') : 65536;
+	if (n == 0 || v < 1 || v > 65535)
+		return ima_error_set(err, 500, "config", "listen",
+				     "listen %s: the port must be a number 1-65535 (or use unix:PATH)",
+				     spec);
+	snprintf(port, 6, "%ld", v);
+	return 0;
+}
+
 int ima_fcgi_listen_check(const char *spec, struct ima_error *err)
 {
-	const char *port = strrchr(spec, ':');
-	char *end;
-	long v;
+	char host[256], port[6];
 
-	if (spec[0] == '\0' || spec[0] == '/' || strncmp(spec, "unix:", 5) == 0) {
-		if (strncmp(spec, "unix:", 5) == 0 && spec[5] == '\0')
+	if (spec[0] == '\0')
+		return 0;
+	if (ima_fcgi_listen_is_unix(spec)) {
+		if (strcmp(spec, "unix:") == 0)
 			return ima_error_set(err, 500, "config", "listen",
-					     "listen '%s': unix: needs a path", spec);
+					     "listen %s: unix: needs a path", spec);
 		return 0;
 	}
-	port = port ? port + 1 : spec;
-	errno = 0;
-	v = strtol(port, &end, 10);
-	if (*port == '\0' || *end != '\0' || errno != 0 || v < 1 || v > 65535)
-		return ima_error_set(err, 500, "config", "listen",
-				     "listen '%s': the port must be a number from 1 to 65535",
-				     spec);
-	return 0;
+	return ima_fcgi_split_tcp(spec, host, sizeof(host), port, err);
 }
 
 static int fcgi_check(const struct ima_conf *conf, struct ima_error *err)

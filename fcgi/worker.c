@@ -1,21 +1,46 @@
 /*
- * worker.c - one worker process of imaginator-fcgi: M threads that accept
- * FastCGI connections on the shared listening socket and answer the routes.
+ * worker.c - one worker process of imaginator-fcgi: a receiving thread and
+ * M handler threads that answer the routes.
  *
- * Each thread accepts on its own (a blocking accept(): the kernel wakes one
- * waiter per connection, so there is no herd and no accept mutex for a slow
- * client to hold) and hands the connected socket to libfcgi, which then only
- * parses records. Stopping never touches the listening socket: it is shared
- * with the workers of the next generation during a reload, and shutdown() on
- * it would stop them too. Instead SIGUSR1 is unblocked only while a thread
- * waits in accept() (or between requests on a kept connection), so the stop
- * signal interrupts waiting and never a request's reads or writes.
+ * Receiving never occupies a handler. The receiver accepts on the shared
+ * listening socket and reads every connection without blocking (epoll),
+ * record by record, into a buffer per connection, until the request is
+ * whole: BEGIN_REQUEST, PARAMS up to the empty PARAMS record, STDIN up to
+ * the empty STDIN record (or the declared CONTENT_LENGTH; nothing when the
+ * handler will refuse the length anyway). It enforces the PARAMS limit, the
+ * engine's body limit and the receive timeout, closes a connection whose
+ * peer ends or stalls before that, and answers on its own what needs no
+ * handler: END_REQUEST with FCGI_UNKNOWN_ROLE for authorizers and filters,
+ * FCGI_CANT_MPX_CONN for a second request id on a connection, and
+ * FCGI_GET_VALUES. Only a whole request is queued for a handler thread, so
+ * a thousand slow peers cost a thousand buffers, not the service.
+ *
+ * The handler reads and answers through libfcgi's stream API (FCGX_GetStr,
+ * FCGX_PutStr, FCGX_FClose) on two FCGX_Stream objects of our own: one over
+ * the buffered body, one that writes STDOUT records and END_REQUEST to the
+ * socket, bounded by io_timeout. libfcgi's FCGX_Accept_r is not used: it
+ * reads with blocking calls on the handler's thread, and its PARAMS parser
+ * is the one that aborts on CVE-2025-23016.
+ *
+ * A kept connection (FCGI_KEEP_CONN) goes back to the receiver after each
+ * answer, which parses what is already buffered first, so requests
+ * pipelined in one write are answered one after another, in order.
+ *
+ * Stopping never touches the listening socket: it is shared with the
+ * workers of the next generation during a reload, and shutdown() on it
+ * would stop them too. SIGUSR1 is unblocked only while the receiver waits
+ * in epoll_pwait(), so the stop signal interrupts waiting and never a
+ * request. Then the receiver stops accepting, closes kept connections that
+ * are between requests, finishes receiving the rest and exits once the
+ * handlers have answered everything.
  */
-#define _GNU_SOURCE /* accept4, ppoll, pipe2 */
+#define _GNU_SOURCE /* accept4, epoll_pwait, strnlen */
 #include "config.h"
 
 #include <errno.h>
+#include <fastcgi.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
@@ -24,19 +49,60 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fcgi.h"
 
-#define FCGI_STACK_SIZE (4u << 20) /* jansson recursion: PITFALLS wants >= 1 MiB */
+#define FCGI_STACK_SIZE (4u << 20) /* jansson dump/copy recurse: keep >= 1 MiB */
 #define FCGI_ID_MAX 64             /* longest X-Request-Id taken from a client */
-#define FCGI_KEEP_IDLE_MS 30000    /* idle kept connection before we close it */
+#define FCGI_KEEP_IDLE_SECONDS 30.0 /* idle kept connection before we close it */
+#define FCGI_LINGER_SECONDS 2.0    /* reading a peer's rest after the answer */
+#define FCGI_SCAN_SECONDS 0.1      /* how often the deadlines are checked */
+#define FCGI_PARAMS_MAX (64 * 1024) /* the whole PARAMS stream of a request */
+#define FCGI_ADMIN_BODY_MAX 4096   /* POST /v1/cache/invalidate */
+#define FCGI_READ_CHUNK (64 * 1024) /* one recv() of the receiver */
+#define FCGI_KEEP_BUF 4096         /* larger input buffers are freed when empty */
+#define FCGI_ACCEPT_BURST 16       /* accepts per wake-up, then the others */
+#define FCGI_CONNS_MAX 4096        /* connections per worker */
+#define FCGI_OUT_CONTENT 32768     /* STDOUT bytes per record we write */
+/* A STDOUT header, its content, then room for the empty STDOUT record and
+ * END_REQUEST that close the answer in the same write. */
+#define FCGI_OUT_BUF (FCGI_HEADER_LEN + FCGI_OUT_CONTENT + 3 * FCGI_HEADER_LEN)
 
 enum { FCGI_T_BUSY = 0, FCGI_T_WAITING = 1, FCGI_T_DONE = 2 };
+
+/* Where a connection is: only its owner touches it, and it changes hands
+ * only under the worker's lock (the ready queue, the returned list). */
+enum { FCGI_C_RECV = 0, FCGI_C_HANDLER, FCGI_C_LINGER };
+
+struct fcgi_conn {
+	struct fcgi_conn *prev, *next; /* every connection, receiver only */
+	struct fcgi_conn *queue_next;  /* the ready queue or the returned list */
+	int fd;
+	int state;         /* FCGI_C_* */
+	double deadline;   /* closed when it passes (not while with a handler) */
+	bool served;       /* answered a request before: a kept connection */
+	bool in_request;   /* a byte of the next request has come */
+	bool close_after;  /* a record we answered ends the connection */
+	/* the request being received */
+	int id;
+	bool keep;         /* FCGI_KEEP_CONN */
+	bool begun, params_done, stdin_done;
+	bool ready;        /* whole: for a handler */
+	bool has_bad_param;
+	char bad_param[64]; /* the name of a param with a NUL in it */
+	size_t body_want;  /* STDIN bytes kept: CONTENT_LENGTH within the limit */
+	size_t in_off;     /* in: parsed up to here */
+	struct ima_buf in; /* bytes read, not yet parsed */
+	struct ima_buf params;
+	struct ima_buf body;
+	char **envp;       /* NAME=VALUE strings, one allocation */
+};
 
 struct fcgi_worker;
 
@@ -45,6 +111,7 @@ struct fcgi_thread {
 	struct fcgi_worker *w;
 	int state; /* FCGI_T_*, atomic: the stopper signals only waiting threads */
 	uint64_t rng;
+	unsigned char *out; /* FCGI_OUT_BUF bytes: the answer's records */
 	time_t log_sec;     /* the second log_prefix shows */
 	char log_prefix[80];
 };
@@ -64,6 +131,21 @@ struct fcgi_worker {
 	int running;
 	struct fcgi_thread *threads;
 	int nthreads;
+	int nhandlers;
+	/* the receiver's own */
+	int epfd;
+	char *scratch; /* FCGI_READ_CHUNK bytes */
+	bool listening;
+	double accept_paused_until;
+	struct fcgi_conn *conns;
+	int nconns;
+	/* between the receiver and the handlers, under lock */
+	int wake_fd; /* eventfd: a handler gave a connection back */
+	pthread_cond_t ready_cond;
+	struct fcgi_conn *ready_head, *ready_tail;
+	int queued;
+	struct fcgi_conn *returned;
+	bool receiver_done;
 };
 
 /* The parameters the routes read, found in one pass over the environment
@@ -111,11 +193,12 @@ struct fcgi_resp {
 	struct ima_req *req; /* stage headers, stage timings; may be NULL */
 	enum ima_format out_fmt;
 	size_t bytes_in;
+	bool head_only; /* HEAD: the headers of the answer, not its body */
 };
 
 static void fcgi_on_usr1(int sig)
 {
-	(void)sig; /* only here to interrupt accept() and ppoll() */
+	(void)sig; /* only here to interrupt the receiver's epoll_pwait() */
 }
 
 static double fcgi_now(void)
@@ -239,7 +322,7 @@ static void fcgi_send(FCGX_Request *r, struct fcgi_resp *resp, const char *id)
 	} else {
 		/* FCGX_PutStr only: FCGX_FPrintF asserts on long fields. */
 		FCGX_PutStr(head.data, (int)head.len, r->out);
-		if (resp->body.len > 0)
+		if (resp->body.len > 0 && !resp->head_only)
 			FCGX_PutStr(resp->body.data, (int)resp->body.len, r->out);
 	}
 	ima_buf_free(&head);
@@ -583,7 +666,7 @@ static void fcgi_log(struct fcgi_thread *t, const char *id, const char *method,
 	IMA_BUF_LIT(&line, ",\"bytes_in\":");
 	ima_buf_append_uint(&line, resp->bytes_in);
 	IMA_BUF_LIT(&line, ",\"bytes_out\":");
-	ima_buf_append_uint(&line, resp->body.len);
+	ima_buf_append_uint(&line, resp->head_only ? 0 : resp->body.len);
 	if (resp->req != NULL && resp->status >= 400) {
 		const struct ima_error *e = ima_req_error(resp->req);
 
@@ -616,7 +699,8 @@ static void fcgi_log(struct fcgi_thread *t, const char *id, const char *method,
 	ima_buf_free(&line);
 }
 
-static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
+/* bad_param: the name of a param with a NUL in it, or NULL. */
+static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r, const char *bad_param)
 {
 	struct fcgi_worker *w = t->w;
 	double t0 = fcgi_now(), seconds;
@@ -652,8 +736,13 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 		}
 	}
 	is_post = strcmp(method, "POST") == 0;
+	resp.head_only = strcmp(method, "HEAD") == 0;
 
-	switch (route) {
+	if (bad_param != NULL) {
+		route = IMA_ROUTE_OTHER;
+		fcgi_error(&resp, 400, "bad_param", bad_param,
+			   "a request parameter contains a NUL byte");
+	} else switch (route) {
 	case IMA_ROUTE_ANALYZE_V1:
 	case IMA_ROUTE_ANALYZE:
 		if (!is_post) {
@@ -667,10 +756,10 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 	case IMA_ROUTE_HEALTH:
 	case IMA_ROUTE_METRICS:
 	case IMA_ROUTE_PIPELINE:
-		if (strcmp(method, "GET") != 0) {
-			resp.allow = "GET";
+		if (strcmp(method, "GET") != 0 && !resp.head_only) {
+			resp.allow = "GET, HEAD";
 			fcgi_error(&resp, 405, "method_not_allowed", "",
-				   "use GET for this path");
+				   "use GET or HEAD for this path");
 		} else if (route == IMA_ROUTE_HEALTH) {
 			struct ima_buf deps = { 0 };
 			int worst = ima_engine_health(w->eng, &deps);
@@ -718,7 +807,20 @@ static void fcgi_handle(struct fcgi_thread *t, FCGX_Request *r)
 	ima_buf_free(&resp.body);
 }
 
-/* ---- accepting ------------------------------------------------------- */
+/* ---- threads -------------------------------------------------------- */
+
+static void fcgi_thread_exit(struct fcgi_thread *t)
+{
+	struct fcgi_worker *w = t->w;
+
+	pthread_mutex_lock(&w->lock);
+	__atomic_store_n(&t->state, FCGI_T_DONE, __ATOMIC_SEQ_CST);
+	w->running--;
+	pthread_cond_signal(&w->done);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- connections ----------------------------------------------------- */
 
 /* FCGI_WEB_SERVER_ADDRS for TCP sockets, as libfcgi's own accept would do
  * (we bypass it): a comma-separated list of IPv4 addresses. */
@@ -751,65 +853,12 @@ static bool fcgi_peer_allowed(const struct ima_fcgi_opts *o,
 	return false;
 }
 
-/* Blocks in accept() with SIGUSR1 open; -1 when interrupted or failed. */
-static int fcgi_accept(struct fcgi_thread *t, const sigset_t *usr1)
-{
-	struct fcgi_worker *w = t->w;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd = -1, err = EINTR;
-
-	__atomic_store_n(&t->state, FCGI_T_WAITING, __ATOMIC_SEQ_CST);
-	pthread_sigmask(SIG_UNBLOCK, usr1, NULL);
-	/* A stop signal that came while busy is delivered at the unblock above,
-	 * before this check; one that comes after it interrupts accept(). The
-	 * stopper repeats the signal to cover the gap between the two. */
-	if (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
-		fd = accept4(w->opts->listen_fd, (struct sockaddr *)&ss, &sl,
-			     SOCK_CLOEXEC);
-		err = errno;
-	}
-	pthread_sigmask(SIG_BLOCK, usr1, NULL);
-	__atomic_store_n(&t->state, FCGI_T_BUSY, __ATOMIC_SEQ_CST);
-	if (fd >= 0 && !fcgi_peer_allowed(w->opts, &ss)) {
-		close(fd);
-		return -1;
-	}
-	if (fd < 0 && (err == EMFILE || err == ENFILE || err == ENOMEM ||
-		       err == ENOBUFS))
-		poll(NULL, 0, 50); /* out of descriptors: don't spin */
-	else if (fd < 0 && (err == EBADF || err == EINVAL || err == ENOTSOCK))
-		__atomic_store_n(&w->stop, 1, __ATOMIC_SEQ_CST);
-	return fd;
-}
-
-/* A kept connection (FCGI_KEEP_CONN): wait for its next request with the
- * stop signal open. False: close it. */
-static bool fcgi_wait_kept(struct fcgi_thread *t, int fd, const sigset_t *open)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct timespec idle = { FCGI_KEEP_IDLE_MS / 1000, 0 };
-	int rc;
-
-	__atomic_store_n(&t->state, FCGI_T_WAITING, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&t->w->stop, __ATOMIC_SEQ_CST))
-		rc = 0;
-	else
-		rc = ppoll(&pfd, 1, &idle, open);
-	__atomic_store_n(&t->state, FCGI_T_BUSY, __ATOMIC_SEQ_CST);
-	return rc > 0 && !__atomic_load_n(&t->w->stop, __ATOMIC_SEQ_CST);
-}
-
 /*
- * libfcgi 2.4.2 still aborts the process on a PARAMS pair whose lengths
- * are near 2 GiB (CVE-2025-23016, PITFALLS.md). So before libfcgi reads a
- * request, the whole PARAMS stream is peeked at (not consumed) and every
- * name/value length is checked against the bytes that really follow.
- * Web servers send BEGIN_REQUEST and PARAMS in one write; a stream larger
- * than the peek window or slower than io_timeout is dropped.
+ * libfcgi 2.4.2 aborts the process on a PARAMS pair whose lengths are near
+ * 2 GiB (CVE-2025-23016, only partly fixed in Debian 12), so it never parses PARAMS here: the
+ * receiver does, and checks every name/value length against the bytes that
+ * really follow, while the stream arrives and once it is complete.
  */
-#define FCGI_PEEK_MAX (64 * 1024)
-
 static bool fcgi_pair_len(const unsigned char *p, size_t len, size_t *i,
 			  size_t *out)
 {
@@ -828,7 +877,7 @@ static bool fcgi_pair_len(const unsigned char *p, size_t len, size_t *i,
 }
 
 /* final: the stream is complete, every pair must fit. Otherwise a pair may
- * still be arriving, but never one longer than the peek window. */
+ * still be arriving, but never one longer than the whole PARAMS limit. */
 static bool fcgi_pairs_ok(const unsigned char *p, size_t len, bool final)
 {
 	size_t i = 0;
@@ -838,7 +887,7 @@ static bool fcgi_pairs_ok(const unsigned char *p, size_t len, bool final)
 
 		if (!fcgi_pair_len(p, len, &i, &nl) || !fcgi_pair_len(p, len, &i, &vl))
 			return !final;
-		if (nl > FCGI_PEEK_MAX || vl > FCGI_PEEK_MAX)
+		if (nl > FCGI_PARAMS_MAX || vl > FCGI_PARAMS_MAX)
 			return false;
 		if (nl > len - i || vl > len - i - nl)
 			return !final;
@@ -847,131 +896,718 @@ static bool fcgi_pairs_ok(const unsigned char *p, size_t len, bool final)
 	return true;
 }
 
-/* 1: complete and sane; 0: incomplete so far; -1: drop the connection. */
-static int fcgi_scan_records(const unsigned char *buf, size_t n,
-			     unsigned char *params)
+static void fcgi_conn_reset(struct fcgi_conn *c)
 {
-	size_t off = 0, plen = 0;
+	ima_free(c->envp);
+	c->envp = NULL;
+	c->params.len = 0;
+	c->body.len = 0;
+	c->body_want = 0;
+	c->begun = c->params_done = c->stdin_done = c->ready = false;
+	c->has_bad_param = false;
+	c->id = 0;
+}
 
-	while (n - off >= 8) {
-		const unsigned char *h = buf + off;
-		size_t clen = (size_t)h[4] << 8 | h[5], pad = h[6];
+/* A small record the receiver answers itself. Written without waiting: a
+ * peer that does not read even that much loses its connection. */
+static int fcgi_conn_reply(struct fcgi_conn *c, int type, int id,
+			   const unsigned char *content, size_t len)
+{
+	unsigned char rec[8 + 256];
+	ssize_t n;
 
-		if (h[0] != 1)
-			return -1;
-		if (n - off - 8 < clen + pad)
-			return 0;
-		if (h[1] == 4) { /* FCGI_PARAMS */
-			if (clen == 0)
-				return fcgi_pairs_ok(params, plen, true) ? 1 : -1;
-			if (plen + clen > FCGI_PEEK_MAX)
-				return -1;
-			memcpy(params + plen, h + 8, clen);
-			plen += clen;
-			if (!fcgi_pairs_ok(params, plen, false))
-				return -1;
-		} else if (h[1] != 1 && h[1] != 9) {
-			/* only BEGIN_REQUEST and GET_VALUES may come first */
-			return -1;
+	rec[0] = FCGI_VERSION_1;
+	rec[1] = (unsigned char)type;
+	rec[2] = (unsigned char)(id >> 8);
+	rec[3] = (unsigned char)id;
+	rec[4] = 0;
+	rec[5] = (unsigned char)len;
+	rec[6] = rec[7] = 0;
+	memcpy(rec + 8, content, len);
+	n = send(c->fd, rec, 8 + len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n == (ssize_t)(8 + len) ? 0 : -1;
+}
+
+static int fcgi_conn_end(struct fcgi_conn *c, int id, int protocol_status)
+{
+	unsigned char end[8] = { 0, 0, 0, 0, (unsigned char)protocol_status, 0, 0, 0 };
+
+	return fcgi_conn_reply(c, FCGI_END_REQUEST, id, end, sizeof(end));
+}
+
+/* FCGI_GET_VALUES asks what libfcgi would answer: no multiplexing, and as
+ * many requests at once as this worker has handler threads. */
+static int fcgi_conn_management(struct fcgi_worker *w, struct fcgi_conn *c,
+				int type, const unsigned char *p, size_t len)
+{
+	unsigned char out[256];
+	size_t i = 0, o = 0;
+	char threads[16];
+
+	if (type != FCGI_GET_VALUES) {
+		unsigned char unknown[8] = { (unsigned char)type };
+
+		return fcgi_conn_reply(c, FCGI_UNKNOWN_TYPE, 0, unknown, sizeof(unknown));
+	}
+	if (!fcgi_pairs_ok(p, len, true))
+		return -1;
+	snprintf(threads, sizeof(threads), "%d", w->nhandlers);
+	while (i < len) {
+		size_t nl, vl;
+		const char *value = NULL;
+
+		fcgi_pair_len(p, len, &i, &nl);
+		fcgi_pair_len(p, len, &i, &vl);
+		if ((nl == 14 && memcmp(p + i, FCGI_MAX_CONNS, 14) == 0) ||
+		    (nl == 13 && memcmp(p + i, FCGI_MAX_REQS, 13) == 0))
+			value = threads;
+		else if (nl == 15 && memcmp(p + i, FCGI_MPXS_CONNS, 15) == 0)
+			value = "0";
+		if (value != NULL && o + 2 + nl + strlen(value) <= sizeof(out)) {
+			out[o++] = (unsigned char)nl;
+			out[o++] = (unsigned char)strlen(value);
+			memcpy(out + o, p + i, nl);
+			memcpy(out + o + nl, value, strlen(value));
+			o += nl + strlen(value);
 		}
-		off += 8 + clen + pad;
+		i += nl + vl;
+	}
+	return fcgi_conn_reply(c, FCGI_GET_VALUES_RESULT, 0, out, o);
+}
+
+/* The PARAMS stream is complete: the environment for the handler, and how
+ * much of STDIN it will read. */
+static int fcgi_conn_params_end(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	const unsigned char *p = (const unsigned char *)c->params.data;
+	size_t len = c->params.len, i = 0, n = 0, size, cap, want;
+	char **env, *s;
+
+	if (!fcgi_pairs_ok(p, len, true))
+		return -1;
+	while (i < len) {
+		size_t nl, vl;
+
+		fcgi_pair_len(p, len, &i, &nl);
+		fcgi_pair_len(p, len, &i, &vl);
+		i += nl + vl;
+		n++;
+	}
+	/* Each pair's lengths took at least two bytes, which pay for "=\0". */
+	size = (n + 1) * sizeof(char *) + len;
+	env = ima_malloc(size);
+	if (env == NULL)
+		return -1;
+	s = (char *)(env + n + 1);
+	for (i = 0, n = 0; i < len; n++) {
+		size_t nl, vl;
+
+		fcgi_pair_len(p, len, &i, &nl);
+		fcgi_pair_len(p, len, &i, &vl);
+		/* A NUL would cut the value short where C strings are read: the
+		 * handler refuses the request instead of routing a prefix. */
+		if (!c->has_bad_param && memchr(p + i, '\0', nl + vl) != NULL) {
+			size_t shown = strnlen((const char *)p + i, nl);
+
+			if (shown >= sizeof(c->bad_param))
+				shown = sizeof(c->bad_param) - 1;
+			memcpy(c->bad_param, p + i, shown);
+			c->bad_param[shown] = '\0';
+			c->has_bad_param = true;
+		}
+		env[n] = s;
+		memcpy(s, p + i, nl);
+		s[nl] = '=';
+		memcpy(s + nl + 1, p + i + nl, vl);
+		s[nl + 1 + vl] = '\0';
+		s += nl + vl + 2;
+		i += nl + vl;
+	}
+	env[n] = NULL;
+	c->envp = env;
+	c->params_done = true;
+	/* The body is received only when the handler will read it: a missing,
+	 * bad or too large CONTENT_LENGTH is answered at once (411, 400, 413)
+	 * and the STDIN records are dropped as they come. */
+	cap = ima_engine_limits(w->eng)->max_body_bytes;
+	if (cap < FCGI_ADMIN_BODY_MAX)
+		cap = FCGI_ADMIN_BODY_MAX;
+	want = 0;
+	for (char **e = env; *e != NULL; e++)
+		if (strncmp(*e, "CONTENT_LENGTH=", 15) == 0) {
+			if (fcgi_parse_length(*e + 15, &want) != 0 || want > cap)
+				want = 0;
+			break;
+		}
+	c->body_want = want;
+	if (want == 0 || c->has_bad_param)
+		c->ready = true;
+	return 0;
+}
+
+/* One record of the connection. 0, or -1: close the connection. */
+static int fcgi_conn_record(struct fcgi_worker *w, struct fcgi_conn *c, int type,
+			    int id, const unsigned char *p, size_t len)
+{
+	if (id == FCGI_NULL_REQUEST_ID)
+		return fcgi_conn_management(w, c, type, p, len);
+	if (type == FCGI_BEGIN_REQUEST) {
+		int role;
+		bool keep;
+
+		if (len < 8)
+			return -1;
+		role = p[0] << 8 | p[1];
+		keep = (p[2] & FCGI_KEEP_CONN) != 0;
+		if (c->begun) {
+			/* One request at a time: refuse a second, keep the first. */
+			if (id == c->id)
+				return -1;
+			return fcgi_conn_end(c, id, FCGI_CANT_MPX_CONN);
+		}
+		if (role != FCGI_RESPONDER) {
+			/* Its PARAMS and STDIN then belong to no active request and
+			 * are dropped below. */
+			if (fcgi_conn_end(c, id, FCGI_UNKNOWN_ROLE) != 0)
+				return -1;
+			c->close_after = !keep;
+			return 0;
+		}
+		c->begun = true;
+		c->id = id;
+		c->keep = keep;
+		return 0;
+	}
+	/* Records of no active request are ignored, as the protocol says. */
+	if (!c->begun || id != c->id)
+		return 0;
+	switch (type) {
+	case FCGI_ABORT_REQUEST:
+		fcgi_conn_reset(c);
+		if (fcgi_conn_end(c, id, FCGI_REQUEST_COMPLETE) != 0)
+			return -1;
+		c->close_after = !c->keep;
+		return 0;
+	case FCGI_PARAMS:
+		if (c->params_done)
+			return -1;
+		if (len == 0)
+			return fcgi_conn_params_end(w, c);
+		if (c->params.len + len > FCGI_PARAMS_MAX)
+			return -1;
+		ima_buf_append(&c->params, p, len);
+		if (c->params.failed ||
+		    !fcgi_pairs_ok((const unsigned char *)c->params.data, c->params.len, false))
+			return -1;
+		return 0;
+	case FCGI_STDIN:
+		if (!c->params_done)
+			return -1;
+		if (len == 0) {
+			c->stdin_done = true;
+			c->ready = true;
+			return 0;
+		}
+		/* Past the declared length: read and dropped. */
+		if (c->body.len < c->body_want) {
+			size_t take = c->body_want - c->body.len;
+
+			ima_buf_append(&c->body, p, len < take ? len : take);
+			if (c->body.failed)
+				return -1;
+			if (c->body.len == c->body_want)
+				c->ready = true;
+		}
+		return 0;
+	}
+	return 0; /* FCGI_DATA is for filters; unknown types are skipped */
+}
+
+/*
+ * Parses the whole records read so far. Stops at a complete request (the
+ * bytes after it are the next request on a kept connection, kept for
+ * later), but first takes the STDIN records of that request that are
+ * already here, so a connection is not left with them unread. 0, or -1:
+ * close the connection.
+ */
+static int fcgi_conn_parse(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	while (c->in.len - c->in_off >= FCGI_HEADER_LEN && !c->close_after) {
+		const unsigned char *h = (const unsigned char *)c->in.data + c->in_off;
+		size_t clen = (size_t)h[4] << 8 | h[5], pad = h[6];
+		int type = h[1], id = h[2] << 8 | h[3];
+
+		if (h[0] != FCGI_VERSION_1)
+			return -1;
+		if (c->in.len - c->in_off - FCGI_HEADER_LEN < clen + pad)
+			break;
+		if (c->ready && (c->stdin_done || type != FCGI_STDIN || id != c->id))
+			break;
+		c->in_off += FCGI_HEADER_LEN + clen + pad;
+		if (fcgi_conn_record(w, c, type, id, h + FCGI_HEADER_LEN, clen) != 0)
+			return -1;
+	}
+	if (c->in_off == c->in.len) {
+		c->in.len = c->in_off = 0;
+		if (c->in.cap > FCGI_KEEP_BUF)
+			ima_buf_free(&c->in);
+	} else if (c->in_off > 0) {
+		memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+		c->in.len -= c->in_off;
+		c->in_off = 0;
 	}
 	return 0;
 }
 
-static bool fcgi_params_sane(int fd, int timeout_s)
+/* ---- the receiving thread -------------------------------------------- */
+
+static void fcgi_conn_close(struct fcgi_worker *w, struct fcgi_conn *c)
 {
-	unsigned char buf[FCGI_PEEK_MAX], params[FCGI_PEEK_MAX];
-	double deadline = fcgi_now() + (timeout_s > 0 ? timeout_s : 60);
+	if (c->fd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->nconns--;
+	fcgi_conn_reset(c);
+	ima_buf_free(&c->in);
+	ima_buf_free(&c->params);
+	ima_buf_free(&c->body);
+	ima_free(c);
+}
 
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-		int rc;
+/* A whole request: the connection leaves the receiver for a handler. */
+static void fcgi_conn_dispatch(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->state = FCGI_C_HANDLER;
+	c->queue_next = NULL;
+	pthread_mutex_lock(&w->lock);
+	if (w->ready_tail != NULL)
+		w->ready_tail->queue_next = c;
+	else
+		w->ready_head = c;
+	w->ready_tail = c;
+	w->queued++;
+	pthread_cond_signal(&w->ready_cond);
+	pthread_mutex_unlock(&w->lock);
+}
 
-		if (n == 0)
-			return false;
-		if (n < 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+/* The peer gets what we wrote before the close: end our side and read
+ * (and drop) what it still sends, for at most FCGI_LINGER_SECONDS.
+ * Closing with unread bytes would send a reset that can destroy it. */
+static void fcgi_conn_linger(struct fcgi_conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->state = FCGI_C_LINGER;
+	c->close_after = false;
+	c->in.len = c->in_off = 0;
+	c->deadline = fcgi_now() + FCGI_LINGER_SECONDS;
+}
 
-			if (errno != EAGAIN && errno != EINTR)
-				return false;
-			if (fcgi_now() >= deadline)
-				return false;
-			poll(&pfd, 1, 100);
+/* After a parse: hand over, keep receiving, or close. True while the
+ * connection stays in the receiver (false: handed over or freed). */
+static bool fcgi_conn_settle(struct fcgi_worker *w, struct fcgi_conn *c, int rc)
+{
+	if (rc != 0) {
+		fcgi_conn_close(w, c);
+		return false;
+	}
+	if (c->ready) {
+		fcgi_conn_dispatch(w, c);
+		return false;
+	}
+	if (c->close_after)
+		fcgi_conn_linger(c);
+	return true;
+}
+
+/* Reads into the receiver's one scratch buffer; a connection keeps only
+ * what is not parsed yet (a partial record), so an idle or trickling peer
+ * costs a few bytes, not a read buffer. */
+static void fcgi_conn_input(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	for (int round = 0; round < 8; round++) {
+		ssize_t n = recv(c->fd, w->scratch, FCGI_READ_CHUNK, 0);
+
+		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			/* The end, or a reset: a peer that gives up before a whole
+			 * request costs this connection only. */
+			return fcgi_conn_close(w, c);
 		}
-		rc = fcgi_scan_records(buf, (size_t)n, params);
-		if (rc != 0)
-			return rc > 0;
-		if ((size_t)n == sizeof(buf) || fcgi_now() >= deadline)
-			return false;
-		/* Part of it is there: poll() would return at once, so wait a
-		 * little for the rest (rare: servers send it in one write). */
-		poll(NULL, 0, 1);
+		if (c->state == FCGI_C_LINGER)
+			continue; /* an answered request's rest: dropped */
+		/* On a kept connection the clock starts with the first byte of
+		 * the next request; a new one has had it since the accept. */
+		if (!c->in_request && c->served)
+			c->deadline = fcgi_now() + w->opts->receive_timeout;
+		c->in_request = true;
+		ima_buf_append(&c->in, w->scratch, (size_t)n);
+		if (c->in.failed)
+			return fcgi_conn_close(w, c);
+		if (!fcgi_conn_settle(w, c, fcgi_conn_parse(w, c)) || c->state != FCGI_C_RECV)
+			return;
+		if (n < FCGI_READ_CHUNK)
+			return;
 	}
 }
 
-static void fcgi_set_timeouts(int fd, int seconds)
+static void fcgi_accept_some(struct fcgi_worker *w)
 {
-	struct timeval tv = { .tv_sec = seconds };
+	for (int i = 0; i < FCGI_ACCEPT_BURST && w->nconns < FCGI_CONNS_MAX; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct fcgi_conn *c;
+		int fd = accept4(w->opts->listen_fd, (struct sockaddr *)&ss, &sl,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (seconds <= 0)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+			    errno == ENOBUFS)
+				w->accept_paused_until = fcgi_now() + 0.05; /* don't spin */
+			else if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
+				__atomic_store_n(&w->stop, 1, __ATOMIC_SEQ_CST);
+			return; /* EAGAIN: another worker took it */
+		}
+		if (!fcgi_peer_allowed(w->opts, &ss) ||
+		    (c = ima_calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->state = FCGI_C_RECV;
+		/* A new connection has the receive timeout to send its request. */
+		c->deadline = fcgi_now() + w->opts->receive_timeout;
+		ev.data.ptr = c;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			close(fd);
+			ima_free(c);
+			continue;
+		}
+		c->next = w->conns;
+		if (w->conns != NULL)
+			w->conns->prev = c;
+		w->conns = c;
+		w->nconns++;
+	}
 }
 
-static void *fcgi_thread_main(void *arg)
+/* A connection back from a handler: its next request (perhaps already
+ * buffered: pipelined), a lingering close, or nothing left to do. */
+static void fcgi_conn_returned(struct fcgi_worker *w, struct fcgi_conn *c, bool stopping)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if (c->fd < 0 || (stopping && c->state == FCGI_C_RECV && c->in.len == 0))
+		return fcgi_conn_close(w, c);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		return fcgi_conn_close(w, c);
+	if (c->state == FCGI_C_LINGER) {
+		c->deadline = fcgi_now() + FCGI_LINGER_SECONDS;
+		return;
+	}
+	c->in_request = c->in.len > 0;
+	c->deadline = fcgi_now() + (c->in_request ? w->opts->receive_timeout :
+				    FCGI_KEEP_IDLE_SECONDS);
+	fcgi_conn_settle(w, c, fcgi_conn_parse(w, c));
+}
+
+static void fcgi_set_listening(struct fcgi_worker *w, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+				  .data.ptr = &w->listening };
+
+	if (on == w->listening)
+		return;
+	if (on && epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->opts->listen_fd, &ev) != 0)
+		return;
+	if (!on)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->opts->listen_fd, NULL);
+	w->listening = on;
+}
+
+/*
+ * The receiver: accepts, reads every connection without blocking, answers
+ * what needs no handler (refused roles, a second request id, GET_VALUES),
+ * enforces the deadlines and queues whole requests for the handlers. The
+ * stop signal (SIGUSR1) is open only while it waits in epoll_pwait().
+ */
+static void *fcgi_receiver_main(void *arg)
 {
 	struct fcgi_thread *t = arg;
 	struct fcgi_worker *w = t->w;
-	sigset_t usr1, open;
-	FCGX_Request r;
+	struct epoll_event evs[64];
+	sigset_t open;
+	bool stopping = false;
+	double next_scan = 0;
 
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_SETMASK, NULL, &open);
 	sigdelset(&open, SIGUSR1);
-	/* listen_sock -1: libfcgi must never accept by itself (see the top). */
-	FCGX_InitRequest(&r, -1, 0);
-	while (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
-		if (r.ipcFd < 0) {
-			int fd = fcgi_accept(t, &usr1);
+	for (;;) {
+		double now = fcgi_now();
+		int n, timeout;
+		int queued;
 
-			if (fd < 0)
-				continue;
-			fcgi_set_timeouts(fd, w->opts->io_timeout);
-			r.ipcFd = fd;
-		} else if (!fcgi_wait_kept(t, r.ipcFd, &open)) {
-			r.keepConnection = 0;
-			FCGX_Finish_r(&r); /* closes the kept connection */
-			continue;
-		}
-		/* keepConnection 1 makes FCGX_Accept_r keep our socket instead of
-		 * closing it and accepting on listen_sock; it reads the begin
-		 * request and the PARAMS, and closes the socket on a protocol
-		 * error (then returns < 0 as listen_sock is invalid). */
-		r.keepConnection = 1;
-		if ((w->opts->check_params && !fcgi_params_sane(r.ipcFd, w->opts->io_timeout)) ||
-		    FCGX_Accept_r(&r) < 0) {
-			if (r.ipcFd >= 0) {
-				r.keepConnection = 0;
-				FCGX_Finish_r(&r);
+		if (!stopping && __atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
+			stopping = true;
+			/* Kept connections between requests go; a connection that
+			 * sent part of a request (or nothing yet: it was accepted
+			 * just now) gets its answer within the receive timeout. */
+			for (struct fcgi_conn *c = w->conns, *next; c != NULL; c = next) {
+				next = c->next;
+				if (c->state == FCGI_C_RECV && c->served && !c->in_request)
+					fcgi_conn_close(w, c);
 			}
+		}
+		if (stopping && w->nconns == 0)
+			break;
+		pthread_mutex_lock(&w->lock);
+		queued = w->queued;
+		pthread_mutex_unlock(&w->lock);
+		/* Accept only while the handlers keep up, so that another worker
+		 * takes the new connections when this one is busy. */
+		fcgi_set_listening(w, !stopping && w->nconns < FCGI_CONNS_MAX &&
+				   now >= w->accept_paused_until && queued < w->nhandlers);
+		if (now >= next_scan) {
+			for (struct fcgi_conn *c = w->conns, *next; c != NULL; c = next) {
+				next = c->next;
+				if (c->state != FCGI_C_HANDLER && now >= c->deadline)
+					fcgi_conn_close(w, c);
+			}
+			next_scan = now + FCGI_SCAN_SECONDS;
+		}
+		timeout = w->nconns > 0 || !w->listening ? (int)(FCGI_SCAN_SECONDS * 1000) : -1;
+		__atomic_store_n(&t->state, FCGI_T_WAITING, __ATOMIC_SEQ_CST);
+		/* A stop signal that came while busy is delivered when the mask
+		 * opens; the stopper repeats it to cover the gap to this check. */
+		if (__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST) && !stopping)
+			n = 0;
+		else
+			n = epoll_pwait(w->epfd, evs, 64, timeout, &open);
+		__atomic_store_n(&t->state, FCGI_T_BUSY, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &w->listening) {
+				fcgi_accept_some(w);
+			} else if (p == &w->wake_fd) {
+				struct fcgi_conn *back;
+				uint64_t v;
+
+				if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					continue;
+				pthread_mutex_lock(&w->lock);
+				back = w->returned;
+				w->returned = NULL;
+				pthread_mutex_unlock(&w->lock);
+				while (back != NULL) {
+					struct fcgi_conn *c = back;
+
+					back = c->queue_next;
+					fcgi_conn_returned(w, c, stopping);
+				}
+			} else {
+				fcgi_conn_input(w, p);
+			}
+		}
+	}
+	fcgi_set_listening(w, false);
+	pthread_mutex_lock(&w->lock);
+	w->receiver_done = true;
+	pthread_cond_broadcast(&w->ready_cond);
+	pthread_mutex_unlock(&w->lock);
+	fcgi_thread_exit(t);
+	return NULL;
+}
+
+/* ---- answering: libfcgi's streams over our buffers --------------------- */
+
+struct fcgi_out {
+	int fd;
+	int id;
+	int timeout_s;
+	unsigned char *buf; /* FCGI_OUT_BUF bytes */
+};
+
+/* The socket is non-blocking (the receiver's); a write may wait for room
+ * at most timeout_s seconds at a time (0: no bound). */
+static int fcgi_write_all(int fd, const unsigned char *p, size_t len, int timeout_s)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
 			continue;
 		}
-		fcgi_handle(t, &r);
-		FCGX_Finish_r(&r);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -1;
+		n = poll(&pfd, 1, timeout_s > 0 ? timeout_s * 1000 : -1);
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (n < 0 && errno != EINTR)
+			return -1;
 	}
-	if (r.ipcFd >= 0) {
-		r.keepConnection = 0;
-		FCGX_Finish_r(&r);
+	return 0;
+}
+
+static void fcgi_header(unsigned char *h, int type, int id, size_t len)
+{
+	h[0] = FCGI_VERSION_1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)(id >> 8);
+	h[3] = (unsigned char)id;
+	h[4] = (unsigned char)(len >> 8);
+	h[5] = (unsigned char)len;
+	h[6] = h[7] = 0;
+}
+
+/* The body is all in memory: the end of the buffer is the end of STDIN. */
+static void fcgi_in_fill(FCGX_Stream *s)
+{
+	s->isClosed = 1;
+}
+
+static void fcgi_in_empty(FCGX_Stream *s, int close)
+{
+	(void)s;
+	(void)close;
+}
+
+static void fcgi_out_fill(FCGX_Stream *s)
+{
+	(void)s;
+}
+
+/*
+ * FCGX_PutStr calls this when the buffer is full, FCGX_FClose with close
+ * set: what is buffered goes out as one STDOUT record, and on close the
+ * empty STDOUT record and END_REQUEST follow in the same write (a small
+ * answer is one write, as with libfcgi's own streams).
+ */
+static void fcgi_out_empty(FCGX_Stream *s, int close)
+{
+	struct fcgi_out *o = s->data;
+	unsigned char *data = o->buf + FCGI_HEADER_LEN, *start = data, *end = s->wrNext;
+	size_t n = (size_t)(s->wrNext - data);
+
+	if (s->isClosed)
+		return;
+	if (n > 0) {
+		fcgi_header(o->buf, FCGI_STDOUT, o->id, n);
+		start = o->buf;
 	}
-	pthread_mutex_lock(&w->lock);
-	__atomic_store_n(&t->state, FCGI_T_DONE, __ATOMIC_SEQ_CST);
-	w->running--;
-	pthread_cond_signal(&w->done);
-	pthread_mutex_unlock(&w->lock);
+	if (close) {
+		fcgi_header(end, FCGI_STDOUT, o->id, 0);
+		fcgi_header(end + FCGI_HEADER_LEN, FCGI_END_REQUEST, o->id, 8);
+		/* appStatus 0, FCGI_REQUEST_COMPLETE */
+		memset(end + 2 * FCGI_HEADER_LEN, 0, 8);
+		end += 3 * FCGI_HEADER_LEN;
+	}
+	if (end > start && fcgi_write_all(o->fd, start, (size_t)(end - start), o->timeout_s) != 0) {
+		s->isClosed = 1;
+		s->FCGI_errno = errno != 0 ? errno : EIO;
+	}
+	s->wrNext = data;
+}
+
+/* Answers the whole request a connection holds, then decides what becomes
+ * of the connection; the receiver takes it back either way. */
+static void fcgi_serve(struct fcgi_thread *t, struct fcgi_conn *c)
+{
+	static unsigned char nothing[1];
+	struct fcgi_worker *w = t->w;
+	struct fcgi_out o = { .fd = c->fd, .id = c->id,
+			      .timeout_s = w->opts->io_timeout, .buf = t->out };
+	FCGX_Stream in = { 0 }, out = { 0 };
+	FCGX_Request r = { 0 };
+	bool failed;
+
+	in.rdNext = in.stopUnget = c->body.len > 0 ? (unsigned char *)c->body.data : nothing;
+	in.stop = in.wrNext = in.rdNext + c->body.len;
+	in.isReader = 1;
+	in.fillBuffProc = fcgi_in_fill;
+	in.emptyBuffProc = fcgi_in_empty;
+	out.wrNext = out.stopUnget = t->out + FCGI_HEADER_LEN;
+	out.stop = out.rdNext = out.wrNext + FCGI_OUT_CONTENT;
+	out.fillBuffProc = fcgi_out_fill;
+	out.emptyBuffProc = fcgi_out_empty;
+	out.data = &o;
+	/* Filled by hand, not by FCGX_Accept_r: the handler reads envp and
+	 * the two streams; ipcFd -1 keeps libfcgi off the socket. */
+	r.requestId = c->id;
+	r.role = FCGI_RESPONDER;
+	r.in = &in;
+	r.out = &out;
+	r.envp = c->envp;
+	r.ipcFd = -1;
+	r.keepConnection = c->keep;
+	fcgi_handle(t, &r, c->has_bad_param ? c->bad_param : NULL);
+	failed = FCGX_FClose(&out) != 0;
+	c->served = true;
+	if (!failed && c->keep) {
+		c->state = FCGI_C_RECV;
+	} else if (!failed && !c->stdin_done) {
+		/* The rest of STDIN may still come: close softly. */
+		shutdown(c->fd, SHUT_WR);
+		c->state = FCGI_C_LINGER;
+		c->in.len = c->in_off = 0;
+	} else {
+		close(c->fd);
+		c->fd = -1;
+	}
+	fcgi_conn_reset(c);
+}
+
+static void *fcgi_handler_main(void *arg)
+{
+	struct fcgi_thread *t = arg;
+	struct fcgi_worker *w = t->w;
+
+	for (;;) {
+		struct fcgi_conn *c;
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&w->lock);
+		while (w->ready_head == NULL && !w->receiver_done)
+			pthread_cond_wait(&w->ready_cond, &w->lock);
+		c = w->ready_head;
+		if (c != NULL) {
+			w->ready_head = c->queue_next;
+			if (w->ready_head == NULL)
+				w->ready_tail = NULL;
+			w->queued--;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (c == NULL)
+			break; /* the receiver is gone and nothing is queued */
+		fcgi_serve(t, c);
+		pthread_mutex_lock(&w->lock);
+		c->queue_next = w->returned;
+		w->returned = c;
+		pthread_mutex_unlock(&w->lock);
+		if (write(w->wake_fd, &one, sizeof(one)) < 0)
+			ima_log(IMA_LOG_WARN, "worker %d: cannot wake the receiver", (int)w->pid);
+	}
+	fcgi_thread_exit(t);
 	return NULL;
 }
 
@@ -1032,17 +1668,59 @@ static bool fcgi_drain(struct fcgi_worker *w)
 	return all;
 }
 
+/* The receiver's descriptors; the listening socket is made non-blocking
+ * (every worker shares it and takes turns: EAGAIN means another won). */
+static int fcgi_open_poll(struct fcgi_worker *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &w->wake_fd };
+	int fl = fcntl(w->opts->listen_fd, F_GETFL);
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->epfd < 0 || w->wake_fd < 0 || fl < 0 ||
+	    fcntl(w->opts->listen_fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0)
+		return -1;
+	return 0;
+}
+
+static int fcgi_start_thread(struct fcgi_worker *w, pthread_attr_t *attr,
+			     void *(*fn)(void *))
+{
+	struct fcgi_thread *t = &w->threads[w->nthreads];
+	uint64_t seed = 0;
+
+	t->w = w;
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)getpid() << 32 ^ (uint64_t)fcgi_now();
+	t->rng = seed;
+	if (fn == fcgi_handler_main && (t->out = ima_malloc(FCGI_OUT_BUF)) == NULL)
+		return -1;
+	if (pthread_create(&t->tid, attr, fn, t) != 0) {
+		ima_free(t->out);
+		t->out = NULL;
+		return -1;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->running++;
+	w->nthreads++;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
 int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 			const struct ima_fcgi_opts *opts, int ready_fd)
 {
-	struct fcgi_worker w = { .eng = eng, .shm = shm, .opts = opts };
+	struct fcgi_worker w = { .eng = eng, .shm = shm, .opts = opts,
+				 .epfd = -1, .wake_fd = -1 };
 	struct ima_error err = { 0 };
 	struct sigaction sa = { .sa_handler = fcgi_on_usr1 };
 	sigset_t stopset;
 	pthread_attr_t attr;
+	bool receiving = false;
 	int sig = 0;
 
-	/* No SA_RESTART: the point of SIGUSR1 is to make accept() return. */
+	/* No SA_RESTART: the point of SIGUSR1 is to make epoll_pwait() return. */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	if (ima_engine_worker_init(eng, &err) != 0) {
@@ -1056,9 +1734,17 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	if (w.nstages > IMA_FCGI_MAX_STAGES)
 		w.nstages = IMA_FCGI_MAX_STAGES;
 	w.stage_slot = ima_calloc(w.nstages + 1, sizeof(int));
-	w.threads = ima_calloc((size_t)opts->threads, sizeof(*w.threads));
-	if (w.stage_slot == NULL || w.threads == NULL) {
-		ima_log(IMA_LOG_ERROR, "worker %d: out of memory", (int)getpid());
+	w.threads = ima_calloc((size_t)opts->threads + 1, sizeof(*w.threads));
+	w.scratch = ima_malloc(FCGI_READ_CHUNK);
+	if (w.stage_slot == NULL || w.threads == NULL || w.scratch == NULL ||
+	    fcgi_open_poll(&w) != 0) {
+		ima_log(IMA_LOG_ERROR, "worker %d: cannot set up: %s", (int)getpid(),
+			strerror(errno));
+		if (w.epfd >= 0)
+			close(w.epfd);
+		if (w.wake_fd >= 0)
+			close(w.wake_fd);
+		ima_free(w.scratch);
 		ima_free(w.stage_slot);
 		ima_free(w.threads);
 		ima_engine_free(eng);
@@ -1069,29 +1755,28 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	fcgi_build_static(&w);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.done, NULL);
+	pthread_cond_init(&w.ready_cond, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, FCGI_STACK_SIZE);
-	for (int i = 0; i < opts->threads; i++) {
-		uint64_t seed = 0;
-
-		w.threads[i].w = &w;
-		if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-			seed = (uint64_t)getpid() << 32 ^ (uint64_t)fcgi_now();
-		w.threads[i].rng = seed;
-		if (pthread_create(&w.threads[i].tid, &attr, fcgi_thread_main,
-				   &w.threads[i]) != 0) {
+	for (int i = 0; i < opts->threads; i++)
+		if (fcgi_start_thread(&w, &attr, fcgi_handler_main) != 0) {
 			ima_log(IMA_LOG_ERROR, "worker %d: cannot start thread %d",
 				(int)getpid(), i);
 			break;
 		}
-		pthread_mutex_lock(&w.lock);
-		w.running++;
-		w.nthreads++;
-		pthread_mutex_unlock(&w.lock);
-	}
+	w.nhandlers = w.nthreads;
+	if (w.nhandlers > 0 && fcgi_start_thread(&w, &attr, fcgi_receiver_main) == 0)
+		receiving = true;
 	pthread_attr_destroy(&attr);
-	if (w.nthreads > 0 && ready_fd >= 0 && write(ready_fd, "r", 1) != 1)
+	if (!receiving) {
+		/* The handlers would wait for requests that never come. */
+		pthread_mutex_lock(&w.lock);
+		w.receiver_done = true;
+		pthread_cond_broadcast(&w.ready_cond);
+		pthread_mutex_unlock(&w.lock);
+	} else if (ready_fd >= 0 && write(ready_fd, "r", 1) != 1) {
 		ima_log(IMA_LOG_WARN, "worker %d: cannot report ready", (int)getpid());
+	}
 	if (ready_fd >= 0)
 		close(ready_fd);
 
@@ -1101,21 +1786,27 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGQUIT);
-	if (w.nthreads > 0)
+	if (receiving)
 		sigwait(&stopset, &sig);
 	if (!fcgi_drain(&w)) {
 		ima_log(IMA_LOG_ERROR, "worker %d: requests still running after %.0f s, exiting",
 			(int)getpid(), opts->drain_seconds);
 		_exit(1); /* threads still use the engine: nothing can be freed */
 	}
-	for (int i = 0; i < w.nthreads; i++)
+	for (int i = 0; i < w.nthreads; i++) {
 		pthread_join(w.threads[i].tid, NULL);
+		ima_free(w.threads[i].out);
+	}
+	close(w.epfd);
+	close(w.wake_fd);
+	pthread_cond_destroy(&w.ready_cond);
 	pthread_cond_destroy(&w.done);
 	pthread_mutex_destroy(&w.lock);
 	ima_buf_free(&w.health);
 	ima_buf_free(&w.pipeline);
+	ima_free(w.scratch);
 	ima_free(w.stage_slot);
 	ima_free(w.threads);
 	ima_engine_free(eng);
-	return w.nthreads > 0 ? 0 : 3;
+	return receiving ? 0 : 3;
 }

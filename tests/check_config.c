@@ -185,9 +185,9 @@ START_TEST(config_front_group)
 	expect_load_error("fcgi = { workers = 0; };\npipeline = ();",
 			  "fcgi.workers = 0: must be 1 to 256");
 	expect_load_error("fcgi = { listen = \"127.0.0.1:99999\"; };\npipeline = ();",
-			  "listen '127.0.0.1:99999': the port must be a number from 1 to 65535");
+			  "listen 127.0.0.1:99999: the port must be a number 1-65535");
 	expect_load_error("fcgi = { listen = \"127.0.0.1:\"; };\npipeline = ();",
-			  "the port must be a number");
+			  "the port must be a number 1-65535");
 	expect_load_error("fcgi = 3;\npipeline = ();", "'fcgi' must be a group");
 	/* libconfig reads 0660 as decimal: the mode is an octal string. */
 	expect_load_error("fcgi = { socket_mode = 0660; };\npipeline = ();",

@@ -9,17 +9,39 @@
  *       -n: no CONTENT_LENGTH param even with a body.
  *   fcgi-client SOCK --hostile
  *       sends one PARAMS record whose name and value lengths are 0x7ffffffe
- *       (CVE-2025-23016, see PITFALLS.md); exits 0 when the peer hung up.
+ *       (CVE-2025-23016); exits 0 when the peer hung up.
  *   fcgi-client SOCK --loop N --threads T [--stop-file F] [-b FILE] URI
  *       up to N requests per thread (GET, or POST with -b) until F exists;
  *       prints "requests=R failed=F" and exits 1 on any failure.
  *   fcgi-client SOCK -b FILE --hold F URI
  *       sends half the body, creates F.sent, sends the rest once F exists.
  *
+ * Options of a single request: --timeout S (longest wait for the answer,
+ * 20 s), -e (\0 and \\ in the URI and -p values are a NUL and a
+ * backslash), --role N (the BEGIN_REQUEST role, 1 responder), --end (print
+ * "protocol_status=N" of END_REQUEST on stderr).
+ *
+ *   fcgi-client SOCK --pipeline N URI
+ *       N requests with FCGI_KEEP_CONN in one write on one connection;
+ *       prints "id=I status=S" per answer; exits 0 when all N came in order.
+ *   fcgi-client SOCK --mpx URI
+ *       starts request 1, sends a whole request 2 before request 1's PARAMS
+ *       end, then ends request 1; prints "id=I protocol_status=P" for each
+ *       END_REQUEST and "id=1 status=S"; exits 0 when both ended.
+ *   fcgi-client SOCK --attack half-close|trickle --conns N [--ready-file F]
+ *                    [--interval-ms M] [--max-wait S]
+ *       opens N connections: half-close sends a partial PARAMS record and
+ *       shuts down its side; trickle sends a POST's PARAMS and then one
+ *       byte of STDIN per connection every M ms (500). F is created once
+ *       every connection has sent its first bytes. Waits (at most S s, 60)
+ *       until the server has closed each, prints "closed=K of N first=X
+ *       last=Y" (seconds since the connect) and exits 0 when K is N.
+ *
  * SOCK is unix:PATH or HOST:PORT.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +51,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PARAMS 64
@@ -45,6 +68,11 @@ static const char *stop_file;
 static long loop_n;
 static int nthreads = 1;
 static const char *hold_file;
+static int timeout_s = 20;
+static bool escapes;
+static int role = 1;
+static bool show_end;
+static int last_protocol_status = -1;
 
 /* --hold F: half the body is sent, F.sent is created, and the rest waits
  * until F exists (at most 30 s), so a test can act mid-request. */
@@ -65,7 +93,7 @@ static void hold(void)
 static int dial(void)
 {
 	int fd;
-	struct timeval tv = { .tv_sec = 20 };
+	struct timeval tv = { .tv_sec = timeout_s };
 
 	if (strncmp(sock_spec, "unix:", 5) == 0) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -118,15 +146,60 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* One record; content up to 65535 bytes. */
-static int record(int fd, int type, const void *content, size_t len)
+static void header(unsigned char *h, int type, int id, size_t len)
 {
-	unsigned char h[8] = { 1, (unsigned char)type, 0, 1,
-			       (unsigned char)(len >> 8), (unsigned char)len, 0, 0 };
+	h[0] = 1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)(id >> 8);
+	h[3] = (unsigned char)id;
+	h[4] = (unsigned char)(len >> 8);
+	h[5] = (unsigned char)len;
+	h[6] = h[7] = 0;
+}
 
+/* One record of request id; content up to 65535 bytes. */
+static int record_id(int fd, int type, int id, const void *content, size_t len)
+{
+	unsigned char h[8];
+
+	header(h, type, id, len);
 	if (write_all(fd, h, 8) != 0)
 		return -1;
 	return len ? write_all(fd, content, len) : 0;
+}
+
+static int record(int fd, int type, const void *content, size_t len)
+{
+	return record_id(fd, type, 1, content, len);
+}
+
+/* Appends one record to a buffer that is sent later in one write. */
+static void add_record(char *buf, size_t *used, int type, int id,
+		       const void *content, size_t len)
+{
+	header((unsigned char *)buf + *used, type, id, len);
+	if (len > 0)
+		memcpy(buf + *used + 8, content, len);
+	*used += 8 + len;
+}
+
+/* -e: \0 is a NUL, \\ a backslash; returns the length. */
+static size_t unescape(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *in && n < size; in++) {
+		if (escapes && in[0] == '\\' && in[1] == '0') {
+			out[n++] = '\0';
+			in++;
+		} else if (escapes && in[0] == '\\' && in[1] == '\\') {
+			out[n++] = '\\';
+			in++;
+		} else {
+			out[n++] = *in;
+		}
+	}
+	return n;
 }
 
 static void put_len(char **p, size_t n)
@@ -145,9 +218,10 @@ static void put_len(char **p, size_t n)
 	}
 }
 
-static int param(char *buf, size_t *used, const char *name, const char *value)
+static int param(char *buf, size_t *used, const char *name, const char *raw)
 {
-	size_t nl = strlen(name), vl = strlen(value);
+	char value[8192];
+	size_t nl = strlen(name), vl = unescape(raw, value, sizeof(value));
 	char *p = buf + *used;
 
 	if (*used + nl + vl + 8 > 60000)
@@ -160,20 +234,12 @@ static int param(char *buf, size_t *used, const char *name, const char *value)
 	return 0;
 }
 
-/* Sends one request and collects FCGI_STDOUT into *out. Returns the
- * HTTP status from the Status header (200 when absent), -1 on failure. */
-static int request(char **out, size_t *out_len)
+/* The PARAMS content of the request the options describe. */
+static size_t build_params(char *pbuf)
 {
-	static const unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };
-	char pbuf[65536], lenbuf[32];
-	size_t used = 0, cap = 65536, len = 0;
-	unsigned char h[8];
-	char *resp;
-	int fd = dial(), status = -1;
-	bool ended = false;
+	char lenbuf[32];
+	size_t used = 0;
 
-	if (fd < 0)
-		return -1;
 	param(pbuf, &used, "REQUEST_METHOD", method);
 	param(pbuf, &used, "REQUEST_URI", uri);
 	param(pbuf, &used, "SCRIPT_NAME", uri);
@@ -191,6 +257,50 @@ static int request(char **out, size_t *out_len)
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - params[i]), params[i]);
 		param(pbuf, &used, name, eq + 1);
 	}
+	return used;
+}
+
+/* Reads one whole record into h and content (65535 + 255 bytes); -1 at
+ * the end or on an error. */
+static int read_record(int fd, unsigned char h[8], unsigned char *content)
+{
+	size_t got = 0, want;
+	ssize_t n = 0;
+
+	while (got < 8 && (n = read(fd, h + got, 8 - got)) > 0)
+		got += (size_t)n;
+	if (got < 8)
+		return -1;
+	want = ((size_t)h[4] << 8 | h[5]) + h[6];
+	for (got = 0; got < want && (n = read(fd, content + got, want - got)) > 0;)
+		got += (size_t)n;
+	return got == want ? 0 : -1;
+}
+
+static int status_of(const char *resp, size_t len)
+{
+	const char *st = strstr(resp, "Status: ");
+
+	(void)len;
+	return st != NULL ? atoi(st + 8) : 200;
+}
+
+/* Sends one request and collects FCGI_STDOUT into *out. Returns the
+ * HTTP status from the Status header (200 when absent), -1 on failure. */
+static int request(char **out, size_t *out_len)
+{
+	unsigned char begin[8] = { (unsigned char)(role >> 8), (unsigned char)role,
+				   0, 0, 0, 0, 0, 0 };
+	char pbuf[65536];
+	size_t used, cap = 65536, len = 0;
+	unsigned char h[8];
+	char *resp;
+	int fd = dial(), status = -1;
+	bool ended = false;
+
+	if (fd < 0)
+		return -1;
+	used = build_params(pbuf);
 	if (record(fd, 1, begin, 8) || record(fd, 4, pbuf, used) || record(fd, 4, NULL, 0))
 		goto done;
 	for (size_t off = 0; body != NULL && off < body_len;) {
@@ -228,19 +338,17 @@ static int request(char **out, size_t *out_len)
 			got += (size_t)n;
 		if (got < clen + pad)
 			break;
-		if (h[1] == 6)
+		if (h[1] == 6) {
 			len += clen; /* padding is dropped by not counting it */
-		else if (h[1] == 3)
+		} else if (h[1] == 3) {
 			ended = true;
+			if (clen >= 5)
+				last_protocol_status = (unsigned char)resp[len + 4];
+		}
 	}
 	if (ended) {
-		const char *st;
-
 		resp[len] = '\0';
-		status = 200;
-		st = strstr(resp, "Status: ");
-		if (st != NULL && st < resp + len)
-			status = atoi(st + 8);
+		status = status_of(resp, len);
 		*out = resp;
 		*out_len = len;
 	} else {
@@ -269,6 +377,212 @@ static int hostile(void)
 		;
 	close(fd);
 	return 0;
+}
+
+/* --pipeline N: every request in one write, answers read in order. */
+static int pipeline(int n)
+{
+	unsigned char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 }; /* FCGI_KEEP_CONN */
+	static unsigned char content[65536 + 256];
+	static char pbuf[65536];
+	size_t plen = build_params(pbuf), used = 0;
+	char *buf = malloc((size_t)n * (plen + 64));
+	unsigned char h[8];
+	int fd = dial(), next = 1, bad = 0;
+	char *resp = malloc(1 << 20);
+	size_t len = 0;
+
+	if (fd < 0 || buf == NULL || resp == NULL)
+		return 2;
+	for (int id = 1; id <= n; id++) {
+		add_record(buf, &used, 1, id, begin, 8);
+		add_record(buf, &used, 4, id, pbuf, plen);
+		add_record(buf, &used, 4, id, NULL, 0);
+		add_record(buf, &used, 5, id, NULL, 0);
+	}
+	if (write_all(fd, buf, used) != 0)
+		return 2;
+	while (next <= n && read_record(fd, h, content) == 0) {
+		int id = h[2] << 8 | h[3];
+		size_t clen = (size_t)h[4] << 8 | h[5];
+
+		if (id != next) {
+			fprintf(stderr, "fcgi-client: a record of request %d while %d was due\n", id, next);
+			bad++;
+			break;
+		}
+		if (h[1] == 6 && len + clen < (1 << 20)) {
+			memcpy(resp + len, content, clen);
+			len += clen;
+		} else if (h[1] == 3) {
+			resp[len] = '\0';
+			printf("id=%d status=%d\n", id, status_of(resp, len));
+			len = 0;
+			next++;
+		}
+	}
+	close(fd);
+	free(buf);
+	free(resp);
+	return next == n + 1 && bad == 0 ? 0 : 1;
+}
+
+/* --mpx: a second request id while the first is still being received. */
+static int mpx(void)
+{
+	unsigned char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+	static unsigned char content[65536 + 256];
+	static char pbuf[65536];
+	size_t plen = build_params(pbuf), used = 0;
+	char *buf = malloc(4 * plen + 128), resp[65536];
+	unsigned char h[8];
+	int fd = dial(), ended = 0;
+	size_t len = 0;
+
+	if (fd < 0 || buf == NULL)
+		return 2;
+	add_record(buf, &used, 1, 1, begin, 8);
+	add_record(buf, &used, 4, 1, pbuf, plen);
+	add_record(buf, &used, 1, 2, begin, 8);
+	add_record(buf, &used, 4, 2, pbuf, plen);
+	add_record(buf, &used, 4, 2, NULL, 0);
+	add_record(buf, &used, 5, 2, NULL, 0);
+	add_record(buf, &used, 4, 1, NULL, 0);
+	add_record(buf, &used, 5, 1, NULL, 0);
+	if (write_all(fd, buf, used) != 0)
+		return 2;
+	while (ended < 2 && read_record(fd, h, content) == 0) {
+		int id = h[2] << 8 | h[3];
+		size_t clen = (size_t)h[4] << 8 | h[5];
+
+		if (h[1] == 6 && id == 1 && len + clen < sizeof(resp)) {
+			memcpy(resp + len, content, clen);
+			len += clen;
+		} else if (h[1] == 3) {
+			printf("id=%d protocol_status=%d\n", id, content[4]);
+			if (id == 1) {
+				resp[len] = '\0';
+				printf("id=1 status=%d\n", status_of(resp, len));
+			}
+			ended++;
+		}
+	}
+	close(fd);
+	free(buf);
+	return ended == 2 ? 0 : 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --attack: N connections that never complete a request; how long until
+ * the server closes each. */
+static int attack(const char *mode, int n, const char *ready_file, int interval_ms,
+		  int max_wait)
+{
+	static const unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };
+	static char nothing[1];
+	struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
+	double *closed_at = calloc((size_t)n, sizeof(double));
+	bool trickle = strcmp(mode, "trickle") == 0;
+	double t0 = now_s(), first = 0, last = 0, next_byte;
+	char pbuf[65536];
+	size_t plen;
+	int open_n = 0, closed = 0;
+
+	if (pfd == NULL || closed_at == NULL || (!trickle && strcmp(mode, "half-close") != 0))
+		return 2;
+	method = "POST";
+	body_len = 30000; /* announced (under the tests' limit), never sent */
+	body = nothing;
+	plen = build_params(pbuf);
+	for (int i = 0; i < n; i++) {
+		int fd = dial();
+		unsigned char partial[8];
+
+		pfd[i].fd = -1;
+		if (fd < 0)
+			continue;
+		if (record(fd, 1, begin, 8) != 0) {
+			close(fd);
+			continue;
+		}
+		if (trickle) {
+			if (record(fd, 4, pbuf, plen) || record(fd, 4, NULL, 0)) {
+				close(fd);
+				continue;
+			}
+		} else {
+			/* A PARAMS header for 100 bytes, 8 of them sent. */
+			header(partial, 4, 1, 100);
+			if (write_all(fd, partial, 8) || write_all(fd, pbuf, 8)) {
+				close(fd);
+				continue;
+			}
+			shutdown(fd, SHUT_WR);
+		}
+		pfd[i].fd = fd;
+		pfd[i].events = POLLIN;
+		open_n++;
+	}
+	if (ready_file != NULL) {
+		FILE *f = fopen(ready_file, "w");
+
+		if (f != NULL)
+			fclose(f);
+	}
+	next_byte = now_s() + interval_ms / 1000.0;
+	while (closed < open_n && now_s() - t0 < max_wait) {
+		int rc = poll(pfd, (nfds_t)n, 50);
+
+		for (int i = 0; rc > 0 && i < n; i++) {
+			char buf[4096];
+
+			if (pfd[i].fd < 0 || pfd[i].revents == 0)
+				continue;
+			if (read(pfd[i].fd, buf, sizeof(buf)) > 0)
+				continue; /* an answer would be a bug, but not a close */
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+			closed_at[i] = now_s() - t0;
+			closed++;
+		}
+		if (trickle && now_s() >= next_byte) {
+			unsigned char one[9];
+
+			header(one, 5, 1, 1);
+			one[8] = 'x';
+			for (int i = 0; i < n; i++)
+				if (pfd[i].fd >= 0 &&
+				    send(pfd[i].fd, one, sizeof(one), MSG_NOSIGNAL) != (ssize_t)sizeof(one)) {
+					close(pfd[i].fd);
+					pfd[i].fd = -1;
+					closed_at[i] = now_s() - t0;
+					closed++;
+				}
+			next_byte += interval_ms / 1000.0;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (pfd[i].fd >= 0) {
+			close(pfd[i].fd);
+			continue;
+		}
+		if (closed_at[i] > 0 && (first == 0 || closed_at[i] < first))
+			first = closed_at[i];
+		if (closed_at[i] > last)
+			last = closed_at[i];
+	}
+	printf("closed=%d of %d first=%.2f last=%.2f\n", closed, n, first, last);
+	free(pfd);
+	free(closed_at);
+	body = NULL;
+	return closed == n ? 0 : 1;
 }
 
 static long total_requests, total_failed;
@@ -332,8 +646,9 @@ static char *slurp(const char *path, size_t *len)
 
 int main(int argc, char **argv)
 {
-	bool do_hostile = false;
-	int i = 2;
+	bool do_hostile = false, do_mpx = false;
+	const char *attack_mode = NULL, *ready_file = NULL;
+	int i = 2, pipeline_n = 0, conns = 1, interval_ms = 500, max_wait = 60;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: see the comment at the top of fcgi-client.c\n");
@@ -364,13 +679,42 @@ int main(int argc, char **argv)
 			hold_file = argv[++i];
 		else if (strcmp(argv[i], "--stop-file") == 0 && i + 1 < argc)
 			stop_file = argv[++i];
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			timeout_s = atoi(argv[++i]);
+		else if (strcmp(argv[i], "-e") == 0)
+			escapes = true;
+		else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+			role = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--end") == 0)
+			show_end = true;
+		else if (strcmp(argv[i], "--pipeline") == 0 && i + 1 < argc)
+			pipeline_n = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--mpx") == 0)
+			do_mpx = true;
+		else if (strcmp(argv[i], "--attack") == 0 && i + 1 < argc)
+			attack_mode = argv[++i];
+		else if (strcmp(argv[i], "--conns") == 0 && i + 1 < argc)
+			conns = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
+			ready_file = argv[++i];
+		else if (strcmp(argv[i], "--interval-ms") == 0 && i + 1 < argc)
+			interval_ms = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--max-wait") == 0 && i + 1 < argc)
+			max_wait = atoi(argv[++i]);
 		else
 			uri = argv[i];
 	}
 	if (do_hostile)
 		return hostile();
 	if (uri == NULL)
-		uri = "/health";
+		uri = attack_mode != NULL ? "/v1/analyze" : "/health";
+	if (attack_mode != NULL)
+		return attack(attack_mode, conns < 1 ? 1 : conns, ready_file,
+			      interval_ms < 1 ? 1 : interval_ms, max_wait);
+	if (pipeline_n > 0)
+		return pipeline(pipeline_n);
+	if (do_mpx)
+		return mpx();
 	if (loop_n > 0) {
 		pthread_t tid[64];
 
@@ -389,6 +733,8 @@ int main(int argc, char **argv)
 		size_t len = 0;
 		int status = request(&out, &len);
 
+		if (show_end)
+			fprintf(stderr, "protocol_status=%d\n", last_protocol_status);
 		if (status < 0) {
 			fprintf(stderr, "fcgi-client: no complete response\n");
 			free(body);

@@ -199,3 +199,42 @@ web_checks() {
 		ok "$name: /metrics has latency histograms per route and per stage" ||
 		not_ok "$name: /metrics has latency histograms" "$(head -c 600 "$tmp/metrics")"
 }
+
+# restricted_checks BASE NAME CONF: the operator's routes (/metrics,
+# /health, /v1/pipeline, /v1/cache/invalidate) are for loopback only in
+# every example config: CONF must say so, 127.0.0.1 gets through, and
+# 127.0.0.2 (a loopback address too, but not on the allow list) stands for
+# any other client and gets 403, while /v1/analyze stays open to it.
+restricted_checks() {
+	base=$1
+	name=$2
+	conf=$3
+	grep -q "$4" "$conf" && ok "$name: the example restricts the operator's routes ($4)" ||
+		not_ok "$name: the example restricts the operator's routes" "no '$4' in $conf"
+	for r in /metrics /health /v1/pipeline; do
+		s=$(http GET "$base$r")
+		[ "$s" = 200 ] && ok "$name: GET $r from 127.0.0.1 gets through" ||
+			not_ok "$name: GET $r from 127.0.0.1 gets through" "status $s"
+	done
+	s=$(http POST "$base/v1/analyze" --interface 127.0.0.2 \
+		-H 'Content-Type: application/json' --data-binary @"$REQ")
+	if [ "$s" != 200 ]; then
+		# A host without the whole 127/8 on lo: only the config check.
+		ok "$name: # SKIP no second loopback address to play another client (status $s)"
+		return 0
+	fi
+	ok "$name: POST /v1/analyze from 127.0.0.2 is served"
+	for r in /metrics /health /v1/pipeline /v1/cache/invalidate; do
+		s=$(http GET "$base$r" --interface 127.0.0.2)
+		[ "$s" = 403 ] && ok "$name: GET $r from 127.0.0.2 is 403" ||
+			not_ok "$name: GET $r from 127.0.0.2 is 403" "status $s" "$(head -c 200 "$tmp/body")"
+	done
+	# A path our router would map to /metrics must not slip past the web
+	# server's match (a query string, a doubled slash).
+	s=$(http GET "$base/metrics?x=1" --interface 127.0.0.2)
+	[ "$s" = 403 ] || [ "$s" = 404 ] && ok "$name: /metrics?x=1 from 127.0.0.2 is not served ($s)" ||
+		not_ok "$name: /metrics?x=1 from 127.0.0.2 is not served" "status $s"
+	s=$(http GET "$base//metrics" --interface 127.0.0.2)
+	[ "$s" = 403 ] || [ "$s" = 404 ] && ok "$name: //metrics from 127.0.0.2 is not served ($s)" ||
+		not_ok "$name: //metrics from 127.0.0.2 is not served" "status $s"
+}
