@@ -3,6 +3,7 @@
  * (request, experience, skills, seniority, roles, gap) on resumes and job
  * ads written for these tests.
  */
+#include <math.h>
 #include <unistd.h>
 
 #include "ima_test.h"
@@ -286,6 +287,43 @@ START_TEST(analysis_one_megabyte_resume)
 }
 END_TEST
 
+/* A NaN skill confidence in a msgpack request is refused by the request
+ * stage with the field at fault, not left to fail a later stage with a
+ * 500 (a bucket whose count and entries disagree). */
+START_TEST(analysis_non_finite_confidence_refused)
+{
+	static const double bad[] = { NAN, INFINITY, -INFINITY };
+
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		struct ima_req *req = ima_req_new();
+		const struct ima_error *e;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 2);
+		ima_pack_cstr(&pk, "resume_text");
+		ima_pack_cstr(&pk, resume_senior);
+		ima_pack_cstr(&pk, "extracted_skills_json");
+		msgpack_pack_map(&pk, 1);
+		ima_pack_cstr(&pk, "skills");
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_map(&pk, 2);
+		ima_pack_cstr(&pk, "skill");
+		ima_pack_cstr(&pk, "Python");
+		ima_pack_cstr(&pk, "confidence");
+		msgpack_pack_double(&pk, bad[b]);
+		ck_assert_int_eq(ima_engine_handle(eng, req, sb.data, sb.size, IMA_FMT_MSGPACK), 422);
+		e = ima_req_error(req);
+		ck_assert_str_eq(e->field, "extracted_skills_json.skills[0].confidence");
+		ck_assert_ptr_null(strstr(e->message, "memory"));
+		ima_req_free(req);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+END_TEST
+
 /*
  * Mutated requests through the whole pipeline, JSON and msgpack: byte
  * flips, truncations, duplicated spans. Every answer is an answer or an
@@ -373,6 +411,7 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_non_english_and_odd_text);
 	tcase_add_test(tc, analysis_one_megabyte_resume);
 	tcase_add_test(tc, analysis_survives_mutated_bodies);
+	tcase_add_test(tc, analysis_non_finite_confidence_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
