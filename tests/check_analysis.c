@@ -384,6 +384,51 @@ START_TEST(analysis_implied_skill_not_a_gap)
 }
 END_TEST
 
+static const char resume_figures[] =
+	"Alex Kim\nData Engineer\n\nEXPERIENCE\n\nSenior Data Engineer\n"
+	"Brightline Analytics Inc - Chicago, IL\nJanuary 2019 to Present\n"
+	"- Cut the nightly warehouse load time by 38% by moving batch jobs to Spark\n"
+	"- Moved 40 TB of event data from Hadoop to S3 without downtime\n"
+	"- Scheduled and monitored 120 jobs across three Airflow environments\n"
+	"- Built self-service dashboards used by 200 analysts every week\n"
+	"- Wrote the on-call runbook and reviewed pull requests for the team\n\n"
+	"Data Engineer\nHarbor Freight Systems LLC - Dallas, TX\nJune 2015 to December 2018\n"
+	"- Reduced report latency by 60% with incremental models in dbt\n"
+	"- Maintained the ingestion services for the marketing data pipeline\n\n"
+	"SKILLS\nPython, SQL, Spark, Airflow, AWS\n";
+
+static const char resume_no_figures[] =
+	"Alex Kim\nData Engineer\n\nEXPERIENCE\n\nSenior Data Engineer\n"
+	"Brightline Analytics Inc - Chicago, IL\nJanuary 2019 to Present\n"
+	"- Cut the nightly warehouse load time by moving batch jobs to Spark\n"
+	"- Moved our event data from Hadoop to S3 without downtime\n"
+	"- Scheduled and monitored jobs across the Airflow environments\n"
+	"- Built self-service dashboards used by analysts every week\n"
+	"- Wrote the on-call runbook and reviewed pull requests for the team\n\n"
+	"Data Engineer\nHarbor Freight Systems LLC - Dallas, TX\nJune 2015 to December 2018\n"
+	"- Reduced report latency with incremental models in dbt\n"
+	"- Maintained the ingestion services for the marketing data pipeline\n\n"
+	"SKILLS\nPython, SQL, Spark, Airflow, AWS\n";
+
+/* Quantifying is recommended when the statements in the jobs lack
+ * figures, not for a resume whose bullets carry them (percentages, sizes,
+ * counts of things), whatever verbs they use. */
+START_TEST(analysis_quantify_only_when_lacking)
+{
+	struct ima_req *req = run(resume_figures, "", NULL);
+
+	ck_assert(!has_prefix_in(req, "seniority_analysis.recommendations", "Quantify"));
+	ck_assert_ptr_nonnull(strstr(str_at(req, "seniority_analysis.reasoning"),
+				     "figures in 5 of 7 statements"));
+	ima_req_free(req);
+	req = run(resume_no_figures, "", NULL);
+	ck_assert(has_prefix_in(req, "seniority_analysis.recommendations", "Quantify"));
+	ck_assert_ptr_nonnull(strstr(str_at(req, "seniority_analysis.reasoning"),
+				     "figures in 0 of 7 statements"));
+	ima_req_free(req);
+}
+END_TEST
+
 /* A NaN skill confidence in a msgpack request is refused by the request
  * stage with the field at fault, not left to fail a later stage with a
  * 500 (a bucket whose count and entries disagree). */
@@ -511,6 +556,7 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_no_recognised_skills_no_score);
 	tcase_add_test(tc, analysis_unstated_parts_not_counted_as_met);
 	tcase_add_test(tc, analysis_implied_skill_not_a_gap);
+	tcase_add_test(tc, analysis_quantify_only_when_lacking);
 	tcase_add_test(tc, analysis_non_finite_confidence_refused);
 	suite_add_tcase(s, tc);
 	return s;
