@@ -141,7 +141,9 @@ static int json_decode(const char *text, size_t len, int max_depth,
 int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
 			struct ima_error *err)
 {
-	return json_decode(json, len, IMA_DEFAULT_MAX_DEPTH, false, out, err);
+	/* An empty msgpack string arrives here with a NULL pointer. */
+	return json_decode(len > 0 ? json : "", len, IMA_DEFAULT_MAX_DEPTH, false,
+			   out, err);
 }
 
 int ima_body_decode(const char *body, size_t len, enum ima_format fmt,
@@ -164,7 +166,9 @@ int ima_body_decode(const char *body, size_t len, enum ima_format fmt,
 			       ? 0
 			       : ima_error_set(err, 500, "internal", "", "out of memory");
 	}
-	return json_decode(body, len, limits->max_depth, true, out, err);
+	/* An empty body may come as NULL; jansson gets a real pointer. */
+	return json_decode(len > 0 ? body : "", len, limits->max_depth, true,
+			   out, err);
 }
 
 /* ---- JSON out ---- */
@@ -175,6 +179,12 @@ void ima_json_write_str(struct ima_buf *b, const char *str, size_t len)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t run = 0; /* start of the pending run of bytes copied as they are */
 
+	/* msgpack-c unpacks an empty string with a NULL pointer: no offset
+	 * may be added to it, nor may it reach memcpy. */
+	if (len == 0) {
+		ima_buf_append(b, "\"\"", 2);
+		return;
+	}
 	ima_buf_append(b, "\"", 1);
 	for (size_t i = 0; i < len;) {
 		unsigned c = s[i];
@@ -195,7 +205,8 @@ void ima_json_write_str(struct ima_buf *b, const char *str, size_t len)
 			}
 			n = 1;
 		}
-		ima_buf_append(b, str + run, i - run);
+		if (i > run)
+			ima_buf_append(b, str + run, i - run);
 		switch (c) {
 		case '"': ima_buf_append(b, "\\\"", 2); break;
 		case '\\': ima_buf_append(b, "\\\\", 2); break;
@@ -215,7 +226,8 @@ void ima_json_write_str(struct ima_buf *b, const char *str, size_t len)
 		i += n;
 		run = i;
 	}
-	ima_buf_append(b, str + run, len - run);
+	if (len > run)
+		ima_buf_append(b, str + run, len - run);
 	ima_buf_append(b, "\"", 1);
 }
 

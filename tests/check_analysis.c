@@ -3,6 +3,7 @@
  * (request, experience, skills, seniority, roles, gap) on resumes and job
  * ads written for these tests.
  */
+#include <math.h>
 #include <unistd.h>
 
 #include "ima_test.h"
@@ -286,6 +287,185 @@ START_TEST(analysis_one_megabyte_resume)
 }
 END_TEST
 
+static bool has_prefix_in(struct ima_req *req, const char *path, const char *prefix)
+{
+	const msgpack_object *o = ima_ctx_get(ima_req_ctx(req), path);
+
+	for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_ARRAY && i < o->via.array.size; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+
+		if (e->type == MSGPACK_OBJECT_STR && e->via.str.size >= strlen(prefix) &&
+		    memcmp(e->via.str.ptr, prefix, strlen(prefix)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const char resume_nurse[] =
+	"Jordan Avery\nRegistered Nurse\n\nEXPERIENCE\n\nRegistered Nurse\n"
+	"St. Mary Hospital - Springfield, IL\nMarch 2017 to Present\n"
+	"- Provided bedside care on a medical-surgical unit\n"
+	"- Administered medications and monitored vital signs\n"
+	"- Educated patients and families on discharge plans\n\n"
+	"EDUCATION\nBachelor of Science in Nursing\nState University\n2013 to 2017\n";
+
+/* An ad whose requirements name no skill the analysis knows gets no score,
+ * and says why: covering "0 of 0" is not a perfect fit. */
+START_TEST(analysis_no_recognised_skills_no_score)
+{
+	struct ima_req *req = run(resume_nurse,
+		"Registered Nurse - Medical Surgical Unit\n\nRequirements:\n"
+		"- Current state RN license\n- BLS certification\n"
+		"- 2+ years of acute care experience\n- Compassionate bedside manner\n", NULL);
+	const msgpack_object *o = ima_ctx_get(ima_req_ctx(req), "gap_analysis.alignment_score");
+	const char *summary = str_at(req, "gap_analysis.summary");
+
+	ck_assert_ptr_null(ima_ctx_get(ima_req_ctx(req), "job_requirements.skills_required.0"));
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->type, MSGPACK_OBJECT_NIL);
+	ck_assert_str_eq(str_at(req, "gap_analysis.alignment_reason"), "no_recognised_skills");
+	ck_assert_ptr_null(strstr(summary, "0 of 0"));
+	ck_assert_ptr_nonnull(strstr(summary, "no alignment score"));
+	/* What the ad does state is still compared. */
+	ck_assert_int_eq((int)num_at(req, "gap_analysis.years_gap.required"), 2);
+	ima_req_free(req);
+
+	/* With a job ad that names skills there is a score and no reason. */
+	req = run(resume_senior, job_backend, NULL);
+	o = ima_ctx_get(ima_req_ctx(req), "gap_analysis.alignment_reason");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->type, MSGPACK_OBJECT_NIL);
+	ima_req_free(req);
+	req = run(resume_senior, "", NULL);
+	ck_assert_str_eq(str_at(req, "gap_analysis.alignment_reason"), "no_job_ad");
+	ima_req_free(req);
+}
+END_TEST
+
+/* A part of the score the ad says nothing about drops out instead of
+ * counting as met: an ad that asks only for a missing "nice to have" skill
+ * (no skill under its requirements, no years, no level) scores 0. */
+START_TEST(analysis_unstated_parts_not_counted_as_met)
+{
+	struct ima_req *req = run(resume_nurse,
+		"Requirements:\n- A degree in any field\n\nNice to have:\n- Rust\n", NULL);
+
+	ck_assert(list_has(req, "job_requirements.skills_preferred", NULL, "Rust"));
+	ck_assert_ptr_null(ima_ctx_get(ima_req_ctx(req), "job_requirements.skills_required.0"));
+	ck_assert_double_eq(num_at(req, "gap_analysis.alignment_score"), 0);
+	ima_req_free(req);
+}
+END_TEST
+
+static const char resume_terraform[] =
+	"Sam Rivera\nDevOps Engineer\n\nEXPERIENCE\n\nDevOps Engineer\n"
+	"Northwind Traders Inc - Denver, CO\nMay 2018 to Present\n"
+	"- Wrote Terraform modules for 40 AWS accounts\n\nSKILLS\nTerraform, AWS\n";
+
+/* A required skill implied by one the candidate names (Terraform implies
+ * infrastructure as code) is covered: not a critical gap, listed as implied
+ * with advice to name it, and counted as covered in the score. */
+START_TEST(analysis_implied_skill_not_a_gap)
+{
+	struct ima_req *req = run(resume_terraform,
+		"Requirements:\n- Infrastructure as code\n- AWS\n", NULL);
+
+	ck_assert(list_has(req, "processed_skills.inferred_skills", "skill", "Infrastructure as code"));
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "Infrastructure as code"));
+	ck_assert(!list_has(req, "gap_analysis.critical_gaps", "skill", "Infrastructure as code"));
+	ck_assert(!list_has(req, "gap_analysis.matched", NULL, "Infrastructure as code"));
+	ck_assert(list_has(req, "gap_analysis.implied", "skill", "Infrastructure as code"));
+	ck_assert_str_eq(str_at(req, "gap_analysis.implied.0.implied_by.0"), "Terraform");
+	ck_assert(has_prefix_in(req, "gap_analysis.bridging_strategies",
+				"Name Infrastructure as code explicitly"));
+	ck_assert_double_eq(num_at(req, "gap_analysis.alignment_score"), 1);
+	ck_assert_ptr_nonnull(strstr(str_at(req, "gap_analysis.summary"), "1 more implied"));
+	ima_req_free(req);
+}
+END_TEST
+
+static const char resume_figures[] =
+	"Alex Kim\nData Engineer\n\nEXPERIENCE\n\nSenior Data Engineer\n"
+	"Brightline Analytics Inc - Chicago, IL\nJanuary 2019 to Present\n"
+	"- Cut the nightly warehouse load time by 38% by moving batch jobs to Spark\n"
+	"- Moved 40 TB of event data from Hadoop to S3 without downtime\n"
+	"- Scheduled and monitored 120 jobs across three Airflow environments\n"
+	"- Built self-service dashboards used by 200 analysts every week\n"
+	"- Wrote the on-call runbook and reviewed pull requests for the team\n\n"
+	"Data Engineer\nHarbor Freight Systems LLC - Dallas, TX\nJune 2015 to December 2018\n"
+	"- Reduced report latency by 60% with incremental models in dbt\n"
+	"- Maintained the ingestion services for the marketing data pipeline\n\n"
+	"SKILLS\nPython, SQL, Spark, Airflow, AWS\n";
+
+static const char resume_no_figures[] =
+	"Alex Kim\nData Engineer\n\nEXPERIENCE\n\nSenior Data Engineer\n"
+	"Brightline Analytics Inc - Chicago, IL\nJanuary 2019 to Present\n"
+	"- Cut the nightly warehouse load time by moving batch jobs to Spark\n"
+	"- Moved our event data from Hadoop to S3 without downtime\n"
+	"- Scheduled and monitored jobs across the Airflow environments\n"
+	"- Built self-service dashboards used by analysts every week\n"
+	"- Wrote the on-call runbook and reviewed pull requests for the team\n\n"
+	"Data Engineer\nHarbor Freight Systems LLC - Dallas, TX\nJune 2015 to December 2018\n"
+	"- Reduced report latency with incremental models in dbt\n"
+	"- Maintained the ingestion services for the marketing data pipeline\n\n"
+	"SKILLS\nPython, SQL, Spark, Airflow, AWS\n";
+
+/* Quantifying is recommended when the statements in the jobs lack
+ * figures, not for a resume whose bullets carry them (percentages, sizes,
+ * counts of things), whatever verbs they use. */
+START_TEST(analysis_quantify_only_when_lacking)
+{
+	struct ima_req *req = run(resume_figures, "", NULL);
+
+	ck_assert(!has_prefix_in(req, "seniority_analysis.recommendations", "Quantify"));
+	ck_assert_ptr_nonnull(strstr(str_at(req, "seniority_analysis.reasoning"),
+				     "figures in 5 of 7 statements"));
+	ima_req_free(req);
+	req = run(resume_no_figures, "", NULL);
+	ck_assert(has_prefix_in(req, "seniority_analysis.recommendations", "Quantify"));
+	ck_assert_ptr_nonnull(strstr(str_at(req, "seniority_analysis.reasoning"),
+				     "figures in 0 of 7 statements"));
+	ima_req_free(req);
+}
+END_TEST
+
+/* A NaN skill confidence in a msgpack request is refused by the request
+ * stage with the field at fault, not left to fail a later stage with a
+ * 500 (a bucket whose count and entries disagree). */
+START_TEST(analysis_non_finite_confidence_refused)
+{
+	static const double bad[] = { NAN, INFINITY, -INFINITY };
+
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		struct ima_req *req = ima_req_new();
+		const struct ima_error *e;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 2);
+		ima_pack_cstr(&pk, "resume_text");
+		ima_pack_cstr(&pk, resume_senior);
+		ima_pack_cstr(&pk, "extracted_skills_json");
+		msgpack_pack_map(&pk, 1);
+		ima_pack_cstr(&pk, "skills");
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_map(&pk, 2);
+		ima_pack_cstr(&pk, "skill");
+		ima_pack_cstr(&pk, "Python");
+		ima_pack_cstr(&pk, "confidence");
+		msgpack_pack_double(&pk, bad[b]);
+		ck_assert_int_eq(ima_engine_handle(eng, req, sb.data, sb.size, IMA_FMT_MSGPACK), 422);
+		e = ima_req_error(req);
+		ck_assert_str_eq(e->field, "extracted_skills_json.skills[0].confidence");
+		ck_assert_ptr_null(strstr(e->message, "memory"));
+		ima_req_free(req);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+END_TEST
+
 /*
  * Mutated requests through the whole pipeline, JSON and msgpack: byte
  * flips, truncations, duplicated spans. Every answer is an answer or an
@@ -373,6 +553,11 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_non_english_and_odd_text);
 	tcase_add_test(tc, analysis_one_megabyte_resume);
 	tcase_add_test(tc, analysis_survives_mutated_bodies);
+	tcase_add_test(tc, analysis_no_recognised_skills_no_score);
+	tcase_add_test(tc, analysis_unstated_parts_not_counted_as_met);
+	tcase_add_test(tc, analysis_implied_skill_not_a_gap);
+	tcase_add_test(tc, analysis_quantify_only_when_lacking);
+	tcase_add_test(tc, analysis_non_finite_confidence_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -145,6 +145,48 @@ START_TEST(msgpack_body)
 }
 END_TEST
 
+/*
+ * A fuzzer's input (hex 3d82a078823278746572): its first byte picks the
+ * decoder, odd for msgpack, the rest is the body. The body is a map whose
+ * first key is the empty string, which msgpack-c unpacks with a NULL
+ * pointer: the writer must not do arithmetic on it or pass it to memcpy
+ * (UBSan halts the test if it does).
+ */
+START_TEST(empty_msgpack_string_written)
+{
+	static const char input[] = "\x3d\x82\xa0\x78\x82\x32\x78\x74\x65\x72";
+	size_t len = sizeof(input) - 1, off = 0;
+	enum ima_format fmt = (input[0] & 1) ? IMA_FMT_MSGPACK : IMA_FMT_JSON;
+	struct ima_buf out = { 0 };
+	msgpack_sbuffer sb;
+	struct ima_error err;
+	msgpack_zone zone;
+	msgpack_object o;
+
+	msgpack_sbuffer_init(&sb);
+	/* Whole, it is neither JSON nor one msgpack value. */
+	ck_assert_int_ne(ima_body_decode(input, len, IMA_FMT_JSON, &lim, &sb, &err), 0);
+	ck_assert_int_ne(ima_body_decode(input, len, IMA_FMT_MSGPACK, &lim, &sb, &err), 0);
+	ck_assert_int_eq(fmt, IMA_FMT_MSGPACK);
+	ck_assert_int_eq(ima_body_decode(input + 1, len - 1, fmt, &lim, &sb, &err), 0);
+	msgpack_zone_init(&zone, 1024);
+	ck_assert_int_eq(msgpack_unpack(sb.data, sb.size, &off, &zone, &o), MSGPACK_UNPACK_SUCCESS);
+	ck_assert_int_eq(o.via.map.ptr[0].key.type, MSGPACK_OBJECT_STR);
+	ck_assert_uint_eq(o.via.map.ptr[0].key.via.str.size, 0);
+	ima_json_write(&out, &o, -1);
+	ck_assert_str_eq(out.data, "{\"\":120,\"\":114}");
+	out.len = 0;
+	ima_json_write(&out, &o, 0);
+	ck_assert_str_eq(out.data, "{\n  \"\": 120,\n  \"\": 114\n}");
+	out.len = 0;
+	ima_json_write_str(&out, NULL, 0);
+	ck_assert_str_eq(out.data, "\"\"");
+	ima_buf_free(&out);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 START_TEST(buf_numbers_match_printf)
 {
 	static const double values[] = { 0, 0.0004999, 0.0005001, 1.5, 12.3456789, 999.9996,
@@ -209,6 +251,7 @@ Suite *codec_suite(void)
 	tcase_add_test(tc, json_roundtrip_through_msgpack);
 	tcase_add_test(tc, json_writer_repairs_bad_utf8);
 	tcase_add_test(tc, msgpack_body);
+	tcase_add_test(tc, empty_msgpack_string_written);
 	tcase_add_test(tc, error_object_json);
 	tcase_add_test(tc, buf_numbers_match_printf);
 	suite_add_tcase(s, tc);

@@ -1,14 +1,17 @@
 /*
  * check_units.c - the analysis building blocks on their own: the skills
  * matcher (dictionary, one-letter languages, aliases, word boundaries,
- * UTF-8) and the resume experience parser (date forms, layouts, overlaps,
- * education, stated years), with texts written for these tests.
+ * UTF-8), the stages' msgpack helpers (anautil) and the resume experience
+ * parser (date forms, layouts, overlaps, education, stated years), with
+ * texts written for these tests.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "anautil.h"
 #include "exp_parse.h"
 #include "ima_core.h"
 #include "roles.h"
@@ -169,6 +172,83 @@ START_TEST(skills_kinds_roles_adjacency)
 }
 END_TEST
 
+/* ---- anautil: what the analysis stages read from unpacked msgpack ---- */
+
+/* msgpack-c unpacks an empty string with a NULL pointer; the helpers hand
+ * out a real one, so offsets and memcmp on it are defined. */
+START_TEST(anautil_empty_string_pointer)
+{
+	msgpack_object empty = { .type = MSGPACK_OBJECT_STR };
+	msgpack_object_kv kv = { .key = empty, .val = empty };
+	msgpack_object map = { .type = MSGPACK_OBJECT_MAP };
+	const char *s = NULL;
+	size_t n = 7;
+
+	ck_assert_ptr_null(empty.via.str.ptr);
+	ck_assert(anautil_str(&empty, &s, &n));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(n, 0);
+	ck_assert(anautil_str_is(&empty, ""));
+	ck_assert(!anautil_str_is(&empty, "x"));
+	map.via.map.size = 1;
+	map.via.map.ptr = &kv;
+	ck_assert_ptr_eq(anautil_map_get(&map, ""), &kv.val);
+	ck_assert_ptr_null(anautil_map_get(&map, "a"));
+}
+END_TEST
+
+START_TEST(anautil_number_finite_only)
+{
+	static const double bad[] = { NAN, INFINITY, -INFINITY };
+	msgpack_object o = { .type = MSGPACK_OBJECT_FLOAT64 };
+	double d = 0.25;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.type = i % 2 ? MSGPACK_OBJECT_FLOAT32 : MSGPACK_OBJECT_FLOAT64;
+		o.via.f64 = bad[i];
+		ck_assert(!anautil_number(&o, &d));
+		ck_assert_double_eq(d, 0.25);
+	}
+	o.via.f64 = 0.5;
+	ck_assert(anautil_number(&o, &d));
+	ck_assert_double_eq(d, 0.5);
+}
+END_TEST
+
+/* A value whose array header promises more entries than follow is a
+ * packing fault, not a lack of memory: the error says which. */
+START_TEST(anautil_put_names_malformed_value)
+{
+	struct ima_req *req = ima_req_new();
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const struct ima_error *e;
+
+	ck_assert_ptr_nonnull(req);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 2);
+	ima_pack_cstr(&pk, "only one");
+	ck_assert_int_eq(anautil_put(req, "processed_skills", &sb), IMA_ERROR);
+	e = ima_req_error(req);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->status, 500);
+	ck_assert_ptr_nonnull(strstr(e->message, "processed_skills"));
+	ck_assert_ptr_nonnull(strstr(e->message, "malformed"));
+	ck_assert_ptr_null(strstr(e->message, "memory"));
+	ima_req_free(req);
+
+	req = ima_req_new();
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 1);
+	ima_pack_cstr(&pk, "");
+	ck_assert_int_eq(anautil_put(req, "k", &sb), IMA_CONTINUE);
+	ck_assert_ptr_nonnull(ima_ctx_get(ima_req_ctx(req), "k.0"));
+	ima_req_free(req);
+}
+END_TEST
+
 #include "check_units_experience.h"
 
 int main(void)
@@ -183,6 +263,11 @@ int main(void)
 	tcase_add_loop_test(tc, skills_lookup_cases, 0, (int)(sizeof(lookups) / sizeof(lookups[0])));
 	tcase_add_test(tc, skills_large_text);
 	tcase_add_test(tc, skills_kinds_roles_adjacency);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("anautil");
+	tcase_add_test(tc, anautil_empty_string_pointer);
+	tcase_add_test(tc, anautil_number_finite_only);
+	tcase_add_test(tc, anautil_put_names_malformed_value);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, experience_tcase());
 	sr = srunner_create(s);

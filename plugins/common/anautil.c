@@ -19,7 +19,7 @@ const msgpack_object *anautil_map_get(const msgpack_object *map,
 		const msgpack_object *k = &map->via.map.ptr[i].key;
 
 		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
+		    (n == 0 || memcmp(k->via.str.ptr, key, n) == 0))
 			return &map->via.map.ptr[i].val;
 	}
 	return NULL;
@@ -29,7 +29,22 @@ bool anautil_str_is(const msgpack_object *o, const char *s)
 {
 	return o != NULL && o->type == MSGPACK_OBJECT_STR &&
 	       o->via.str.size == strlen(s) &&
-	       memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+	       (o->via.str.size == 0 || memcmp(o->via.str.ptr, s, o->via.str.size) == 0);
+}
+
+bool anautil_str(const msgpack_object *o, const char **s, size_t *n)
+{
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
+		return false;
+	*s = o->via.str.size > 0 ? o->via.str.ptr : "";
+	*n = o->via.str.size;
+	return true;
+}
+
+int anautil_ctx_str(struct ima_ctx *ctx, const char *path, const char **s,
+		    size_t *n)
+{
+	return anautil_str(ima_ctx_get(ctx, path), s, n) ? 0 : -1;
 }
 
 bool anautil_number(const msgpack_object *o, double *out)
@@ -39,6 +54,8 @@ bool anautil_number(const msgpack_object *o, double *out)
 	switch (o->type) {
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
+		if (!isfinite(o->via.f64))
+			return false;
 		*out = o->via.f64;
 		return true;
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
@@ -90,8 +107,18 @@ void anautil_pack_score(msgpack_packer *pk, double d)
 enum ima_rc anautil_put(struct ima_req *req, const char *key,
 			msgpack_sbuffer *sb)
 {
+	struct ima_error err;
 	int rc = ima_ctx_put_sbuffer(ima_req_ctx(req), key, sb);
 
+	/* The context refuses a value that is not exactly one well-formed
+	 * msgpack value as well as when memory runs out: the checker tells
+	 * the two apart (and allocates nothing). */
+	if (rc != 0 && ima_msgpack_check(sb->data, sb->size, &err) != 0) {
+		msgpack_sbuffer_destroy(sb);
+		return ima_req_fail(req, 500, "internal", "",
+				    "cannot store %s: the packed value is malformed (%s)",
+				    key, err.message);
+	}
 	msgpack_sbuffer_destroy(sb);
 	if (rc != 0)
 		return ima_req_fail(req, 500, "internal", "",

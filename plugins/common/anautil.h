@@ -16,7 +16,19 @@ const msgpack_object *anautil_map_get(const msgpack_object *map,
 				      const char *key);
 /* True when o is the string s. */
 bool anautil_str_is(const msgpack_object *o, const char *s);
-/* o as a double (floats and integers); false when not a number. */
+/*
+ * o as a string: true with *s and *n when it is one. msgpack-c unpacks an
+ * empty string with a NULL pointer; *s is never NULL here, so callers may
+ * add offsets to it and pass it to memcmp or memcpy.
+ */
+bool anautil_str(const msgpack_object *o, const char **s, size_t *n);
+/* ima_ctx_get_str with the same guarantee: 0, or -1 (s, n untouched) when
+ * path is not a string. */
+int anautil_ctx_str(struct ima_ctx *ctx, const char *path, const char **s,
+		    size_t *n);
+/* o as a double (floats and integers); false when not a number or not
+ * finite: NaN and infinities defeat every range check and have no JSON
+ * form, so no stage computes with them. */
 bool anautil_number(const msgpack_object *o, double *out);
 
 void anautil_pack_key(msgpack_packer *pk, const char *key);
@@ -29,7 +41,9 @@ void anautil_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v);
 void anautil_pack_score(msgpack_packer *pk, double d);
 
 /* Stores sb under key in the request's context and destroys sb; returns
- * IMA_CONTINUE or an out-of-memory error. */
+ * IMA_CONTINUE, or IMA_ERROR with a 500 that says whether the packed value
+ * was malformed (a count that disagrees with its entries, a failed write)
+ * or memory ran out. */
 enum ima_rc anautil_put(struct ima_req *req, const char *key,
 			msgpack_sbuffer *sb);
 

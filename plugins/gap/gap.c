@@ -1,9 +1,10 @@
 /*
  * gap - what the job ad requires and how the candidate measures up, without
  * any LLM: job_requirements {skills_required, skills_preferred, min_years,
- * seniority} and gap_analysis {summary, matched, critical_gaps,
+ * seniority} and gap_analysis {summary, matched, implied, critical_gaps,
  * nice_to_have_gaps, bridging_strategies, years_gap, seniority_gap,
- * alignment_score}. Also passes the upstream domain insights through.
+ * alignment_score, alignment_reason}. Also passes the upstream domain
+ * insights through.
  *
  * Required versus preferred comes from the ad's layout: headings ("Nice to
  * have", "Preferred", "Bonus") switch the section, and a line that says "a
@@ -263,33 +264,28 @@ struct gap_skill {
 	size_t clen;
 	bool required;
 	bool matched;
-	bool inferred; /* not held, but implied by held skills */
+	/* Not named, but implied by held skills (Terraform implies
+	 * infrastructure as code): covered, so not a gap, yet worth naming. */
+	const msgpack_object *implied_by;
 };
 
-static bool gap_obj_str(const msgpack_object *o, const char **s, size_t *n)
-{
-	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
-		return false;
-	*s = o->via.str.ptr;
-	*n = o->via.str.size;
-	return true;
-}
-
-static bool gap_in_list(const msgpack_object *list, const char *key,
-			const char *name, size_t len, double min_conf)
+/* The entry of list whose key is name (any case) with at least min_conf
+ * (entries without a confidence have 1), or NULL. */
+static const msgpack_object *gap_find(const msgpack_object *list, const char *key,
+				      const char *name, size_t len, double min_conf)
 {
 	for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++) {
 		const msgpack_object *e = &list->via.array.ptr[i];
-		const msgpack_object *v = key ? anautil_map_get(e, key) : e;
+		const char *v;
+		size_t vn;
 		double conf = 1;
 
-		if (key != NULL)
-			anautil_number(anautil_map_get(e, "confidence"), &conf);
-		if (v && v->type == MSGPACK_OBJECT_STR && v->via.str.size == len &&
-		    strncasecmp(v->via.str.ptr, name, len) == 0 && conf >= min_conf)
-			return true;
+		anautil_number(anautil_map_get(e, "confidence"), &conf);
+		if (anautil_str(anautil_map_get(e, key), &v, &vn) && vn == len &&
+		    strncasecmp(v, name, len) == 0 && conf >= min_conf)
+			return e;
 	}
-	return false;
+	return NULL;
 }
 
 /* Held skills of the same category, as a hint for bridging a gap. */
@@ -307,9 +303,9 @@ static size_t gap_related(const msgpack_object *cand, const struct gap_skill *g,
 		double conf = 0;
 
 		anautil_number(anautil_map_get(e, "confidence"), &conf);
-		if (conf >= 0.5 && gap_obj_str(anautil_map_get(e, "category"), &c, &cl) &&
+		if (conf >= 0.5 && anautil_str(anautil_map_get(e, "category"), &c, &cl) &&
 		    cl == g->clen && memcmp(c, g->category, cl) == 0 &&
-		    gap_obj_str(anautil_map_get(e, "name"), &nm, &nl)) {
+		    anautil_str(anautil_map_get(e, "name"), &nm, &nl)) {
 			names[n] = nm;
 			lens[n++] = nl;
 		}
@@ -317,17 +313,109 @@ static size_t gap_related(const msgpack_object *cand, const struct gap_skill *g,
 	return n;
 }
 
-static void gap_pack_names(msgpack_packer *pk, const struct gap_skill *v,
-			   size_t n, bool required, int matched)
+/* Which skills of the ad a list holds. */
+enum gap_pick { PICK_ALL, PICK_MATCHED, PICK_IMPLIED, PICK_MISSING };
+
+static bool gap_picked(const struct gap_skill *g, bool required, enum gap_pick pick)
+{
+	if (g->required != required)
+		return false;
+	switch (pick) {
+	case PICK_MATCHED: return g->matched;
+	case PICK_IMPLIED: return !g->matched && g->implied_by != NULL;
+	case PICK_MISSING: return !g->matched && g->implied_by == NULL;
+	case PICK_ALL: break;
+	}
+	return true;
+}
+
+static size_t gap_count(const struct gap_skill *v, size_t n, bool required,
+			enum gap_pick pick)
 {
 	size_t count = 0;
 
 	for (size_t i = 0; i < n; i++)
-		count += v[i].required == required && (matched < 0 || v[i].matched == (bool)matched);
-	msgpack_pack_array(pk, count);
+		count += gap_picked(&v[i], required, pick);
+	return count;
+}
+
+static void gap_pack_names(msgpack_packer *pk, const struct gap_skill *v,
+			   size_t n, bool required, enum gap_pick pick)
+{
+	msgpack_pack_array(pk, gap_count(v, n, required, pick));
 	for (size_t i = 0; i < n; i++)
-		if (v[i].required == required && (matched < 0 || v[i].matched == (bool)matched))
+		if (gap_picked(&v[i], required, pick))
 			ima_pack_strn(pk, v[i].name, v[i].len);
+}
+
+/* Implied skills of the ad: {skill, required, implied_by}. */
+static void gap_pack_implied(msgpack_packer *pk, const struct gap_skill *v, size_t n)
+{
+	msgpack_pack_array(pk, gap_count(v, n, true, PICK_IMPLIED) +
+			       gap_count(v, n, false, PICK_IMPLIED));
+	for (int req = 1; req >= 0; req--)
+		for (size_t i = 0; i < n; i++) {
+			const msgpack_object *by;
+
+			if (!gap_picked(&v[i], req, PICK_IMPLIED))
+				continue;
+			by = anautil_map_get(v[i].implied_by, "implied_by");
+			msgpack_pack_map(pk, 3);
+			anautil_pack_kv_strn(pk, "skill", v[i].name, v[i].len);
+			anautil_pack_key(pk, "required");
+			if (req)
+				msgpack_pack_true(pk);
+			else
+				msgpack_pack_false(pk);
+			anautil_pack_key(pk, "implied_by");
+			if (by != NULL && by->type == MSGPACK_OBJECT_ARRAY)
+				msgpack_pack_object(pk, *by);
+			else
+				msgpack_pack_array(pk, 0);
+		}
+}
+
+/*
+ * The weighted mean of the parts the ad states: a part with nothing to
+ * measure (no preferred skills, no minimum years, no level) drops out
+ * instead of counting as met. Without a skill of the ad recognised there is
+ * no score, because years and level alone do not say the candidate fits.
+ * Returns the reason there is none (NULL when there is a score).
+ */
+static const char *gap_alignment(const struct gap_state *st, size_t adlen,
+				 size_t nreq, size_t creq, size_t npref, size_t cpref,
+				 double years_fit, bool years_known,
+				 double sen_fit, bool sen_known, double *score)
+{
+	double sum = 0, weights = 0;
+
+	if (adlen == 0)
+		return "no_job_ad";
+	if (nreq + npref == 0)
+		return "no_recognised_skills";
+	if (nreq > 0) {
+		sum += st->weight_required * (double)creq / (double)nreq;
+		weights += st->weight_required;
+	}
+	if (npref > 0) {
+		sum += st->weight_preferred * (double)cpref / (double)npref;
+		weights += st->weight_preferred;
+	}
+	if (years_known) {
+		sum += st->weight_years * years_fit;
+		weights += st->weight_years;
+	}
+	if (sen_known) {
+		sum += st->weight_seniority * sen_fit;
+		weights += st->weight_seniority;
+	}
+	/* Weights may be 0 by configuration: then the skills alone. */
+	if (weights <= 0) {
+		*score = (double)(creq + cpref) / (double)(nreq + npref);
+		return NULL;
+	}
+	*score = sum / weights;
+	return NULL;
 }
 
 /* Two words name the same thing when equal, or when they share a prefix of
@@ -398,25 +486,25 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *job = ima_ctx_get(ctx, "_skills.job");
 	const msgpack_object *cand = ima_ctx_get(ctx, "_skills.candidate");
-	const msgpack_object *inferred = ima_ctx_get(ctx, "_skills.inferred");
+	const msgpack_object *inferred = ima_ctx_get(ctx, "processed_skills.inferred_skills");
 	const msgpack_object *insights = ima_ctx_get(ctx, "_input.domain_insights");
 	const msgpack_object *exps = ima_ctx_get(ctx, "experiences");
-	const char *ad = "", *title = "", *lvl = "mid-level";
+	const char *ad = "", *title = "", *lvl = "mid-level", *reason;
 	size_t adlen = 0, tlen = 0, lvllen = 9, n = 0;
-	size_t nreq = 0, npref = 0, mreq = 0, mpref = 0, ncrit = 0;
-	double years = 0, align, req_cov, pref_cov, years_fit, sen_fit, wsum;
+	size_t nreq = 0, npref = 0, mreq = 0, mpref = 0, ireq = 0, ipref = 0, ncrit = 0;
+	double years = 0, align = 0, years_fit, sen_fit;
 	int cand_level, year_gap, sen_gap;
 	struct gap_skill *skills;
 	struct gap_ad jad;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	char summary[512], yearsbuf[48];
+	char summary[640], yearsbuf[48], implied[96], level[160];
 	enum ima_rc rc;
 
-	ima_ctx_get_str(ctx, "_input.job_ad", &ad, &adlen);
-	ima_ctx_get_str(ctx, "_input.job_title", &title, &tlen);
-	ima_ctx_get_double(ctx, "_experience.total_years", &years);
-	ima_ctx_get_str(ctx, "seniority_analysis.level", &lvl, &lvllen);
+	anautil_ctx_str(ctx, "_input.job_ad", &ad, &adlen);
+	anautil_ctx_str(ctx, "_input.job_title", &title, &tlen);
+	anautil_number(ima_ctx_get(ctx, "_experience.total_years"), &years);
+	anautil_ctx_str(ctx, "seniority_analysis.level", &lvl, &lvllen);
 	cand_level = anautil_level_parse(lvl, lvllen);
 	if (cand_level < 0)
 		cand_level = (int)anautil_level_from_years(years);
@@ -434,8 +522,8 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 		bool req_hit = false, pref_hit = false, neutral = false;
 
 		memset(g, 0, sizeof(*g));
-		gap_obj_str(anautil_map_get(e, "name"), &g->name, &g->len);
-		gap_obj_str(anautil_map_get(e, "category"), &g->category, &g->clen);
+		anautil_str(anautil_map_get(e, "name"), &g->name, &g->len);
+		anautil_str(anautil_map_get(e, "category"), &g->category, &g->clen);
 		for (uint32_t k = 0; offs && offs->type == MSGPACK_OBJECT_ARRAY && k < offs->via.array.size; k++) {
 			double off = 0;
 
@@ -449,16 +537,19 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 		}
 		g->required = req_hit || (neutral && !jad.has_required) ||
 			      (!pref_hit && !jad.has_required);
-		g->matched = g->name && (gap_in_list(cand, "name", g->name, g->len, 0.5) ||
+		g->matched = g->name && (gap_find(cand, "name", g->name, g->len, 0.5) != NULL ||
 					 gap_in_titles(g->name, g->len, exps));
-		g->inferred = !g->matched && g->name && gap_in_list(inferred, NULL, g->name, g->len, 0);
+		if (!g->matched && g->name)
+			g->implied_by = gap_find(inferred, "skill", g->name, g->len, 0);
 		if (g->required) {
 			nreq++;
 			mreq += g->matched;
-			ncrit += !g->matched;
+			ireq += !g->matched && g->implied_by != NULL;
+			ncrit += !g->matched && g->implied_by == NULL;
 		} else {
 			npref++;
 			mpref += g->matched;
+			ipref += !g->matched && g->implied_by != NULL;
 		}
 	}
 
@@ -466,9 +557,9 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	anautil_pack_key(&pk, "skills_required");
-	gap_pack_names(&pk, skills, n, true, -1);
+	gap_pack_names(&pk, skills, n, true, PICK_ALL);
 	anautil_pack_key(&pk, "skills_preferred");
-	gap_pack_names(&pk, skills, n, false, -1);
+	gap_pack_names(&pk, skills, n, false, PICK_ALL);
 	anautil_pack_key(&pk, "min_years");
 	if (jad.min_years > 0)
 		msgpack_pack_int(&pk, jad.min_years);
@@ -479,43 +570,52 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	if ((rc = anautil_put(req, "job_requirements", &sb)) != IMA_CONTINUE)
 		return rc;
 
-	req_cov = nreq ? (double)mreq / (double)nreq : 1.0;
-	pref_cov = npref ? (double)mpref / (double)npref : 1.0;
 	year_gap = jad.min_years > 0 && years < jad.min_years ? (int)(jad.min_years - years + 0.999) : 0;
 	years_fit = jad.min_years > 0 ? anautil_clamp01(years / jad.min_years) : 1.0;
 	sen_gap = jad.seniority >= 0 ? jad.seniority - cand_level : 0;
 	sen_fit = sen_gap > 0 ? anautil_clamp01(1.0 - 0.5 * sen_gap) : 1.0;
-	wsum = st->weight_required + st->weight_preferred + st->weight_years + st->weight_seniority;
-	align = (st->weight_required * req_cov + st->weight_preferred * pref_cov +
-		 st->weight_years * years_fit + st->weight_seniority * sen_fit) / wsum;
+	/* An implied skill is covered: the candidate has what implies it. */
+	reason = gap_alignment(st, adlen, nreq, mreq + ireq, npref, mpref + ipref,
+			       years_fit, jad.min_years > 0, sen_fit, jad.seniority >= 0,
+			       &align);
 	if (jad.min_years > 0)
 		snprintf(yearsbuf, sizeof(yearsbuf), "a minimum of %d", jad.min_years);
 	else
 		snprintf(yearsbuf, sizeof(yearsbuf), "no stated minimum");
+	snprintf(level, sizeof(level), "%.1f years of experience against %s; %s level against %s asked",
+		 years, yearsbuf, anautil_level_names[cand_level],
+		 jad.seniority >= 0 ? anautil_level_names[jad.seniority] : "no level");
+	implied[0] = '\0';
+	if (ireq + ipref > 0)
+		snprintf(implied, sizeof(implied), " (%zu more implied by skills you have, not named)",
+			 ireq + ipref);
 	if (adlen == 0)
 		snprintf(summary, sizeof(summary),
 			 "No job ad was given, so there is nothing to compare against.");
+	else if (reason != NULL)
+		snprintf(summary, sizeof(summary),
+			 "The job ad names no skill this analysis recognises, so there is no "
+			 "alignment score; %s.", level);
 	else
 		snprintf(summary, sizeof(summary),
-			 "Covers %zu of %zu required and %zu of %zu preferred skills named in the ad; "
-			 "%.1f years of experience against %s; %s level against %s asked.",
-			 mreq, nreq, mpref, npref, years, yearsbuf,
-			 anautil_level_names[cand_level],
-			 jad.seniority >= 0 ? anautil_level_names[jad.seniority] : "no level");
+			 "Covers %zu of %zu required and %zu of %zu preferred skills named in the ad%s; %s.",
+			 mreq, nreq, mpref, npref, implied, level);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, 10);
 	anautil_pack_kv_str(&pk, "summary", summary);
 	anautil_pack_key(&pk, "matched");
-	gap_pack_names(&pk, skills, n, true, 1);
+	gap_pack_names(&pk, skills, n, true, PICK_MATCHED);
+	anautil_pack_key(&pk, "implied");
+	gap_pack_implied(&pk, skills, n);
 	anautil_pack_key(&pk, "critical_gaps");
 	msgpack_pack_array(&pk, ncrit);
 	for (size_t i = 0; i < n; i++) {
 		const char *rel[4];
 		size_t rlen[4], nrel;
 
-		if (!skills[i].required || skills[i].matched)
+		if (!gap_picked(&skills[i], true, PICK_MISSING))
 			continue;
 		nrel = gap_related(cand, &skills[i], rel, rlen, 4);
 		msgpack_pack_map(&pk, 3);
@@ -524,11 +624,10 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 		msgpack_pack_array(&pk, nrel);
 		for (size_t k = 0; k < nrel; k++)
 			ima_pack_strn(&pk, rel[k], rlen[k]);
-		anautil_pack_kv_str(&pk, "evidence",
-				    skills[i].inferred ? "implied by skills you have, not named in the resume" : "not found in the resume");
+		anautil_pack_kv_str(&pk, "evidence", "not found in the resume");
 	}
 	anautil_pack_key(&pk, "nice_to_have_gaps");
-	gap_pack_names(&pk, skills, n, false, 0);
+	gap_pack_names(&pk, skills, n, false, PICK_MISSING);
 	anautil_pack_key(&pk, "bridging_strategies");
 	{
 		size_t nstrat = 0;
@@ -545,10 +644,16 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 			if (!skills[i].required || skills[i].matched)
 				continue;
 			done++;
-			if (skills[i].inferred)
-				snprintf(buf, sizeof(buf), "Name %.*s explicitly: your other skills imply it, but the resume never says it",
-					 (int)skills[i].len, skills[i].name);
-			else if (gap_related(cand, &skills[i], rel, rlen, 1) == 1)
+			if (skills[i].implied_by != NULL) {
+				const msgpack_object *by = anautil_map_get(skills[i].implied_by, "implied_by");
+				const char *bn = "other skills";
+				size_t bl = 12;
+
+				if (by != NULL && by->type == MSGPACK_OBJECT_ARRAY && by->via.array.size > 0)
+					anautil_str(&by->via.array.ptr[0], &bn, &bl);
+				snprintf(buf, sizeof(buf), "Name %.*s explicitly: it follows from your %.*s, but the resume never says it",
+					 (int)skills[i].len, skills[i].name, (int)bl, bn);
+			} else if (gap_related(cand, &skills[i], rel, rlen, 1) == 1)
 				snprintf(buf, sizeof(buf), "Bridge %.*s from your %.*s experience: describe the overlap, then add a small project or course with %.*s",
 					 (int)skills[i].len, skills[i].name, (int)rlen[0], rel[0],
 					 (int)skills[i].len, skills[i].name);
@@ -584,10 +689,11 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	anautil_pack_kv_str(&pk, "candidate", anautil_level_names[cand_level]);
 	anautil_pack_kv_int(&pk, "gap_levels", sen_gap);
 	anautil_pack_key(&pk, "alignment_score");
-	if (adlen > 0)
+	if (reason == NULL)
 		anautil_pack_score(&pk, align);
 	else
 		msgpack_pack_nil(&pk);
+	anautil_pack_kv_str(&pk, "alignment_reason", reason);
 	if ((rc = anautil_put(req, "gap_analysis", &sb)) != IMA_CONTINUE)
 		return rc;
 

@@ -5,6 +5,7 @@
  * so no later stage knows about them). Every rejection names the field:
  * 422 for a wrong value or type, 413 for a text over its size limit.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,19 +107,20 @@ static enum ima_rc request_json_field(struct ima_req *req,
 {
 	struct ima_error err;
 	msgpack_sbuffer sb;
-	size_t off = 0;
+	size_t off = 0, len;
+	const char *text;
 	char *copy;
 
 	if (v->type == MSGPACK_OBJECT_MAP) {
 		*out = *v;
 		return IMA_CONTINUE;
 	}
-	if (v->type != MSGPACK_OBJECT_STR)
+	if (!anautil_str(v, &text, &len))
 		return ima_req_fail(req, 422, "invalid_field", field,
 				    "%s must be an object or a string holding a JSON object",
 				    field);
 	msgpack_sbuffer_init(&sb);
-	if (ima_json_to_msgpack(v->via.str.ptr, v->via.str.size, &sb, &err) != 0) {
+	if (ima_json_to_msgpack(text, len, &sb, &err) != 0) {
 		msgpack_sbuffer_destroy(&sb);
 		return ima_req_fail(req, 422, "invalid_field", field,
 				    "%s holds invalid JSON: %s", field,
@@ -143,8 +145,41 @@ static enum ima_rc request_json_field(struct ima_req *req,
 	return IMA_CONTINUE;
 }
 
+/*
+ * Copies an advisory value (the market insights, passed through to the
+ * answer as they came) with every NaN or infinity replaced by null: only
+ * msgpack can carry them, JSON has no form for them, and no stage computes
+ * with these numbers, so one bad figure does not cost the request.
+ */
+static void request_pack_advisory(msgpack_packer *pk, const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		if (isfinite(o->via.f64))
+			msgpack_pack_object(pk, *o);
+		else
+			msgpack_pack_nil(pk);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		msgpack_pack_array(pk, o->via.array.size);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			request_pack_advisory(pk, &o->via.array.ptr[i]);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		msgpack_pack_map(pk, o->via.map.size);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			request_pack_advisory(pk, &o->via.map.ptr[i].key);
+			request_pack_advisory(pk, &o->via.map.ptr[i].val);
+		}
+		break;
+	default:
+		msgpack_pack_object(pk, *o);
+	}
+}
+
 /* Packs the upstream skills, checked: each entry names a skill and has a
- * confidence within 0-1 (missing confidence reads as 0). */
+ * finite confidence within 0-1 (missing confidence reads as 0). */
 static enum ima_rc request_pack_skills(struct ima_req *req,
 				       const struct request_state *st,
 				       const msgpack_object *es,
@@ -171,7 +206,7 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 	    (!anautil_number(overall, &d) || d < 0 || d > 1))
 		return ima_req_fail(req, 422, "invalid_field",
 				    "extracted_skills_json.overall_confidence",
-				    "overall_confidence must be a number within 0-1");
+				    "overall_confidence must be a finite number within 0-1");
 
 	msgpack_pack_map(pk, 4);
 	for (size_t i = 0; i < 2; i++) {
@@ -218,9 +253,12 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 			return ima_req_fail(req, 422, "invalid_field", field,
 					    "skill entry has no name (\"skill\": \"...\")");
 		if (conf != NULL && conf->type != MSGPACK_OBJECT_NIL &&
-		    (!anautil_number(conf, &c) || c < 0 || c > 1))
+		    (!anautil_number(conf, &c) || c < 0 || c > 1)) {
+			snprintf(field, sizeof(field),
+				 "extracted_skills_json.skills[%u].confidence", i);
 			return ima_req_fail(req, 422, "invalid_field", field,
-					    "confidence must be a number within 0-1");
+					    "confidence must be a finite number within 0-1");
+		}
 		msgpack_pack_map(pk, 2);
 		ima_pack_cstr(pk, "skill");
 		ima_pack_strn(pk, name->via.str.ptr, name->via.str.size);
@@ -288,7 +326,10 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	for (uint32_t i = 0; i < body->via.map.size; i++) {
 		const msgpack_object *k = &body->via.map.ptr[i].key;
 
-		if (k->type != MSGPACK_OBJECT_STR)
+		/* An explicit null is absent, also next to an alias that has
+		 * a value: clients serialise optional fields. */
+		if (k->type != MSGPACK_OBJECT_STR ||
+		    body->via.map.ptr[i].val.type == MSGPACK_OBJECT_NIL)
 			continue;
 		for (int fi = 0; fi < F_COUNT; fi++) {
 			for (int a = 0; a < 3 && request_names[fi][a]; a++) {
@@ -306,11 +347,6 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 			}
 		}
 	}
-
-	/* Treat explicit nulls as absent: clients serialise optional fields. */
-	for (int fi = 0; fi < F_COUNT; fi++)
-		if (f[fi] != NULL && f[fi]->type == MSGPACK_OBJECT_NIL)
-			f[fi] = NULL;
 
 	if (f[F_RESUME] == NULL)
 		return ima_req_fail(req, 422, "missing_field", "resume_text",
@@ -340,7 +376,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	    (!anautil_number(f[F_THRESHOLD], &threshold) || threshold < 0 ||
 	     threshold > 1))
 		return ima_req_fail(req, 422, "invalid_field", "confidence_threshold",
-				    "confidence_threshold must be a number within 0-1");
+				    "confidence_threshold must be a finite number within 0-1");
 	if (f[F_JOB_TITLE] != NULL && f[F_JOB_TITLE]->type != MSGPACK_OBJECT_STR)
 		return ima_req_fail(req, 422, "invalid_field", "job_title",
 				    "job_title must be a string");
@@ -401,7 +437,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	}
 	ima_pack_cstr(&pk, "domain_insights");
 	if (f[F_INSIGHTS] != NULL)
-		msgpack_pack_object(&pk, insights_obj);
+		request_pack_advisory(&pk, &insights_obj);
 	else
 		msgpack_pack_nil(&pk);
 	ima_pack_cstr(&pk, "job_title");
@@ -418,8 +454,10 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 		ima_pack_cstr(&pk, "balanced");
 	ima_pack_cstr(&pk, "reference_date");
 	msgpack_pack_object(&pk, f[F_REFDATE] ? *f[F_REFDATE] : (msgpack_object){ .type = MSGPACK_OBJECT_NIL });
-	if (ima_ctx_put_sbuffer(ctx, "_input", &sb) != 0)
-		rc = ima_req_fail(req, 500, "internal", "", "out of memory");
+	/* anautil_put destroys sb, whatever it returns. */
+	rc = anautil_put(req, "_input", &sb);
+	msgpack_zone_destroy(&zone);
+	return rc;
 out:
 	msgpack_sbuffer_destroy(&sb);
 	msgpack_zone_destroy(&zone);

@@ -326,14 +326,16 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 	memset(have, 0, nskills / 8 + 1);
 	memset(matched, 0, (nroles + 1) * sizeof(*matched));
 	for (uint32_t i = 0; cand && cand->type == MSGPACK_OBJECT_ARRAY && i < cand->via.array.size; i++) {
-		const msgpack_object *name = anautil_map_get(&cand->via.array.ptr[i], "name");
+		const char *name;
+		size_t nlen;
 		double conf = 0;
 		int id;
 
 		anautil_number(anautil_map_get(&cand->via.array.ptr[i], "confidence"), &conf);
-		if (name == NULL || name->type != MSGPACK_OBJECT_STR || conf < 0.5)
+		if (!anautil_str(anautil_map_get(&cand->via.array.ptr[i], "name"), &name, &nlen) ||
+		    conf < 0.5)
 			continue;
-		id = skillmatch_find(st->dict, name->via.str.ptr, name->via.str.size);
+		id = skillmatch_find(st->dict, name, nlen);
 		if (id < 0 || (have[id / 8] & (1u << (id % 8))))
 			continue;
 		have[id / 8] |= (unsigned char)(1u << (id % 8));
@@ -342,18 +344,20 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 	}
 	/* The candidate's recent titles, for title fit. */
 	for (uint32_t i = 0; exps && exps->type == MSGPACK_OBJECT_ARRAY && i < exps->via.array.size && i < 3; i++) {
-		const msgpack_object *t = anautil_map_get(&exps->via.array.ptr[i], "title");
+		const char *t;
+		size_t n;
 
-		if (t && t->type == MSGPACK_OBJECT_STR && tlen + t->via.str.size + 2 < sizeof(titles)) {
-			memcpy(titles + tlen, t->via.str.ptr, t->via.str.size);
-			tlen += t->via.str.size;
+		if (anautil_str(anautil_map_get(&exps->via.array.ptr[i], "title"), &t, &n) &&
+		    tlen + n + 2 < sizeof(titles)) {
+			memcpy(titles + tlen, t, n);
+			tlen += n;
 			titles[tlen++] = ' ';
 		}
 	}
 	titles[tlen] = '\0';
 	roles_title_split(titles, tlen, cand_words, sizeof(cand_words));
-	ima_ctx_get_str(ctx, "seniority_analysis.level", &level_name, &level_len);
-	ima_ctx_get_double(ctx, "seniority_analysis.confidence", &level_conf);
+	anautil_ctx_str(ctx, "seniority_analysis.level", &level_name, &level_len);
+	anautil_number(ima_ctx_get(ctx, "seniority_analysis.confidence"), &level_conf);
 	level = anautil_level_parse(level_name, level_len);
 	if (level < 0)
 		level = LEVEL_MID;

@@ -16,12 +16,15 @@
 
 struct seniority_state {
 	double boundary_margin;
-	struct anautil_wordset lead, impact;
+	double min_quantified_share;
+	struct anautil_wordset lead, impact, uncounted;
 };
 
 static const struct ima_option seniority_options[] = {
 	{ "boundary_margin", IMA_OPT_DOUBLE, "0.75",
 	  "years from a level boundary within which job titles may move the level one step", 0 },
+	{ "min_quantified_share", IMA_OPT_DOUBLE, "0.2",
+	  "share of the statements in jobs that carry a figure below which quantifying is recommended (0-1)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -39,6 +42,17 @@ static const char *const seniority_impact_words[] = {
 	"tripled", "generated", "won", NULL
 };
 
+/* Words after a number that do not make it a count of something: "Python
+ * 3 and Django", "from 2 to 5", "March 15 to ..." */
+static const char *const seniority_uncounted_words[] = {
+	"and", "or", "to", "of", "in", "the", "a", "an", "with", "for", "on", "at",
+	"by", "from", "through", "till", "until", "present", "current", "now",
+	"is", "was", "are", "were", "as", "into", "per", "than", "jan", "january",
+	"feb", "february", "mar", "march", "apr", "april", "may", "jun", "june",
+	"jul", "july", "aug", "august", "sep", "sept", "september", "oct",
+	"october", "nov", "november", "dec", "december", NULL
+};
+
 static int seniority_init(const struct ima_conf *conf, void **state,
 			  struct ima_error *err)
 {
@@ -47,8 +61,15 @@ static int seniority_init(const struct ima_conf *conf, void **state,
 	if (st == NULL)
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 	st->boundary_margin = ima_conf_double(conf, "boundary_margin");
+	st->min_quantified_share = ima_conf_double(conf, "min_quantified_share");
+	if (!(st->min_quantified_share >= 0 && st->min_quantified_share <= 1)) {
+		ima_free(st);
+		return ima_error_set(err, 500, "config", "min_quantified_share",
+				     "min_quantified_share must be within 0-1");
+	}
 	anautil_wordset_init(&st->lead, seniority_lead_words);
 	anautil_wordset_init(&st->impact, seniority_impact_words);
+	anautil_wordset_init(&st->uncounted, seniority_uncounted_words);
 	*state = st;
 	return 0;
 }
@@ -58,33 +79,233 @@ static void seniority_fini(void *state)
 	ima_free(state);
 }
 
-/* Lines of the resume that state a result with a number: "cut cost by 38%",
- * "saved $120K", "grew revenue 3x". */
-static size_t seniority_metric_lines(const struct seniority_state *st,
-				     const char *text, size_t len)
+static bool seniority_digit(unsigned char c)
 {
-	size_t count = 0;
+	return c >= '0' && c <= '9';
+}
 
-	for (size_t start = 0; start < len;) {
-		const char *nl = memchr(text + start, '\n', len - start);
-		size_t end = nl ? (size_t)(nl - text) : len;
-		bool unit = false;
+static bool seniority_letter(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
-		for (size_t k = start; k < end && !unit; k++) {
-			char c = text[k];
+/* Currency signs in UTF-8: $, pound and yen (C2 A3, C2 A5) and the
+ * currency block U+20A0-U+20CF (euro, rupee). True when one ends at i. */
+static bool seniority_currency_before(const unsigned char *s, size_t start, size_t i)
+{
+	if (i > start && s[i - 1] == '$')
+		return true;
+	if (i >= start + 2 && s[i - 2] == 0xc2 && (s[i - 1] == 0xa3 || s[i - 1] == 0xa5))
+		return true;
+	return i >= start + 3 && s[i - 3] == 0xe2 &&
+	       ((s[i - 2] == 0x82 && s[i - 1] >= 0xa0) || (s[i - 2] == 0x83 && s[i - 1] <= 0x8f));
+}
 
-			/* A percentage or money anywhere, or a digit glued to a
-			 * multiplier. */
-			if (c == '%' || c == '$' || (unsigned char)c == 0xe2 /* euro, pound */ ||
-			    (k > start && text[k - 1] >= '0' && text[k - 1] <= '9' &&
-			     (c == 'x' || c == 'K' || c == 'k' || c == 'M')))
-				unit = true;
+/* Letters glued to a number that make it a quantity: magnitudes and units
+ * ("120K", "2M", "40TB", "200ms", "3x"); not ordinals ("4th"). */
+static bool seniority_glued_unit(const char *w, size_t n)
+{
+	static const char *const units[] = {
+		"k", "m", "b", "bn", "mm", "x", "tb", "gb", "mb", "pb", "kb",
+		"ms", "hrs", "yrs", "kg", "km", "mi", "lbs", "sqft", NULL
+	};
+
+	for (const char *const *u = units; *u; u++)
+		if (anautil_eq_ci(w, n, *u))
+			return true;
+	return false;
+}
+
+/*
+ * Does the line state a figure: a percentage, money, a multiplier ("3x"),
+ * or a number with a unit or a counted noun ("40 TB", "120 jobs", "200
+ * analysts", "6 patients")? Years, dates and numbers inside names ("S3",
+ * "Log4j") are not figures; neither is a number followed by a function word
+ * or a month ("Python 3 and", "15 March").
+ */
+static bool seniority_has_figure(const struct seniority_state *st,
+				 const char *text, size_t start, size_t end)
+{
+	const unsigned char *s = (const unsigned char *)text;
+
+	for (size_t i = start; i < end; i++) {
+		size_t k = i, digits = 0, w;
+		bool year;
+
+		if (!seniority_digit(s[i]))
+			continue;
+		/* Before the test of a glued word: a currency's last UTF-8
+		 * byte counts as a word byte. */
+		if (seniority_currency_before(s, start, i))
+			return true;
+		if (i > start && (anautil_wordch(s[i - 1]) || s[i - 1] == '/' ||
+				  s[i - 1] == '.' || s[i - 1] == ':'))
+			continue;
+		/* 1,200 and 3.5 are one number. */
+		while (k < end && (seniority_digit(s[k]) ||
+				   ((s[k] == ',' || s[k] == '.') && k + 1 < end &&
+				    seniority_digit(s[k + 1]) && k > i))) {
+			digits += seniority_digit(s[k]);
+			k++;
 		}
-		if (unit && anautil_wordset_count(&st->impact, text + start, end - start) > 0)
-			count++;
-		start = end + 1;
+		year = digits == 4 && k - i == 4 && ((s[i] == '1' && s[i + 1] == '9') ||
+						     (s[i] == '2' && s[i + 1] == '0'));
+		/* 38%, and 200+ ("200+ vendors", "a base of 200+") */
+		if (k < end && (s[k] == '%' || s[k] == '+'))
+			return true;
+		/* A date or a time: 01/2019, 2019-03, 9:30. */
+		if (k < end && (s[k] == '/' || s[k] == ':' ||
+				(year && s[k] == '-')))
+			goto next;
+		/* A range "3-5 engineers" counts by what follows it. */
+		if (k + 1 < end && s[k] == '-' && seniority_digit(s[k + 1])) {
+			k++;
+			while (k < end && seniority_digit(s[k]))
+				k++;
+		}
+		if (year)
+			goto next;
+		for (w = k; w < end && seniority_letter(s[w]); w++)
+			;
+		if (w > k) {
+			/* Glued letters: a unit ("40TB") or a name ("3D"). */
+			if ((w == end || !anautil_wordch(s[w])) &&
+			    seniority_glued_unit(text + k, w - k))
+				return true;
+			goto next;
+		}
+		/* "3×" (U+00D7) */
+		if (k + 1 < end && s[k] == 0xc3 && s[k + 1] == 0x97)
+			return true;
+		if (k < end && s[k] == ')')
+			k++;
+		if (k < end && s[k] == ' ') {
+			size_t a = k + 1;
+			bool lower = true, upper = true;
+
+			for (w = a; w < end && seniority_letter(s[w]); w++) {
+				lower &= s[w] >= 'a' || w > a;
+				upper &= s[w] < 'a';
+			}
+			/*
+			 * "20 percent", "120 jobs", "40 TB": a lower-case or
+			 * all-capitals word that is not a function word or a
+			 * month. A capitalised one continues a name ("Series
+			 * 6000 Basic", "Wave 2 Rollout").
+			 */
+			if (w - a >= 2 && (w == end || !anautil_wordch(s[w])) && (lower || upper) &&
+			    anautil_wordset_count(&st->uncounted, text + a, w - a) == 0)
+				return true;
+		}
+next:
+		i = k;
 	}
-	return count;
+	return false;
+}
+
+/* A bullet: the line starts with -, *, + or > or with a symbol (U+00B7,
+ * U+2000-U+2BFF: punctuation, arrows, shapes, dingbats; U+F000-U+F8FF, the
+ * private-use bullets of PDF converters). */
+static bool seniority_bullet(const unsigned char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	if (s[0] == '-' || s[0] == '*' || s[0] == '+' || s[0] == '>')
+		return true;
+	if (n >= 2 && s[0] == 0xc2 && s[1] == 0xb7)
+		return true;
+	return n >= 3 && ((s[0] == 0xe2 && s[1] >= 0x80 && s[1] <= 0xaf) ||
+			  (s[0] == 0xef && s[1] >= 0x80 && s[1] <= 0xa3));
+}
+
+struct seniority_statements {
+	size_t statements; /* bullets and sentence-like lines */
+	size_t quantified; /* of them, with a figure */
+	size_t results;    /* of them, with a figure and an impact verb */
+};
+
+/*
+ * Statements in text[start, end): lines that are bullets of at least three
+ * words, or read as sentences: six words or more, two of them in lower case
+ * (titles, company, place and date lines are shorter or Title Case).
+ * A line that starts in lower case after a statement left open (no final
+ * punctuation) continues it: text from PDFs wraps sentences.
+ */
+static void seniority_count_statements(const struct seniority_state *st,
+				       const char *text, size_t start, size_t end,
+				       struct seniority_statements *out)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	bool open = false, figure = false, impact = false, result = false;
+
+	while (start < end) {
+		const char *nl = memchr(text + start, '\n', end - start);
+		size_t e = nl ? (size_t)(nl - text) : end, a = start, z, words = 0, lower = 0;
+		bool more;
+
+		while (a < e && (s[a] == ' ' || s[a] == '\t'))
+			a++;
+		z = e;
+		while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t' || s[z - 1] == '\r'))
+			z--;
+		for (size_t k = a; k < e;) {
+			bool letters = false;
+
+			while (k < e && !anautil_wordch(s[k]))
+				k++;
+			lower += k < e && s[k] >= 'a' && s[k] <= 'z';
+			while (k < e && anautil_wordch(s[k]))
+				letters |= !seniority_digit(s[k++]);
+			words += letters;
+		}
+		more = open && a < e && s[a] >= 'a' && s[a] <= 'z';
+		if (more || (words >= 6 && lower >= 2) ||
+		    (words >= 3 && seniority_bullet(s + a, e - a))) {
+			if (!more) {
+				out->statements++;
+				figure = impact = result = false;
+			}
+			if (!figure && seniority_has_figure(st, text, a, e)) {
+				figure = true;
+				out->quantified++;
+			}
+			impact |= anautil_wordset_count(&st->impact, text + a, e - a) > 0;
+			if (figure && impact && !result) {
+				result = true;
+				out->results++;
+			}
+			open = z > a && strchr(".!?;:", s[z - 1]) == NULL;
+		} else {
+			open = false;
+		}
+		start = e + 1;
+	}
+}
+
+/* The statements inside the jobs found (their byte spans), or in the whole
+ * resume when none was. */
+static void seniority_statements(const struct seniority_state *st,
+				 const char *text, size_t len,
+				 const msgpack_object *spans,
+				 struct seniority_statements *out)
+{
+	bool any = false;
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; spans && spans->type == MSGPACK_OBJECT_ARRAY && i < spans->via.array.size; i++) {
+		const msgpack_object *sp = &spans->via.array.ptr[i];
+		double a, b;
+
+		if (sp->type != MSGPACK_OBJECT_ARRAY || sp->via.array.size != 2 ||
+		    !anautil_number(&sp->via.array.ptr[0], &a) ||
+		    !anautil_number(&sp->via.array.ptr[1], &b) ||
+		    a < 0 || b > (double)len || a >= b)
+			continue;
+		seniority_count_statements(st, text, (size_t)a, (size_t)b, out);
+		any = true;
+	}
+	if (!any)
+		seniority_count_statements(st, text, 0, len, out);
 }
 
 struct seniority_facts {
@@ -95,7 +316,8 @@ struct seniority_facts {
 	int title_level; /* highest level named by a recent title, -1 none */
 	const char *recent_title;
 	size_t recent_title_len;
-	size_t lead_hits, impact_hits, metric_lines;
+	size_t lead_hits, impact_hits;
+	struct seniority_statements said;
 	size_t skills, skills_in_jobs;
 };
 
@@ -131,7 +353,7 @@ static void seniority_gather(const struct seniority_state *st,
 			if (skills && skills->type == MSGPACK_OBJECT_ARRAY)
 				f->skills_in_jobs += skills->via.array.size;
 			/* The first three jobs as written are the recent ones. */
-			if (i < 3 && t && t->type == MSGPACK_OBJECT_STR) {
+			if (i < 3 && t && t->type == MSGPACK_OBJECT_STR && t->via.str.size > 0) {
 				int lvl = anautil_level_from_title(t->via.str.ptr, t->via.str.size);
 
 				if (f->recent_title == NULL) {
@@ -146,10 +368,11 @@ static void seniority_gather(const struct seniority_state *st,
 	f->avg_tenure = f->dated_jobs ? total_months / f->dated_jobs : 0;
 	if (cand != NULL && cand->type == MSGPACK_OBJECT_ARRAY)
 		f->skills = cand->via.array.size;
-	if (ima_ctx_get_str(ctx, "_input.resume_text", &text, &len) == 0) {
+	if (anautil_ctx_str(ctx, "_input.resume_text", &text, &len) == 0) {
 		f->lead_hits = anautil_wordset_count(&st->lead, text, len);
 		f->impact_hits = anautil_wordset_count(&st->impact, text, len);
-		f->metric_lines = seniority_metric_lines(st, text, len);
+		seniority_statements(st, text, len, ima_ctx_get(ctx, "_experience.spans"),
+				     &f->said);
 	}
 }
 
@@ -210,7 +433,7 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 				     (f.title_level == LEVEL_PRINCIPAL ? 0.2 : 0));
 	depth = 0.6 * anautil_clamp01(f.skills / 25.0) +
 		0.4 * anautil_clamp01(f.skills_in_jobs / 15.0);
-	achievement = 0.6 * anautil_clamp01(f.metric_lines / 6.0) +
+	achievement = 0.6 * anautil_clamp01(f.said.results / 6.0) +
 		      0.4 * anautil_clamp01(f.impact_hits / 12.0);
 
 	n = snprintf(reasoning, sizeof(reasoning),
@@ -227,13 +450,18 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 			      (int)(f.recent_title_len > 80 ? 80 : f.recent_title_len),
 			      f.recent_title);
 	snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
-		 "; leadership language %zu times, %zu quantified results, %zu skills. Level %s%s.",
-		 f.lead_hits, f.metric_lines, f.skills, anautil_level_names[level],
+		 "; leadership language %zu times, figures in %zu of %zu statements about the work "
+		 "(%zu quantified results), %zu skills. Level %s%s.",
+		 f.lead_hits, f.said.quantified, f.said.statements, f.said.results, f.skills,
+		 anautil_level_names[level],
 		 near && known_years ? " (near a level boundary, so titles weighed in)" : "");
 
 	if (!known_years)
 		recs[nrecs++] = "Add start and end dates (month and year) to every job so experience can be measured";
-	if (achievement < 0.5)
+	/* Measured against the statements the resume makes, so a resume whose
+	 * bullets carry figures is not told to add them. */
+	if (f.said.quantified == 0 ||
+	    (double)f.said.quantified < st->min_quantified_share * (double)f.said.statements)
 		recs[nrecs++] = "Quantify results in your bullets: percentages, money, time saved, users or volume";
 	if (leadership < 0.4 && level >= LEVEL_SENIOR)
 		recs[nrecs++] = "Describe what you led or mentored: team size, scope, decisions you owned";

@@ -253,18 +253,16 @@ static int skills_collect_upstream(struct skills_run *r)
 		return 0;
 	for (uint32_t i = 0; i < list->via.array.size; i++) {
 		const msgpack_object *e = &list->via.array.ptr[i];
-		const msgpack_object *name = anautil_map_get(e, "skill");
 		double conf = 0;
 		const char *s;
 		size_t n;
 		int id;
 		struct skills_cand *c;
 
-		if (name == NULL || name->type != MSGPACK_OBJECT_STR)
+		if (!anautil_str(anautil_map_get(e, "skill"), &s, &n))
 			continue;
+		/* Not a finite number (the request stage refuses those): 0. */
 		anautil_number(anautil_map_get(e, "confidence"), &conf);
-		s = name->via.str.ptr;
-		n = name->via.str.size;
 		while (n > 0 && (*s == ' ' || *s == '\t')) {
 			s++;
 			n--;
@@ -338,19 +336,25 @@ static int skills_cand_cmp(const void *a, const void *b)
 
 /* ---- output ---- */
 
+/* One test for counting a bucket and filling it, so that the array header
+ * and its entries agree whatever the confidence (a NaN fails both). */
+static bool skills_in_bucket(const struct skills_cand *c, double lo, double hi)
+{
+	return c->confidence >= lo && c->confidence < hi;
+}
+
 static void skills_pack_bucket(msgpack_packer *pk, const struct skills_run *r,
 			       double lo, double hi)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->ncand; i++)
-		if (r->cand[i].confidence >= lo && r->cand[i].confidence < hi)
-			n++;
+		n += skills_in_bucket(&r->cand[i], lo, hi);
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < r->ncand; i++) {
 		const struct skills_cand *c = &r->cand[i];
 
-		if (c->confidence < lo || c->confidence >= hi)
+		if (!skills_in_bucket(c, lo, hi))
 			continue;
 		msgpack_pack_map(pk, 5);
 		anautil_pack_kv_strn(pk, "skill", c->name, c->len);
@@ -572,11 +576,11 @@ static enum ima_rc skills_process(struct ima_req *req, void *state)
 	double threshold = 0.7;
 	enum ima_rc rc;
 
-	if (ima_ctx_get_str(ctx, "_input.resume_text", &resume, &rlen) != 0)
+	if (anautil_ctx_str(ctx, "_input.resume_text", &resume, &rlen) != 0)
 		return ima_req_fail(req, 500, "pipeline_order", "",
 				    "skills needs the request stage before it");
-	ima_ctx_get_str(ctx, "_input.job_ad", &job, &jlen);
-	ima_ctx_get_double(ctx, "_input.confidence_threshold", &threshold);
+	anautil_ctx_str(ctx, "_input.job_ad", &job, &jlen);
+	anautil_number(ima_ctx_get(ctx, "_input.confidence_threshold"), &threshold);
 	r.spans = ima_ctx_get(ctx, "_experience.spans");
 	r.resume.text = resume;
 	r.resume.len = rlen;
