@@ -614,6 +614,53 @@ START_TEST(cache_ignores_state_forged_in_the_context)
 }
 END_TEST
 
+/* Every family has a type and HELP text; L1 evictions are a counter fed
+ * with what is new at each report, so evictions and entries add up to the
+ * answers stored. */
+START_TEST(cache_metrics_are_declared)
+{
+	static const char *const want[] = {
+		"# TYPE imaginator_cache_l1_evictions_total counter\n",
+		"# TYPE imaginator_cache_l1_bytes gauge\n",
+		"# TYPE imaginator_cache_l1_entries gauge\n",
+		"# TYPE imaginator_cache_hit_ratio gauge\n",
+		"# TYPE imaginator_cache_misses_total counter\n",
+		"# HELP imaginator_cache_breaker_open Number of workers whose Redis circuit breaker is open",
+		"# HELP imaginator_cache_stores_total Answers stored",
+	};
+	enum { N = 120 };
+	struct ima_engine *eng;
+	struct ima_buf out = { 0 };
+	double evicted = ima_metric_get("imaginator_cache_l1_evictions_total");
+	char resume[64];
+
+	flush();
+	/* Breaker, bytes and entries are reported after a store. */
+	eng = engine(NULL, NULL);
+	ck_assert_str_eq(ask(eng, body("Metrics clerk", NULL, 0.7), NULL).xcache, "MISS");
+	ima_engine_free(eng);
+	/* 16 shards of 256 bytes: the answers cannot all stay. */
+	eng = engine_from("evict.conf",
+			  "pipeline = ({ name = \"request\"; plugin = \"request\"; },"
+			  "{ name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"none\";"
+			  " l1_max_bytes = 4096; replay_max_bytes = 0; }; },"
+			  "{ name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 0; }; });");
+	for (int i = 0; i < N; i++) {
+		snprintf(resume, sizeof(resume), "Archivist %d", i);
+		ck_assert_str_eq(ask(eng, body(resume, NULL, 0.7), NULL).xcache, "MISS");
+	}
+	evicted = ima_metric_get("imaginator_cache_l1_evictions_total") - evicted;
+	ck_assert_double_gt(evicted, 0);
+	ck_assert_double_eq_tol(evicted + ima_metric_get("imaginator_cache_l1_entries"), N, 1e-9);
+	ima_engine_free(eng);
+	ima_metrics_render(&out);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(strstr(out.data, want[i]) != NULL, "no '%s' in /metrics", want[i]);
+	ck_assert_ptr_null(strstr(out.data, "imaginator_cache_l1_evictions "));
+	ima_buf_free(&out);
+}
+END_TEST
+
 /* ---- the call cache ---- */
 
 /* A pipeline whose llmsim stage makes two priced calls per analysis: one on
@@ -1035,6 +1082,7 @@ int main(void)
 	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_l1_only_without_redis);
 	tcase_add_test(tc, cache_ignores_state_forged_in_the_context);
+	tcase_add_test(tc, cache_metrics_are_declared);
 	tcase_add_test(tc, cache_hits_count_the_answers_cost_as_saved);
 	tcase_add_test(tc, call_cache_reuses_resume_calls_across_jobs);
 	tcase_add_test(tc, call_cache_per_user_and_cache_control);

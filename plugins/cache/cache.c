@@ -57,6 +57,50 @@ static const struct ima_option cache_options[] = {
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
+static const struct {
+	const char *family;
+	enum ima_metric_type type;
+	const char *help;
+} cache_metrics[] = {
+	{ "imaginator_cache_hits_total", IMA_METRIC_COUNTER,
+	  "Answers served by the cache, by level: l1 this worker's memory (replays included), l2 Redis." },
+	{ "imaginator_cache_misses_total", IMA_METRIC_COUNTER,
+	  "Answer lookups that found nothing, so the pipeline ran." },
+	{ "imaginator_cache_bypass_total", IMA_METRIC_COUNTER,
+	  "Requests whose Cache-Control (no-store, no-cache) skipped the answer lookup." },
+	{ "imaginator_cache_stores_total", IMA_METRIC_COUNTER, "Answers stored in the cache." },
+	{ "imaginator_cache_coalesced_total", IMA_METRIC_COUNTER,
+	  "Answers served after waiting for an identical request that computed them." },
+	{ "imaginator_cache_corrupt_total", IMA_METRIC_COUNTER,
+	  "Cached answers and calls dropped because they did not validate when read back." },
+	{ "imaginator_cache_redis_errors_total", IMA_METRIC_COUNTER,
+	  "Redis commands that failed or timed out (each read as a miss)." },
+	{ "imaginator_cache_invalidations_total", IMA_METRIC_COUNTER,
+	  "Per-user invalidations (increments of a user's generation counter)." },
+	{ "imaginator_cache_cost_saved_usd_total", IMA_METRIC_COUNTER,
+	  "LLM cost in USD not spent thanks to the cache, answers and calls." },
+	{ "imaginator_cache_call_hits_total", IMA_METRIC_COUNTER,
+	  "LLM calls served by the call cache, by level: l1 this worker's memory, l2 Redis." },
+	{ "imaginator_cache_call_misses_total", IMA_METRIC_COUNTER,
+	  "LLM call lookups that found nothing, so the call was made." },
+	{ "imaginator_cache_call_stores_total", IMA_METRIC_COUNTER,
+	  "LLM call results stored in the call cache." },
+	{ "imaginator_cache_call_coalesced_total", IMA_METRIC_COUNTER,
+	  "LLM call results served after waiting for another request making the same call." },
+	{ "imaginator_cache_call_cost_saved_usd_total", IMA_METRIC_COUNTER,
+	  "LLM cost in USD not spent thanks to call cache hits." },
+	{ "imaginator_cache_hit_ratio", IMA_METRIC_GAUGE,
+	  "Answer hits over answer lookups since start, over all workers." },
+	{ "imaginator_cache_l1_bytes", IMA_METRIC_GAUGE_SUM,
+	  "Bytes held by the in-process cache of answers and calls, summed over workers." },
+	{ "imaginator_cache_l1_entries", IMA_METRIC_GAUGE_SUM,
+	  "Entries in the in-process cache of answers and calls, summed over workers." },
+	{ "imaginator_cache_l1_evictions_total", IMA_METRIC_COUNTER,
+	  "Entries evicted from the in-process cache to make room for new ones." },
+	{ "imaginator_cache_breaker_open", IMA_METRIC_GAUGE_SUM,
+	  "Number of workers whose Redis circuit breaker is open (Redis left alone, reads as misses)." },
+};
+
 static void cache_fini(void *state)
 {
 	struct cache_state *st = state;
@@ -79,6 +123,11 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	pthread_condattr_t ca;
 	char msg[256];
 
+	for (size_t i = 0; i < sizeof(cache_metrics) / sizeof(cache_metrics[0]); i++)
+		if (ima_metric_declare(cache_metrics[i].family, cache_metrics[i].type,
+				       cache_metrics[i].help) != 0)
+			ima_log(IMA_LOG_WARN, "stage %s: cannot declare the metric %s",
+				ima_conf_stage_name(conf), cache_metrics[i].family);
 	if ((st = ima_calloc(1, sizeof(*st))) == NULL)
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 	snprintf(st->name, sizeof(st->name), "%s", ima_conf_stage_name(conf));

@@ -84,11 +84,19 @@ void cache_report(struct cache_state *st)
 	if (st->l1 != NULL) {
 		size_t bytes, entries;
 		uint64_t evictions;
+		unsigned long long seen;
 
 		cache_l1_stats(st->l1, &bytes, &entries, &evictions);
 		ima_metric_set("imaginator_cache_l1_bytes", (double)bytes);
 		ima_metric_set("imaginator_cache_l1_entries", (double)entries);
-		ima_metric_set("imaginator_cache_l1_evictions", (double)evictions);
+		/* The counter gets what is new since the last report: of
+		 * threads reporting at once, the one that moves the mark adds. */
+		seen = atomic_load(&st->evictions_reported);
+		while (evictions > seen &&
+		       !atomic_compare_exchange_weak(&st->evictions_reported, &seen, evictions))
+			;
+		if (evictions > seen)
+			ima_metric_add("imaginator_cache_l1_evictions_total", (double)(evictions - seen));
 	}
 	if (st->l2 != NULL)
 		ima_metric_set("imaginator_cache_breaker_open", cache_redis_breaker_open(st->l2));

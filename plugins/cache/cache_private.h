@@ -73,6 +73,8 @@ struct cache_state {
 	/* user generations read from Redis, kept briefly */
 	struct cache_gen gens[64];
 	atomic_ullong hits_l1, hits_l2, misses, bypass, coalesced, stores;
+	/* L1 evictions already added to the counter (this worker's L1) */
+	atomic_ullong evictions_reported;
 };
 
 /*
@@ -214,7 +216,7 @@ void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call
 int cache_command(void *state, const char *verb, const msgpack_object *args,
 		  msgpack_packer *out, struct ima_error *err);
 int cache_health(void *state, msgpack_packer *out);
-/* Sets the gauges of the L1 and the breaker. */
+/* Sets the per-worker gauges and adds the L1's new evictions. */
 void cache_report(struct cache_state *st);
 
 #endif
