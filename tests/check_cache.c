@@ -614,6 +614,40 @@ START_TEST(cache_ignores_state_forged_in_the_context)
 }
 END_TEST
 
+/* A bad option value stops the pipeline at load, and the message names the
+ * option and its value (the core adds file, line, stage and plugin). */
+START_TEST(cache_init_names_the_bad_option)
+{
+	static const struct { const char *opt, *msg; } cases[] = {
+		{ "l1_max_bytes = -5;", "l1_max_bytes = -5: must be 0 or more" },
+		{ "replay_max_bytes = -1;", "replay_max_bytes = -1: must be 0 or more" },
+		{ "ttl_low = 0;", "ttl_low = 0: must be more than 0" },
+		{ "coalesce_wait_ms = -3;", "coalesce_wait_ms = -3: must be 0 or more" },
+		{ "lock_ms = -20;", "lock_ms = -20: must be more than 0" },
+		{ "call_max_bytes = 0;", "call_max_bytes = 0: must be more than 0" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[400], want[200];
+		struct ima_error err;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/bad.conf", dir);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "pipeline = ({ name = \"request\"; plugin = \"request\"; },\n"
+			   "{ name = \"answers\"; plugin = \"cache\"; options = { redis_url = \"none\"; %s }; });\n",
+			cases[i].opt);
+		fclose(f);
+		memset(&err, 0, sizeof(err));
+		ck_assert_ptr_null(ima_engine_load(path, NULL, &err));
+		snprintf(want, sizeof(want), "bad.conf:2: stage 'answers' (plugin cache): init failed: %s",
+			 cases[i].msg);
+		ck_assert_msg(strstr(err.message, want) != NULL, "%s: got '%s'", cases[i].opt, err.message);
+	}
+}
+END_TEST
+
 /* Every family has a type and HELP text; L1 evictions are a counter fed
  * with what is new at each report, so evictions and entries add up to the
  * answers stored. */
@@ -1082,6 +1116,7 @@ int main(void)
 	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_l1_only_without_redis);
 	tcase_add_test(tc, cache_ignores_state_forged_in_the_context);
+	tcase_add_test(tc, cache_init_names_the_bad_option);
 	tcase_add_test(tc, cache_metrics_are_declared);
 	tcase_add_test(tc, cache_hits_count_the_answers_cost_as_saved);
 	tcase_add_test(tc, call_cache_reuses_resume_calls_across_jobs);

@@ -13,6 +13,7 @@
  * Every Redis problem reads as a miss: timeouts are short, and a breaker
  * stops calling Redis for a while after repeated failures.
  */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,18 @@ static const struct ima_option cache_options[] = {
 	{ "allow_invalidate", IMA_OPT_BOOL, "true",
 	  "accept the invalidate command (CLI, POST /v1/cache/invalidate)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
+};
+
+/* Options with a lower bound: TTLs and lock lifetimes must be positive,
+ * sizes and waits may be 0. */
+static const struct {
+	const char *name;
+	int64_t min;
+} cache_bounds[] = {
+	{ "l1_max_bytes", 0 }, { "replay_max_bytes", 0 }, { "ttl_high", 1 },
+	{ "ttl_medium", 1 }, { "ttl_low", 1 }, { "coalesce_wait_ms", 0 },
+	{ "lock_ms", 1 }, { "call_ttl", 1 }, { "call_wait_ms", 0 },
+	{ "call_max_bytes", 1 }, { "call_lock_ms", 1 },
 };
 
 static const struct {
@@ -123,6 +136,14 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	pthread_condattr_t ca;
 	char msg[256];
 
+	for (size_t i = 0; i < sizeof(cache_bounds) / sizeof(cache_bounds[0]); i++) {
+		int64_t v = ima_conf_int(conf, cache_bounds[i].name);
+
+		if (v < cache_bounds[i].min)
+			return ima_error_set(err, 500, "config", cache_bounds[i].name,
+					     "%s = %" PRId64 ": must be %s", cache_bounds[i].name, v,
+					     cache_bounds[i].min > 0 ? "more than 0" : "0 or more");
+	}
 	for (size_t i = 0; i < sizeof(cache_metrics) / sizeof(cache_metrics[0]); i++)
 		if (ima_metric_declare(cache_metrics[i].family, cache_metrics[i].type,
 				       cache_metrics[i].help) != 0)
@@ -157,12 +178,6 @@ static int cache_init(const struct ima_conf *conf, void **state,
 	if ((st->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
 		cache_fini(st);
 		return ima_error_set(err, 500, "internal", "", "OpenSSL has no SHA-256");
-	}
-	if (st->ttl_high <= 0 || st->ttl_medium <= 0 || st->ttl_low <= 0 || l1_bytes < 0 ||
-	    st->wait_ms < 0 || st->lock_ms <= 0 || st->call_ttl <= 0 || st->call_wait_ms < 0 ||
-	    st->call_lock_ms <= 0 || st->call_max_bytes <= 0) {
-		cache_fini(st);
-		return ima_error_set(err, 500, "config", "", "TTLs and lock_ms must be positive, sizes and waits not negative");
 	}
 	if (ima_conf_int(conf, "replay_max_bytes") > 0 &&
 	    (st->raw = cache_l1_new((size_t)ima_conf_int(conf, "replay_max_bytes"))) == NULL) {
