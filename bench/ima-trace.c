@@ -139,7 +139,7 @@ static int trace_run(const char *conf, const char *resume, const char *job, long
 			if (strcmp(name, "X-Cache") == 0)
 				status = value;
 		}
-		ima_ctx_get_double(ima_req_ctx(q), "_metrics.cache.cost_saved_usd", &cost);
+		ima_ctx_get_double(ima_req_ctx(q), "run_metrics.cache.cost_saved_usd", &cost);
 		row->saved += cost;
 		/* What the LLM stages report: calls made (paid) and reused. */
 		for (size_t k = 0; k < ima_ctx_count(ima_req_ctx(q)); k++) {

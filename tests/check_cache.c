@@ -183,7 +183,8 @@ struct answer {
 	int status;
 	char xcache[16];
 	long runs;
-	char key[65];
+	char key[17];      /* run_metrics.cache.key: a prefix of the entry's key */
+	char cache_status[16]; /* run_metrics.cache.status */
 	bool stages_ran;   /* false when answered before decoding */
 	char json[4096];   /* the answer up to run_metrics */
 };
@@ -213,8 +214,10 @@ static struct answer ask_full(struct ima_engine *eng, const char *body,
 	xcache_of(req, a.xcache, sizeof(a.xcache));
 	ima_ctx_get_int(ima_req_ctx(req), "runs", &runs);
 	a.runs = (long)runs;
-	if (ima_ctx_get_str(ima_req_ctx(req), "_cache.key", &key, &n) == 0 && n == 64)
+	if (ima_ctx_get_str(ima_req_ctx(req), "run_metrics.cache.key", &key, &n) == 0)
 		snprintf(a.key, sizeof(a.key), "%.*s", (int)n, key);
+	if (ima_ctx_get_str(ima_req_ctx(req), "run_metrics.cache.status", &key, &n) == 0)
+		snprintf(a.cache_status, sizeof(a.cache_status), "%.*s", (int)n, key);
 	ima_req_free(req);
 	return a;
 }
@@ -222,6 +225,22 @@ static struct answer ask_full(struct ima_engine *eng, const char *body,
 static struct answer ask(struct ima_engine *eng, const char *body, const char *cache_control)
 {
 	return ask_full(eng, body, cache_control, false);
+}
+
+/* The Redis key of the answer a request stored ("t:a:<64 hex digits>"),
+ * found by the key prefix its run_metrics shows. */
+static const char *answer_rkey(const struct answer *a, char *buf, size_t size)
+{
+	redisReply *r;
+
+	ck_assert_uint_eq(strlen(a->key), 16);
+	r = redis_cmd("KEYS t:a:%s*", a->key);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, 1);
+	ck_assert_uint_eq(strlen(r->element[0]->str), 4 + 64);
+	snprintf(buf, size, "%s", r->element[0]->str);
+	freeReplyObject(r);
+	return buf;
 }
 
 static char *body(const char *resume, const char *user, double conf)
@@ -321,10 +340,11 @@ START_TEST(cache_ttl_by_confidence)
 	eng = engine(NULL, NULL);
 	for (size_t i = 0; i < 3; i++) {
 		struct answer a = ask(eng, body("QA analyst", NULL, cases[i].conf), NULL);
+		char rk[100];
 		redisReply *r;
 
 		ck_assert_str_eq(a.xcache, "MISS");
-		r = redis_cmd("TTL t:a:%s", a.key);
+		r = redis_cmd("TTL %s", answer_rkey(&a, rk, sizeof(rk)));
 		ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
 		ck_assert_msg(r->integer >= cases[i].lo && r->integer <= cases[i].hi,
 			      "confidence %.1f: TTL %lld", cases[i].conf, r->integer);
@@ -468,21 +488,23 @@ START_TEST(cache_rejects_corrupt_entry)
 {
 	struct ima_engine *eng;
 	struct answer a;
+	char rk[100];
 	redisReply *r;
 
 	flush();
 	eng = engine("l1_max_bytes = 0;", NULL);
 	a = ask(eng, body("Baker", NULL, 0.7), NULL);
 	ck_assert_str_eq(a.xcache, "MISS");
+	answer_rkey(&a, rk, sizeof(rk));
 	/* A hostile value: a map claiming four billion entries. */
-	freeReplyObject(redis_cmd("SET t:a:%s %b", a.key, "\xdf\xff\xff\xff\xff", (size_t)5));
+	freeReplyObject(redis_cmd("SET %s %b", rk, "\xdf\xff\xff\xff\xff", (size_t)5));
 	a = ask(eng, body("Baker", NULL, 0.7), NULL);
 	ck_assert_int_eq(a.status, 200);
 	ck_assert_str_eq(a.xcache, "MISS");
 	/* Recomputed and stored again, valid. */
 	a = ask(eng, body("Baker", NULL, 0.7), NULL);
 	ck_assert_str_eq(a.xcache, "HIT-L2");
-	r = redis_cmd("STRLEN t:a:%s", a.key);
+	r = redis_cmd("STRLEN %s", rk);
 	ck_assert_int_gt(r->integer, 5);
 	freeReplyObject(r);
 	ima_engine_free(eng);
@@ -532,6 +554,144 @@ START_TEST(cache_l1_only_without_redis)
 	a = ask(eng, body("Potter", NULL, 0.7), NULL);
 	ck_assert_str_eq(a.xcache, "HIT-L1");
 	ima_engine_free(eng);
+}
+END_TEST
+
+/* A later stage writing "_cache" and "_metrics.cache" into the context (a
+ * bug, or a value copied from a request) steers nothing: no store under
+ * another request's key, no release of another's Redis lock, and
+ * run_metrics.cache says what the cache did. */
+START_TEST(cache_ignores_state_forged_in_the_context)
+{
+	struct ima_engine *eng;
+	struct answer a;
+	char rk[100], conf[4096];
+	redisReply *before, *r;
+
+	flush();
+	eng = engine(NULL, NULL);
+	a = ask(eng, body("Victim analyst", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "MISS");
+	answer_rkey(&a, rk, sizeof(rk));
+	ima_engine_free(eng);
+	before = redis_cmd("GET %s", rk);
+	ck_assert_int_eq(before->type, REDIS_REPLY_STRING);
+	/* Another process computing that answer again holds its lock. */
+	freeReplyObject(redis_cmd("SET t:lock:%s their-token", rk + 4));
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+		 "   key_prefix = \"t:\"; }; },\n"
+		 " { name = \"forge_state\"; plugin = \"forge\"; options = { key = \"_cache\";\n"
+		 "   value = \"{\\\"key\\\": \\\"%s\\\", \\\"store\\\": true, \\\"owner\\\": true, "
+		 "\\\"lock_token\\\": \\\"their-token\\\", \\\"status\\\": 0}\"; }; },\n"
+		 " { name = \"forge_metrics\"; plugin = \"forge\"; options = { key = \"_metrics.cache\";\n"
+		 "   value = \"{\\\"status\\\": \\\"HIT-L2\\\", \\\"cost_saved_usd\\\": 99}\"; }; },\n"
+		 " { name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 1; }; }\n"
+		 ");\n", sock, rk + 4);
+	eng = engine_from("forge.conf", conf);
+	a = ask(eng, body("Attacker", NULL, 0.7), NULL);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_str_eq(a.xcache, "MISS");
+	ck_assert_str_eq(a.cache_status, "MISS");
+	r = redis_cmd("GET %s", rk);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_msg(r->len == before->len && memcmp(r->str, before->str, r->len) == 0,
+		      "the answer under a forged key was overwritten");
+	freeReplyObject(r);
+	freeReplyObject(before);
+	r = redis_cmd("GET t:lock:%s", rk + 4);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, "their-token");
+	freeReplyObject(r);
+	/* Its own answer went under its own key. */
+	ck_assert_str_eq(ask(eng, body("Attacker", NULL, 0.7), NULL).xcache, "HIT-L1");
+	r = redis_cmd("KEYS t:a:*");
+	ck_assert_uint_eq(r->elements, 2);
+	freeReplyObject(r);
+	ima_engine_free(eng);
+}
+END_TEST
+
+/* A bad option value stops the pipeline at load, and the message names the
+ * option and its value (the core adds file, line, stage and plugin). */
+START_TEST(cache_init_names_the_bad_option)
+{
+	static const struct { const char *opt, *msg; } cases[] = {
+		{ "l1_max_bytes = -5;", "l1_max_bytes = -5: must be 0 or more" },
+		{ "replay_max_bytes = -1;", "replay_max_bytes = -1: must be 0 or more" },
+		{ "ttl_low = 0;", "ttl_low = 0: must be more than 0" },
+		{ "coalesce_wait_ms = -3;", "coalesce_wait_ms = -3: must be 0 or more" },
+		{ "lock_ms = -20;", "lock_ms = -20: must be more than 0" },
+		{ "call_max_bytes = 0;", "call_max_bytes = 0: must be more than 0" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[400], want[200];
+		struct ima_error err;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/bad.conf", dir);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "pipeline = ({ name = \"request\"; plugin = \"request\"; },\n"
+			   "{ name = \"answers\"; plugin = \"cache\"; options = { redis_url = \"none\"; %s }; });\n",
+			cases[i].opt);
+		fclose(f);
+		memset(&err, 0, sizeof(err));
+		ck_assert_ptr_null(ima_engine_load(path, NULL, &err));
+		snprintf(want, sizeof(want), "bad.conf:2: stage 'answers' (plugin cache): init failed: %s",
+			 cases[i].msg);
+		ck_assert_msg(strstr(err.message, want) != NULL, "%s: got '%s'", cases[i].opt, err.message);
+	}
+}
+END_TEST
+
+/* Every family has a type and HELP text; L1 evictions are a counter fed
+ * with what is new at each report, so evictions and entries add up to the
+ * answers stored. */
+START_TEST(cache_metrics_are_declared)
+{
+	static const char *const want[] = {
+		"# TYPE imaginator_cache_l1_evictions_total counter\n",
+		"# TYPE imaginator_cache_l1_bytes gauge\n",
+		"# TYPE imaginator_cache_l1_entries gauge\n",
+		"# TYPE imaginator_cache_hit_ratio gauge\n",
+		"# TYPE imaginator_cache_misses_total counter\n",
+		"# HELP imaginator_cache_breaker_open Number of workers whose Redis circuit breaker is open",
+		"# HELP imaginator_cache_stores_total Answers stored",
+	};
+	enum { N = 120 };
+	struct ima_engine *eng;
+	struct ima_buf out = { 0 };
+	double evicted = ima_metric_get("imaginator_cache_l1_evictions_total");
+	char resume[64];
+
+	flush();
+	/* Breaker, bytes and entries are reported after a store. */
+	eng = engine(NULL, NULL);
+	ck_assert_str_eq(ask(eng, body("Metrics clerk", NULL, 0.7), NULL).xcache, "MISS");
+	ima_engine_free(eng);
+	/* 16 shards of 256 bytes: the answers cannot all stay. */
+	eng = engine_from("evict.conf",
+			  "pipeline = ({ name = \"request\"; plugin = \"request\"; },"
+			  "{ name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"none\";"
+			  " l1_max_bytes = 4096; replay_max_bytes = 0; }; },"
+			  "{ name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 0; }; });");
+	for (int i = 0; i < N; i++) {
+		snprintf(resume, sizeof(resume), "Archivist %d", i);
+		ck_assert_str_eq(ask(eng, body(resume, NULL, 0.7), NULL).xcache, "MISS");
+	}
+	evicted = ima_metric_get("imaginator_cache_l1_evictions_total") - evicted;
+	ck_assert_double_gt(evicted, 0);
+	ck_assert_double_eq_tol(evicted + ima_metric_get("imaginator_cache_l1_entries"), N, 1e-9);
+	ima_engine_free(eng);
+	ima_metrics_render(&out);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(strstr(out.data, want[i]) != NULL, "no '%s' in /metrics", want[i]);
+	ck_assert_ptr_null(strstr(out.data, "imaginator_cache_l1_evictions "));
+	ima_buf_free(&out);
 }
 END_TEST
 
@@ -955,6 +1115,9 @@ int main(void)
 	tcase_add_test(tc, cache_rejects_corrupt_entry);
 	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_l1_only_without_redis);
+	tcase_add_test(tc, cache_ignores_state_forged_in_the_context);
+	tcase_add_test(tc, cache_init_names_the_bad_option);
+	tcase_add_test(tc, cache_metrics_are_declared);
 	tcase_add_test(tc, cache_hits_count_the_answers_cost_as_saved);
 	tcase_add_test(tc, call_cache_reuses_resume_calls_across_jobs);
 	tcase_add_test(tc, call_cache_per_user_and_cache_control);

@@ -1,0 +1,234 @@
+/*
+ * cache_claim.c - who computes what, so that concurrent identical misses
+ * (answers and calls alike) are computed once.
+ *
+ * In a process, the first request to miss a key claims it in the in-flight
+ * table and the others wait for it (bounded) on one condition variable.
+ * Across processes and hosts, the claimer also takes a short Redis lock
+ * (SET NX PX, with a token of its own) and the others poll for its result
+ * while it is held, with a bounded wait and then a fallback to computing.
+ * A lock is only ever deleted by its holder (compare and delete).
+ */
+#include <string.h>
+
+#include "cache_private.h"
+
+/* ---- in the process ---- */
+
+/* With st->lock held: true when this request now owns the key (nobody
+ * else computes it); false after waiting (the lock let go meanwhile) for
+ * the owner to finish, or for the clock to pass until. */
+static bool cache_claim_locked(struct cache_state *st, const unsigned char *key, long long until)
+{
+	struct cache_inflight *f;
+	struct timespec deadline;
+
+	for (f = st->inflight; f; f = f->next)
+		if (memcmp(f->key, key, CACHE_KEY_BYTES) == 0)
+			break;
+	if (f == NULL) {
+		f = ima_calloc(1, sizeof(*f));
+		if (f != NULL) {
+			memcpy(f->key, key, CACHE_KEY_BYTES);
+			f->next = st->inflight;
+			st->inflight = f;
+		}
+		return true;
+	}
+	f->waiters++;
+	deadline.tv_sec = until / 1000;
+	deadline.tv_nsec = (until % 1000) * 1000000;
+	while (!f->done && cache_now_ms() < until)
+		if (pthread_cond_timedwait(&st->cond, &st->lock, &deadline) != 0)
+			break;
+	/* The last waiter out frees an entry its owner already released. */
+	if (--f->waiters == 0 && f->done)
+		ima_free(f);
+	return false;
+}
+
+bool cache_claim(struct cache_state *st, const unsigned char *key, int64_t wait_ms)
+{
+	bool owner;
+
+	pthread_mutex_lock(&st->lock);
+	owner = cache_claim_locked(st, key, cache_now_ms() + wait_ms);
+	pthread_mutex_unlock(&st->lock);
+	return owner;
+}
+
+void cache_release(struct cache_state *st, const unsigned char *key)
+{
+	struct cache_inflight **pp, *f;
+
+	pthread_mutex_lock(&st->lock);
+	for (pp = &st->inflight; (f = *pp) != NULL; pp = &f->next)
+		if (memcmp(f->key, key, CACHE_KEY_BYTES) == 0)
+			break;
+	if (f != NULL) {
+		*pp = f->next;
+		f->done = true;
+		if (f->waiters == 0)
+			ima_free(f);
+		pthread_cond_broadcast(&st->cond);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- across processes: an answer's Redis lock ---- */
+
+enum cache_lock cache_lock_answer(struct cache_state *st, struct cache_task *t,
+				  bool (*found)(void *arg), void *arg)
+{
+	char lkey[CACHE_RKEY_SIZE], token[CACHE_REDIS_TOKEN];
+	int got;
+
+	cache_redis_key(st, "lock", t->key, lkey);
+	cache_redis_token(token);
+	got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms, token);
+	if (got == 0) {
+		/* Another process or host computes it: poll L2. */
+		long long until = cache_now_ms() + st->wait_ms;
+
+		while (cache_now_ms() < until) {
+			struct timespec pause = { 0, 10 * 1000000 };
+
+			nanosleep(&pause, NULL);
+			if (found(arg))
+				return LOCK_FOUND;
+		}
+	}
+	if (got != 1)
+		return LOCK_NONE;
+	/* The previous holder may have stored and unlocked between our L2
+	 * miss and our lock: look once more now that we hold it. */
+	if (found(arg)) {
+		cache_redis_unlock(st->l2, lkey, token);
+		return LOCK_FOUND;
+	}
+	memcpy(t->lock_token, token, sizeof(token));
+	return LOCK_HELD;
+}
+
+/* ---- a request's claims on calls ---- */
+
+/* With st->lock held: where the task records its claim on key, or -1. */
+static int cache_task_find(const struct cache_task *t, const unsigned char *key)
+{
+	for (int i = 0; i < t->nclaimed; i++)
+		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Claims a call for this request, recorded in the task in the same hold of
+ * st->lock, so that a sibling thread asking for it sees the claim and never
+ * waits for its own request. CALL_UNCLAIMED: this request makes it already,
+ * or has no room to record another (then nobody waits for it).
+ */
+int cache_call_claim(struct cache_state *st, struct cache_task *t,
+		     const unsigned char *key, long long until)
+{
+	int rc = CALL_UNCLAIMED;
+
+	pthread_mutex_lock(&st->lock);
+	if (cache_task_find(t, key) >= 0 || t->nclaimed == CACHE_TASK_CLAIMS)
+		goto out;
+	/* Owned without waiting, so the lock was held all along. */
+	if (cache_claim_locked(st, key, until)) {
+		memcpy(t->claimed[t->nclaimed].key, key, CACHE_KEY_BYTES);
+		t->claimed[t->nclaimed].token[0] = '\0';
+		t->nclaimed++;
+		rc = CALL_OWNER;
+	} else {
+		rc = CALL_WAITED;
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* Takes the call's Redis lock, or waits for the process that holds it,
+ * looking for its result between tries that back off from 10 to 100 ms. */
+enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
+				const unsigned char *key, long long until,
+				bool (*found)(void *arg), void *arg)
+{
+	char lkey[CACHE_RKEY_SIZE], token[CACHE_REDIS_TOKEN];
+	long pause_ms = 10;
+	int i;
+
+	cache_redis_key(st, "clock", key, lkey);
+	cache_redis_token(token);
+	for (;;) {
+		int got = cache_redis_lock(st->l2, lkey, (int)st->call_lock_ms, token);
+
+		if (got < 0)
+			return LOCK_NONE;
+		/* Held now, or stored and unlocked since our miss: look again. */
+		if (found(arg)) {
+			if (got == 1)
+				cache_redis_unlock(st->l2, lkey, token);
+			return LOCK_FOUND;
+		}
+		if (got == 1)
+			break;
+		if (cache_now_ms() >= until)
+			return LOCK_NONE;
+		{
+			struct timespec d = { 0, pause_ms * 1000000 };
+
+			nanosleep(&d, NULL);
+		}
+		if (pause_ms < 100)
+			pause_ms *= 2;
+	}
+	pthread_mutex_lock(&st->lock);
+	if ((i = cache_task_find(t, key)) >= 0)
+		memcpy(t->claimed[i].token, token, sizeof(token));
+	pthread_mutex_unlock(&st->lock);
+	return LOCK_HELD;
+}
+
+void cache_call_release(struct cache_state *st, struct cache_task *t,
+			const unsigned char *key)
+{
+	char token[CACHE_REDIS_TOKEN] = "";
+	bool found = false;
+	int i;
+
+	pthread_mutex_lock(&st->lock);
+	if ((i = cache_task_find(t, key)) >= 0) {
+		memcpy(token, t->claimed[i].token, sizeof(token));
+		t->claimed[i] = t->claimed[t->nclaimed - 1];
+		t->nclaimed--;
+		found = true;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!found)
+		return;
+	if (token[0] != '\0' && st->l2 != NULL) {
+		char lkey[CACHE_RKEY_SIZE];
+
+		cache_redis_key(st, "clock", key, lkey);
+		cache_redis_unlock(st->l2, lkey, token);
+	}
+	cache_release(st, key);
+}
+
+void cache_call_release_all(struct cache_state *st, struct cache_task *t)
+{
+	for (;;) {
+		unsigned char key[CACHE_KEY_BYTES];
+
+		pthread_mutex_lock(&st->lock);
+		if (t->nclaimed == 0) {
+			pthread_mutex_unlock(&st->lock);
+			break;
+		}
+		memcpy(key, t->claimed[t->nclaimed - 1].key, CACHE_KEY_BYTES);
+		pthread_mutex_unlock(&st->lock);
+		cache_call_release(st, t, key);
+	}
+}

@@ -1,0 +1,222 @@
+/*
+ * cache_private.h - what the parts of the cache stage share: the stage's
+ * state, what it keeps per request, and the functions one part offers the
+ * others. Not installed.
+ *
+ *   cache.c        the descriptor, options, init / fini, and the process
+ *                  and finish hooks that tie the parts together
+ *   cache_key.c    canonical hashing of inputs, calls and raw bodies
+ *   cache_claim.c  who computes what: claims in the process, Redis locks
+ *                  across processes
+ *   cache_answer.c reading and storing answers, byte-exact replay
+ *   cache_call.c   the call cache (call_get / call_put)
+ *   cache_admin.c  invalidation and health
+ *   cache_l1.c     the in-process LRU; cache_redis.c the Redis level
+ */
+#ifndef CACHE_PRIVATE_H
+#define CACHE_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "cache_l1.h"
+#include "cache_redis.h"
+#include "ima_plugin.h"
+
+#define CACHE_VALUE_VERSION 1
+#define CACHE_CALL_VERSION 1
+#define CACHE_TASK_CLAIMS 16
+#define CACHE_COST_MAX 1e6 /* USD: any call priced above it is not kept */
+#define CACHE_HEX_SIZE (2 * CACHE_KEY_BYTES + 1)
+#define CACHE_IDENT_SIZE 400
+#define CACHE_RKEY_SIZE 256
+
+enum cache_status { ST_MISS = 0, ST_HIT_L1, ST_HIT_L2, ST_BYPASS };
+
+struct cache_inflight {
+	unsigned char key[CACHE_KEY_BYTES];
+	struct cache_inflight *next;
+	bool done;
+	int waiters;
+};
+
+struct cache_gen {
+	char user[160];
+	long long gen;
+	long long fetched_ms;
+};
+
+struct cache_state {
+	EVP_MD *sha256; /* fetched once: the per-call lookup costs more than a short hash */
+	struct cache_l1 *raw; /* exact request bytes -> rendered JSON answer */
+	char name[64];
+	char fingerprint[65];
+	struct cache_l1 *l1;
+	struct cache_redis *l2;
+	char prefix[64];
+	int64_t ttl_high, ttl_medium, ttl_low;
+	double conf_high, conf_medium;
+	char conf_path[128];
+	int64_t wait_ms, lock_ms, gen_cache_ms;
+	int64_t call_ttl, call_wait_ms, call_lock_ms, call_max_bytes;
+	bool call_cache;
+	bool allow_invalidate;
+	/* requests computing a key in this process right now */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cache_inflight *inflight;
+	/* user generations read from Redis, kept briefly */
+	struct cache_gen gens[64];
+	atomic_ullong hits_l1, hits_l2, misses, bypass, coalesced, stores;
+	/* L1 evictions already added to the counter (this worker's L1) */
+	atomic_ullong evictions_reported;
+};
+
+/*
+ * What the stage keeps per request (ima_req_task_*, owned by its state),
+ * out of the context, where any later stage could read or forge it.
+ *
+ * The answer's part belongs to the request thread: written by prefetch
+ * and process, read by finish. The call cache's part is written by
+ * process before the later stages run, then read from their threads: the
+ * counters are atomic, the claims change under st->lock only.
+ */
+struct cache_task {
+	enum cache_status status;
+	unsigned char key[CACHE_KEY_BYTES];
+	char hex[CACHE_HEX_SIZE]; /* "" until the key is known, and when bypassed */
+	bool store;       /* finish stores the answer under key */
+	bool owner;       /* this request holds key in the process's in-flight table */
+	char lock_token[CACHE_REDIS_TOKEN]; /* of the Redis lock it holds on key, or "" */
+	bool coalesced;
+	double cost;      /* the stored answer's cost, on a hit */
+	bool replay;      /* the exact bytes missed: finish keeps their answer */
+	unsigned char replay_key[CACHE_KEY_BYTES];
+
+	bool calls;       /* the call cache serves this request (and stores) */
+	bool call_lookup; /* false with Cache-Control: no-cache */
+	char ident[CACHE_IDENT_SIZE]; /* tenant, user and generation, as hashed into keys */
+	atomic_uint hits, misses, stores;
+	atomic_ullong saved_nusd; /* cost saved by call hits, 1e-9 USD */
+	/* calls this request makes, others wait for them (under st->lock);
+	 * token: of the Redis lock it holds on them, or "" */
+	struct {
+		unsigned char key[CACHE_KEY_BYTES];
+		char token[CACHE_REDIS_TOKEN];
+	} claimed[CACHE_TASK_CLAIMS];
+	int nclaimed;
+};
+
+static inline long long cache_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- cache.c ---- */
+
+/* The request's task, made (zeroed, from the request's arena) on first use;
+ * NULL when memory or the request's task slots ran out. Request thread. */
+struct cache_task *cache_task_of(struct cache_state *st, struct ima_req *req);
+/* Records the request's status in t, sets X-Cache and run_metrics.cache. */
+enum ima_rc cache_note(struct ima_req *req, struct cache_task *t,
+		       enum cache_status status, bool coalesced, double cost);
+
+/* ---- cache_key.c ---- */
+
+void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[CACHE_HEX_SIZE]);
+/* The answer's key, and the identity (tenant, user, generation) that went
+ * into it, for the call keys. 0 or -1. */
+int cache_key(struct cache_state *st, struct ima_req *req,
+	      unsigned char key[CACHE_KEY_BYTES], char *ident, size_t isize);
+int cache_call_key(const struct cache_state *st, const struct cache_task *t,
+		   const msgpack_object *call, unsigned char key[CACHE_KEY_BYTES]);
+/* The key of a request's exact bytes, for replay. 0 or -1. */
+int cache_raw_key(const struct cache_state *st, const char *body, size_t len,
+		  int in_format, unsigned char key[CACHE_KEY_BYTES]);
+/* "<prefix><kind>:<hex of key>", a Redis key. */
+void cache_redis_key(const struct cache_state *st, const char *kind,
+		     const unsigned char key[CACHE_KEY_BYTES], char buf[CACHE_RKEY_SIZE]);
+void cache_gen_key(const struct cache_state *st, const char *tenant,
+		   const char *user, char *buf, size_t size);
+
+/* ---- cache_claim.c ---- */
+
+/* Owns key in this process (true), or waited up to wait_ms for its owner. */
+bool cache_claim(struct cache_state *st, const unsigned char *key, int64_t wait_ms);
+void cache_release(struct cache_state *st, const unsigned char *key);
+
+/*
+ * The Redis locks: found(arg) is the lookup they poll, true when the
+ * holder's result is there. LOCK_HELD: this request holds the lock;
+ * LOCK_FOUND: the result appeared (a lock taken meanwhile is let go);
+ * LOCK_NONE: make it without a lock (Redis failing, or the wait ran out).
+ */
+enum cache_lock { LOCK_HELD, LOCK_FOUND, LOCK_NONE };
+/* The answer's lock on t->key, its token kept in t->lock_token. */
+enum cache_lock cache_lock_answer(struct cache_state *st, struct cache_task *t,
+				  bool (*found)(void *arg), void *arg);
+
+enum { CALL_OWNER, CALL_WAITED, CALL_UNCLAIMED };
+/* Claims a call for the request (see cache_claim.c), waiting until the
+ * clock passes until. */
+int cache_call_claim(struct cache_state *st, struct cache_task *t,
+		     const unsigned char *key, long long until);
+/* A call's lock, for the request that claimed it (the token is kept in
+ * its claim), waiting until the clock passes until. */
+enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
+				const unsigned char *key, long long until,
+				bool (*found)(void *arg), void *arg);
+/* Ends the request's claim on a call (and its Redis lock), if it has one. */
+void cache_call_release(struct cache_state *st, struct cache_task *t,
+			const unsigned char *key);
+/* Ends every claim the request still has (its calls that were never put). */
+void cache_call_release_all(struct cache_state *st, struct cache_task *t);
+
+/* ---- cache_answer.c ---- */
+
+int cache_lookup_l1(struct cache_state *st, struct ima_req *req,
+		    const unsigned char *key, double *cost);
+int cache_lookup_l2(struct cache_state *st, struct ima_req *req,
+		    const unsigned char *key, double *cost);
+/* Counts a hit and notes it: IMA_DONE, or IMA_ERROR. */
+enum ima_rc cache_hit(struct cache_state *st, struct ima_req *req, struct cache_task *t,
+		      enum cache_status level, bool coalesced, double cost);
+/* Counts a miss and updates the hit ratio. */
+void cache_count_miss(struct cache_state *st);
+/* The answer of a request that missed (t->store), kept in L1, L2 and for
+ * replay unless it must never be cached. */
+void cache_store_answer(struct cache_state *st, struct ima_req *req, struct cache_task *t);
+/* The rendered answer for byte-identical repeats, kept for ttl seconds. */
+void cache_store_replay(struct cache_state *st, struct ima_req *req,
+			const struct cache_task *t, int64_t ttl);
+enum ima_rc cache_prefetch(struct ima_req *req, void *state, const char *body,
+			   size_t len, int in_format);
+
+/* ---- cache_call.c ---- */
+
+/* Makes the call cache available to the stages after this one (lookup
+ * false: they store, but never find). */
+void cache_calls_start(struct cache_state *st, struct cache_task *t, bool lookup);
+
+int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
+		   msgpack_sbuffer *result, double *cost);
+void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call,
+		    const void *result, size_t len, double cost);
+
+/* ---- cache_admin.c ---- */
+
+int cache_command(void *state, const char *verb, const msgpack_object *args,
+		  msgpack_packer *out, struct ima_error *err);
+int cache_health(void *state, msgpack_packer *out);
+/* Sets the per-worker gauges and adds the L1's new evictions. */
+void cache_report(struct cache_state *st);
+
+#endif
