@@ -47,16 +47,16 @@
  * pid is state - SLOT_CLAIMED. */
 enum { SLOT_FREE = 0, SLOT_READY = 2, SLOT_DEAD = 3, SLOT_CLAIMED = 16 };
 
-struct metric_family {
-	atomic_int state;
-	int type; /* enum ima_metric_type */
-	char name[METRIC_NAME];
-	char help[METRIC_HELP];
-};
-
+/* A named entry of an open-addressed table: a series or a family. */
 struct metric_slot {
 	atomic_int state;
 	char name[METRIC_NAME];
+};
+
+struct metric_family {
+	struct metric_slot entry; /* first: found like a series */
+	int type;                 /* enum ima_metric_type */
+	char help[METRIC_HELP];
 };
 
 /*
@@ -173,54 +173,23 @@ static int metric_claim(atomic_int *state, int *seen)
 	return atomic_compare_exchange_strong(state, seen, SLOT_CLAIMED + (int)getpid());
 }
 
-/* The series called name, claiming a free slot when create is set.
- * Lock-free; see the top of the file. */
-static struct metric_slot *metric_find(const char *name, bool create)
+/*
+ * The entry called name (len bytes) among the n entries of stride bytes at
+ * base, claiming a free one when create is set. A claimed entry is
+ * published at once when publish is set; otherwise the caller fills the
+ * rest and publishes it. Lock-free; see the top of the file.
+ */
+static struct metric_slot *metric_probe(void *base, size_t stride, unsigned n,
+					const char *name, size_t len, bool create,
+					bool publish)
 {
-	size_t len = strlen(name);
 	unsigned h;
 
 	if (len == 0 || len >= METRIC_NAME)
 		return NULL;
-	h = metric_hash(name, len) % METRIC_SLOTS;
-	for (unsigned probe = 0; probe < METRIC_SLOTS; probe++) {
-		struct metric_slot *e = &table->slots[(h + probe) % METRIC_SLOTS];
-		int st = metric_settle(&e->state);
-
-		if (st == SLOT_READY) {
-			if (strcmp(e->name, name) == 0)
-				return e;
-			continue;
-		}
-		if (st != SLOT_FREE)
-			continue;
-		if (!create)
-			return NULL;
-		if (!metric_claim(&e->state, &st)) {
-			probe--; /* taken meanwhile: look at the same slot again */
-			continue;
-		}
-		if (ima_metrics_claim_hook != NULL)
-			ima_metrics_claim_hook();
-		memcpy(e->name, name, len + 1);
-		atomic_store_explicit(&e->state, SLOT_READY, memory_order_release);
-		return e;
-	}
-	return NULL;
-}
-
-static struct metric_family *family_find(const char *name, size_t len,
-					 bool create)
-{
-	struct metric_family *f = NULL;
-	unsigned h;
-
-	if (len == 0 || len >= METRIC_NAME)
-		return NULL;
-	/* Families are few and declared once: a linear probe of their own. */
-	h = metric_hash(name, len) % METRIC_FAMILIES;
-	for (unsigned probe = 0; probe < METRIC_FAMILIES; probe++) {
-		struct metric_family *e = &table->families[(h + probe) % METRIC_FAMILIES];
+	h = metric_hash(name, len) % n;
+	for (unsigned probe = 0; probe < n; probe++) {
+		struct metric_slot *e = (void *)((char *)base + (size_t)((h + probe) % n) * stride);
 		int st = metric_settle(&e->state);
 
 		if (st == SLOT_READY) {
@@ -233,15 +202,33 @@ static struct metric_family *family_find(const char *name, size_t len,
 		if (!create)
 			return NULL;
 		if (!metric_claim(&e->state, &st)) {
-			probe--;
+			probe--; /* taken meanwhile: look at the same entry again */
 			continue;
 		}
-		f = e;
-		memcpy(f->name, name, len);
-		f->name[len] = '\0';
-		return f; /* still CLAIMED: the caller fills it and publishes */
+		if (ima_metrics_claim_hook != NULL)
+			ima_metrics_claim_hook();
+		memcpy(e->name, name, len);
+		e->name[len] = '\0';
+		if (publish)
+			atomic_store_explicit(&e->state, SLOT_READY, memory_order_release);
+		return e;
 	}
 	return NULL;
+}
+
+static struct metric_slot *metric_find(const char *name, bool create)
+{
+	return metric_probe(table->slots, sizeof(table->slots[0]), METRIC_SLOTS,
+			    name, strlen(name), create, true);
+}
+
+static struct metric_family *family_find(const char *name, size_t len,
+					 bool create)
+{
+	/* The entry is the first member: the cast is back to its family. */
+	return (struct metric_family *)(void *)metric_probe(
+		table->families, sizeof(table->families[0]), METRIC_FAMILIES, name,
+		len, create, false);
 }
 
 /* Family names: [a-zA-Z_:][a-zA-Z0-9_:]*, as Prometheus wants them. */
@@ -271,7 +258,7 @@ int ima_metric_declare(const char *family, enum ima_metric_type type,
 	f = family_find(family, len, true);
 	if (f == NULL)
 		return -1;
-	if (atomic_load_explicit(&f->state, memory_order_acquire) == SLOT_READY)
+	if (atomic_load_explicit(&f->entry.state, memory_order_acquire) == SLOT_READY)
 		return f->type == (int)type ? 0 : -1; /* declared before */
 	f->type = (int)type;
 	snprintf(f->help, sizeof(f->help), "%s", help);
@@ -279,7 +266,7 @@ int ima_metric_declare(const char *family, enum ima_metric_type type,
 	for (char *p = f->help; *p; p++)
 		if (*p == '\n' || *p == '\\')
 			*p = ' ';
-	atomic_store_explicit(&f->state, SLOT_READY, memory_order_release);
+	atomic_store_explicit(&f->entry.state, SLOT_READY, memory_order_release);
 	return 0;
 }
 
