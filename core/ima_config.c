@@ -200,8 +200,9 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 	memset(out, 0, sizeof(*out));
 	if (path == NULL) {
 		if (config_add_file(out, "embedded:default.conf") < 0)
-			return ima_error_set(err, 500, "internal", "", "out of memory");
-		rc = config_inline(out, &b, ima_default_conf[0].text, "", true, 0, 0, err);
+			rc = ima_error_set(err, 500, "internal", "", "out of memory");
+		else
+			rc = config_inline(out, &b, ima_default_conf[0].text, "", true, 0, 0, err);
 	} else {
 		text = config_slurp(path);
 		if (text == NULL)

@@ -190,6 +190,79 @@ START_TEST(pipeline_allocation_failures)
 }
 END_TEST
 
+/* Every allocation of a load over the shipped configuration (the file and
+ * the two it includes, every real plugin's init) may fail: the load then
+ * fails cleanly, with a message, and frees what it built. */
+/* Copies the first lines of a shipped data file into the test's directory;
+ * returns that directory. */
+static const char *copy_data_head(const char *name, int lines)
+{
+	const char *src = getenv("top_srcdir");
+	static char dir[4200];
+	char path[4096], line[4096];
+	struct ima_buf b = { 0 };
+	const char *copy;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/data/%s", src ? src : "..", name);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (lines-- > 0 && fgets(line, sizeof(line), f) != NULL)
+		ima_buf_append(&b, line, strlen(line));
+	fclose(f);
+	ck_assert(!b.failed);
+	copy = test_write_file(name, b.data);
+	ima_buf_free(&b);
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(copy, '/') - copy), copy);
+	return dir;
+}
+
+START_TEST(pipeline_load_allocation_failures)
+{
+	static const char *const data[] = { "aliases.tsv", "adjacency.tsv", "knowledge.tsv",
+					    "roles.tsv", "skills.tsv" };
+	const char *src = getenv("top_srcdir");
+	struct ima_error err;
+	struct ima_engine *eng;
+	char path[4096];
+	long total;
+
+	const char *old = getenv("IMAGINATOR_DATA_DIR");
+	char *keep = old ? strdup(old) : NULL;
+
+	/* The shipped data files, cut short: each load reads them all. */
+	for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++)
+		setenv("IMAGINATOR_DATA_DIR", copy_data_head(data[i], 40), 1);
+	snprintf(path, sizeof(path), "%s/conf/default.conf", src ? src : "..");
+	for (int embedded = 0; embedded < 2; embedded++) {
+		const char *conf = embedded ? NULL : path;
+
+		ima_alloc_fail_after(0);
+		eng = ima_engine_load(conf, &ima_fcgi_front, &err);
+		total = ima_alloc_count();
+		ck_assert_msg(eng != NULL, "%s", err.message);
+		ima_engine_free(eng);
+		ck_assert_int_gt(total, 20);
+		for (long n = 1; n <= total; n++) {
+			memset(&err, 0, sizeof(err));
+			ima_alloc_fail_after(n);
+			eng = ima_engine_load(conf, &ima_fcgi_front, &err);
+			ima_alloc_fail_after(0);
+			/* An allocation whose failure is tolerated may still
+			 * give an engine. */
+			ck_assert_msg(eng != NULL || err.message[0] != '\0',
+				      "allocation %ld of %ld: no engine and no message", n, total);
+			ima_engine_free(eng);
+		}
+	}
+	ima_alloc_fail_after(0);
+	if (keep != NULL) {
+		setenv("IMAGINATOR_DATA_DIR", keep, 1);
+		free(keep);
+	}
+}
+END_TEST
+
 START_TEST(pipeline_worker_init_runs)
 {
 	struct ima_error err;
@@ -238,6 +311,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_error_propagates);
 	tcase_add_test(tc, pipeline_bad_body_never_reaches_stages);
 	tcase_add_test(tc, pipeline_allocation_failures);
+	tcase_add_test(tc, pipeline_load_allocation_failures);
 	tcase_add_test(tc, pipeline_worker_init_runs);
 	tcase_add_test(tc, pipeline_msgpack_render);
 	suite_add_tcase(s, tc);
