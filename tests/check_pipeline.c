@@ -263,6 +263,54 @@ START_TEST(pipeline_load_allocation_failures)
 }
 END_TEST
 
+/* The same for a whole analysis through the embedded default pipeline:
+ * every failed allocation gives an answer (or an error) and leaks
+ * nothing. Each run has its own resume, so the cache stage never answers
+ * from an earlier run. */
+START_TEST(pipeline_analysis_allocation_failures)
+{
+	static const char body[] =
+		"{\"resume_text\":\"Ana Diaz\\nSenior Backend Engineer\\nAcme Inc\\n"
+		"January 2015 to Present\\n- Led 4 engineers building Go and PostgreSQL services, cut costs by 30%%\\n"
+		"SKILLS\\nGo, Python, Kubernetes, run %ld\",\"job_ad\":\"Backend Engineer\\nRequirements:\\n"
+		"- 5+ years of Go and PostgreSQL\\n- Kubernetes\\nNice to have:\\n- Rust\","
+		"\"reference_date\":\"2024-06-01\"}";
+	struct ima_error err;
+	struct ima_engine *eng = ima_engine_load(NULL, &ima_fcgi_front, &err);
+	char json[1024];
+	long total = 0;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	for (long n = 0, runs = 0; n == 0 || n <= total + 1; n++, runs++) {
+		struct ima_req *req;
+		struct ima_buf out = { 0 };
+		int status, rc;
+
+		snprintf(json, sizeof(json), body, runs);
+		ima_alloc_fail_after(n);
+		req = ima_req_new();
+		if (req == NULL) {
+			ima_alloc_fail_after(0);
+			continue;
+		}
+		status = ima_engine_handle(eng, req, json, strlen(json), IMA_FMT_JSON);
+		rc = ima_req_render(req, IMA_FMT_JSON, &out);
+		if (n == 0) {
+			total = ima_alloc_count();
+			ck_assert_msg(status == 200, "status %d", status);
+			ck_assert_int_gt(total, 20);
+		}
+		ima_alloc_fail_after(0);
+		ck_assert_msg(status == 200 || status == 500, "allocation %ld: status %d", n, status);
+		ck_assert_msg(rc != 0 || (out.data != NULL && out.data[0] == '{'),
+			      "allocation %ld: rendered nothing", n);
+		ima_buf_free(&out);
+		ima_req_free(req);
+	}
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(pipeline_worker_init_runs)
 {
 	struct ima_error err;
@@ -312,6 +360,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_bad_body_never_reaches_stages);
 	tcase_add_test(tc, pipeline_allocation_failures);
 	tcase_add_test(tc, pipeline_load_allocation_failures);
+	tcase_add_test(tc, pipeline_analysis_allocation_failures);
 	tcase_add_test(tc, pipeline_worker_init_runs);
 	tcase_add_test(tc, pipeline_msgpack_render);
 	suite_add_tcase(s, tc);
