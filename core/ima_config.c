@@ -52,7 +52,7 @@ static int config_add_line(struct ima_config_text *t, struct ima_buf *b,
 }
 
 /* The whole file, NUL-terminated, from ima_malloc; NULL with errno. */
-static char *config_slurp(const char *path)
+static char *config_slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf;
@@ -77,7 +77,26 @@ static char *config_slurp(const char *path)
 	}
 	fclose(f);
 	buf[n] = '\0';
+	*len = n;
 	return buf;
+}
+
+/*
+ * libconfig reads a text up to its first NUL byte: the rest of the file
+ * would be dropped without a word. 0, or -1 with err citing the line.
+ */
+static int config_text_check(const char *path, const char *buf, size_t len,
+			     struct ima_error *err)
+{
+	const char *nul = memchr(buf, '\0', len);
+	int line = 1;
+
+	if (nul == NULL)
+		return 0;
+	for (const char *p = buf; p < nul; p++)
+		line += *p == '\n';
+	return ima_error_set(err, 500, "config", "",
+			     "%s:%d: a NUL byte: a configuration is text", path, line);
 }
 
 /* NAME of a line `@include "NAME"` (trailing comment allowed), else NULL. */
@@ -129,6 +148,7 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 		} else {
 			char path[4096], *sub;
 			const char *subtext;
+			size_t sublen;
 			int idx, rc;
 
 			if (depth >= CONFIG_MAX_DEPTH)
@@ -152,12 +172,16 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 					snprintf(path, sizeof(path), "%.*s", (int)nlen, name);
 				else
 					snprintf(path, sizeof(path), "%s/%.*s", dir, (int)nlen, name);
-				sub = config_slurp(path);
+				sub = config_slurp(path, &sublen);
 				if (sub == NULL)
 					return ima_error_set(err, 500, "config", "",
 							     "%s:%d: @include \"%.*s\": cannot read %s: %s",
 							     t->files[file], line, (int)nlen, name,
 							     path, strerror(errno));
+				if (config_text_check(path, sub, sublen, err) != 0) {
+					ima_free(sub);
+					return -1;
+				}
 				subtext = sub;
 			}
 			idx = config_add_file(t, path);
@@ -195,6 +219,7 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 	struct ima_buf b = { 0 };
 	char dir[4096], *text = NULL;
 	const char *slash;
+	size_t len;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -204,10 +229,14 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 		else
 			rc = config_inline(out, &b, ima_default_conf[0].text, "", true, 0, 0, err);
 	} else {
-		text = config_slurp(path);
+		text = config_slurp(path, &len);
 		if (text == NULL)
 			return ima_error_set(err, 500, "config", "", "%s: %s", path,
 					     strerror(errno));
+		if (config_text_check(path, text, len, err) != 0) {
+			ima_free(text);
+			return -1;
+		}
 		slash = strrchr(path, '/');
 		if (slash == NULL)
 			snprintf(dir, sizeof(dir), ".");

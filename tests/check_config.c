@@ -311,6 +311,28 @@ START_TEST(config_fingerprint_tracks_pipeline)
 }
 END_TEST
 
+/* A NUL byte ends the text libconfig sees: what follows it would be
+ * dropped without a word, unknown settings and all. */
+START_TEST(config_nul_byte_refused)
+{
+	static const char text[] = "pipeline = ({ plugin = \"probe\"; });\n# x\0\nbogus = 1;\n";
+	const char *path = test_write_file("nul.conf", "");
+	struct ima_error err;
+	struct ima_engine *eng;
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	fclose(f);
+	eng = ima_engine_load(path, NULL, &err);
+	ck_assert_ptr_null(eng);
+	ck_assert_msg(strstr(err.message, "nul.conf:2: a NUL byte") != NULL, "%s", err.message);
+	/* The same in an included file cites that file. */
+	expect_load_error("pipeline = ({ plugin = \"probe\"; });\n\n@include \"nul.conf\"\n",
+			  "nul.conf:2: a NUL byte");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -334,6 +356,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_embedded_errors_cite_real_files);
 	tcase_add_test(tc, config_long_stage_name_fingerprint);
 	tcase_add_test(tc, config_fingerprint_tracks_pipeline);
+	tcase_add_test(tc, config_nul_byte_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
