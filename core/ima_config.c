@@ -120,6 +120,42 @@ static const char *config_include(const char *s, size_t len, size_t *name_len)
 	return s + 1;
 }
 
+/*
+ * Whether a block comment is open at the end of the line, given whether
+ * one was at its start. libconfig ignores an @include inside a block
+ * comment, so the inlining must know where they are: strings (one line in
+ * libconfig) and line comments hide their delimiters.
+ */
+static bool config_comment_open(const char *s, size_t len, bool open)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		bool pair_end = i + 1 < len && s[i] == '*' && s[i + 1] == '/';
+		bool pair_start = i + 1 < len && s[i] == '/' && s[i + 1] == '*';
+
+		if (open) {
+			if (pair_end) {
+				open = false;
+				i++;
+			}
+		} else if (in_string) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = false;
+		} else if (s[i] == '"') {
+			in_string = true;
+		} else if (s[i] == '#' || (i + 1 < len && s[i] == '/' && s[i + 1] == '/')) {
+			break;
+		} else if (pair_start) {
+			open = true;
+			i++;
+		}
+	}
+	return open;
+}
+
 static const char *config_embedded(const char *name)
 {
 	for (const struct ima_config_file *f = ima_default_conf; f->name; f++)
@@ -128,9 +164,12 @@ static const char *config_embedded(const char *name)
 	return NULL;
 }
 
+/* comment: whether a block comment is open, over the whole inlined text
+ * (libconfig sees one text). */
 static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 			 const char *text, const char *dir, bool embedded,
-			 unsigned file, int depth, struct ima_error *err)
+			 unsigned file, int depth, bool *comment,
+			 struct ima_error *err)
 {
 	const char *p = text;
 	int line = 0;
@@ -139,12 +178,13 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
 		size_t nlen = 0;
-		const char *name = config_include(p, len, &nlen);
+		const char *name = *comment ? NULL : config_include(p, len, &nlen);
 
 		line++;
 		if (name == NULL) {
 			if (config_add_line(t, b, p, len, file, line) != 0)
 				return ima_error_set(err, 500, "internal", "", "out of memory");
+			*comment = config_comment_open(p, len, *comment);
 		} else {
 			char path[4096], *sub;
 			const char *subtext;
@@ -201,10 +241,14 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 					snprintf(path, sizeof(path), ".");
 			}
 			rc = config_inline(t, b, subtext, path, embedded, (unsigned)idx,
-					   depth + 1, err);
+					   depth + 1, comment, err);
 			ima_free(sub);
 			if (rc != 0)
 				return -1;
+			/* What follows the name on its line comes after the file. */
+			*comment = config_comment_open(name + nlen + 1,
+						       len - (size_t)(name + nlen + 1 - p),
+						       *comment);
 		}
 		if (nl == NULL)
 			break;
@@ -220,6 +264,7 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 	char dir[4096], *text = NULL;
 	const char *slash;
 	size_t len;
+	bool comment = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -227,7 +272,8 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 		if (config_add_file(out, "embedded:default.conf") < 0)
 			rc = ima_error_set(err, 500, "internal", "", "out of memory");
 		else
-			rc = config_inline(out, &b, ima_default_conf[0].text, "", true, 0, 0, err);
+			rc = config_inline(out, &b, ima_default_conf[0].text, "", true, 0, 0,
+					   &comment, err);
 	} else {
 		text = config_slurp(path, &len);
 		if (text == NULL)
@@ -245,7 +291,7 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 		if (config_add_file(out, path) < 0)
 			rc = ima_error_set(err, 500, "internal", "", "out of memory");
 		else
-			rc = config_inline(out, &b, text, dir, false, 0, 0, err);
+			rc = config_inline(out, &b, text, dir, false, 0, 0, &comment, err);
 		ima_free(text);
 	}
 	ima_buf_append(&b, "", 1);

@@ -333,6 +333,26 @@ START_TEST(config_nul_byte_refused)
 }
 END_TEST
 
+/* libconfig ignores an @include inside a block comment; so does the
+ * inlining, which must not read (or fail to read) the file it names. */
+START_TEST(config_include_in_block_comment_ignored)
+{
+	struct ima_error err;
+	struct ima_engine *eng;
+
+	test_write_file("commented.inc", "bogus = 1;\n");
+	eng = test_engine("/* off for now:\n@include \"/nonexistent/x.conf\"\n@include \"commented.inc\"\n*/\n"
+			  "pipeline = ({ plugin = \"probe\"; }); /* one\n@include \"commented.inc\" */\n"
+			  "# a line comment /* opens nothing\n// nor here /*\n"
+			  "imaginator = { plugin_dir = \"/*\"; };\n@include \"commented.inc\"\n",
+			  &err);
+	/* Only the last include is live: its unknown setting is reported. */
+	ck_assert_ptr_null(eng);
+	ck_assert_msg(strstr(err.message, "commented.inc:1: unknown setting 'bogus'") != NULL,
+		      "%s", err.message);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -357,6 +377,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_long_stage_name_fingerprint);
 	tcase_add_test(tc, config_fingerprint_tracks_pipeline);
 	tcase_add_test(tc, config_nul_byte_refused);
+	tcase_add_test(tc, config_include_in_block_comment_ignored);
 	suite_add_tcase(s, tc);
 	return s;
 }
