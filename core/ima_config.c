@@ -20,6 +20,10 @@
 
 #define CONFIG_MAX_BYTES (1024 * 1024) /* one file */
 #define CONFIG_MAX_DEPTH 8             /* includes within includes */
+/* A few small files that include each other many times would inline to
+ * gigabytes: the includes and the whole text are bounded too. */
+#define CONFIG_MAX_INCLUDES 256
+#define CONFIG_MAX_TOTAL (4 * CONFIG_MAX_BYTES)
 
 static int config_add_file(struct ima_config_text *t, const char *name)
 {
@@ -196,6 +200,11 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 						     "%s:%d: @include \"%.*s\": includes nested deeper than %d (does a file include itself?)",
 						     t->files[file], line, (int)nlen, name,
 						     CONFIG_MAX_DEPTH);
+			if (t->nfiles > CONFIG_MAX_INCLUDES)
+				return ima_error_set(err, 500, "config", "",
+						     "%s:%d: @include \"%.*s\": more than %d includes",
+						     t->files[file], line, (int)nlen, name,
+						     CONFIG_MAX_INCLUDES);
 			if (embedded) {
 				char ename[256];
 
@@ -223,6 +232,13 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 					return -1;
 				}
 				subtext = sub;
+			}
+			if (b->len + strlen(subtext) > CONFIG_MAX_TOTAL) {
+				ima_free(sub);
+				return ima_error_set(err, 500, "config", "",
+						     "%s:%d: @include \"%.*s\": the configuration with its includes passes %d MiB",
+						     t->files[file], line, (int)nlen, name,
+						     CONFIG_MAX_TOTAL / (1024 * 1024));
 			}
 			idx = config_add_file(t, path);
 			if (idx < 0) {

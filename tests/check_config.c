@@ -353,6 +353,44 @@ START_TEST(config_include_in_block_comment_ignored)
 }
 END_TEST
 
+/* A few small files that include each other many times would inline to
+ * gigabytes (100 includes of 100 includes of ...): the whole text and the
+ * number of includes are bounded. */
+START_TEST(config_include_fan_out_bounded)
+{
+	struct ima_buf b = { 0 };
+
+	test_write_file("leaf.inc", "# a leaf\n");
+	for (int i = 0; i < 100; i++)
+		IMA_BUF_LIT(&b, "@include \"leaf.inc\"\n");
+	ck_assert(!b.failed);
+	test_write_file("fan1.inc", b.data);
+	ima_buf_free(&b);
+	for (int i = 0; i < 100; i++)
+		IMA_BUF_LIT(&b, "@include \"fan1.inc\"\n");
+	ck_assert(!b.failed);
+	test_write_file("fan2.inc", b.data);
+	ima_buf_free(&b);
+	for (int i = 0; i < 100; i++)
+		IMA_BUF_LIT(&b, "@include \"fan2.inc\"\n");
+	ck_assert(!b.failed);
+	test_write_file("fan3.inc", b.data);
+	ima_buf_free(&b);
+	expect_load_error("pipeline = ({ plugin = \"probe\"; });\n@include \"fan3.inc\"\n",
+			  "fan1.inc:52: @include \"leaf.inc\": more than 256 includes");
+	/* Eight includes of a file of 600 kB make more than 4 MiB. */
+	for (int i = 0; i < 600000 / 50; i++)
+		IMA_BUF_LIT(&b, "# forty-nine bytes of comment, ten thousand times\n");
+	ck_assert(!b.failed);
+	test_write_file("big.inc", b.data);
+	ima_buf_free(&b);
+	expect_load_error("pipeline = ({ plugin = \"probe\"; });\n@include \"big.inc\"\n@include \"big.inc\"\n"
+			  "@include \"big.inc\"\n@include \"big.inc\"\n@include \"big.inc\"\n@include \"big.inc\"\n"
+			  "@include \"big.inc\"\n@include \"big.inc\"\n",
+			  "test.conf:8: @include \"big.inc\": the configuration with its includes passes 4 MiB");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -378,6 +416,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_fingerprint_tracks_pipeline);
 	tcase_add_test(tc, config_nul_byte_refused);
 	tcase_add_test(tc, config_include_in_block_comment_ignored);
+	tcase_add_test(tc, config_include_fan_out_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
