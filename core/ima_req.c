@@ -396,15 +396,21 @@ static bool req_metric_value_ok(const void *data, size_t len)
 int ima_req_metric_put(struct ima_req *req, const char *key, const void *data,
 		       size_t len)
 {
+	struct ima_buf copy = { 0 };
 	struct req_metric *m;
 
-	if (!req_metric_value_ok(data, len) ||
-	    (m = req_metric(req, key, REQ_METRIC_PUT)) == NULL)
+	if (!req_metric_value_ok(data, len))
 		return -1;
-	m->data.len = 0;
-	m->data.failed = false;
-	ima_buf_append(&m->data, data, len);
-	return m->data.failed ? -1 : 0;
+	/* Copied first: a put that fails leaves what was there, and no key
+	 * without a value. */
+	ima_buf_append(&copy, data, len);
+	if (copy.failed || (m = req_metric(req, key, REQ_METRIC_PUT)) == NULL) {
+		ima_buf_free(&copy);
+		return -1;
+	}
+	ima_buf_free(&m->data);
+	m->data = copy;
+	return 0;
 }
 
 int ima_req_metric_append(struct ima_req *req, const char *key,

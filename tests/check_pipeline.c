@@ -311,6 +311,50 @@ START_TEST(pipeline_analysis_allocation_failures)
 }
 END_TEST
 
+/* A put that cannot copy its value leaves no key behind, and a replacing
+ * put that cannot keeps the value it had: the answer stays well-formed. */
+START_TEST(pipeline_run_metrics_failed_put)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine("pipeline = (" STAGE("a", "continue") ");", &err);
+	struct ima_req *req;
+	struct ima_buf out = { 0 }, big = { 0 };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "value", 5);
+	req = ima_req_new();
+	ck_assert_ptr_nonnull(req);
+	ima_alloc_fail_after(1);
+	ck_assert_int_eq(ima_req_metric_put(req, "lost", sb.data, sb.size), -1);
+	ima_alloc_fail_after(0);
+	ck_assert_ptr_null(ima_req_metric_get(req, "lost"));
+	ck_assert_int_eq(ima_req_metric_put(req, "kept", sb.data, sb.size), 0);
+	for (int i = 0; i < 4096; i++)
+		IMA_BUF_LIT(&big, "\xa1x");
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 4096);
+	msgpack_sbuffer_write(&sb, big.data, big.len);
+	ima_alloc_fail_after(1);
+	ck_assert_int_eq(ima_req_metric_put(req, "kept", sb.data, sb.size), -1);
+	ima_alloc_fail_after(0);
+	ck_assert_msg(ima_engine_handle(eng, req, "{}", 2, IMA_FMT_JSON) == 200, "%s",
+		      ima_req_error(req) ? ima_req_error(req)->message : "");
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ck_assert_msg(strstr(out.data, "\"run_metrics\":{\"kept\":\"value\",\"stages\":[") != NULL,
+		      "%s", out.data);
+	ima_buf_free(&out);
+	ima_req_free(req);
+	ima_buf_free(&big);
+	msgpack_sbuffer_destroy(&sb);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(pipeline_worker_init_runs)
 {
 	struct ima_error err;
@@ -361,6 +405,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_allocation_failures);
 	tcase_add_test(tc, pipeline_load_allocation_failures);
 	tcase_add_test(tc, pipeline_analysis_allocation_failures);
+	tcase_add_test(tc, pipeline_run_metrics_failed_put);
 	tcase_add_test(tc, pipeline_worker_init_runs);
 	tcase_add_test(tc, pipeline_msgpack_render);
 	suite_add_tcase(s, tc);
