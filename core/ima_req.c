@@ -458,7 +458,7 @@ const msgpack_object *ima_req_metric_get(struct ima_req *req, const char *key)
 	msgpack_object *o = NULL;
 	size_t off = 0;
 
-	for (size_t i = 0; i < req->nmetrics && o == NULL; i++) {
+	for (size_t i = 0; key != NULL && i < req->nmetrics && o == NULL; i++) {
 		const struct req_metric *m = &req->metrics[i];
 
 		if (strcmp(m->key, key) != 0)

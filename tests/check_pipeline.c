@@ -355,6 +355,53 @@ START_TEST(pipeline_run_metrics_failed_put)
 }
 END_TEST
 
+/* Keys of 63 bytes are taken, of 64 refused; 32 keys at most; a NULL key
+ * is refused by every call; sums past what an integer holds stay numbers. */
+START_TEST(pipeline_run_metrics_limits)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine("pipeline = (" STAGE("a", "continue") ");", &err);
+	struct ima_req *req;
+	struct ima_buf out = { 0 };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char key[80];
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_str(&pk, 1);
+	msgpack_pack_str_body(&pk, "x", 1);
+	req = ima_req_new();
+	ck_assert_ptr_nonnull(req);
+	memset(key, 'k', 64);
+	key[64] = '\0';
+	ck_assert_int_eq(ima_req_metric_add(req, key, 1), -1);
+	key[63] = '\0';
+	ck_assert_int_eq(ima_req_metric_add(req, key, 1), 0);
+	ck_assert_int_eq(ima_req_metric_add(req, NULL, 1), -1);
+	ck_assert_ptr_null(ima_req_metric_get(req, NULL));
+	for (int i = 1; i < 32; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_eq(ima_req_metric_append(req, key, sb.data, sb.size), 0);
+	}
+	ck_assert_int_eq(ima_req_metric_add(req, "k33", 1), -1);
+	/* A key keeps its kind. */
+	ck_assert_int_eq(ima_req_metric_add(req, "k1", 1), -1);
+	memset(key, 'k', 63);
+	key[63] = '\0';
+	ck_assert_int_eq(ima_req_metric_add(req, key, 1e300), 0);
+	ck_assert_int_eq(ima_engine_handle(eng, req, "{}", 2, IMA_FMT_JSON), 200);
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ck_assert_msg(strstr(out.data, "\"k31\":[\"x\"]") != NULL, "%s", out.data);
+	ck_assert_msg(strstr(out.data, "k\":1e+300,\"k1\":") != NULL, "%s", out.data);
+	ima_buf_free(&out);
+	ima_req_free(req);
+	msgpack_sbuffer_destroy(&sb);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(pipeline_worker_init_runs)
 {
 	struct ima_error err;
@@ -406,6 +453,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_load_allocation_failures);
 	tcase_add_test(tc, pipeline_analysis_allocation_failures);
 	tcase_add_test(tc, pipeline_run_metrics_failed_put);
+	tcase_add_test(tc, pipeline_run_metrics_limits);
 	tcase_add_test(tc, pipeline_worker_init_runs);
 	tcase_add_test(tc, pipeline_msgpack_render);
 	suite_add_tcase(s, tc);
