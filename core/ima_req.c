@@ -437,8 +437,9 @@ int ima_req_metric_pack(const struct req_metric *m, msgpack_packer *pk)
 {
 	switch (m->kind) {
 	case REQ_METRIC_ADD:
-		/* Counts (tokens, calls) stay integers in the answer. */
-		if (m->sum == (double)(int64_t)m->sum && fabs(m->sum) < 9e15)
+		/* Counts (tokens, calls) stay integers in the answer; the range
+		 * is checked first, as a cast out of it is undefined. */
+		if (fabs(m->sum) < 9e15 && m->sum == (double)(int64_t)m->sum)
 			return msgpack_pack_int64(pk, (int64_t)m->sum);
 		return msgpack_pack_double(pk, m->sum);
 	case REQ_METRIC_PUT:
