@@ -101,7 +101,7 @@ char *ima_conf_expand(const char *in, char *why, size_t why_size)
 	ima_buf_append(&b, "", 0);
 	while (*p) {
 		const char *start = strstr(p, "${");
-		const char *end, *dflt, *val;
+		const char *end, *dflt, *val, *inner;
 		char name[128];
 		size_t n;
 
@@ -123,6 +123,17 @@ char *ima_conf_expand(const char *in, char *why, size_t why_size)
 		if (n == 0 || n >= sizeof(name)) {
 			snprintf(why, why_size, "'%.*s' names no variable",
 				 (int)(end - start + 1), start);
+			ima_buf_free(&b);
+			return NULL;
+		}
+		/* No nesting: the first '}' ends the reference, so the rest of
+		 * "${A:-${B}}" would be kept as text. */
+		inner = dflt ? strstr(dflt, "${") : NULL;
+		if (inner != NULL && inner < end) {
+			const char *close = strchr(end + 1, '}');
+
+			snprintf(why, why_size, "'%.*s': a default cannot hold another ${...}",
+				 (int)((close ? close : end) - start + 1), start);
 			ima_buf_free(&b);
 			return NULL;
 		}

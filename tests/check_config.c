@@ -210,6 +210,22 @@ START_TEST(config_unterminated_variable)
 			  "test.conf:2: imaginator.plugin_dir: '${UNSET_VAR' has no closing '}'");
 	expect_load_error("pipeline = ({ name = \"a\"; plugin = \"probe\";\n options = { secret = \"x${}\"; }; });",
 			  "test.conf:2: stage 'a' (plugin probe): option 'secret': '${}' names no variable");
+	/* A reference in a default is not expanded: the value would be the
+	 * text "${B}" without a word. */
+	unsetenv("IMA_TEST_UNSET");
+	expect_load_error("pipeline = ({ name = \"a\"; plugin = \"probe\";\n options = { secret = \"${IMA_TEST_UNSET:-${B}}\"; }; });",
+			  "test.conf:2: stage 'a' (plugin probe): option 'secret': '${IMA_TEST_UNSET:-${B}}': a default cannot hold another ${...}");
+	/* Edge cases that hold: an empty default, a lone '$' or '}'. */
+	{
+		struct ima_error err;
+		struct ima_engine *eng = test_engine(
+			"pipeline = ({ name = \"a\"; plugin = \"probe\";\n options = { secret = \"$}${IMA_TEST_UNSET:-}$\"; }; });",
+			&err);
+
+		ck_assert_msg(eng != NULL, "%s", err.message);
+		ck_assert_str_eq(ima_conf_string(ima_engine_stage_conf(eng, 0), "secret"), "$}$");
+		ima_engine_free(eng);
+	}
 }
 END_TEST
 
