@@ -329,11 +329,17 @@ double ima_metric_get(const char *name)
 	return s ? (double)metric_slot_sum(s) / METRIC_SCALE : 0.0;
 }
 
+/* By family first: "x_y" sorts between "x" and "x{a=\"1\"}" by name, and
+ * would split family x in two, each with its own HELP and TYPE. */
 static int metric_cmp(const void *a, const void *b)
 {
 	const struct metric_slot *x = *(const struct metric_slot *const *)a;
 	const struct metric_slot *y = *(const struct metric_slot *const *)b;
+	size_t xl = strcspn(x->name, "{"), yl = strcspn(y->name, "{");
+	int c = strncmp(x->name, y->name, xl < yl ? xl : yl);
 
+	if (c != 0 || xl != yl)
+		return c != 0 ? c : (xl < yl ? -1 : 1);
 	return strcmp(x->name, y->name);
 }
 

@@ -153,6 +153,38 @@ START_TEST(metrics_survive_a_process_killed_while_registering)
 }
 END_TEST
 
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* A family with a series without labels, one with labels, and another
+ * family whose name starts with the first's: each family's series stay
+ * together under one HELP and TYPE (Prometheus refuses a second). */
+START_TEST(metrics_family_series_stay_together)
+{
+	char *text;
+
+	ck_assert_int_eq(ima_metric_declare("imaginator_test_x", IMA_METRIC_GAUGE, "X."), 0);
+	ima_metric_set("imaginator_test_x", 1);
+	ima_metric_set("imaginator_test_x{a=\"1\"}", 2);
+	ima_metric_set("imaginator_test_x_y", 3);
+	ima_metric_set("imaginator_test_x:z", 4);
+	text = render();
+	ck_assert_int_eq(count_of(text, "# TYPE imaginator_test_x gauge\n"), 1);
+	ck_assert_int_eq(count_of(text, "# HELP imaginator_test_x X.\n"), 1);
+	ck_assert_msg(strstr(text, "# TYPE imaginator_test_x gauge\nimaginator_test_x 1\n"
+			     "imaginator_test_x{a=\"1\"} 2\n") != NULL, "%s", text);
+	ck_assert_int_eq(count_of(text, "# TYPE imaginator_test_x_y gauge\n"), 1);
+	ck_assert_int_eq(count_of(text, "# TYPE imaginator_test_x:z gauge\n"), 1);
+	ima_free(text);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -162,6 +194,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, metrics_families_have_help_and_type);
 	tcase_add_test(tc, metrics_per_worker_gauges_add_up);
 	tcase_add_test(tc, metrics_survive_a_process_killed_while_registering);
+	tcase_add_test(tc, metrics_family_series_stay_together);
 	suite_add_tcase(s, tc);
 	return s;
 }
