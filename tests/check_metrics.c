@@ -185,6 +185,52 @@ START_TEST(metrics_family_series_stay_together)
 }
 END_TEST
 
+/* Names of 119 bytes are taken and 120 refused; negative values and
+ * small fractions print exactly; a full table drops new series only. */
+START_TEST(metrics_table_edges)
+{
+	char name[160], *text;
+	int families = 0;
+
+	memset(name, 'a', sizeof(name));
+	name[119] = '\0';
+	ima_metric_set(name, 5);
+	ck_assert_double_eq(ima_metric_get(name), 5);
+	name[119] = 'a';
+	name[120] = '\0';
+	ima_metric_set(name, 5);
+	ck_assert_double_eq(ima_metric_get(name), 0);
+	ima_metric_set("imaginator_test_neg", -1.5);
+	ima_metric_add("imaginator_test_tiny", -0.000001);
+	ima_metric_add("imaginator_test_sum_total", 0.25);
+	ima_metric_add("imaginator_test_sum_total", 0.75);
+	ima_metric_add("imaginator_test_sum_total", -3);
+	text = render();
+	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_neg -1.500000\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_tiny -0.000001\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_sum_total -2\n"));
+	ck_assert_ptr_null(strstr(text, name));
+	ima_free(text);
+	/* 512 series at most: later ones are dropped, earlier ones count. */
+	for (int i = 0; i < 600; i++) {
+		snprintf(name, sizeof(name), "imaginator_test_many{i=\"%d\"}", i);
+		ima_metric_add(name, 1);
+	}
+	ima_metric_add("imaginator_test_sum_total", 2);
+	ck_assert_double_eq(ima_metric_get("imaginator_test_sum_total"), 0);
+	text = render();
+	ck_assert_int_eq(count_of(text, "\nimaginator_test_many{"), 512 - 4);
+	ck_assert_int_eq(count_of(text, "# TYPE imaginator_test_many gauge\n"), 1);
+	ima_free(text);
+	/* 128 families at most. */
+	for (int i = 0; i < 140; i++) {
+		snprintf(name, sizeof(name), "imaginator_test_family_%d", i);
+		families += ima_metric_declare(name, IMA_METRIC_GAUGE, "A family.") == 0;
+	}
+	ck_assert_int_eq(families, 128);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -195,6 +241,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, metrics_per_worker_gauges_add_up);
 	tcase_add_test(tc, metrics_survive_a_process_killed_while_registering);
 	tcase_add_test(tc, metrics_family_series_stay_together);
+	tcase_add_test(tc, metrics_table_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
