@@ -114,7 +114,8 @@ struct ima_engine;
  * declared with the same option table as a stage's options, so that every
  * program reading a configuration validates it the same way and the core
  * knows no front end's settings. check, optional, tests the values beyond
- * their types (ranges) and fills err (the file and line are added).
+ * their types (ranges) and fills err: the file and line are added, those of
+ * the setting err->field names, else the group's.
  */
 struct ima_front {
 	const char *group;

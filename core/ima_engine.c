@@ -105,8 +105,13 @@ static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 		if (eng->front->check != NULL && g != NULL) {
 			struct ima_error cerr = { 0 };
 
-			if (eng->front->check(&eng->front_conf, &cerr) != 0)
-				return ima_conf_error(err, g, text, "%s", cerr.message);
+			/* Cited at the setting at fault when the check names it. */
+			if (eng->front->check(&eng->front_conf, &cerr) != 0) {
+				const config_setting_t *at = cerr.field[0] ?
+					config_setting_get_member(g, cerr.field) : NULL;
+
+				return ima_conf_error(err, at ? at : g, text, "%s", cerr.message);
+			}
 		}
 	}
 	g = config_lookup(cfg, "imaginator");

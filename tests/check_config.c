@@ -184,6 +184,11 @@ START_TEST(config_front_group)
 			  "fcgi: option 'workers' must be an integer");
 	expect_load_error("fcgi = { workers = 0; };\npipeline = ();",
 			  "fcgi.workers = 0: must be 1 to 256");
+	/* A value out of range is cited at its own line, not the group's. */
+	expect_load_error("fcgi = {\n  listen = \"9000\";\n  threads = 5000;\n};\npipeline = ();",
+			  "test.conf:3: fcgi.threads = 5000: must be 1 to 1024");
+	expect_load_error("fcgi = {\n\n  listen = \"127.0.0.1:0\";\n};\npipeline = ();",
+			  "test.conf:3: listen 127.0.0.1:0: the port must be");
 	expect_load_error("fcgi = { listen = \"127.0.0.1:99999\"; };\npipeline = ();",
 			  "listen 127.0.0.1:99999: the port must be a number 1-65535");
 	expect_load_error("fcgi = { listen = \"127.0.0.1:\"; };\npipeline = ();",
