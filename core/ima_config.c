@@ -168,6 +168,27 @@ static const char *config_embedded(const char *name)
 	return NULL;
 }
 
+/*
+ * libconfig goes on reading after an @include's name ("@include
+ * \"a.conf\", { ... }"): what follows it on the line comes after the file,
+ * on a line of its own that cites the include's line.
+ */
+static int config_add_rest(struct ima_config_text *t, struct ima_buf *b,
+			   const char *s, size_t len, unsigned file, int line,
+			   bool *comment)
+{
+	size_t blank = 0;
+
+	while (blank < len && (s[blank] == ' ' || s[blank] == '\t' || s[blank] == '\r'))
+		blank++;
+	if (blank == len)
+		return 0;
+	if (config_add_line(t, b, s, len, file, line) != 0)
+		return -1;
+	*comment = config_comment_open(s, len, *comment);
+	return 0;
+}
+
 /* comment: whether a block comment is open, over the whole inlined text
  * (libconfig sees one text). */
 static int config_inline(struct ima_config_text *t, struct ima_buf *b,
@@ -200,6 +221,11 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 						     "%s:%d: @include \"%.*s\": includes nested deeper than %d (does a file include itself?)",
 						     t->files[file], line, (int)nlen, name,
 						     CONFIG_MAX_DEPTH);
+			if (config_include(name + nlen + 1, len - (size_t)(name + nlen + 1 - p),
+					   &(size_t){ 0 }) != NULL)
+				return ima_error_set(err, 500, "config", "",
+						     "%s:%d: @include \"%.*s\": one @include per line",
+						     t->files[file], line, (int)nlen, name);
 			if (t->nfiles > CONFIG_MAX_INCLUDES)
 				return ima_error_set(err, 500, "config", "",
 						     "%s:%d: @include \"%.*s\": more than %d includes",
@@ -261,10 +287,10 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 			ima_free(sub);
 			if (rc != 0)
 				return -1;
-			/* What follows the name on its line comes after the file. */
-			*comment = config_comment_open(name + nlen + 1,
-						       len - (size_t)(name + nlen + 1 - p),
-						       *comment);
+			if (config_add_rest(t, b, name + nlen + 1,
+					    len - (size_t)(name + nlen + 1 - p), file,
+					    line, comment) != 0)
+				return ima_error_set(err, 500, "internal", "", "out of memory");
 		}
 		if (nl == NULL)
 			break;

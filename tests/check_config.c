@@ -412,6 +412,30 @@ START_TEST(config_include_fan_out_bounded)
 }
 END_TEST
 
+/* libconfig goes on after an @include's name on the same line: what
+ * follows it is configuration, not a comment to drop. */
+START_TEST(config_text_after_include_kept)
+{
+	struct ima_error err;
+	struct ima_engine *eng;
+
+	test_write_file("first.inc", "{ name = \"a\"; plugin = \"probe\"; }\n");
+	eng = test_engine("pipeline = (\n  @include \"first.inc\", { name = \"b\"; plugin = \"probe\"; } # two\n);\n",
+			  &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq((int)ima_engine_stage_count(eng), 2);
+	ck_assert_str_eq(ima_engine_stage_name(eng, 1), "b");
+	ima_engine_free(eng);
+	/* Its errors cite the include's line. */
+	expect_load_error("pipeline = (\n  @include \"first.inc\", { name = \"b\";\n plugin = \"nothere\"; }\n);\n",
+			  "test.conf:2: plugin nothere");
+	/* libconfig would read a second @include on the line itself, relative
+	 * to the working directory: refused. */
+	expect_load_error("pipeline = (\n  @include \"first.inc\" @include \"first.inc\"\n);\n",
+			  "test.conf:2: @include \"first.inc\": one @include per line");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -438,6 +462,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_nul_byte_refused);
 	tcase_add_test(tc, config_include_in_block_comment_ignored);
 	tcase_add_test(tc, config_include_fan_out_bounded);
+	tcase_add_test(tc, config_text_after_include_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
