@@ -175,6 +175,9 @@ int ima_conf_error(struct ima_error *err, const config_setting_t *s,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	file = ima_config_where(text, s ? (int)config_setting_source_line(s) : 0, &line);
+	/* A missing setting has no line of its own. */
+	if (s == NULL)
+		return ima_error_set(err, 500, "config", "", "%s: %s", file, msg);
 	return ima_error_set(err, 500, "config", "", "%s:%d: %s", file, line, msg);
 }
 

@@ -194,6 +194,8 @@ START_TEST(config_front_group)
 	expect_load_error("fcgi = { listen = \"127.0.0.1:\"; };\npipeline = ();",
 			  "the port must be a number 1-65535");
 	expect_load_error("fcgi = 3;\npipeline = ();", "'fcgi' must be a group");
+	/* A setting that is missing has no line: the file alone is cited. */
+	expect_load_error("fcgi = { };\n", "test.conf: 'pipeline' must be a list of stages");
 	/* libconfig reads 0660 as decimal: the mode is an octal string. */
 	expect_load_error("fcgi = { socket_mode = 0660; };\npipeline = ();",
 			  "fcgi: option 'socket_mode' must be a string");
