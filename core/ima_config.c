@@ -296,6 +296,8 @@ static int config_inline(struct ima_config_text *t, struct ima_buf *b,
 			break;
 		p = nl + 1;
 	}
+	if (depth == 0)
+		t->top_lines = line;
 	return 0;
 }
 
@@ -351,7 +353,9 @@ int ima_config_read(const char *path, struct ima_config_text *out,
 const char *ima_config_where(const struct ima_config_text *t, int n, int *line)
 {
 	if (n < 1 || (size_t)n > t->nlines) {
-		*line = n;
+		/* The end of the text is the end of the file that includes the
+		 * rest, whatever file its last lines came from. */
+		*line = n < 1 ? n : t->top_lines + (n - (int)t->nlines);
 		return t->nfiles ? t->files[0] : "?";
 	}
 	*line = t->lines[n - 1].line;

@@ -27,6 +27,7 @@ struct ima_config_text {
 	size_t nlines, caplines;
 	char **files; /* as messages cite them: a path or "embedded:NAME" */
 	size_t nfiles;
+	int top_lines; /* lines of files[0], where the text ends */
 };
 
 struct ima_error;
@@ -40,8 +41,9 @@ struct ima_error;
  */
 int ima_config_read(const char *path, struct ima_config_text *out,
 		    struct ima_error *err);
-/* The file and line of line n (1-based) of the inlined text; "?" and n
- * when out of range. */
+/* The file and line of line n (1-based) of the inlined text. Past its end
+ * (libconfig's line for an error at the end of the text): past the end of
+ * files[0]. "?" and n when there is no file. */
 const char *ima_config_where(const struct ima_config_text *t, int n,
 			     int *line);
 void ima_config_text_free(struct ima_config_text *t);

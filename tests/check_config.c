@@ -49,6 +49,10 @@ END_TEST
 START_TEST(config_syntax_error_line)
 {
 	expect_load_error("pipeline = (\n\n{ name = ; plugin = \"probe\"; }\n);", "test.conf:3:");
+	/* An error at the end of the text is past the end of the file that
+	 * includes the rest, even when an include's lines came last. */
+	test_write_file("open.inc", "{ plugin = \"probe\"; }\n\n\n");
+	expect_load_error("pipeline = (\n@include \"open.inc\"", "test.conf:3: syntax error");
 }
 END_TEST
 
