@@ -402,6 +402,56 @@ START_TEST(pipeline_run_metrics_limits)
 }
 END_TEST
 
+/* Large appended values are kept whole, and nested ones up to the depth
+ * the answer can still hold. */
+START_TEST(pipeline_run_metrics_large_values)
+{
+	struct ima_error err;
+	struct ima_engine *eng = test_engine("pipeline = (" STAGE("a", "continue") ");", &err);
+	struct ima_req *req = ima_req_new();
+	struct ima_buf out = { 0 };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t big = 4 * 1024 * 1024;
+	char *text = malloc(big);
+
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_ptr_nonnull(req);
+	ck_assert_ptr_nonnull(text);
+	memset(text, 'y', big);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_str(&pk, big);
+	msgpack_pack_str_body(&pk, text, big);
+	ck_assert_int_eq(ima_req_metric_append(req, "calls", sb.data, sb.size), 0);
+	ck_assert_int_eq(ima_req_metric_append(req, "calls", sb.data, sb.size), 0);
+	/* 29 arrays around a number: the answer nests it in run_metrics and
+	 * the key's array, 31 levels; one more is refused. */
+	msgpack_sbuffer_clear(&sb);
+	for (int i = 0; i < 29; i++)
+		msgpack_pack_array(&pk, 1);
+	msgpack_pack_int(&pk, 1);
+	ck_assert_int_eq(ima_req_metric_append(req, "deep", sb.data, sb.size), 0);
+	msgpack_sbuffer_clear(&sb);
+	for (int i = 0; i < 31; i++)
+		msgpack_pack_array(&pk, 1);
+	msgpack_pack_int(&pk, 1);
+	ck_assert_int_eq(ima_req_metric_append(req, "deeper", sb.data, sb.size), -1);
+	ck_assert_int_eq(ima_engine_handle(eng, req, "{}", 2, IMA_FMT_JSON), 200);
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ck_assert_uint_gt(out.len, 2 * big);
+	ck_assert_ptr_nonnull(strstr(out.data, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"));
+	ima_buf_free(&out);
+	out = (struct ima_buf){ 0 };
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_MSGPACK, &out), 0);
+	ima_buf_free(&out);
+	msgpack_sbuffer_destroy(&sb);
+	free(text);
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(pipeline_worker_init_runs)
 {
 	struct ima_error err;
@@ -454,6 +504,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_analysis_allocation_failures);
 	tcase_add_test(tc, pipeline_run_metrics_failed_put);
 	tcase_add_test(tc, pipeline_run_metrics_limits);
+	tcase_add_test(tc, pipeline_run_metrics_large_values);
 	tcase_add_test(tc, pipeline_worker_init_runs);
 	tcase_add_test(tc, pipeline_msgpack_render);
 	suite_add_tcase(s, tc);
