@@ -44,6 +44,17 @@ int ima_engine_command(struct ima_engine *eng, const char *verb,
 	return handled;
 }
 
+/* A dependency's status as the plugin wrote it; anything but "ok" and
+ * "down" counts as degraded, so an unknown word never reads as healthy. */
+static const char *admin_status(const msgpack_object *v)
+{
+	if (v->via.str.size == 2 && memcmp(v->via.str.ptr, "ok", 2) == 0)
+		return "ok";
+	if (v->via.str.size == 4 && memcmp(v->via.str.ptr, "down", 4) == 0)
+		return "down";
+	return "degraded";
+}
+
 int ima_engine_health(struct ima_engine *eng, struct ima_buf *out)
 {
 	msgpack_sbuffer sb;
@@ -81,8 +92,7 @@ int ima_engine_health(struct ima_engine *eng, struct ima_buf *out)
 			if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 6 &&
 			    memcmp(kv->key.via.str.ptr, "status", 6) == 0 &&
 			    kv->val.type == MSGPACK_OBJECT_STR)
-				status = kv->val.via.str.size == 2 ? "ok"
-					 : kv->val.via.str.size == 4 ? "down" : "degraded";
+				status = admin_status(&kv->val);
 		}
 		if (status != NULL && strcmp(status, "down") == 0)
 			worst = 2;

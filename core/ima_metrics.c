@@ -288,15 +288,39 @@ static atomic_llong *metric_value(const struct metric_slot *s, unsigned column)
 	return &table->values[i * table->columns + column];
 }
 
+/*
+ * A series name the exposition format can carry: a family name, then
+ * optionally one {...} of labels at the end, with no control character
+ * anywhere (a newline would end the line of the sample).
+ */
+static bool metric_series_ok(const char *name)
+{
+	size_t flen = strcspn(name, "{");
+
+	if (!metric_name_ok(name, flen))
+		return false;
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return name[flen] == '\0' || name[strlen(name) - 1] == '}';
+}
+
 void ima_metric_add(const char *name, double delta)
 {
 	struct metric_slot *s;
 	unsigned column;
+	int type;
 
 	/* Only what the fixed-point counter can hold (about 9e12). */
-	if (!(fabs(delta) < 9e12) || (s = metric_find(name, true)) == NULL)
+	if (!(fabs(delta) < 9e12) || !metric_series_ok(name))
 		return;
-	column = metric_type(name) == IMA_METRIC_GAUGE_SUM ? my_column : 0;
+	type = metric_type(name);
+	/* A counter never goes down: Prometheus would read a reset. */
+	if (type == IMA_METRIC_COUNTER && delta < 0)
+		return;
+	if ((s = metric_find(name, true)) == NULL)
+		return;
+	column = type == IMA_METRIC_GAUGE_SUM ? my_column : 0;
 	atomic_fetch_add_explicit(metric_value(s, column), llround(delta * METRIC_SCALE),
 				  memory_order_relaxed);
 }
@@ -306,7 +330,8 @@ void ima_metric_set(const char *name, double value)
 	struct metric_slot *s;
 	unsigned column;
 
-	if (!(fabs(value) < 9e12) || (s = metric_find(name, true)) == NULL)
+	if (!(fabs(value) < 9e12) || !metric_series_ok(name) ||
+	    (s = metric_find(name, true)) == NULL)
 		return;
 	column = metric_type(name) == IMA_METRIC_GAUGE_SUM ? my_column : 0;
 	atomic_store_explicit(metric_value(s, column), llround(value * METRIC_SCALE),

@@ -360,7 +360,9 @@ int ima_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out,
  * Prometheus series: "imaginator_cache_hits_total{level=\"l1\"}" (at most
  * 119 bytes); the first use registers it. Lock-free, also across worker
  * processes. Values are fixed-point with 6 decimals; a value or delta of
- * 9e12 or more (or not a number) is ignored.
+ * 9e12 or more (or not a number), a negative delta to a counter, and a name
+ * the text format cannot carry (not a family name with at most one {...}
+ * of labels at the end, or holding a control character) are ignored.
  *
  * Declare each family once, from init (ABI 1.3): its type and a one-line
  * HELP text. Undeclared families still work, as counters when the name ends

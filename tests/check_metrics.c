@@ -51,6 +51,26 @@ START_TEST(metrics_families_have_help_and_type)
 }
 END_TEST
 
+START_TEST(metrics_refuse_what_the_format_cannot_carry)
+{
+	char *text;
+
+	ima_metric_add("imaginator_test_ok_total", 3);
+	/* A counter never goes down. */
+	ima_metric_add("imaginator_test_ok_total", -1);
+	ck_assert_double_eq(ima_metric_get("imaginator_test_ok_total"), 3);
+	/* A newline would start a line of its own in the exposition. */
+	ima_metric_add("imaginator_test_nl_total{a=\"x\"}\nfake_total 1", 1);
+	ima_metric_set("imaginator test gauge", 1);
+	ima_metric_set("imaginator_test{a=\"1\"}tail", 1);
+	text = render();
+	ck_assert_ptr_null(strstr(text, "fake_total"));
+	ck_assert_ptr_null(strstr(text, "imaginator test"));
+	ck_assert_ptr_null(strstr(text, "tail"));
+	ima_free(text);
+}
+END_TEST
+
 START_TEST(metrics_per_worker_gauges_add_up)
 {
 	pid_t pid;
@@ -204,11 +224,11 @@ START_TEST(metrics_table_edges)
 	ima_metric_add("imaginator_test_tiny", -0.000001);
 	ima_metric_add("imaginator_test_sum_total", 0.25);
 	ima_metric_add("imaginator_test_sum_total", 0.75);
-	ima_metric_add("imaginator_test_sum_total", -3);
+	ima_metric_add("imaginator_test_sum_total", -3); /* a counter: ignored */
 	text = render();
 	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_neg -1.500000\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_tiny -0.000001\n"));
-	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_sum_total -2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nimaginator_test_sum_total 1\n"));
 	ck_assert_ptr_null(strstr(text, name));
 	ima_free(text);
 	/* 512 series at most: later ones are dropped, earlier ones count. */
@@ -217,7 +237,7 @@ START_TEST(metrics_table_edges)
 		ima_metric_add(name, 1);
 	}
 	ima_metric_add("imaginator_test_sum_total", 2);
-	ck_assert_double_eq(ima_metric_get("imaginator_test_sum_total"), 0);
+	ck_assert_double_eq(ima_metric_get("imaginator_test_sum_total"), 3);
 	text = render();
 	ck_assert_int_eq(count_of(text, "\nimaginator_test_many{"), 512 - 4);
 	ck_assert_int_eq(count_of(text, "# TYPE imaginator_test_many gauge\n"), 1);
@@ -238,6 +258,7 @@ Suite *metrics_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, metrics_families_have_help_and_type);
+	tcase_add_test(tc, metrics_refuse_what_the_format_cannot_carry);
 	tcase_add_test(tc, metrics_per_worker_gauges_add_up);
 	tcase_add_test(tc, metrics_survive_a_process_killed_while_registering);
 	tcase_add_test(tc, metrics_family_series_stay_together);

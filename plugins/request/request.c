@@ -390,7 +390,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	    (f[F_REFDATE]->type != MSGPACK_OBJECT_STR ||
 	     !request_valid_date(f[F_REFDATE]->via.str.ptr, f[F_REFDATE]->via.str.size)))
 		return ima_req_fail(req, 422, "invalid_field", "reference_date",
-				    "reference_date must be a date YYYY-MM-DD");
+				    "reference_date must be a date YYYY-MM-DD from 1900-01-01 to 2200-12-31");
 	if (f[F_REFDATE] != NULL) {
 		const char *d = f[F_REFDATE]->via.str.ptr;
 
@@ -400,7 +400,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 		if (ima_req_set_reference_date(req, year, (d[5] - '0') * 10 + d[6] - '0',
 					       (d[8] - '0') * 10 + d[9] - '0') != 0)
 			return ima_req_fail(req, 422, "invalid_field", "reference_date",
-					    "reference_date must be a date YYYY-MM-DD");
+					    "reference_date must be a date YYYY-MM-DD from 1900-01-01 to 2200-12-31");
 	}
 
 	if (!msgpack_zone_init(&zone, 1024))
