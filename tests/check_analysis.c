@@ -384,6 +384,19 @@ START_TEST(analysis_implied_skill_not_a_gap)
 }
 END_TEST
 
+/* Preferred skills the resume names are listed, so a score earned on the
+ * preferred part alone shows what earned it. */
+START_TEST(analysis_matched_preferred_listed)
+{
+	struct ima_req *req = run(resume_terraform, "Nice to have:\n- AWS\n- Rust\n", NULL);
+
+	ck_assert(list_has(req, "gap_analysis.matched_preferred", NULL, "AWS"));
+	ck_assert(!list_has(req, "gap_analysis.matched_preferred", NULL, "Rust"));
+	ck_assert(list_has(req, "gap_analysis.nice_to_have_gaps", NULL, "Rust"));
+	ima_req_free(req);
+}
+END_TEST
+
 static const char resume_figures[] =
 	"Alex Kim\nData Engineer\n\nEXPERIENCE\n\nSenior Data Engineer\n"
 	"Brightline Analytics Inc - Chicago, IL\nJanuary 2019 to Present\n"
@@ -556,6 +569,7 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_no_recognised_skills_no_score);
 	tcase_add_test(tc, analysis_unstated_parts_not_counted_as_met);
 	tcase_add_test(tc, analysis_implied_skill_not_a_gap);
+	tcase_add_test(tc, analysis_matched_preferred_listed);
 	tcase_add_test(tc, analysis_quantify_only_when_lacking);
 	tcase_add_test(tc, analysis_non_finite_confidence_refused);
 	suite_add_tcase(s, tc);

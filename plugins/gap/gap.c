@@ -603,10 +603,13 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 10);
+	msgpack_pack_map(&pk, 11);
 	anautil_pack_kv_str(&pk, "summary", summary);
 	anautil_pack_key(&pk, "matched");
 	gap_pack_names(&pk, skills, n, true, PICK_MATCHED);
+	/* What the score counts for the preferred part, shown as well. */
+	anautil_pack_key(&pk, "matched_preferred");
+	gap_pack_names(&pk, skills, n, false, PICK_MATCHED);
 	anautil_pack_key(&pk, "implied");
 	gap_pack_implied(&pk, skills, n);
 	anautil_pack_key(&pk, "critical_gaps");
