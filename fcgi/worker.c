@@ -62,12 +62,13 @@
 #define FCGI_ID_MAX 64             /* longest X-Request-Id taken from a client */
 #define FCGI_KEEP_IDLE_SECONDS 30.0 /* idle kept connection before we close it */
 #define FCGI_LINGER_SECONDS 2.0    /* reading a peer's rest after the answer */
+#define FCGI_FIRST_BYTES_MS 2      /* a handler's wait for a new connection's request */
 #define FCGI_SCAN_SECONDS 0.1      /* how often the deadlines are checked */
 #define FCGI_PARAMS_MAX (64 * 1024) /* the whole PARAMS stream of a request */
 #define FCGI_ADMIN_BODY_MAX 4096   /* POST /v1/cache/invalidate */
 #define FCGI_READ_CHUNK (64 * 1024) /* one recv() of the receiver */
 #define FCGI_KEEP_BUF 4096         /* larger input buffers are freed when empty */
-#define FCGI_ACCEPT_BURST 16       /* accepts per wake-up, then the others */
+#define FCGI_KEEP_BODY (64 * 1024) /* a handler's spare connection keeps no more */
 #define FCGI_CONNS_MAX 4096        /* connections per worker */
 #define FCGI_OUT_CONTENT 32768     /* STDOUT bytes per record we write */
 /* A STDOUT header, its content, then room for the empty STDOUT record and
@@ -76,16 +77,17 @@
 
 enum { FCGI_T_BUSY = 0, FCGI_T_WAITING = 1, FCGI_T_DONE = 2 };
 
-/* Where a connection is: only its owner touches it, and it changes hands
- * only under the worker's lock (the ready queue, the returned list). */
-enum { FCGI_C_RECV = 0, FCGI_C_HANDLER, FCGI_C_LINGER };
+/* What a connection waits for: only its owner (the handler that accepted
+ * or took it, or the receiver) touches it, and it changes hands only under
+ * the worker's lock (the ready queue, the incoming list). */
+enum { FCGI_C_RECV = 0, FCGI_C_LINGER };
 
 struct fcgi_conn {
-	struct fcgi_conn *prev, *next; /* every connection, receiver only */
-	struct fcgi_conn *queue_next;  /* the ready queue or the returned list */
+	struct fcgi_conn *prev, *next; /* the receiver's connections */
+	struct fcgi_conn *queue_next;  /* the ready queue or the incoming list */
 	int fd;
 	int state;         /* FCGI_C_* */
-	double deadline;   /* closed when it passes (not while with a handler) */
+	double deadline;   /* the receiver closes it when this passes */
 	bool served;       /* answered a request before: a kept connection */
 	bool in_request;   /* a byte of the next request has come */
 	bool close_after;  /* a record we answered ends the connection */
@@ -112,6 +114,8 @@ struct fcgi_thread {
 	int state; /* FCGI_T_*, atomic: the stopper signals only waiting threads */
 	uint64_t rng;
 	unsigned char *out; /* FCGI_OUT_BUF bytes: the answer's records */
+	char *scratch;      /* FCGI_READ_CHUNK bytes: one recv() */
+	struct fcgi_conn *spare; /* reused for the next accepted connection */
 	time_t log_sec;     /* the second log_prefix shows */
 	char log_prefix[80];
 };
@@ -129,22 +133,20 @@ struct fcgi_worker {
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 	int running;
-	struct fcgi_thread *threads;
+	struct fcgi_thread *threads; /* [0] the receiver, then the handlers */
 	int nthreads;
-	int nhandlers;
 	/* the receiver's own */
 	int epfd;
-	char *scratch; /* FCGI_READ_CHUNK bytes */
-	bool listening;
-	double accept_paused_until;
 	struct fcgi_conn *conns;
 	int nconns;
+	int kick; /* the handler to wake first for the next queued request */
 	/* between the receiver and the handlers, under lock */
-	int wake_fd; /* eventfd: a handler gave a connection back */
+	int wake_fd; /* eventfd: a handler gave the receiver a connection */
 	pthread_cond_t ready_cond;
 	struct fcgi_conn *ready_head, *ready_tail;
-	int queued;
-	struct fcgi_conn *returned;
+	int queued; /* atomic too: read without the lock before accept() */
+	struct fcgi_conn *incoming;
+	int parked; /* handlers waiting for the receiver to finish a stop */
 	bool receiver_done;
 };
 
@@ -951,7 +953,7 @@ static int fcgi_conn_management(struct fcgi_worker *w, struct fcgi_conn *c,
 	}
 	if (!fcgi_pairs_ok(p, len, true))
 		return -1;
-	snprintf(threads, sizeof(threads), "%d", w->nhandlers);
+	snprintf(threads, sizeof(threads), "%d", w->opts->threads);
 	while (i < len) {
 		size_t nl, vl;
 		const char *value = NULL;
@@ -1159,21 +1161,52 @@ static int fcgi_conn_parse(struct fcgi_worker *w, struct fcgi_conn *c)
 	return 0;
 }
 
-/* ---- the receiving thread -------------------------------------------- */
+/* ---- reading a connection, on any thread ---------------------------- */
 
-static void fcgi_conn_close(struct fcgi_worker *w, struct fcgi_conn *c)
+/*
+ * Parses what is buffered (the next of pipelined requests), then reads
+ * what the socket has, without waiting, until the request is whole, the
+ * receiver must answer a record itself (close_after), the socket has
+ * nothing more for now, or after rounds reads. Both the handler that
+ * accepted the connection and the receiver read through here. 0, or -1:
+ * close (the peer ended or reset before a whole request, or broke the
+ * protocol).
+ */
+static int fcgi_conn_read(struct fcgi_worker *w, struct fcgi_conn *c, char *scratch,
+			  int rounds)
 {
-	if (c->fd >= 0) {
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		close(c->fd);
+	if (fcgi_conn_parse(w, c) != 0)
+		return -1;
+	while (!c->ready && !c->close_after && rounds-- > 0) {
+		ssize_t n = recv(c->fd, scratch, FCGI_READ_CHUNK, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			return -1; /* a peer that gives up costs this connection only */
+		/* On a kept connection the clock starts with the first byte of
+		 * the next request; a new one has had it since the accept. */
+		if (!c->in_request && c->served)
+			c->deadline = fcgi_now() + w->opts->receive_timeout;
+		c->in_request = true;
+		/* A connection keeps only what is not parsed yet (a partial
+		 * record), so an idle or trickling peer costs a few bytes. */
+		ima_buf_append(&c->in, scratch, (size_t)n);
+		if (c->in.failed || fcgi_conn_parse(w, c) != 0)
+			return -1;
+		if (n < FCGI_READ_CHUNK)
+			break; /* the socket is empty: spare the recv() that says so */
 	}
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	w->nconns--;
+	return 0;
+}
+
+/* A connection no thread holds any more. */
+static void fcgi_conn_free(struct fcgi_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
 	fcgi_conn_reset(c);
 	ima_buf_free(&c->in);
 	ima_buf_free(&c->params);
@@ -1181,11 +1214,54 @@ static void fcgi_conn_close(struct fcgi_worker *w, struct fcgi_conn *c)
 	ima_free(c);
 }
 
+/* ---- the receiving thread -------------------------------------------- */
+
+static void fcgi_conn_unlink(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	w->nconns--;
+}
+
+static void fcgi_conn_close(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	fcgi_conn_unlink(w, c);
+	fcgi_conn_free(c);
+}
+
+/*
+ * Wakes one handler that waits in accept() to take the queue: SIGUSR1
+ * interrupts only waiting, and a handler checks the queue after it opens
+ * the signal and before it blocks. Round robin, so that a wake-up lost to
+ * a handler that has just accepted a connection goes to another one when
+ * the receiver looks again. Under the lock.
+ */
+static void fcgi_kick(struct fcgi_worker *w)
+{
+	int n = w->nthreads - 1;
+
+	for (int i = 0; i < n; i++) {
+		int k = (w->kick + i) % n;
+		struct fcgi_thread *h = &w->threads[1 + k];
+
+		if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == FCGI_T_WAITING) {
+			pthread_kill(h->tid, SIGUSR1);
+			w->kick = k + 1;
+			return;
+		}
+	}
+}
+
 /* A whole request: the connection leaves the receiver for a handler. */
 static void fcgi_conn_dispatch(struct fcgi_worker *w, struct fcgi_conn *c)
 {
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	c->state = FCGI_C_HANDLER;
+	fcgi_conn_unlink(w, c);
 	c->queue_next = NULL;
 	pthread_mutex_lock(&w->lock);
 	if (w->ready_tail != NULL)
@@ -1193,8 +1269,9 @@ static void fcgi_conn_dispatch(struct fcgi_worker *w, struct fcgi_conn *c)
 	else
 		w->ready_head = c;
 	w->ready_tail = c;
-	w->queued++;
-	pthread_cond_signal(&w->ready_cond);
+	__atomic_store_n(&w->queued, w->queued + 1, __ATOMIC_SEQ_CST);
+	pthread_cond_signal(&w->ready_cond); /* a handler parked by a stop */
+	fcgi_kick(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -1210,139 +1287,66 @@ static void fcgi_conn_linger(struct fcgi_conn *c)
 	c->deadline = fcgi_now() + FCGI_LINGER_SECONDS;
 }
 
-/* After a parse: hand over, keep receiving, or close. True while the
- * connection stays in the receiver (false: handed over or freed). */
-static bool fcgi_conn_settle(struct fcgi_worker *w, struct fcgi_conn *c, int rc)
+/* After a read: hand over, keep receiving, or close. */
+static void fcgi_conn_settle(struct fcgi_worker *w, struct fcgi_conn *c, int rc)
 {
-	if (rc != 0) {
+	if (rc != 0)
 		fcgi_conn_close(w, c);
-		return false;
-	}
-	if (c->ready) {
+	else if (c->ready)
 		fcgi_conn_dispatch(w, c);
-		return false;
-	}
-	if (c->close_after)
+	else if (c->close_after)
 		fcgi_conn_linger(c);
-	return true;
 }
 
-/* Reads into the receiver's one scratch buffer; a connection keeps only
- * what is not parsed yet (a partial record), so an idle or trickling peer
- * costs a few bytes, not a read buffer. */
-static void fcgi_conn_input(struct fcgi_worker *w, struct fcgi_conn *c)
+static void fcgi_conn_input(struct fcgi_worker *w, struct fcgi_conn *c, char *scratch)
 {
-	for (int round = 0; round < 8; round++) {
-		ssize_t n = recv(c->fd, w->scratch, FCGI_READ_CHUNK, 0);
+	if (c->state == FCGI_C_LINGER) {
+		/* An answered request's rest: dropped until the peer's end. */
+		for (int round = 0; round < 8; round++) {
+			ssize_t n = recv(c->fd, scratch, FCGI_READ_CHUNK, 0);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			/* The end, or a reset: a peer that gives up before a whole
-			 * request costs this connection only. */
-			return fcgi_conn_close(w, c);
-		}
-		if (c->state == FCGI_C_LINGER)
-			continue; /* an answered request's rest: dropped */
-		/* On a kept connection the clock starts with the first byte of
-		 * the next request; a new one has had it since the accept. */
-		if (!c->in_request && c->served)
-			c->deadline = fcgi_now() + w->opts->receive_timeout;
-		c->in_request = true;
-		ima_buf_append(&c->in, w->scratch, (size_t)n);
-		if (c->in.failed)
-			return fcgi_conn_close(w, c);
-		if (!fcgi_conn_settle(w, c, fcgi_conn_parse(w, c)) || c->state != FCGI_C_RECV)
-			return;
-		if (n < FCGI_READ_CHUNK)
-			return;
-	}
-}
-
-static void fcgi_accept_some(struct fcgi_worker *w)
-{
-	for (int i = 0; i < FCGI_ACCEPT_BURST && w->nconns < FCGI_CONNS_MAX; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		struct epoll_event ev = { .events = EPOLLIN };
-		struct fcgi_conn *c;
-		int fd = accept4(w->opts->listen_fd, (struct sockaddr *)&ss, &sl,
-				 SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			if (n < 0 && errno == EINTR)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
-			    errno == ENOBUFS)
-				w->accept_paused_until = fcgi_now() + 0.05; /* don't spin */
-			else if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
-				__atomic_store_n(&w->stop, 1, __ATOMIC_SEQ_CST);
-			return; /* EAGAIN: another worker took it */
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return;
+			if (n <= 0)
+				return fcgi_conn_close(w, c);
 		}
-		if (!fcgi_peer_allowed(w->opts, &ss) ||
-		    (c = ima_calloc(1, sizeof(*c))) == NULL) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->state = FCGI_C_RECV;
-		/* A new connection has the receive timeout to send its request. */
-		c->deadline = fcgi_now() + w->opts->receive_timeout;
-		ev.data.ptr = c;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			close(fd);
-			ima_free(c);
-			continue;
-		}
-		c->next = w->conns;
-		if (w->conns != NULL)
-			w->conns->prev = c;
-		w->conns = c;
-		w->nconns++;
+		return;
 	}
+	fcgi_conn_settle(w, c, fcgi_conn_read(w, c, scratch, 8));
 }
 
-/* A connection back from a handler: its next request (perhaps already
- * buffered: pipelined), a lingering close, or nothing left to do. */
-static void fcgi_conn_returned(struct fcgi_worker *w, struct fcgi_conn *c, bool stopping)
+/* A connection from a handler: a new one whose request is not all here
+ * yet, a kept one between requests, or a lingering close. */
+static void fcgi_conn_adopt(struct fcgi_worker *w, struct fcgi_conn *c, bool stopping)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
-	if (c->fd < 0 || (stopping && c->state == FCGI_C_RECV && c->in.len == 0))
-		return fcgi_conn_close(w, c);
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
-		return fcgi_conn_close(w, c);
-	if (c->state == FCGI_C_LINGER) {
-		c->deadline = fcgi_now() + FCGI_LINGER_SECONDS;
-		return;
-	}
-	c->in_request = c->in.len > 0;
-	c->deadline = fcgi_now() + (c->in_request ? w->opts->receive_timeout :
-				    FCGI_KEEP_IDLE_SECONDS);
-	fcgi_conn_settle(w, c, fcgi_conn_parse(w, c));
-}
-
-static void fcgi_set_listening(struct fcgi_worker *w, bool on)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
-				  .data.ptr = &w->listening };
-
-	if (on == w->listening)
-		return;
-	if (on && epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->opts->listen_fd, &ev) != 0)
-		return;
-	if (!on)
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->opts->listen_fd, NULL);
-	w->listening = on;
+	/* At a stop kept connections between requests go (see the top). */
+	if (w->nconns >= FCGI_CONNS_MAX ||
+	    (stopping && c->state == FCGI_C_RECV && c->served && !c->in_request) ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		return fcgi_conn_free(c);
+	c->prev = NULL;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	if (c->state == FCGI_C_RECV && c->served && !c->in_request)
+		c->deadline = fcgi_now() + FCGI_KEEP_IDLE_SECONDS;
+	/* What came after the handler's last read is reported by epoll at
+	 * once: the socket is level-triggered. */
 }
 
 /*
- * The receiver: accepts, reads every connection without blocking, answers
- * what needs no handler (refused roles, a second request id, GET_VALUES),
- * enforces the deadlines and queues whole requests for the handlers. The
- * stop signal (SIGUSR1) is open only while it waits in epoll_pwait().
+ * The receiver: buffers the connections whose request a handler could not
+ * answer at once (incomplete, or a kept connection between requests),
+ * answers what needs no handler (refused roles, a second request id,
+ * GET_VALUES), enforces the deadlines and queues whole requests for the
+ * handlers. The stop signal (SIGUSR1) is open only while it waits in
+ * epoll_pwait().
  */
 static void *fcgi_receiver_main(void *arg)
 {
@@ -1358,7 +1362,7 @@ static void *fcgi_receiver_main(void *arg)
 	for (;;) {
 		double now = fcgi_now();
 		int n, timeout;
-		int queued;
+		bool finished;
 
 		if (!stopping && __atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
 			stopping = true;
@@ -1371,24 +1375,26 @@ static void *fcgi_receiver_main(void *arg)
 					fcgi_conn_close(w, c);
 			}
 		}
-		if (stopping && w->nconns == 0)
-			break;
+		/* Done when nothing is left here or queued and every handler
+		 * is parked: none holds a connection it could hand over. */
 		pthread_mutex_lock(&w->lock);
-		queued = w->queued;
+		finished = stopping && w->nconns == 0 && w->incoming == NULL &&
+			   w->ready_head == NULL && w->parked == w->nthreads - 1;
+		if (w->ready_head != NULL)
+			fcgi_kick(w); /* in case the last one was lost */
 		pthread_mutex_unlock(&w->lock);
-		/* Accept only while the handlers keep up, so that another worker
-		 * takes the new connections when this one is busy. */
-		fcgi_set_listening(w, !stopping && w->nconns < FCGI_CONNS_MAX &&
-				   now >= w->accept_paused_until && queued < w->nhandlers);
+		if (finished)
+			break;
 		if (now >= next_scan) {
 			for (struct fcgi_conn *c = w->conns, *next; c != NULL; c = next) {
 				next = c->next;
-				if (c->state != FCGI_C_HANDLER && now >= c->deadline)
+				if (now >= c->deadline)
 					fcgi_conn_close(w, c);
 			}
 			next_scan = now + FCGI_SCAN_SECONDS;
 		}
-		timeout = w->nconns > 0 || !w->listening ? (int)(FCGI_SCAN_SECONDS * 1000) : -1;
+		timeout = w->nconns > 0 || stopping || __atomic_load_n(&w->queued, __ATOMIC_SEQ_CST) > 0 ?
+			(int)(FCGI_SCAN_SECONDS * 1000) : -1;
 		__atomic_store_n(&t->state, FCGI_T_WAITING, __ATOMIC_SEQ_CST);
 		/* A stop signal that came while busy is delivered when the mask
 		 * opens; the stopper repeats it to cover the gap to this check. */
@@ -1400,36 +1406,81 @@ static void *fcgi_receiver_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 
-			if (p == &w->listening) {
-				fcgi_accept_some(w);
-			} else if (p == &w->wake_fd) {
-				struct fcgi_conn *back;
+			if (p == &w->wake_fd) {
+				struct fcgi_conn *in;
 				uint64_t v;
 
 				if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					continue;
 				pthread_mutex_lock(&w->lock);
-				back = w->returned;
-				w->returned = NULL;
+				in = w->incoming;
+				w->incoming = NULL;
 				pthread_mutex_unlock(&w->lock);
-				while (back != NULL) {
-					struct fcgi_conn *c = back;
+				while (in != NULL) {
+					struct fcgi_conn *c = in;
 
-					back = c->queue_next;
-					fcgi_conn_returned(w, c, stopping);
+					in = c->queue_next;
+					fcgi_conn_adopt(w, c, stopping);
 				}
 			} else {
-				fcgi_conn_input(w, p);
+				fcgi_conn_input(w, p, t->scratch);
 			}
 		}
 	}
-	fcgi_set_listening(w, false);
 	pthread_mutex_lock(&w->lock);
 	w->receiver_done = true;
 	pthread_cond_broadcast(&w->ready_cond);
 	pthread_mutex_unlock(&w->lock);
 	fcgi_thread_exit(t);
 	return NULL;
+}
+
+/* ---- accepting, on the handler threads --------------------------------- */
+
+/* Blocks in accept() with SIGUSR1 open, unless a request is queued; a new
+ * connection (from the thread's spare), or NULL when interrupted, refused
+ * or failed. */
+static struct fcgi_conn *fcgi_accept(struct fcgi_thread *t, const sigset_t *usr1)
+{
+	struct fcgi_worker *w = t->w;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct fcgi_conn *c;
+	int fd = -1, err = EINTR;
+
+	__atomic_store_n(&t->state, FCGI_T_WAITING, __ATOMIC_SEQ_CST);
+	pthread_sigmask(SIG_UNBLOCK, usr1, NULL);
+	/* A stop signal or a kick that came while busy is delivered at the
+	 * unblock above, before this check; one that comes after it
+	 * interrupts accept(). The stopper repeats the signal, the receiver
+	 * kicks again, to cover the gap between the two. */
+	if (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST) &&
+	    __atomic_load_n(&w->queued, __ATOMIC_SEQ_CST) == 0) {
+		fd = accept4(w->opts->listen_fd, (struct sockaddr *)&ss, &sl,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		err = errno;
+	}
+	pthread_sigmask(SIG_BLOCK, usr1, NULL);
+	__atomic_store_n(&t->state, FCGI_T_BUSY, __ATOMIC_SEQ_CST);
+	if (fd < 0) {
+		if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS)
+			poll(NULL, 0, 50); /* out of descriptors: don't spin */
+		else if (err == EBADF || err == EINVAL || err == ENOTSOCK)
+			__atomic_store_n(&w->stop, 1, __ATOMIC_SEQ_CST);
+		return NULL;
+	}
+	c = t->spare != NULL ? t->spare : ima_calloc(1, sizeof(*c));
+	if (!fcgi_peer_allowed(w->opts, &ss) || c == NULL) {
+		close(fd);
+		return NULL;
+	}
+	t->spare = NULL;
+	c->fd = fd;
+	c->state = FCGI_C_RECV;
+	c->served = c->in_request = c->close_after = false;
+	/* A new connection has the receive timeout to send its request. */
+	c->deadline = fcgi_now() + w->opts->receive_timeout;
+	return c;
 }
 
 /* ---- answering: libfcgi's streams over our buffers --------------------- */
@@ -1529,9 +1580,9 @@ static void fcgi_out_empty(FCGX_Stream *s, int close)
 	s->wrNext = data;
 }
 
-/* Answers the whole request a connection holds, then decides what becomes
- * of the connection; the receiver takes it back either way. */
-static void fcgi_serve(struct fcgi_thread *t, struct fcgi_conn *c)
+/* Answers the whole request a connection holds. False: the answer could
+ * not be written, the connection is lost. */
+static bool fcgi_serve(struct fcgi_thread *t, struct fcgi_conn *c)
 {
 	static unsigned char nothing[1];
 	struct fcgi_worker *w = t->w;
@@ -1539,7 +1590,6 @@ static void fcgi_serve(struct fcgi_thread *t, struct fcgi_conn *c)
 			      .timeout_s = w->opts->io_timeout, .buf = t->out };
 	FCGX_Stream in = { 0 }, out = { 0 };
 	FCGX_Request r = { 0 };
-	bool failed;
 
 	in.rdNext = in.stopUnget = c->body.len > 0 ? (unsigned char *)c->body.data : nothing;
 	in.stop = in.wrNext = in.rdNext + c->body.len;
@@ -1561,52 +1611,150 @@ static void fcgi_serve(struct fcgi_thread *t, struct fcgi_conn *c)
 	r.ipcFd = -1;
 	r.keepConnection = c->keep;
 	fcgi_handle(t, &r, c->has_bad_param ? c->bad_param : NULL);
-	failed = FCGX_FClose(&out) != 0;
-	c->served = true;
-	if (!failed && c->keep) {
-		c->state = FCGI_C_RECV;
-	} else if (!failed && !c->stdin_done) {
-		/* The rest of STDIN may still come: close softly. */
-		shutdown(c->fd, SHUT_WR);
-		c->state = FCGI_C_LINGER;
-		c->in.len = c->in_off = 0;
-	} else {
-		close(c->fd);
-		c->fd = -1;
-	}
-	fcgi_conn_reset(c);
+	return FCGX_FClose(&out) == 0;
 }
 
-static void *fcgi_handler_main(void *arg)
+/* Closes a connection a handler holds; its object is kept for the next
+ * accept, without buffers grown large by a big request. */
+static void fcgi_drop(struct fcgi_thread *t, struct fcgi_conn *c)
 {
-	struct fcgi_thread *t = arg;
+	if (t->spare != NULL)
+		return fcgi_conn_free(c);
+	close(c->fd);
+	c->fd = -1;
+	fcgi_conn_reset(c);
+	c->in.len = c->in_off = 0;
+	if (c->in.cap > FCGI_KEEP_BUF)
+		ima_buf_free(&c->in);
+	if (c->body.cap > FCGI_KEEP_BODY)
+		ima_buf_free(&c->body);
+	t->spare = c;
+}
+
+/* The receiver takes a connection whose next bytes must be waited for. */
+static void fcgi_hand_over(struct fcgi_worker *w, struct fcgi_conn *c)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->lock);
+	c->queue_next = w->incoming;
+	w->incoming = c;
+	pthread_mutex_unlock(&w->lock);
+	if (write(w->wake_fd, &one, sizeof(one)) < 0)
+		ima_log(IMA_LOG_WARN, "worker %d: cannot wake the receiver", (int)w->pid);
+}
+
+/*
+ * A handler keeps a connection as long as a whole request is there to
+ * answer: the one a web server sent in one write right after the connect,
+ * then those pipelined behind it on a kept connection. Whatever must be
+ * waited for (the rest of a request, the next request on a kept
+ * connection, a lingering close) goes to the receiver, so a slow or idle
+ * peer never holds a handler.
+ */
+static void fcgi_carry(struct fcgi_thread *t, struct fcgi_conn *c)
+{
+	struct fcgi_worker *w = t->w;
+	bool waited = false;
+
+	for (;;) {
+		if (fcgi_conn_read(w, c, t->scratch, 16) != 0)
+			return fcgi_drop(t, c);
+		if (c->close_after) {
+			fcgi_conn_linger(c);
+			return fcgi_hand_over(w, c);
+		}
+		if (!c->ready && !c->served && !c->in_request && !waited) {
+			/* A web server writes the request right after its connect,
+			 * but the handler the connect woke often looks first (half
+			 * the time through nginx here): a short wait, bounded, is
+			 * cheaper than the hand-over. */
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+			waited = true;
+			if (poll(&pfd, 1, FCGI_FIRST_BYTES_MS) > 0)
+				continue;
+		}
+		if (!c->ready)
+			return fcgi_hand_over(w, c);
+		if (!fcgi_serve(t, c)) {
+			return fcgi_drop(t, c);
+		} else if (!c->keep) {
+			if (c->stdin_done)
+				return fcgi_drop(t, c);
+			/* The rest of STDIN may still come: close softly. */
+			fcgi_conn_reset(c);
+			fcgi_conn_linger(c);
+			return fcgi_hand_over(w, c);
+		}
+		fcgi_conn_reset(c);
+		c->served = true;
+		c->in_request = c->in.len > c->in_off;
+		if (c->in_request)
+			c->deadline = fcgi_now() + w->opts->receive_timeout;
+		else if (__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST))
+			return fcgi_drop(t, c); /* between requests at a stop */
+	}
+}
+
+/* The next connection with a request for this handler: a queued one
+ * first, else a new one. NULL: the worker is done. */
+static struct fcgi_conn *fcgi_next(struct fcgi_thread *t, const sigset_t *usr1)
+{
 	struct fcgi_worker *w = t->w;
 
 	for (;;) {
 		struct fcgi_conn *c;
-		uint64_t one = 1;
+		bool done;
 
+		/* The common case takes no lock: nothing queued, not stopping. */
+		if (__atomic_load_n(&w->queued, __ATOMIC_SEQ_CST) == 0 &&
+		    !__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
+			if ((c = fcgi_accept(t, usr1)) != NULL)
+				return c;
+			continue;
+		}
 		pthread_mutex_lock(&w->lock);
-		while (w->ready_head == NULL && !w->receiver_done)
-			pthread_cond_wait(&w->ready_cond, &w->lock);
+		if (w->ready_head == NULL && __atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
+			uint64_t one = 1;
+
+			/* Stopping: no more accepts; answer what the receiver
+			 * still queues until it has finished. */
+			w->parked++;
+			if (write(w->wake_fd, &one, sizeof(one)) < 0)
+				ima_log(IMA_LOG_WARN, "worker %d: cannot wake the receiver",
+					(int)w->pid);
+			while (w->ready_head == NULL && !w->receiver_done)
+				pthread_cond_wait(&w->ready_cond, &w->lock);
+			w->parked--;
+		}
 		c = w->ready_head;
 		if (c != NULL) {
 			w->ready_head = c->queue_next;
 			if (w->ready_head == NULL)
 				w->ready_tail = NULL;
-			w->queued--;
+			__atomic_store_n(&w->queued, w->queued - 1, __ATOMIC_SEQ_CST);
 		}
+		done = c == NULL && w->receiver_done;
 		pthread_mutex_unlock(&w->lock);
-		if (c == NULL)
-			break; /* the receiver is gone and nothing is queued */
-		fcgi_serve(t, c);
-		pthread_mutex_lock(&w->lock);
-		c->queue_next = w->returned;
-		w->returned = c;
-		pthread_mutex_unlock(&w->lock);
-		if (write(w->wake_fd, &one, sizeof(one)) < 0)
-			ima_log(IMA_LOG_WARN, "worker %d: cannot wake the receiver", (int)w->pid);
+		if (c != NULL || done)
+			return c;
 	}
+}
+
+static void *fcgi_handler_main(void *arg)
+{
+	struct fcgi_thread *t = arg;
+	struct fcgi_conn *c;
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	while ((c = fcgi_next(t, &usr1)) != NULL)
+		fcgi_carry(t, c);
+	if (t->spare != NULL)
+		fcgi_conn_free(t->spare);
+	t->spare = NULL;
 	fcgi_thread_exit(t);
 	return NULL;
 }
@@ -1668,8 +1816,9 @@ static bool fcgi_drain(struct fcgi_worker *w)
 	return all;
 }
 
-/* The receiver's descriptors; the listening socket is made non-blocking
- * (every worker shares it and takes turns: EAGAIN means another won). */
+/* The receiver's descriptors. The handlers block in accept(): the
+ * listening socket is made blocking (every worker and every generation
+ * shares it; the kernel wakes one accept() per connection). */
 static int fcgi_open_poll(struct fcgi_worker *w)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &w->wake_fd };
@@ -1678,7 +1827,7 @@ static int fcgi_open_poll(struct fcgi_worker *w)
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->epfd < 0 || w->wake_fd < 0 || fl < 0 ||
-	    fcntl(w->opts->listen_fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    ((fl & O_NONBLOCK) && fcntl(w->opts->listen_fd, F_SETFL, fl & ~O_NONBLOCK) != 0) ||
 	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0)
 		return -1;
 	return 0;
@@ -1694,10 +1843,14 @@ static int fcgi_start_thread(struct fcgi_worker *w, pthread_attr_t *attr,
 	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		seed = (uint64_t)getpid() << 32 ^ (uint64_t)fcgi_now();
 	t->rng = seed;
-	if (fn == fcgi_handler_main && (t->out = ima_malloc(FCGI_OUT_BUF)) == NULL)
-		return -1;
-	if (pthread_create(&t->tid, attr, fn, t) != 0) {
+	t->scratch = ima_malloc(FCGI_READ_CHUNK);
+	if (fn == fcgi_handler_main)
+		t->out = ima_malloc(FCGI_OUT_BUF);
+	if (t->scratch == NULL || (fn == fcgi_handler_main && t->out == NULL) ||
+	    pthread_create(&t->tid, attr, fn, t) != 0) {
+		ima_free(t->scratch);
 		ima_free(t->out);
+		t->scratch = NULL;
 		t->out = NULL;
 		return -1;
 	}
@@ -1717,10 +1870,11 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	struct sigaction sa = { .sa_handler = fcgi_on_usr1 };
 	sigset_t stopset;
 	pthread_attr_t attr;
-	bool receiving = false;
+	bool serving = false;
 	int sig = 0;
 
-	/* No SA_RESTART: the point of SIGUSR1 is to make epoll_pwait() return. */
+	/* No SA_RESTART: the point of SIGUSR1 is to make accept() and
+	 * epoll_pwait() return. */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	if (ima_engine_worker_init(eng, &err) != 0) {
@@ -1735,16 +1889,13 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 		w.nstages = IMA_FCGI_MAX_STAGES;
 	w.stage_slot = ima_calloc(w.nstages + 1, sizeof(int));
 	w.threads = ima_calloc((size_t)opts->threads + 1, sizeof(*w.threads));
-	w.scratch = ima_malloc(FCGI_READ_CHUNK);
-	if (w.stage_slot == NULL || w.threads == NULL || w.scratch == NULL ||
-	    fcgi_open_poll(&w) != 0) {
+	if (w.stage_slot == NULL || w.threads == NULL || fcgi_open_poll(&w) != 0) {
 		ima_log(IMA_LOG_ERROR, "worker %d: cannot set up: %s", (int)getpid(),
 			strerror(errno));
 		if (w.epfd >= 0)
 			close(w.epfd);
 		if (w.wake_fd >= 0)
 			close(w.wake_fd);
-		ima_free(w.scratch);
 		ima_free(w.stage_slot);
 		ima_free(w.threads);
 		ima_engine_free(eng);
@@ -1758,25 +1909,18 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	pthread_cond_init(&w.ready_cond, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, FCGI_STACK_SIZE);
-	for (int i = 0; i < opts->threads; i++)
-		if (fcgi_start_thread(&w, &attr, fcgi_handler_main) != 0) {
-			ima_log(IMA_LOG_ERROR, "worker %d: cannot start thread %d",
-				(int)getpid(), i);
-			break;
-		}
-	w.nhandlers = w.nthreads;
-	if (w.nhandlers > 0 && fcgi_start_thread(&w, &attr, fcgi_receiver_main) == 0)
-		receiving = true;
+	/* The receiver first: a handler may hand it a connection at once. */
+	if (fcgi_start_thread(&w, &attr, fcgi_receiver_main) == 0)
+		for (int i = 0; i < opts->threads; i++)
+			if (fcgi_start_thread(&w, &attr, fcgi_handler_main) != 0) {
+				ima_log(IMA_LOG_ERROR, "worker %d: cannot start thread %d",
+					(int)getpid(), i);
+				break;
+			}
 	pthread_attr_destroy(&attr);
-	if (!receiving) {
-		/* The handlers would wait for requests that never come. */
-		pthread_mutex_lock(&w.lock);
-		w.receiver_done = true;
-		pthread_cond_broadcast(&w.ready_cond);
-		pthread_mutex_unlock(&w.lock);
-	} else if (ready_fd >= 0 && write(ready_fd, "r", 1) != 1) {
+	serving = w.nthreads > 1;
+	if (serving && ready_fd >= 0 && write(ready_fd, "r", 1) != 1)
 		ima_log(IMA_LOG_WARN, "worker %d: cannot report ready", (int)getpid());
-	}
 	if (ready_fd >= 0)
 		close(ready_fd);
 
@@ -1786,7 +1930,7 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGQUIT);
-	if (receiving)
+	if (serving)
 		sigwait(&stopset, &sig);
 	if (!fcgi_drain(&w)) {
 		ima_log(IMA_LOG_ERROR, "worker %d: requests still running after %.0f s, exiting",
@@ -1796,6 +1940,7 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	for (int i = 0; i < w.nthreads; i++) {
 		pthread_join(w.threads[i].tid, NULL);
 		ima_free(w.threads[i].out);
+		ima_free(w.threads[i].scratch);
 	}
 	close(w.epfd);
 	close(w.wake_fd);
@@ -1804,9 +1949,8 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	pthread_mutex_destroy(&w.lock);
 	ima_buf_free(&w.health);
 	ima_buf_free(&w.pipeline);
-	ima_free(w.scratch);
 	ima_free(w.stage_slot);
 	ima_free(w.threads);
 	ima_engine_free(eng);
-	return receiving ? 0 : 3;
+	return serving ? 0 : 3;
 }
