@@ -77,7 +77,7 @@ static int timeout_s = 20;
 static bool escapes;
 static int role = 1;
 static bool show_end;
-static int last_protocol_status = -1;
+static _Thread_local int last_protocol_status = -1; /* --loop: one per thread */
 
 static void touch(const char *path)
 {
