@@ -95,7 +95,8 @@ struct ima_fcgi_conn *ima_fcgi_accept(struct ima_fcgi_thread *t, const sigset_t 
 		return NULL;
 	}
 	c = t->spare != NULL ? t->spare : ima_calloc(1, sizeof(*c));
-	if (!fcgi_peer_allowed(w->opts, &ss) || c == NULL) {
+	t->spare = c; /* still the spare if refused */
+	if (c == NULL || !fcgi_peer_allowed(w->opts, &ss)) {
 		close(fd);
 		return NULL;
 	}
