@@ -424,7 +424,7 @@ static int fcgi_conn_parse(struct ima_fcgi_worker *w, struct ima_fcgi_conn *c)
  * protocol).
  */
 int ima_fcgi_conn_read(struct ima_fcgi_worker *w, struct ima_fcgi_conn *c, char *scratch,
-			  int rounds)
+		       int rounds)
 {
 	if (fcgi_conn_parse(w, c) != 0)
 		return -1;
@@ -644,7 +644,8 @@ void *ima_fcgi_receiver_main(void *arg)
 			}
 			next_scan = now + FCGI_SCAN_SECONDS;
 		}
-		timeout = w->nconns > 0 || stopping || __atomic_load_n(&w->queued, __ATOMIC_SEQ_CST) > 0 ?
+		timeout = w->nconns > 0 || stopping ||
+			  __atomic_load_n(&w->queued, __ATOMIC_SEQ_CST) > 0 ?
 			(int)(FCGI_SCAN_SECONDS * 1000) : -1;
 		__atomic_store_n(&t->state, IMA_FCGI_T_WAITING, __ATOMIC_SEQ_CST);
 		/* A stop signal that came while busy is delivered when the mask

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -184,8 +185,15 @@ static void *fcgi_handler_main(void *arg)
 
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
-	while ((c = fcgi_next(t, &usr1)) != NULL)
+	while ((c = fcgi_next(t, &usr1)) != NULL) {
 		fcgi_carry(t, c);
+		/* A handler that finds the next connection waiting runs request
+		 * after request in one time slice and is preempted in the middle
+		 * of one, which then waits for every other handler's slice (with
+		 * 8 handlers on 2 CPUs: a whole analysis's p99 went from 14 to
+		 * 25-75 ms). Yielding here switches between requests instead. */
+		sched_yield();
+	}
 	if (t->spare != NULL)
 		ima_fcgi_conn_free(t->spare);
 	t->spare = NULL;
