@@ -1,7 +1,8 @@
 /*
  * fcgi.h - what the parts of imaginator-fcgi share: the supervisor
- * (imaginator-fcgi.c), the worker and its request handler (worker.c) and the
- * metrics kept in memory shared by every worker (metrics.c).
+ * (imaginator-fcgi.c), the worker process (worker.c, with receive.c,
+ * stream.c and routes.c behind worker_private.h) and the metrics kept in
+ * memory shared by every worker (metrics.c).
  */
 #ifndef IMA_FCGI_H
 #define IMA_FCGI_H

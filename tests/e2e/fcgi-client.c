@@ -28,6 +28,11 @@
  *       starts request 1, sends a whole request 2 before request 1's PARAMS
  *       end, then ends request 1; prints "id=I protocol_status=P" for each
  *       END_REQUEST and "id=1 status=S"; exits 0 when both ended.
+ *   fcgi-client SOCK --keep N [--ready-file F] [--stop-file G] [--max-wait S] URI
+ *       N connections, each with one request with FCGI_KEEP_CONN answered;
+ *       creates F, waits until G exists (at most S s, 60), then sends a
+ *       second request on each; prints "first=A second=B of N" (answers
+ *       with status 200) and exits 0 when both are N.
  *   fcgi-client SOCK --attack half-close|trickle --conns N [--ready-file F]
  *                    [--interval-ms M] [--max-wait S]
  *       opens N connections: half-close sends a partial PARAMS record and
@@ -72,22 +77,34 @@ static int timeout_s = 20;
 static bool escapes;
 static int role = 1;
 static bool show_end;
-static int last_protocol_status = -1;
+static _Thread_local int last_protocol_status = -1; /* --loop: one per thread */
+
+static void touch(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f != NULL)
+		fclose(f);
+}
+
+/* Until path exists, at most seconds. */
+static void wait_for_file(const char *path, int seconds)
+{
+	struct stat st;
+
+	for (int i = 0; i < seconds * 100 && stat(path, &st) != 0; i++)
+		usleep(10000);
+}
 
 /* --hold F: half the body is sent, F.sent is created, and the rest waits
  * until F exists (at most 30 s), so a test can act mid-request. */
 static void hold(void)
 {
 	char sent[4096];
-	struct stat st;
-	FILE *f;
 
 	snprintf(sent, sizeof(sent), "%s.sent", hold_file);
-	f = fopen(sent, "w");
-	if (f != NULL)
-		fclose(f);
-	for (int i = 0; i < 3000 && stat(hold_file, &st) != 0; i++)
-		usleep(10000);
+	touch(sent);
+	wait_for_file(hold_file, 30);
 }
 
 static int dial(void)
@@ -472,6 +489,63 @@ static int mpx(void)
 	return ended == 2 ? 0 : 1;
 }
 
+/* One GET with FCGI_KEEP_CONN in one write on an open connection, as
+ * nginx sends it with fastcgi_keep_conn on: its status, or -1. */
+static int kept_request(int fd)
+{
+	static const unsigned char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+	static unsigned char content[65536 + 256];
+	static char pbuf[65536], buf[65536 + 64], resp[65536];
+	size_t plen = build_params(pbuf), used = 0, len = 0;
+	unsigned char h[8];
+
+	add_record(buf, &used, 1, 1, begin, 8);
+	add_record(buf, &used, 4, 1, pbuf, plen);
+	add_record(buf, &used, 4, 1, NULL, 0);
+	add_record(buf, &used, 5, 1, NULL, 0);
+	if (write_all(fd, buf, used) != 0)
+		return -1;
+	while (read_record(fd, h, content) == 0) {
+		size_t clen = (size_t)h[4] << 8 | h[5];
+
+		if (h[1] == 6 && len + clen < sizeof(resp)) {
+			memcpy(resp + len, content, clen);
+			len += clen;
+		} else if (h[1] == 3) {
+			resp[len] = '\0';
+			return status_of(resp, len);
+		}
+	}
+	return -1;
+}
+
+/* --keep N: N kept connections, idle between two requests each. */
+static int keep(int n, const char *ready_file, int max_wait)
+{
+	int *fds = calloc((size_t)n, sizeof(int)), first = 0, second = 0;
+
+	if (fds == NULL)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		fds[i] = dial();
+		if (fds[i] >= 0 && kept_request(fds[i]) == 200)
+			first++;
+	}
+	if (ready_file != NULL)
+		touch(ready_file);
+	if (stop_file != NULL)
+		wait_for_file(stop_file, max_wait);
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0 && kept_request(fds[i]) == 200)
+			second++;
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	printf("first=%d second=%d of %d\n", first, second, n);
+	free(fds);
+	return first == n && second == n ? 0 : 1;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -530,12 +604,8 @@ static int attack(const char *mode, int n, const char *ready_file, int interval_
 		pfd[i].events = POLLIN;
 		open_n++;
 	}
-	if (ready_file != NULL) {
-		FILE *f = fopen(ready_file, "w");
-
-		if (f != NULL)
-			fclose(f);
-	}
+	if (ready_file != NULL)
+		touch(ready_file);
 	next_byte = now_s() + interval_ms / 1000.0;
 	while (closed < open_n && now_s() - t0 < max_wait) {
 		int rc = poll(pfd, (nfds_t)n, 50);
@@ -648,7 +718,7 @@ int main(int argc, char **argv)
 {
 	bool do_hostile = false, do_mpx = false;
 	const char *attack_mode = NULL, *ready_file = NULL;
-	int i = 2, pipeline_n = 0, conns = 1, interval_ms = 500, max_wait = 60;
+	int i = 2, pipeline_n = 0, keep_n = 0, conns = 1, interval_ms = 500, max_wait = 60;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: see the comment at the top of fcgi-client.c\n");
@@ -691,6 +761,8 @@ int main(int argc, char **argv)
 			pipeline_n = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--mpx") == 0)
 			do_mpx = true;
+		else if (strcmp(argv[i], "--keep") == 0 && i + 1 < argc)
+			keep_n = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--attack") == 0 && i + 1 < argc)
 			attack_mode = argv[++i];
 		else if (strcmp(argv[i], "--conns") == 0 && i + 1 < argc)
@@ -715,6 +787,8 @@ int main(int argc, char **argv)
 		return pipeline(pipeline_n);
 	if (do_mpx)
 		return mpx();
+	if (keep_n > 0)
+		return keep(keep_n, ready_file, max_wait);
 	if (loop_n > 0) {
 		pthread_t tid[64];
 
