@@ -21,6 +21,9 @@ bool ima_fcgi_listen_is_unix(const char *spec);
 int ima_fcgi_split_tcp(const char *spec, char *host, size_t size, char port[6],
 		       struct ima_error *err);
 
+/* Parses text (decimal) as the integer setting name of the table, within
+ * its range, for the command line and the environment. 0, or -1. */
+int ima_fcgi_int(const char *name, const char *text, int *out);
 /* Parses an octal file mode ("0660", at most 0777). 0, or -1. */
 int ima_fcgi_socket_mode(const char *s, unsigned *mode);
 

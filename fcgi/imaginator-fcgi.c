@@ -98,19 +98,6 @@ static void fcgi_usage(FILE *out)
 	      out);
 }
 
-static int fcgi_parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 /* ---- the listening socket ---------------------------------------------- */
 
 /* A web server that spawns us passes the listening socket as fd 0. */
@@ -515,26 +502,21 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 	const char *env;
 	int c, v;
 
-	s->workers = 2;
-	s->opts.threads = 4;
-	s->opts.drain_seconds = 30;
-	s->opts.io_timeout = 60;
-	s->opts.receive_timeout = 10;
+	/* Defaults come from the fcgi option table (options.c), applied with
+	 * the configuration. */
 	s->opts.access_log = true;
-	s->socket_mode = 0660;
-	s->backlog = 1024;
 	s->listen = getenv("IMAGINATOR_FCGI_LISTEN");
 	if (s->listen != NULL)
 		s->explicit_set |= SET_LISTEN;
 	if ((env = getenv("IMAGINATOR_FCGI_WORKERS")) != NULL) {
-		if (fcgi_parse_int(env, 1, FCGI_MAX_WORKERS, &s->workers) != 0) {
+		if (ima_fcgi_int("workers", env, &s->workers) != 0) {
 			fprintf(stderr, "imaginator-fcgi: bad IMAGINATOR_FCGI_WORKERS '%s'\n", env);
 			return -1;
 		}
 		s->explicit_set |= SET_WORKERS;
 	}
 	if ((env = getenv("IMAGINATOR_FCGI_THREADS")) != NULL) {
-		if (fcgi_parse_int(env, 1, 1024, &s->opts.threads) != 0) {
+		if (ima_fcgi_int("threads", env, &s->opts.threads) != 0) {
 			fprintf(stderr, "imaginator-fcgi: bad IMAGINATOR_FCGI_THREADS '%s'\n", env);
 			return -1;
 		}
@@ -545,12 +527,12 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 		case 'c': s->conf_arg = optarg; break;
 		case 'l': s->listen = optarg; s->explicit_set |= SET_LISTEN; break;
 		case 'w':
-			if (fcgi_parse_int(optarg, 1, FCGI_MAX_WORKERS, &s->workers) != 0)
+			if (ima_fcgi_int("workers", optarg, &s->workers) != 0)
 				goto bad;
 			s->explicit_set |= SET_WORKERS;
 			break;
 		case 't':
-			if (fcgi_parse_int(optarg, 1, 1024, &s->opts.threads) != 0)
+			if (ima_fcgi_int("threads", optarg, &s->opts.threads) != 0)
 				goto bad;
 			s->explicit_set |= SET_THREADS;
 			break;
@@ -566,23 +548,23 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 		}
 		case O_GROUP: s->socket_group = optarg; s->explicit_set |= SET_GROUP; break;
 		case O_DRAIN:
-			if (fcgi_parse_int(optarg, 0, 3600, &v) != 0)
+			if (ima_fcgi_int("drain_timeout", optarg, &v) != 0)
 				goto bad;
 			s->opts.drain_seconds = v;
 			s->explicit_set |= SET_DRAIN;
 			break;
 		case O_IO:
-			if (fcgi_parse_int(optarg, 0, 3600, &s->opts.io_timeout) != 0)
+			if (ima_fcgi_int("io_timeout", optarg, &s->opts.io_timeout) != 0)
 				goto bad;
 			s->explicit_set |= SET_IO;
 			break;
 		case O_RECEIVE:
-			if (fcgi_parse_int(optarg, 1, 3600, &s->opts.receive_timeout) != 0)
+			if (ima_fcgi_int("receive_timeout", optarg, &s->opts.receive_timeout) != 0)
 				goto bad;
 			s->explicit_set |= SET_RECEIVE;
 			break;
 		case O_BACKLOG:
-			if (fcgi_parse_int(optarg, 1, 65535, &s->backlog) != 0)
+			if (ima_fcgi_int("backlog", optarg, &s->backlog) != 0)
 				goto bad;
 			s->explicit_set |= SET_BACKLOG;
 			break;
@@ -615,47 +597,45 @@ bad:
 
 /*
  * The configuration's fcgi group (validated by the core against the table
- * in options.c): what the file sets, unless the command line or the
- * environment set it already.
+ * in options.c): what the file sets, else the table's defaults, unless the
+ * command line or the environment set it already.
  */
 static void fcgi_apply_config(struct fcgi_sup *s)
 {
 	const struct ima_conf *c = ima_engine_front_conf(s->eng);
+	unsigned mode = 0;
 
-#define FCGI_FROM_FILE(name, bit) (ima_conf_is_set(c, name) && !(s->explicit_set & (bit)))
-	if (FCGI_FROM_FILE("workers", SET_WORKERS))
+	if (!(s->explicit_set & SET_WORKERS))
 		s->workers = (int)ima_conf_int(c, "workers");
-	if (FCGI_FROM_FILE("threads", SET_THREADS))
+	if (!(s->explicit_set & SET_THREADS))
 		s->opts.threads = (int)ima_conf_int(c, "threads");
-	if (FCGI_FROM_FILE("socket_mode", SET_MODE)) {
-		unsigned mode = 0660;
-
+	if (!(s->explicit_set & SET_MODE)) {
 		ima_fcgi_socket_mode(ima_conf_string(c, "socket_mode"), &mode);
 		s->socket_mode = (mode_t)mode;
 	}
-	if (FCGI_FROM_FILE("drain_timeout", SET_DRAIN))
+	if (!(s->explicit_set & SET_DRAIN))
 		s->opts.drain_seconds = (double)ima_conf_int(c, "drain_timeout");
-	if (FCGI_FROM_FILE("io_timeout", SET_IO))
+	if (!(s->explicit_set & SET_IO))
 		s->opts.io_timeout = (int)ima_conf_int(c, "io_timeout");
-	if (FCGI_FROM_FILE("receive_timeout", SET_RECEIVE))
+	if (!(s->explicit_set & SET_RECEIVE))
 		s->opts.receive_timeout = (int)ima_conf_int(c, "receive_timeout");
-	if (FCGI_FROM_FILE("backlog", SET_BACKLOG))
+	if (!(s->explicit_set & SET_BACKLOG))
 		s->backlog = (int)ima_conf_int(c, "backlog");
-	if (ima_conf_is_set(c, "admin_routes"))
-		s->opts.admin_routes = ima_conf_int(c, "admin_routes") != 0;
-	if (FCGI_FROM_FILE("listen", SET_LISTEN)) {
+	s->opts.admin_routes = ima_conf_int(c, "admin_routes") != 0;
+	/* Empty strings are "not set": the inherited socket, no group, no
+	 * pidfile. */
+	if (!(s->explicit_set & SET_LISTEN)) {
 		snprintf(s->conf_listen, sizeof(s->conf_listen), "%s", ima_conf_string(c, "listen"));
 		s->listen = s->conf_listen;
 	}
-	if (FCGI_FROM_FILE("socket_group", SET_GROUP)) {
+	if (!(s->explicit_set & SET_GROUP) && ima_conf_string(c, "socket_group")[0] != '\0') {
 		snprintf(s->conf_group, sizeof(s->conf_group), "%s", ima_conf_string(c, "socket_group"));
 		s->socket_group = s->conf_group;
 	}
-	if (FCGI_FROM_FILE("pidfile", SET_PIDFILE)) {
+	if (!(s->explicit_set & SET_PIDFILE) && ima_conf_string(c, "pidfile")[0] != '\0') {
 		snprintf(s->conf_pidfile, sizeof(s->conf_pidfile), "%s", ima_conf_string(c, "pidfile"));
 		s->pidfile = s->conf_pidfile;
 	}
-#undef FCGI_FROM_FILE
 }
 
 int main(int argc, char **argv)

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,25 @@ static const struct {
 	{ "io_timeout", 0, 3600 }, { "receive_timeout", 1, 3600 }, { "backlog", 1, 65535 },
 	{ "admin_routes", 0, 1 },
 };
+
+int ima_fcgi_int(const char *name, const char *text, int *out)
+{
+	char *end;
+	long long v;
+
+	for (size_t i = 0; i < sizeof(fcgi_ranges) / sizeof(fcgi_ranges[0]); i++) {
+		if (strcmp(fcgi_ranges[i].name, name) != 0)
+			continue;
+		errno = 0;
+		v = strtoll(text, &end, 10);
+		if (errno != 0 || end == text || *end != '\0' || v < fcgi_ranges[i].lo ||
+		    v > fcgi_ranges[i].hi)
+			return -1;
+		*out = (int)v;
+		return 0;
+	}
+	return -1;
+}
 
 int ima_fcgi_socket_mode(const char *s, unsigned *mode)
 {
