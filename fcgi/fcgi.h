@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "ima_core.h"
 
@@ -55,6 +56,15 @@ struct ima_fcgi_shm {
 	uint64_t nstages;
 	struct ima_fcgi_stage_stat stages[IMA_FCGI_MAX_STAGES];
 };
+
+/* Seconds on the monotonic clock: deadlines and ages in every part. */
+static inline double ima_fcgi_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* Options the supervisor hands to each worker. */
 struct ima_fcgi_opts {

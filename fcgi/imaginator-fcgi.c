@@ -75,14 +75,6 @@ struct fcgi_sup {
 	bool stopping;
 };
 
-static double fcgi_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void fcgi_usage(FILE *out)
 {
 	fputs("usage: imaginator-fcgi [-c CONF] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
@@ -292,7 +284,7 @@ static pid_t fcgi_spawn(struct fcgi_sup *s, unsigned gen, int ready_r, int ready
 		exit(rc);
 	}
 	s->child[slot] = (struct fcgi_child){ .pid = pid, .gen = gen,
-					      .started = fcgi_now() };
+					      .started = ima_fcgi_now() };
 	fcgi_update_gauge(s);
 	return pid;
 }
@@ -320,13 +312,13 @@ static int fcgi_reap(struct fcgi_sup *s, unsigned watch_gen)
 					ima_log(IMA_LOG_ERROR, "worker %d exited with %d, replacing it",
 						(int)pid, WEXITSTATUS(status));
 				__atomic_fetch_add(&s->shm->worker_restarts, 1, __ATOMIC_RELAXED);
-				if (fcgi_now() - c->started < 1.0)
+				if (ima_fcgi_now() - c->started < 1.0)
 					s->fast_deaths++;
 				else
 					s->fast_deaths = 0;
 				/* Back off only for a worker that keeps dying at start. */
 				if (s->fast_deaths > 3)
-					s->next_spawn = fcgi_now() +
+					s->next_spawn = ima_fcgi_now() +
 						(s->fast_deaths > 12 ? 1.0 : 0.1 * (s->fast_deaths - 3));
 			}
 			c->pid = 0;
@@ -351,7 +343,7 @@ static void fcgi_signal_gen(struct fcgi_sup *s, unsigned gen, bool all, int sig)
  */
 static bool fcgi_start_gen(struct fcgi_sup *s, unsigned gen)
 {
-	double deadline = fcgi_now() + FCGI_READY_SECONDS;
+	double deadline = ima_fcgi_now() + FCGI_READY_SECONDS;
 	int fds[2], ready = 0;
 	bool ok = true;
 
@@ -363,7 +355,7 @@ static bool fcgi_start_gen(struct fcgi_sup *s, unsigned gen)
 	close(fds[1]);
 	while (ok && ready < s->workers) {
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		double left = deadline - fcgi_now();
+		double left = deadline - ima_fcgi_now();
 		char buf[64];
 
 		if (left <= 0 || fcgi_reap(s, gen) > 0) {
@@ -440,7 +432,7 @@ static void fcgi_reload(struct fcgi_sup *s)
 
 static void fcgi_respawn(struct fcgi_sup *s)
 {
-	if (s->stopping || fcgi_now() < s->next_spawn)
+	if (s->stopping || ima_fcgi_now() < s->next_spawn)
 		return;
 	for (int n = fcgi_count(s, s->gen); n < s->workers; n++)
 		if (fcgi_spawn(s, s->gen, -1, -1) < 0)
@@ -450,11 +442,11 @@ static void fcgi_respawn(struct fcgi_sup *s)
 /* SIGTERM: every worker drains; stragglers are killed after the bound. */
 static void fcgi_shutdown(struct fcgi_sup *s, const sigset_t *set)
 {
-	double deadline = fcgi_now() + s->opts.drain_seconds + 2.0;
+	double deadline = ima_fcgi_now() + s->opts.drain_seconds + 2.0;
 
 	s->stopping = true;
 	fcgi_signal_gen(s, 0, true, SIGTERM);
-	while (fcgi_count_all(s) > 0 && fcgi_now() < deadline) {
+	while (fcgi_count_all(s) > 0 && ima_fcgi_now() < deadline) {
 		struct timespec ts = { 0, 50 * 1000000 };
 
 		sigtimedwait(set, NULL, &ts);

@@ -102,14 +102,6 @@ struct ima_fcgi_worker {
 	bool receiver_done;
 };
 
-static inline double ima_fcgi_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- worker.c ---- */
 
 /* A thread is done: counted off for the drain. */
