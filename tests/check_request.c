@@ -47,6 +47,8 @@ static const struct {
 	{ "{\"resume_text\": \"x\", \"creativity_mode\": \"wild\"}", 422, "creativity_mode" },
 	{ "{\"resume_text\": \"x\", \"budget\": 1}", 422, "budget" },
 	{ "{\"resume_text\": \"x\", \"reference_date\": \"2019-02-30\"}", 422, "reference_date" },
+	{ "{\"resume_text\": \"x\", \"reference_date\": \"2019-02-29\"}", 422, "reference_date" },
+	{ "{\"resume_text\": \"x\", \"reference_date\": \"1899-12-31\"}", 422, "reference_date" },
 	{ "{\"resume_text\": \"x\", \"reference_date\": \"yesterday\"}", 422, "reference_date" },
 	{ "{\"resume_text\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
 	  413, "resume_text" },

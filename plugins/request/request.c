@@ -268,24 +268,29 @@ static enum ima_rc request_pack_skills(struct ima_req *req,
 	return IMA_CONTINUE;
 }
 
-static bool request_valid_date(const char *s, size_t n)
+/* The numbers of a date written YYYY-MM-DD, years 1900-2200; whether it
+ * is a day of the calendar is ima_req_set_reference_date()'s check. */
+static bool request_parse_date(const char *s, size_t n, int *y, int *m, int *d)
 {
-	static const int days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, m, d;
-	char buf[11];
+	int v[3] = { 0, 0, 0 };
 
 	if (n != 10)
 		return false;
-	memcpy(buf, s, 10);
-	buf[10] = '\0';
-	for (int i = 0; i < 10; i++)
-		if ((i == 4 || i == 7) ? buf[i] != '-' : (buf[i] < '0' || buf[i] > '9'))
+	for (size_t i = 0, part = 0; i < 10; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '-')
+				return false;
+			part++;
+		} else if (s[i] >= '0' && s[i] <= '9') {
+			v[part] = v[part] * 10 + (s[i] - '0');
+		} else {
 			return false;
-	if (sscanf(buf, "%4d-%2d-%2d", &y, &m, &d) != 3)
-		return false;
-	return y >= 1900 && y <= 2200 && m >= 1 && m <= 12 && d >= 1 &&
-	       d <= days[m - 1] &&
-	       !(m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+		}
+	}
+	*y = v[0];
+	*m = v[1];
+	*d = v[2];
+	return *y >= 1900 && *y <= 2200;
 }
 
 static enum ima_rc request_check_enum(struct ima_req *req,
@@ -313,6 +318,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	const msgpack_object *f[F_COUNT] = { 0 };
 	const char *given[F_COUNT] = { 0 };
 	msgpack_object skills_obj, insights_obj;
+	int year, month, day;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_zone zone;
@@ -386,22 +392,14 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	if (f[F_BUDGET] != NULL &&
 	    request_check_enum(req, f[F_BUDGET], "budget", budgets) != IMA_CONTINUE)
 		return IMA_ERROR;
+	/* What "Present" means for every later stage. */
 	if (f[F_REFDATE] != NULL &&
 	    (f[F_REFDATE]->type != MSGPACK_OBJECT_STR ||
-	     !request_valid_date(f[F_REFDATE]->via.str.ptr, f[F_REFDATE]->via.str.size)))
+	     !request_parse_date(f[F_REFDATE]->via.str.ptr, f[F_REFDATE]->via.str.size,
+				 &year, &month, &day) ||
+	     ima_req_set_reference_date(req, year, month, day) != 0))
 		return ima_req_fail(req, 422, "invalid_field", "reference_date",
 				    "reference_date must be a date YYYY-MM-DD from 1900-01-01 to 2200-12-31");
-	if (f[F_REFDATE] != NULL) {
-		const char *d = f[F_REFDATE]->via.str.ptr;
-
-		/* What "Present" means for every later stage. */
-		int year = ((d[0] - '0') * 10 + d[1] - '0') * 100 + (d[2] - '0') * 10 + d[3] - '0';
-
-		if (ima_req_set_reference_date(req, year, (d[5] - '0') * 10 + d[6] - '0',
-					       (d[8] - '0') * 10 + d[9] - '0') != 0)
-			return ima_req_fail(req, 422, "invalid_field", "reference_date",
-					    "reference_date must be a date YYYY-MM-DD from 1900-01-01 to 2200-12-31");
-	}
 
 	if (!msgpack_zone_init(&zone, 1024))
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
