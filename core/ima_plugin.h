@@ -31,6 +31,15 @@
  *        _append / _get; the "_metrics.<name>" context keys of 1.1 still
  *        work), ima_req_set_reference_date, and the thread contract below
  *        written down. Plugins built for 1.0 to 1.2 load unchanged.
+ *   1.4  asynchronous calls driven by the core: HTTP (ima_http_submit),
+ *        LLM completions routed to the pipeline's provider stage
+ *        (ima_llm_submit, served by the llm_submit hook), joins
+ *        (ima_join, "join" pipeline entries, and always before the finish
+ *        hooks), one deadline per request, the call cache without
+ *        blocking (ima_call_cache_lookup, the call_try hook), JSON Schema
+ *        checks (ima_json_schema_check) and histograms
+ *        (IMA_METRIC_HISTOGRAM, ima_metric_observe). Plugins built for
+ *        1.0 to 1.3 load unchanged.
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -58,6 +67,9 @@
  *     a lookup: values are decoded lazily and cached in the context),
  *     ima_req_fail, ima_req_add_header, ima_req_set_degraded,
  *     ima_req_task_set, ima_req_metric_* and ima_req_set_prerendered.
+ *   - Completion callbacks of asynchronous calls (ABI 1.4) run on the
+ *     request's own thread, inside a join: they may use everything above
+ *     without locks. Prefer them to threads of a stage's own.
  */
 #ifndef IMA_PLUGIN_H
 #define IMA_PLUGIN_H
@@ -73,7 +85,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 3
+#define IMA_ABI_MINOR 4
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -372,8 +384,10 @@ enum ima_metric_type {
 	IMA_METRIC_COUNTER = 1,  /* only goes up; the name ends in _total */
 	IMA_METRIC_GAUGE = 2,    /* one value for the service (a ratio over
 				  * shared counters): the last set wins */
-	IMA_METRIC_GAUGE_SUM = 3 /* each worker sets its own value (bytes in
-				  * its memory); reads show the sum */
+	IMA_METRIC_GAUGE_SUM = 3, /* each worker sets its own value (bytes in
+				   * its memory); reads show the sum */
+	IMA_METRIC_HISTOGRAM = 4  /* ABI 1.4: observations counted in the
+				   * buckets of ima_metric_declare_histogram */
 };
 /* family: the name without labels. 0, or -1 for a bad name or help, a
  * counter whose name lacks _total (or the reverse), a full table, or a
@@ -384,6 +398,230 @@ void ima_metric_add(const char *name, double delta);
 void ima_metric_set(const char *name, double value);
 /* Reads a metric, summed over the workers (0 when unknown). ABI 1.2. */
 double ima_metric_get(const char *name);
+/*
+ * ABI 1.4: a histogram family (the name ends in a unit such as _seconds,
+ * never _total) with upper bounds in increasing order (at most 16; +Inf is
+ * implied). Returns 0, or -1 as ima_metric_declare().
+ */
+int ima_metric_declare_histogram(const char *family, const char *help,
+				 const double *bounds, size_t nbounds);
+/*
+ * Counts one observation: name is the family with optional labels,
+ * "imaginator_llm_call_seconds{provider=\"openrouter\"}"; /metrics shows
+ * its _bucket{...,le="..."}, _sum and _count series. Ignored for a family
+ * not declared as a histogram.
+ */
+void ima_metric_observe(const char *name, double value);
+
+/* ---- asynchronous calls (ABI 1.4) -------------------------------------- */
+
+/*
+ * A stage submits a call and gets control back at once. The core makes
+ * every call of every request of the worker process on one thread of its
+ * own (libcurl multi, which keeps the connections to each host open across
+ * requests), so calls submitted by several stages overlap, and each
+ * completion callback runs later on the request's own thread, inside a
+ * join:
+ *   - ima_join(req): a stage that needs its answers now;
+ *   - a "join" entry in the pipeline list waits for everything submitted
+ *     by the stages before it;
+ *   - after the last stage, before the finish hooks, the core joins
+ *     whatever is left, so no call outlives its request.
+ * A callback may use the context and the arena, and may submit further
+ * calls (a retry, a repair): the same join waits for them too.
+ *
+ * One deadline per request (imaginator.deadline_ms, counted from the
+ * request's start) bounds every call: a transfer never runs past it, and
+ * what is still pending when it passes, or when the pipeline ended with
+ * IMA_DONE or IMA_ERROR, is cancelled, its callback then reporting
+ * IMA_HTTP_DEADLINE or IMA_HTTP_CANCELLED.
+ */
+
+/* What a stage asks for. Everything is copied by ima_http_submit(). */
+struct ima_http_request {
+	const char *method;         /* "GET", "POST"...; NULL: POST with a
+				     * body, else GET */
+	const char *url;            /* http:// or https://; TLS peers are
+				     * always verified */
+	const char *const *headers; /* "Name: value", NULL-terminated; may be
+				     * NULL */
+	const void *body;           /* may be NULL */
+	size_t body_len;
+	long connect_timeout_ms;    /* 0: 5000 */
+	long timeout_ms;            /* the whole transfer; 0: none of its own
+				     * (the deadline still applies) */
+	long delay_ms;              /* start no sooner than this (a backoff) */
+	size_t max_response_bytes;  /* 0: 1 MiB; a larger body fails */
+};
+
+enum ima_http_result {
+	IMA_HTTP_OK = 0,        /* a response arrived, whatever its status */
+	IMA_HTTP_CONNECT = 1,   /* no connection (refused, DNS, TLS) */
+	IMA_HTTP_TIMEOUT = 2,   /* timeout_ms or connect_timeout_ms passed */
+	IMA_HTTP_TOO_LARGE = 3, /* the body passed max_response_bytes */
+	IMA_HTTP_TRANSPORT = 4, /* the connection broke or the peer spoke
+				 * no HTTP */
+	IMA_HTTP_DEADLINE = 5,  /* the request's deadline passed */
+	IMA_HTTP_CANCELLED = 6, /* the pipeline ended first */
+	IMA_HTTP_FAILED = 7     /* not started: memory, or a bad URL */
+};
+
+/* What the callback gets; borrowed for the duration of the callback. */
+struct ima_http_response {
+	enum ima_http_result result;
+	long status;              /* HTTP status; 0 without a response */
+	const char *body;         /* NUL-terminated (never NULL) */
+	size_t body_len;
+	const char *content_type; /* "" when none */
+	double retry_after;       /* seconds asked by Retry-After, or -1 */
+	double seconds;           /* from the start of the transfer */
+	int reused;               /* 1 when an open connection carried it */
+	const char *error;        /* what went wrong; "" for IMA_HTTP_OK */
+};
+
+typedef void (*ima_http_done_fn)(struct ima_req *req,
+				 const struct ima_http_response *resp, void *arg);
+
+/*
+ * Queues an HTTP call of the request. done runs exactly once, on the
+ * request's thread inside a join (never from within ima_http_submit).
+ * Returns 0, or -1 when hr has no URL or memory ran out (done never runs).
+ */
+int ima_http_submit(struct ima_req *req, const struct ima_http_request *hr,
+		    ima_http_done_fn done, void *arg);
+
+/*
+ * Runs the request's pending calls until none is left, callbacks and the
+ * calls they submit included, or the deadline passes (what is left is then
+ * cancelled and its callbacks run before ima_join returns). Only from the
+ * request's thread, outside a callback. Returns the number of callbacks
+ * it ran.
+ */
+int ima_join(struct ima_req *req);
+
+/* Seconds until the request's deadline; 0 or less once it passed. */
+double ima_req_deadline_left(const struct ima_req *req);
+
+/*
+ * The call cache without waiting (see ima_call_cache_get): looks the call
+ * up and runs done, inside a join, with hit 1 and the stored result (one
+ * msgpack value, borrowed for the callback) and its cost, or with hit 0:
+ * this request now makes the call and must end with ima_call_cache_put().
+ * When an identical call is in flight in another request, done runs once
+ * that twin has finished, while this request's other calls go on. Returns
+ * 0, or -1 when memory ran out (done never runs).
+ */
+typedef void (*ima_call_cache_fn)(struct ima_req *req, int hit,
+				  const msgpack_object *result, double cost_usd,
+				  void *arg);
+int ima_call_cache_lookup(struct ima_req *req, const msgpack_object *call,
+			  ima_call_cache_fn done, void *arg);
+
+/*
+ * Checks value against a JSON Schema (given as msgpack): type (also a list
+ * of types), properties, required, additionalProperties (false or a
+ * schema), items, minItems, maxItems, enum, const, minLength, maxLength,
+ * minimum, maximum. Other keywords are ignored. Returns 0, or -1 with the
+ * path at fault and the reason in why ("critical_gaps.0.severity: not one
+ * of the enum values").
+ */
+int ima_json_schema_check(const msgpack_object *schema,
+			  const msgpack_object *value, char *why, size_t size);
+
+/* ---- LLM completions (ABI 1.4) ----------------------------------------- */
+
+/* A model a call may use, with its price per million tokens (0 when not
+ * known: the provider's usage.cost, if any, is then the cost). */
+struct ima_llm_model {
+	const char *id;
+	double price_in;  /* USD per million prompt tokens */
+	double price_out; /* USD per million completion tokens */
+};
+
+/*
+ * A completion a stage asks for. The core routes it to the pipeline's
+ * provider (its first stage with an llm_submit hook), goes through the call
+ * cache first (task, provider, models, messages, schema, temperature,
+ * max_tokens and prompt_version are the key), and accounts for it in
+ * run_metrics.calls and in /metrics. Everything is copied.
+ */
+struct ima_llm_ask {
+	const char *task;                /* "gap": names the call in run_metrics
+					  * and picks the offline answer */
+	const msgpack_object *messages;  /* [{"role", "content"}, ...] */
+	const msgpack_object *schema;    /* JSON Schema of the answer, or NULL
+					  * for free text */
+	const char *schema_name;         /* "gap_analysis"; NULL: the task */
+	const struct ima_llm_model *models; /* in order of preference; NULL:
+					  * the provider's own */
+	size_t nmodels;
+	double temperature;
+	int max_tokens;                  /* 0: the provider's default */
+	const char *prompt_version;      /* "gap.v1" */
+	int no_cache;                    /* 1: neither look up nor store */
+};
+
+enum ima_llm_status {
+	IMA_LLM_OK = 0,        /* text, and json when the ask had a schema */
+	IMA_LLM_INVALID = 1,   /* an answer came, but its JSON is malformed,
+				* truncated or breaks the schema (error says
+				* where) */
+	IMA_LLM_FAILED = 2,    /* every key, model and attempt failed */
+	IMA_LLM_DEADLINE = 3,  /* the request's deadline passed first */
+	IMA_LLM_CANCELLED = 4  /* the pipeline ended first */
+};
+
+/* An answer; borrowed for the duration of the callback. */
+struct ima_llm_answer {
+	enum ima_llm_status status;
+	const char *text;            /* the message content; "" when none */
+	size_t text_len;
+	const msgpack_object *json;  /* the content parsed and checked against
+				      * the schema, or NULL */
+	const char *error;           /* "" when IMA_LLM_OK */
+	const char *provider;        /* "openrouter", "offline" */
+	const char *model_requested;
+	const char *model_used;      /* what the endpoint said answered */
+	const char *finish_reason;   /* "stop", "length"...; "" when none */
+	int attempts;
+	int64_t prompt_tokens;
+	int64_t completion_tokens;
+	double cost_usd;
+	double seconds;
+	int cached;                  /* 1: served by the call cache */
+};
+
+typedef void (*ima_llm_done_fn)(struct ima_req *req,
+				const struct ima_llm_answer *ans, void *arg);
+
+/*
+ * Asks for a completion. done runs exactly once, inside a join, whatever
+ * happens (no provider in the pipeline: IMA_LLM_FAILED). Returns 0, or -1
+ * when ask has no task or messages, or memory ran out (done never runs).
+ */
+int ima_llm_submit(struct ima_req *req, const struct ima_llm_ask *ask,
+		   ima_llm_done_fn done, void *arg);
+
+/*
+ * The provider's side. A call handed to a provider's llm_submit hook; the
+ * provider ends it exactly once with ima_llm_call_done() (from within the
+ * hook, or later from one of its HTTP callbacks), after reporting each
+ * failed attempt with ima_llm_call_failure() (run_metrics.failures).
+ */
+struct ima_llm_call;
+
+const struct ima_llm_ask *ima_llm_call_ask(const struct ima_llm_call *call);
+void ima_llm_call_failure(struct ima_req *req, struct ima_llm_call *call,
+			  const char *model, int attempt, const char *error);
+/*
+ * Ends the call: ans is copied. For IMA_LLM_OK with an ask that has a
+ * schema, the core parses ans->text as JSON (unless ans->json is set) and
+ * checks it against the schema, turning the status into IMA_LLM_INVALID
+ * when it fails. A second call, or one after the deadline cancelled the
+ * call, is ignored.
+ */
+void ima_llm_call_done(struct ima_req *req, struct ima_llm_call *call,
+		       const struct ima_llm_answer *ans);
 
 /* ---- logging ---------------------------------------------------------- */
 
@@ -471,7 +709,34 @@ struct ima_plugin {
 			msgpack_sbuffer *result, double *cost_usd);
 	void (*call_put)(struct ima_req *req, void *state, const msgpack_object *call,
 			 const void *result, size_t len, double cost_usd);
+
+	/* ---- ABI 1.4 ---- */
+
+	/*
+	 * Optional, with call_get and call_put: ima_call_cache_lookup()
+	 * without waiting. Returns 1 after appending the result (as
+	 * call_get), 0 on a miss that this request now owns (as call_get),
+	 * or 2 when an identical call is in flight elsewhere: nothing is
+	 * claimed, and the core asks again a few milliseconds later. A stage
+	 * serving only call_get is asked through it (and may block).
+	 */
+	int (*call_try)(struct ima_req *req, void *state, const msgpack_object *call,
+			msgpack_sbuffer *result, double *cost_usd);
+	/*
+	 * Optional: makes this stage an LLM provider. The first stage of the
+	 * pipeline that has it serves every ima_llm_submit() of the request
+	 * that the call cache did not answer. Runs on the request's thread;
+	 * must end call with ima_llm_call_done(), now or from a callback of
+	 * its own calls. Returns 0, or -1 when it could not start (the core
+	 * then ends the call as IMA_LLM_FAILED).
+	 */
+	int (*llm_submit)(struct ima_req *req, void *state, struct ima_llm_call *call);
+	/* IMA_PLUGIN_LOCAL when the provider's answers are computed in the
+	 * process at no cost (never stored in the call cache). */
+	unsigned flags;
 };
+
+#define IMA_PLUGIN_LOCAL 0x1u
 
 /* ---- packing helpers -------------------------------------------------- */
 
