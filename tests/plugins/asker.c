@@ -7,7 +7,8 @@
  * each prompt ends in " #<i>"), with the options' task, schema, models
  * and prices, and with join = true waits for them itself (ima_join); else
  * the core's join before the finish hooks runs the callbacks. Each
- * callback writes the answer under the top-level key "asker.<i>":
+ * callback writes the answer under the top-level key "<key_prefix>.<i>"
+ * (key_prefix "asker" unless set, so two asker stages keep apart):
  * {status, text, json, error, provider, model_requested, model_used,
  * finish_reason, attempts, prompt_tokens, completion_tokens, cost_usd,
  * seconds, cached, done_at}, done_at being the request's elapsed seconds
@@ -22,6 +23,7 @@
 #define ASKER_MAX_MODELS 8
 
 struct asker {
+	char *key_prefix;
 	char *task;
 	char *prompt;
 	char *system;
@@ -42,6 +44,7 @@ struct asker {
 };
 
 struct asker_ask {
+	const struct asker *st;
 	int index;
 };
 
@@ -61,6 +64,7 @@ static const struct ima_option asker_options[] = {
 	{ "prompt_version", IMA_OPT_STRING, "asker.v1", "the asks' prompt version", 0 },
 	{ "no_cache", IMA_OPT_BOOL, "false", "neither look the asks up nor store them", 0 },
 	{ "join", IMA_OPT_BOOL, "false", "wait for the answers in process (ima_join)", 0 },
+	{ "key_prefix", IMA_OPT_STRING, "asker", "answers go under <key_prefix>.<i>", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -72,6 +76,7 @@ static void asker_fini(void *state)
 		return;
 	for (size_t i = 0; i < st->nmodels; i++)
 		ima_free((char *)st->models[i].id);
+	ima_free(st->key_prefix);
 	ima_free(st->task);
 	ima_free(st->prompt);
 	ima_free(st->system);
@@ -126,6 +131,7 @@ static int asker_init(const struct ima_conf *conf, void **state, struct ima_erro
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 	msgpack_sbuffer_init(&st->schema_sb);
 	msgpack_zone_init(&st->schema_zone, 1024);
+	st->key_prefix = ima_strdup(ima_conf_string(conf, "key_prefix"));
 	st->task = ima_strdup(ima_conf_string(conf, "task"));
 	st->prompt = ima_strdup(ima_conf_string(conf, "prompt"));
 	st->system = ima_strdup(ima_conf_string(conf, "system"));
@@ -137,7 +143,7 @@ static int asker_init(const struct ima_conf *conf, void **state, struct ima_erro
 	st->no_cache = ima_conf_bool(conf, "no_cache");
 	st->temperature = ima_conf_double(conf, "temperature");
 	st->max_tokens = ima_conf_int(conf, "max_tokens");
-	if (!st->task || !st->prompt || !st->system || !st->schema_name || !st->prompt_version) {
+	if (!st->key_prefix || !st->task || !st->prompt || !st->system || !st->schema_name || !st->prompt_version) {
 		asker_fini(st);
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 	}
@@ -184,11 +190,12 @@ static const char *asker_status(enum ima_llm_status s)
 	return "unknown";
 }
 
-static void asker_put(struct ima_req *req, int index, msgpack_sbuffer *sb)
+static void asker_put(struct ima_req *req, const struct asker *st, int index,
+		      msgpack_sbuffer *sb)
 {
-	char key[32];
+	char key[96];
 
-	snprintf(key, sizeof(key), "asker.%d", index);
+	snprintf(key, sizeof(key), "%s.%d", st->key_prefix, index);
 	if (ima_ctx_put_sbuffer(ima_req_ctx(req), key, sb) != 0)
 		ima_log(IMA_LOG_ERROR, "asker: could not write %s", key);
 }
@@ -235,7 +242,7 @@ static void asker_done(struct ima_req *req, const struct ima_llm_answer *ans, vo
 	msgpack_pack_int(&pk, ans->cached ? 1 : 0);
 	ima_pack_cstr(&pk, "done_at");
 	msgpack_pack_double(&pk, ima_req_elapsed(req));
-	asker_put(req, a->index, &sb);
+	asker_put(req, a->st, a->index, &sb);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -283,6 +290,7 @@ static enum ima_rc asker_process(struct ima_req *req, void *state)
 
 		if (a == NULL)
 			return ima_req_fail(req, 500, "internal", "", "out of memory");
+		a->st = st;
 		a->index = i;
 		msgpack_sbuffer_init(&sb);
 		msgpack_zone_init(&zone, 512);
@@ -310,11 +318,13 @@ static enum ima_rc asker_process(struct ima_req *req, void *state)
 		int ran = ima_join(req);
 		msgpack_sbuffer sb;
 		msgpack_packer pk;
+		char key[96];
 
 		msgpack_sbuffer_init(&sb);
 		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 		msgpack_pack_int(&pk, ran);
-		ima_ctx_put_sbuffer(ima_req_ctx(req), "asker.joined", &sb);
+		snprintf(key, sizeof(key), "%s.joined", st->key_prefix);
+		ima_ctx_put_sbuffer(ima_req_ctx(req), key, &sb);
 		msgpack_sbuffer_destroy(&sb);
 	}
 	return IMA_CONTINUE;
