@@ -729,14 +729,14 @@ static int llm_openrouter_submit(struct ima_req *req, void *state, struct ima_ll
 		c->models = m;
 		c->nmodels = st->nmodels;
 	}
+	if (st->keys.count == 0) {
+		llm_openrouter_give_up(req, c, IMA_LLM_FAILED, "no API key: set %s", st->key_env);
+		return 0;
+	}
 	if (c->nmodels == 0) {
 		llm_openrouter_give_up(req, c, IMA_LLM_FAILED,
 				       "no model: the ask names none and stage %s has no 'model' option",
 				       st->stage);
-		return 0;
-	}
-	if (st->keys.count == 0) {
-		llm_openrouter_give_up(req, c, IMA_LLM_FAILED, "no API key: set %s", st->key_env);
 		return 0;
 	}
 	if (llm_openrouter_build_body(req, c) != 0) {
