@@ -4,13 +4,23 @@
  * times, the status classification and the backoff, the base URL check
  * and ${VAR:-default} expansion, the request body, the reading of chat
  * completions (good, malformed, truncated, deep, error bodies) and the
- * scrubbing of key text from error messages.
+ * scrubbing of key text from error messages. Then the plugin in a real
+ * pipeline (request, asker, llm_openrouter) against a canned HTTP server on
+ * a loopback thread: its metrics and its /health entry.
  */
+#define _GNU_SOURCE /* strcasestr */
+#include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ima_core.h"
 #include "openrouter.h"
@@ -436,12 +446,265 @@ START_TEST(error_messages_never_show_keys)
 }
 END_TEST
 
+
+/* ---- the plugin in a pipeline, against canned answers ---- */
+
+#define MINI_MAX 8
+
+/* A loopback HTTP/1.1 server answering the responses in order, keeping
+ * connections open, and noting each request's Authorization header. */
+struct mini {
+	int fd;
+	int port;
+	const char *responses[MINI_MAX];
+	size_t n;
+	size_t served;
+	int connections;
+	char auth[MINI_MAX][96];
+	pthread_t thread;
+};
+
+static bool mini_wait(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* One request from c: false at EOF, error or after 5 s of silence. */
+static bool mini_read(struct mini *m, int c, char *buf, size_t size)
+{
+	size_t used = 0, need = 0;
+	char *end = NULL;
+
+	for (;;) {
+		ssize_t r;
+
+		if (end != NULL && used >= need)
+			break;
+		if (used + 1 >= size || !mini_wait(c, 5000))
+			return false;
+		r = read(c, buf + used, size - used - 1);
+		if (r <= 0)
+			return false;
+		used += (size_t)r;
+		buf[used] = '\0';
+		if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+			const char *cl = strcasestr(buf, "\r\nContent-Length:");
+
+			need = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
+		}
+	}
+	{
+		const char *a = strcasestr(buf, "\r\nAuthorization: ");
+		size_t i = m->served;
+
+		if (a != NULL && i < MINI_MAX)
+			snprintf(m->auth[i], sizeof(m->auth[i]), "%.*s",
+				 (int)strcspn(a + 17, "\r\n"), a + 17);
+	}
+	return true;
+}
+
+static void *mini_main(void *arg)
+{
+	struct mini *m = arg;
+	static char buf[1 << 16];
+
+	while (m->served < m->n && mini_wait(m->fd, 10000)) {
+		int c = accept(m->fd, NULL, NULL);
+
+		if (c < 0)
+			break;
+		m->connections++;
+		while (m->served < m->n && mini_read(m, c, buf, sizeof(buf))) {
+			const char *r = m->responses[m->served++];
+
+			if (write(c, r, strlen(r)) < 0)
+				break;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void mini_start(struct mini *m)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	m->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(m->fd, 0);
+	ck_assert_int_eq(bind(m->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(m->fd, 8), 0);
+	ck_assert_int_eq(getsockname(m->fd, (struct sockaddr *)&a, &len), 0);
+	m->port = ntohs(a.sin_port);
+	ck_assert_int_eq(pthread_create(&m->thread, NULL, mini_main, m), 0);
+}
+
+static void mini_stop(struct mini *m)
+{
+	pthread_join(m->thread, NULL);
+	close(m->fd);
+}
+
+/* A whole HTTP response with the body's length. */
+static const char *mini_response(int status, const char *extra, const char *body)
+{
+	static char slots[MINI_MAX][1024];
+	static int slot;
+	char *r = slots[slot++ % MINI_MAX];
+
+	snprintf(r, sizeof(slots[0]),
+		 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
+		 status, strlen(body), extra, body);
+	return r;
+}
+
+#define MINI_OK "{\"model\":\"m/a\",\"choices\":[{\"message\":{\"content\":\"hi\"}," \
+		"\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}"
+
+static struct ima_engine *engine_for(const struct mini *m, const char *provider,
+				     const char *models)
+{
+	char conf[2048], path[256];
+	struct ima_error err = { 0 };
+	struct ima_engine *eng;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ortest-%d.conf", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		 (int)getpid());
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"asker\"; plugin = \"asker\"; options = { models = \"%s\"; }; },\n"
+		 " { name = \"llm\"; plugin = \"llm_openrouter\"; options = {\n"
+		 "   base_url = \"http://127.0.0.1:%d/v1\"; provider_name = \"%s\";\n"
+		 "   key_env = \"ORTEST_ENGINE_KEY\"; backoff_base_ms = 1; backoff_max_ms = 2; }; }\n"
+		 ");\n", models, m->port, provider);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(conf, f);
+	fclose(f);
+	eng = ima_engine_load(path, NULL, &err);
+	unlink(path);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	return eng;
+}
+
+static char *run_one(struct ima_engine *eng)
+{
+	static const char body[] = "{\"resume_text\": \"Data engineer, Python.\", "
+				   "\"job_ad\": \"Data engineer wanted: Python, Kafka.\"}";
+	struct ima_req *req = ima_req_new();
+	struct ima_buf out = { 0 };
+
+	ck_assert_ptr_nonnull(req);
+	ck_assert_int_eq(ima_engine_handle(eng, req, body, sizeof(body) - 1, IMA_FMT_JSON), 200);
+	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
+	ima_req_free(req);
+	return out.data;
+}
+
+START_TEST(engine_keys_retries_health)
+{
+	struct mini m = { .n = 4 };
+	struct ima_engine *eng;
+	struct ima_buf health = { 0 };
+	char *answer;
+
+	m.responses[0] = mini_response(401, "", "{\"error\":{\"message\":\"Incorrect API key "
+						"provided: sk-ortest-one\"}}");
+	m.responses[1] = mini_response(503, "", "{\"error\":{\"message\":\"overloaded\"}}");
+	m.responses[2] = mini_response(200, "", MINI_OK);
+	m.responses[3] = mini_response(200, "", MINI_OK);
+	setenv("ORTEST_ENGINE_KEY", "sk-ortest-one", 1);
+	setenv("ORTEST_ENGINE_KEY_2", "sk-ortest-two", 1);
+	mini_start(&m);
+	eng = engine_for(&m, "ortest", "m/a");
+
+	ck_assert_int_eq(ima_engine_health(eng, &health), 0);
+	ck_assert_ptr_nonnull(strstr(health.data, "\"2 API keys, 0 set aside after 401/402/403\""));
+	ima_buf_free(&health);
+
+	answer = run_one(eng);
+	ck_assert_msg(strstr(answer, "\"status\":\"ok\"") != NULL, "%s", answer);
+	ck_assert_msg(strstr(answer, "\"attempts\":3") != NULL, "%s", answer);
+	ck_assert_ptr_null(strstr(answer, "sk-ortest"));
+	free(answer);
+	ck_assert(ima_metric_get("imaginator_llm_keys_set_aside_total{provider=\"ortest\"}") == 1);
+	ck_assert(ima_metric_get("imaginator_llm_retries_total{provider=\"ortest\"}") == 1);
+	ck_assert(ima_metric_get("imaginator_llm_fallbacks_total{provider=\"ortest\"}") == 0);
+
+	memset(&health, 0, sizeof(health));
+	ck_assert_int_eq(ima_engine_health(eng, &health), 0);
+	ck_assert_msg(strstr(health.data, "\"2 API keys, 1 set aside after 401/402/403\"") != NULL,
+		      "%s", health.data);
+	ck_assert_ptr_nonnull(strstr(health.data, "\"status\":\"ok\""));
+	ck_assert_ptr_null(strstr(health.data, "sk-ortest"));
+	ima_buf_free(&health);
+
+	/* The next request goes straight to the second key. */
+	answer = run_one(eng);
+	ck_assert_msg(strstr(answer, "\"attempts\":1") != NULL, "%s", answer);
+	free(answer);
+	mini_stop(&m);
+	ck_assert_str_eq(m.auth[0], "Bearer sk-ortest-one");
+	ck_assert_str_eq(m.auth[1], "Bearer sk-ortest-two");
+	ck_assert_str_eq(m.auth[2], "Bearer sk-ortest-two");
+	ck_assert_str_eq(m.auth[3], "Bearer sk-ortest-two");
+	/* Both requests of the process over one connection. */
+	ck_assert_int_eq(m.connections, 1);
+	ima_engine_free(eng);
+}
+END_TEST
+
+START_TEST(engine_fallback_and_no_key)
+{
+	struct mini m = { .n = 2 };
+	struct ima_engine *eng;
+	struct ima_buf health = { 0 };
+	char *answer;
+
+	m.responses[0] = mini_response(404, "", "{\"error\":{\"message\":\"model m/x not found\"}}");
+	m.responses[1] = mini_response(200, "", MINI_OK);
+	setenv("ORTEST_ENGINE_KEY", "sk-ortest-one", 1);
+	unsetenv("ORTEST_ENGINE_KEY_2");
+	mini_start(&m);
+	eng = engine_for(&m, "ortest2", "m/x, m/y");
+	answer = run_one(eng);
+	ck_assert_msg(strstr(answer, "\"model_used\":\"m/a\"") != NULL, "%s", answer);
+	free(answer);
+	mini_stop(&m);
+	ck_assert(ima_metric_get("imaginator_llm_fallbacks_total{provider=\"ortest2\"}") == 1);
+	ck_assert(ima_metric_get("imaginator_llm_retries_total{provider=\"ortest2\"}") == 0);
+	ima_engine_free(eng);
+
+	/* Without a key: degraded, saying what to set; not an init error. */
+	unsetenv("ORTEST_ENGINE_KEY");
+	eng = engine_for(&m, "ortest3", "m/a");
+	ck_assert_int_eq(ima_engine_health(eng, &health), 1);
+	ck_assert_ptr_nonnull(strstr(health.data, "no API key: set ORTEST_ENGINE_KEY"));
+	ima_buf_free(&health);
+	ima_engine_free(eng);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("openrouter");
 	TCase *tc = tcase_create("keys");
 	SRunner *sr;
+	const char *plugins = getenv("IMAGINATOR_PLUGIN_DIR");
+	const char *test_plugins = getenv("IMA_TEST_PLUGIN_DIR");
+	char path[8192];
 	int failed;
+
+	/* The real plugins and the asker test stage, found by name. */
+	snprintf(path, sizeof(path), "%s:%s", plugins ? plugins : "plugins/.libs",
+		 test_plugins ? test_plugins : "tests/plugins/.libs");
+	setenv("IMAGINATOR_PLUGIN_DIR", path, 1);
 
 	tcase_add_test(tc, keys_from_environment);
 	tcase_add_test(tc, keys_set_aside_and_back);
@@ -462,6 +725,11 @@ int main(void)
 	tcase_add_test(tc, reply_parts_and_no_usage);
 	tcase_add_test(tc, reply_bad);
 	tcase_add_test(tc, error_messages_never_show_keys);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("engine");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, engine_keys_retries_health);
+	tcase_add_test(tc, engine_fallback_and_no_key);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
