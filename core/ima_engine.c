@@ -465,6 +465,11 @@ size_t ima_engine_stage_count(const struct ima_engine *eng)
 	return eng->nstages;
 }
 
+bool ima_engine_joins_before(const struct ima_engine *eng, size_t i)
+{
+	return i < eng->nstages && eng->join_before[i];
+}
+
 const char *ima_engine_stage_name(const struct ima_engine *eng, size_t i)
 {
 	return eng->stages[i].conf.stage_name;
