@@ -154,33 +154,6 @@ END_TEST
 
 /* ---- configuration ---- */
 
-START_TEST(expand_default)
-{
-	char *v;
-
-	unsetenv("ORTEST_URL");
-	v = openrouter_expand("${ORTEST_URL:-https://openrouter.ai/api/v1}");
-	ck_assert_str_eq(v, "https://openrouter.ai/api/v1");
-	ima_free(v);
-	setenv("ORTEST_URL", "http://127.0.0.1:9/v1", 1);
-	v = openrouter_expand("${ORTEST_URL:-https://openrouter.ai/api/v1}");
-	ck_assert_str_eq(v, "http://127.0.0.1:9/v1");
-	ima_free(v);
-	/* Empty counts as unset, as in the core's expansion. */
-	setenv("ORTEST_URL", "", 1);
-	v = openrouter_expand("${ORTEST_URL:-http://d}");
-	ck_assert_str_eq(v, "http://d");
-	ima_free(v);
-	v = openrouter_expand("http://plain/v1");
-	ck_assert_str_eq(v, "http://plain/v1");
-	ima_free(v);
-	unsetenv("ORTEST_URL");
-	v = openrouter_expand("${ORTEST_URL}");
-	ck_assert_str_eq(v, "");
-	ima_free(v);
-}
-END_TEST
-
 START_TEST(base_url)
 {
 	char why[160];
@@ -715,7 +688,6 @@ int main(void)
 	tcase_add_test(tc, random_differs);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("config");
-	tcase_add_test(tc, expand_default);
 	tcase_add_test(tc, base_url);
 	tcase_add_test(tc, split_models_and_labels);
 	suite_add_tcase(s, tc);

@@ -217,7 +217,7 @@ static int llm_openrouter_init(const struct ima_conf *conf, void **state,
 	st->stage = ima_strdup(ima_conf_stage_name(conf));
 	st->provider = ima_strdup(ima_conf_string(conf, "provider_name"));
 	st->key_env = ima_strdup(key_env);
-	base = openrouter_expand(ima_conf_string(conf, "base_url"));
+	base = ima_strdup(ima_conf_string(conf, "base_url"));
 	if (!st->stage || !st->provider || !st->key_env || !base)
 		goto oom;
 

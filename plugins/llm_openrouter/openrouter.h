@@ -85,13 +85,6 @@ void openrouter_random_seed(uint64_t seed);
 /* ---- configuration ------------------------------------------------------ */
 
 /*
- * Expands a value that is still a "${VAR:-default}" reference (option
- * defaults are not expanded by the core, values from the file are): VAR
- * when set and non-empty, else default. Other text is copied. Returns a
- * string from ima_malloc, or NULL when memory ran out.
- */
-char *openrouter_expand(const char *value);
-/*
  * Checks a base URL: http:// or https://, a host, no whitespace or control
  * characters, no query or fragment. Sets *openrouter when the host is
  * openrouter.ai or one of its subdomains. Returns 0, or -1 with why.

@@ -210,30 +210,6 @@ uint64_t openrouter_random(void)
 
 /* ---- configuration ------------------------------------------------------ */
 
-char *openrouter_expand(const char *value)
-{
-	size_t n = strlen(value);
-	const char *dflt, *v;
-	char name[128];
-	size_t nlen;
-
-	if (n < 4 || strncmp(value, "${", 2) != 0 || value[n - 1] != '}' ||
-	    memchr(value + 2, '}', n - 3) != NULL)
-		return ima_strdup(value);
-	dflt = strstr(value + 2, ":-");
-	nlen = (size_t)((dflt ? dflt : value + n - 1) - (value + 2));
-	if (nlen == 0 || nlen >= sizeof(name))
-		return ima_strdup(value);
-	memcpy(name, value + 2, nlen);
-	name[nlen] = '\0';
-	v = getenv(name);
-	if (v != NULL && v[0] != '\0')
-		return ima_strdup(v);
-	if (dflt == NULL)
-		return ima_strdup("");
-	return openrouter_strndup(dflt + 2, (size_t)(value + n - 1 - (dflt + 2)));
-}
-
 bool openrouter_header_safe(const char *s)
 {
 	for (; *s; s++)
