@@ -21,6 +21,14 @@ struct ima_limits {
 #define IMA_DEFAULT_MAX_BODY (1024 * 1024)
 /* msgpack-c's unpacker fails past 32 levels; stay below it. */
 #define IMA_DEFAULT_MAX_DEPTH 32
+/* Every asynchronous call of a request ends by its deadline
+ * (imaginator.deadline_ms): below what the web servers in front wait
+ * (nginx fastcgi_read_timeout 60 s, Apache FcgidIOTimeout about 40 s). */
+#define IMA_DEFAULT_DEADLINE_MS 25000
+#define IMA_MAX_DEADLINE_MS 3600000
+/* Connections a worker process keeps to one host
+ * (imaginator.max_host_connections). */
+#define IMA_DEFAULT_HOST_CONNECTIONS 64
 
 /*
  * Validates that data holds exactly one msgpack value within the limits:

@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "ima_calls_private.h"
 #include "ima_engine_private.h"
 
 static struct ima_loaded_plugin *engine_plugin(struct ima_engine *eng,
@@ -77,6 +78,8 @@ static bool valid_stage_name(const char *s)
 }
 
 /* The imaginator group, the front end's group, and nothing else. */
+static atomic_int engines_alive;
+
 static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 			   const struct ima_config_text *text,
 			   struct ima_error *err)
@@ -139,10 +142,20 @@ static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 			   config_setting_get_int(s) >= 2 &&
 			   config_setting_get_int(s) <= IMA_DEFAULT_MAX_DEPTH) {
 			eng->limits.max_depth = config_setting_get_int(s);
+		} else if (strcmp(name, "deadline_ms") == 0 &&
+			   (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) &&
+			   config_setting_get_int64(s) >= 100 &&
+			   config_setting_get_int64(s) <= IMA_MAX_DEADLINE_MS) {
+			eng->deadline_ms = (long)config_setting_get_int64(s);
+		} else if (strcmp(name, "max_host_connections") == 0 &&
+			   type == CONFIG_TYPE_INT &&
+			   config_setting_get_int(s) >= 1 &&
+			   config_setting_get_int(s) <= 4096) {
+			eng->max_host_connections = config_setting_get_int(s);
 		} else {
 			return ima_conf_error(err, s, text,
-					      "imaginator.%s: unknown setting or bad value (known: plugin_dir string, max_body_bytes integer > 0, max_depth integer 2..%d)",
-					      name, IMA_DEFAULT_MAX_DEPTH);
+					      "imaginator.%s: unknown setting or bad value (known: plugin_dir string, max_body_bytes integer > 0, max_depth integer 2..%d, deadline_ms integer 100..%d, max_host_connections integer 1..4096)",
+					      name, IMA_DEFAULT_MAX_DEPTH, IMA_MAX_DEADLINE_MS);
 		}
 	}
 	return 0;
@@ -161,7 +174,8 @@ static int engine_stages(struct ima_engine *eng, const config_t *cfg,
 	n = config_setting_length(list);
 	eng->stages = ima_calloc((size_t)n, sizeof(*eng->stages));
 	eng->plugins = ima_calloc((size_t)n, sizeof(*eng->plugins));
-	if (eng->stages == NULL || eng->plugins == NULL)
+	eng->join_before = ima_calloc((size_t)n + 1, sizeof(*eng->join_before));
+	if (eng->stages == NULL || eng->plugins == NULL || eng->join_before == NULL)
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 
 	for (int i = 0; i < n; i++) {
@@ -171,9 +185,15 @@ static int engine_stages(struct ima_engine *eng, const config_t *cfg,
 		struct ima_stage *st = &eng->stages[eng->nstages];
 		char owner[200];
 
+		/* "join": wait here for the calls of the stages before. */
+		if (config_setting_type(e) == CONFIG_TYPE_STRING &&
+		    strcmp(config_setting_get_string(e), "join") == 0) {
+			eng->join_before[eng->nstages] = true;
+			continue;
+		}
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
 			return ima_conf_error(err, e, text,
-					     "pipeline entry %d must be a group { name = ...; plugin = ...; }",
+					     "pipeline entry %d must be a group { name = ...; plugin = ...; } or \"join\"",
 					     i + 1);
 		for (int k = 0; k < config_setting_length(e); k++) {
 			const config_setting_t *s = config_setting_get_elem(e, (unsigned)k);
@@ -243,6 +263,9 @@ static int engine_fingerprint(struct ima_engine *eng)
 			ok = EVP_DigestUpdate(md, parts[k], strlen(parts[k])) &&
 			     EVP_DigestUpdate(md, "\036", 1);
 		ok = ok && ima_conf_digest(&st->conf, md) == 0;
+		/* Where the joins are decides what a stage sees. */
+		if (eng->join_before[i])
+			ok = ok && EVP_DigestUpdate(md, "join\036", 5);
 	}
 	ok = ok && EVP_DigestFinal_ex(md, digest, &dlen);
 	EVP_MD_CTX_free(md);
@@ -266,9 +289,13 @@ static int engine_init_stages(struct ima_engine *eng, struct ima_error *err)
 		struct ima_stage *st = &eng->stages[i];
 		struct ima_error perr;
 
-		/* The first stage with a call cache serves every stage's calls. */
-		if (eng->call_stage == NULL && st->plugin->desc.call_get != NULL)
+		/* The first stage with a call cache serves every stage's calls,
+		 * the first provider every stage's completions. */
+		if (eng->call_stage == NULL && st->plugin->desc.call_get != NULL &&
+		    st->plugin->desc.call_put != NULL)
 			eng->call_stage = st;
+		if (eng->llm_stage == NULL && st->plugin->desc.llm_submit != NULL)
+			eng->llm_stage = st;
 		if (st->plugin->desc.init == NULL) {
 			st->inited = true;
 			continue;
@@ -325,6 +352,8 @@ struct ima_engine *ima_engine_load(const char *path,
 	eng->front = front;
 	eng->limits.max_body_bytes = IMA_DEFAULT_MAX_BODY;
 	eng->limits.max_depth = IMA_DEFAULT_MAX_DEPTH;
+	eng->deadline_ms = IMA_DEFAULT_DEADLINE_MS;
+	eng->max_host_connections = IMA_DEFAULT_HOST_CONNECTIONS;
 	eng->source = ima_strdup(path ? path : "embedded:default.conf");
 	if (ima_config_read(path, &text, err) != 0) {
 		ima_engine_free(eng);
@@ -357,6 +386,10 @@ struct ima_engine *ima_engine_load(const char *path,
 		goto fail;
 	config_destroy(&cfg);
 	ima_config_text_free(&text);
+	ima_http_configure(eng->max_host_connections);
+	ima_calls_declare_metrics();
+	atomic_fetch_add(&engines_alive, 1);
+	eng->counted = true;
 	return eng;
 fail:
 	config_destroy(&cfg);
@@ -400,8 +433,13 @@ void ima_engine_free(struct ima_engine *eng)
 	ima_conf_free(&eng->front_conf);
 	for (size_t i = 0; i < eng->nplugins; i++)
 		ima_plugin_close(&eng->plugins[i]);
+	/* The I/O thread serves every engine of the process (a reload runs
+	 * two for a while): it stops with the last. */
+	if (eng->counted && atomic_fetch_sub(&engines_alive, 1) == 1)
+		ima_http_shutdown();
 	ima_free(eng->stages);
 	ima_free(eng->plugins);
+	ima_free(eng->join_before);
 	ima_free(eng->plugin_dirs);
 	ima_free(eng->source);
 	ima_free(eng);

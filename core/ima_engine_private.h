@@ -49,6 +49,11 @@ struct ima_engine {
 	struct ima_stage *stages;
 	size_t nstages;
 	struct ima_stage *call_stage; /* serves the call cache, or NULL */
+	struct ima_stage *llm_stage;  /* the LLM provider, or NULL */
+	bool *join_before;            /* nstages + 1: a "join" entry before stage i */
+	long deadline_ms;             /* every call of a request ends by then */
+	long max_host_connections;
+	bool counted; /* among the engines alive */
 };
 
 /* ---- ima_conf.c ---- */

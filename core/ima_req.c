@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ima_calls_private.h"
 #include "ima_req_private.h"
 
 #define ARENA_CHUNK 8192
@@ -48,6 +49,7 @@ void ima_req_free(struct ima_req *req)
 {
 	if (req == NULL)
 		return;
+	ima_calls_free(req);
 	ima_ctx_free(req->ctx);
 	while (req->arena) {
 		struct arena_chunk *c = req->arena;
@@ -60,6 +62,7 @@ void ima_req_free(struct ima_req *req)
 	if (req->metric_zone != NULL)
 		msgpack_zone_free(req->metric_zone);
 	ima_free(req->stage_seconds);
+	ima_free(req->join_seconds);
 	ima_free(req->prerendered);
 	ima_free(req);
 }
@@ -95,25 +98,28 @@ int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
 		       msgpack_sbuffer *result, double *cost_usd)
 {
 	size_t before = result->size;
-	struct ima_error err;
 	double cost = 0;
 
 	if (req->call_plugin == NULL || call == NULL ||
-	    req->call_plugin->call_get(req, req->call_state, call, result, &cost) != 1) {
-		result->size = before;
-		return 0;
-	}
-	/* The provider read it from outside the process: check it is one
-	 * well-formed value before a stage unpacks it. */
-	if (result->size == before ||
-	    ima_mp_validate(result->data + before, result->size - before,
-			    result->size - before, CALL_RESULT_DEPTH, true, &err) != 0 ||
-	    !isfinite(cost) || cost < 0) {
+	    req->call_plugin->call_get(req, req->call_state, call, result, &cost) != 1 ||
+	    !ima_req_call_result_ok(result, before, cost)) {
 		result->size = before;
 		return 0;
 	}
 	*cost_usd = cost;
 	return 1;
+}
+
+bool ima_req_call_result_ok(const msgpack_sbuffer *result, size_t before, double cost)
+{
+	struct ima_error err;
+
+	/* The provider read it from outside the process: check it is one
+	 * well-formed value before a stage unpacks it. */
+	return result->size > before &&
+	       ima_mp_validate(result->data + before, result->size - before,
+			       result->size - before, CALL_RESULT_DEPTH, true, &err) == 0 &&
+	       isfinite(cost) && cost >= 0;
 }
 
 void ima_call_cache_put(struct ima_req *req, const msgpack_object *call,

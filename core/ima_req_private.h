@@ -57,8 +57,19 @@ struct ima_req {
 	size_t nmetrics;
 	msgpack_zone *metric_zone; /* what ima_req_metric_get() unpacked */
 	int ref_year, ref_month, ref_day; /* 0: today */
+	/* asynchronous calls (ima_calls.c), set up by the engine */
+	struct req_calls *calls;
+	long deadline_ms;
+	const struct ima_plugin *llm_plugin; /* the pipeline's provider */
+	void *llm_state;
+	const char *llm_name;
+	unsigned llm_flags;
+	double *join_seconds; /* one per stage and one at the end; -1: none */
 };
 
+/* True when the bytes a call cache appended to result since before are
+ * one well-formed value and cost a cost (ima_req.c). */
+bool ima_req_call_result_ok(const msgpack_sbuffer *result, size_t before, double cost);
 /* Packs one contribution's value (ima_req.c). */
 int ima_req_metric_pack(const struct req_metric *m, msgpack_packer *pk);
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "ima_calls_private.h"
 #include "ima_engine_private.h"
 
 /* A run_metrics key contributed through the API wins over the same name
@@ -17,6 +18,17 @@ static bool run_metric_contributed(const struct ima_req *req, const char *key)
 		if (strcmp(req->metrics[i].key, key) == 0)
 			return true;
 	return false;
+}
+
+static int run_pack_stage(msgpack_packer *pk, const char *name, double seconds)
+{
+	int rc = msgpack_pack_map(pk, 2);
+
+	rc |= ima_pack_cstr(pk, "name");
+	rc |= ima_pack_cstr(pk, name);
+	rc |= ima_pack_cstr(pk, "seconds");
+	rc |= msgpack_pack_double(pk, seconds);
+	return rc;
 }
 
 /*
@@ -33,6 +45,9 @@ int ima_run_metrics_pack(struct ima_engine *eng, struct ima_req *req)
 
 	for (size_t i = 0; i < req->nstages; i++)
 		if (req->stage_seconds[i] >= 0)
+			ran++;
+	for (size_t i = 0; req->join_seconds != NULL && i <= req->nstages; i++)
+		if (req->join_seconds[i] >= 0)
 			ran++;
 	for (size_t i = 0; i < ima_ctx_count(req->ctx); i++) {
 		const char *key = ima_ctx_key(req->ctx, i, NULL, NULL);
@@ -61,14 +76,12 @@ int ima_run_metrics_pack(struct ima_engine *eng, struct ima_req *req)
 	}
 	rc |= ima_pack_cstr(&pk, "stages");
 	rc |= msgpack_pack_array(&pk, ran);
-	for (size_t i = 0; i < req->nstages; i++) {
-		if (req->stage_seconds[i] < 0)
-			continue;
-		rc |= msgpack_pack_map(&pk, 2);
-		rc |= ima_pack_cstr(&pk, "name");
-		rc |= ima_pack_cstr(&pk, eng->stages[i].conf.stage_name);
-		rc |= ima_pack_cstr(&pk, "seconds");
-		rc |= msgpack_pack_double(&pk, req->stage_seconds[i]);
+	for (size_t i = 0; i <= req->nstages; i++) {
+		if (req->join_seconds != NULL && req->join_seconds[i] >= 0)
+			rc |= run_pack_stage(&pk, "join", req->join_seconds[i]);
+		if (i < req->nstages && req->stage_seconds[i] >= 0)
+			rc |= run_pack_stage(&pk, eng->stages[i].conf.stage_name,
+					     req->stage_seconds[i]);
 	}
 	if (rc == 0)
 		rc = ima_ctx_put_sbuffer(req->ctx, "run_metrics", &sb);
@@ -76,28 +89,78 @@ int ima_run_metrics_pack(struct ima_engine *eng, struct ima_req *req)
 	return rc;
 }
 
+/* Waits for the calls submitted so far; the time goes into the stages. */
+static void run_join(struct ima_req *req, size_t at)
+{
+	double t0 = ima_req_elapsed(req);
+
+	if (req->calls == NULL)
+		return;
+	ima_join(req);
+	req->join_seconds[at] = ima_req_elapsed(req) - t0;
+}
+
+/* The LLM calls' full price, made or reused, for the cache's figures of
+ * cost saved: written unless a stage wrote its own. */
+static void run_cost(struct ima_req *req)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	double cost;
+
+	if (!ima_calls_llm_cost(req, &cost) || ima_ctx_get(req->ctx, "_cost_usd") != NULL)
+		return;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_double(&pk, cost) == 0)
+		ima_ctx_put_sbuffer(req->ctx, "_cost_usd", &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Per-request arrays and the pipeline's call cache and provider. */
+static int run_setup(struct ima_engine *eng, struct ima_req *req)
+{
+	ima_free(req->stage_seconds);
+	ima_free(req->join_seconds);
+	req->nstages = 0;
+	req->stage_seconds = ima_malloc((eng->nstages + 1) * sizeof(double));
+	req->join_seconds = ima_malloc((eng->nstages + 1) * sizeof(double));
+	if (req->stage_seconds == NULL || req->join_seconds == NULL)
+		return -1;
+	req->nstages = eng->nstages;
+	for (size_t i = 0; i <= eng->nstages; i++)
+		req->stage_seconds[i] = req->join_seconds[i] = -1;
+	req->call_plugin = eng->call_stage ? &eng->call_stage->plugin->desc : NULL;
+	req->call_state = eng->call_stage ? eng->call_stage->state : NULL;
+	req->llm_plugin = eng->llm_stage ? &eng->llm_stage->plugin->desc : NULL;
+	req->llm_state = eng->llm_stage ? eng->llm_stage->state : NULL;
+	req->llm_name = eng->llm_stage ? eng->llm_stage->plugin->desc.name : NULL;
+	req->llm_flags = eng->llm_stage ? eng->llm_stage->plugin->desc.flags : 0;
+	req->deadline_ms = eng->deadline_ms;
+	return 0;
+}
+
 int ima_engine_run(struct ima_engine *eng, struct ima_req *req)
 {
 	size_t ran = 0;
+	enum ima_rc last = IMA_CONTINUE;
 
-	ima_free(req->stage_seconds);
-	req->nstages = 0;
-	req->stage_seconds = ima_malloc(eng->nstages * sizeof(double));
-	if (req->stage_seconds == NULL) {
+	if (run_setup(eng, req) != 0) {
 		ima_req_fail(req, 500, "internal", "", "out of memory");
 		return 500;
 	}
-	req->nstages = eng->nstages;
-	for (size_t i = 0; i < eng->nstages; i++)
-		req->stage_seconds[i] = -1;
-	req->call_plugin = eng->call_stage ? &eng->call_stage->plugin->desc : NULL;
-	req->call_state = eng->call_stage ? eng->call_stage->state : NULL;
 
 	/* The dispatcher is a plain loop; finish hooks run onion-style. */
 	for (size_t i = 0; i < eng->nstages; i++) {
 		struct ima_stage *st = &eng->stages[i];
-		double t0 = ima_req_elapsed(req);
-		enum ima_rc rc = st->plugin->desc.process(req, st->state);
+		double t0;
+		enum ima_rc rc;
+
+		if (eng->join_before[i])
+			run_join(req, i);
+		t0 = ima_req_elapsed(req);
+		rc = st->plugin->desc.process(req, st->state);
+		last = rc;
 
 		req->stage_seconds[i] = ima_req_elapsed(req) - t0;
 		ran = i + 1;
@@ -113,6 +176,13 @@ int ima_engine_run(struct ima_engine *eng, struct ima_req *req)
 				     st->conf.stage_name, (int)rc);
 		break;
 	}
+	/* No call outlives its request: an answer that is complete (or
+	 * failed) cancels what is left; otherwise the last join waits. */
+	if (last != IMA_CONTINUE && req->calls != NULL)
+		ima_calls_cancel(req, IMA_HTTP_CANCELLED);
+	else
+		run_join(req, eng->nstages);
+	run_cost(req);
 	for (size_t i = ran; i-- > 0;) {
 		struct ima_stage *st = &eng->stages[i];
 

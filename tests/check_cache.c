@@ -3,7 +3,8 @@
  * this program on a unix socket in a temporary directory and stopped at the
  * end: hits by level, key stability, pipeline changes, TTL by confidence,
  * per-user invalidation, what is never stored, coalescing, Redis failures
- * and corrupt entries.
+ * and corrupt entries; the call cache, through a test stage and, for
+ * call_try, its hooks driven directly.
  */
 #include <check.h>
 #include <errno.h>
@@ -1074,6 +1075,390 @@ START_TEST(call_cache_coalesces_identical_calls)
 }
 END_TEST
 
+/* ---- call_try: the call cache without waiting ---- */
+
+/*
+ * The cache stage's hooks driven directly, as the core's polling driver
+ * does. A hook holds the stage's state of one or two worker processes
+ * (each its own L1 and in-flight table, the Redis shared) and the requests
+ * of a test, each of which went through its process's process hook; the
+ * teardown ends those still open (their finish hook) and the states.
+ */
+enum { HOOK_PROCS = 2, HOOK_REQS = 3 };
+
+struct hook {
+	struct ima_engine *front; /* decodes the bodies: the request stage only */
+	struct ima_engine *conf;  /* holds the cache stage's options */
+	const struct ima_plugin *cache;
+	void *proc[HOOK_PROCS];
+	int nprocs;
+	struct {
+		struct ima_req *req;
+		void *state;
+	} reqs[HOOK_REQS];
+	int nreqs;
+	msgpack_sbuffer packed; /* call's strings point into it */
+	msgpack_zone zone;
+	msgpack_object call;
+};
+
+static void hook_setup(struct hook *h, const char *cache_opts, int nprocs)
+{
+	char conf[2048];
+	msgpack_packer pk;
+	size_t off = 0;
+
+	flush();
+	memset(h, 0, sizeof(*h));
+	h->front = engine_from("front.conf",
+			       "pipeline = ({ name = \"request\"; plugin = \"request\"; });\n");
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+		 "   key_prefix = \"t:\"; coalesce_wait_ms = 0; %s }; }\n"
+		 ");\n", sock, cache_opts ? cache_opts : "");
+	h->conf = engine_from("try.conf", conf);
+	h->cache = ima_engine_stage_plugin(h->conf, 1);
+	ck_assert_ptr_nonnull(h->cache->call_try);
+	for (h->nprocs = 0; h->nprocs < nprocs; h->nprocs++) {
+		struct ima_error err;
+
+		ck_assert_int_eq(h->cache->init(ima_engine_stage_conf(h->conf, 1),
+						&h->proc[h->nprocs], &err), 0);
+	}
+	/* The call every request of these tests makes. */
+	msgpack_sbuffer_init(&h->packed);
+	msgpack_packer_init(&pk, &h->packed, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	ima_pack_cstr(&pk, "model");
+	ima_pack_cstr(&pk, "test/model");
+	ima_pack_cstr(&pk, "prompt");
+	ima_pack_cstr(&pk, "Summarise the resume");
+	msgpack_zone_init(&h->zone, 256);
+	ck_assert_int_eq(msgpack_unpack(h->packed.data, h->packed.size, &off, &h->zone, &h->call),
+			 MSGPACK_UNPACK_SUCCESS);
+}
+
+/* A request of process proc whose answer missed, calls served (resume:
+ * one of its own, so that requests never wait for each other's answers). */
+static struct ima_req *hook_req(struct hook *h, int proc, const char *resume)
+{
+	struct ima_req *req = ima_req_new();
+	const char *b = body(resume, NULL, 0.7);
+
+	ck_assert_ptr_nonnull(req);
+	ck_assert_int_lt(h->nreqs, HOOK_REQS);
+	ck_assert_int_eq(ima_engine_handle(h->front, req, b, strlen(b), IMA_FMT_JSON), 200);
+	ck_assert_int_eq(h->cache->process(req, h->proc[proc]), IMA_CONTINUE);
+	h->reqs[h->nreqs].req = req;
+	h->reqs[h->nreqs].state = h->proc[proc];
+	h->nreqs++;
+	return req;
+}
+
+static void *hook_state_of(struct hook *h, struct ima_req *req)
+{
+	for (int i = 0; i < h->nreqs; i++)
+		if (h->reqs[i].req == req)
+			return h->reqs[i].state;
+	ck_abort_msg("not a request of this test");
+	return NULL;
+}
+
+/* The request ends: its finish hook, then it is freed. */
+static void hook_end(struct hook *h, struct ima_req *req)
+{
+	for (int i = 0; i < h->nreqs; i++)
+		if (h->reqs[i].req == req) {
+			h->cache->finish(req, h->reqs[i].state);
+			ima_req_free(req);
+			h->reqs[i] = h->reqs[--h->nreqs];
+			return;
+		}
+}
+
+static void hook_teardown(struct hook *h)
+{
+	while (h->nreqs > 0)
+		hook_end(h, h->reqs[0].req);
+	for (int i = 0; i < h->nprocs; i++)
+		h->cache->fini(h->proc[i]);
+	msgpack_zone_destroy(&h->zone);
+	msgpack_sbuffer_destroy(&h->packed);
+	ima_engine_free(h->conf);
+	ima_engine_free(h->front);
+}
+
+/* One call_try: what it answered, how long it took, the result it
+ * appended ("" when none) and its cost. */
+struct tried {
+	int rc;
+	long long ms;
+	char result[64];
+	double cost;
+};
+
+static struct tried try_call(struct hook *h, struct ima_req *req)
+{
+	struct tried r = { 0 };
+	msgpack_sbuffer sb;
+	long long t0 = now_ms();
+
+	msgpack_sbuffer_init(&sb);
+	r.rc = h->cache->call_try(req, hook_state_of(h, req), &h->call, &sb, &r.cost);
+	r.ms = now_ms() - t0;
+	if (sb.size > 0) {
+		msgpack_zone zone;
+		msgpack_object o;
+		size_t off = 0;
+
+		msgpack_zone_init(&zone, 256);
+		ck_assert_int_eq(msgpack_unpack(sb.data, sb.size, &off, &zone, &o),
+				 MSGPACK_UNPACK_SUCCESS);
+		ck_assert_int_eq(o.type, MSGPACK_OBJECT_STR);
+		snprintf(r.result, sizeof(r.result), "%.*s", (int)o.via.str.size, o.via.str.ptr);
+		msgpack_zone_destroy(&zone);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+/* A try that must find result at cost. */
+static void try_finds(struct hook *h, struct ima_req *req, const char *result, double cost)
+{
+	struct tried r = try_call(h, req);
+
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.result, result);
+	ck_assert_double_eq_tol(r.cost, cost, 1e-12);
+}
+
+/* Stores a string result (NULL: the call failed, only the claim ends). */
+static void put_call(struct hook *h, struct ima_req *req, const char *result, double cost)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (result != NULL)
+		ima_pack_cstr(&pk, result);
+	h->cache->call_put(req, hook_state_of(h, req), &h->call, result ? sb.data : NULL,
+			   sb.size, cost);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Tries that must all answer 2 at once while the call is made elsewhere. */
+static void tries_busy(struct hook *h, struct ima_req *req, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct tried r = try_call(h, req);
+
+		ck_assert_int_eq(r.rc, 2);
+		ck_assert_str_eq(r.result, "");
+		ck_assert_msg(r.ms < 50, "try %d took %lld ms", i, r.ms);
+	}
+}
+
+/* A try stops being told to come back wait_ms after its request first
+ * asked, though the twin still holds the call. */
+static void try_until_the_wait_ends(struct hook *h, struct ima_req *req, long long wait_ms)
+{
+	long long first = now_ms(), until = first + 10000;
+	struct tried r;
+
+	ck_assert_int_eq(try_call(h, req).rc, 2);
+	do {
+		struct timespec d = { 0, 5 * 1000000 };
+
+		nanosleep(&d, NULL);
+		r = try_call(h, req);
+		ck_assert_msg(r.ms < 50, "a try took %lld ms", r.ms);
+	} while (r.rc == 2 && now_ms() < until);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_msg(now_ms() - first >= wait_ms, "a miss after %lld ms only", now_ms() - first);
+}
+
+#define MISSES "imaginator_cache_call_misses_total"
+#define COALESCED "imaginator_cache_call_coalesced_total"
+
+/* Redis locks on calls held right now. */
+static long long clock_keys(void)
+{
+	redisReply *r = redis_cmd("KEYS t:clock:*");
+	long long n = (long long)r->elements;
+
+	freeReplyObject(r);
+	return n;
+}
+
+START_TEST(call_try_reports_a_twin_in_flight_and_its_result)
+{
+	struct hook h;
+	struct ima_req *a, *b, *c;
+	double coalesced, misses;
+
+	hook_setup(&h, NULL, 1);
+	a = hook_req(&h, 0, "Try owner");
+	b = hook_req(&h, 0, "Try twin");
+	c = hook_req(&h, 0, "Try third");
+	misses = ima_metric_get(MISSES);
+	/* An empty cache: a's to make, its claim and Redis lock taken. */
+	ck_assert_int_eq(try_call(&h, a).rc, 0);
+	ck_assert_double_eq_tol(ima_metric_get(MISSES), misses + 1, 1e-9);
+	ck_assert_int_eq(clock_keys(), 1);
+	/* While a makes it, the others are told to come back, at once, and
+	 * claim nothing (neither a miss counted, nor a lock taken). */
+	tries_busy(&h, b, 20);
+	tries_busy(&h, c, 3);
+	ck_assert_double_eq_tol(ima_metric_get(MISSES), misses + 1, 1e-9);
+	ck_assert_int_eq(clock_keys(), 1);
+	/* a stores it: the next try finds it, counted as coalesced. */
+	coalesced = ima_metric_get(COALESCED);
+	put_call(&h, a, "the summary", 0.25);
+	ck_assert_int_eq(clock_keys(), 0);
+	try_finds(&h, b, "the summary", 0.25);
+	ck_assert_double_eq_tol(ima_metric_get(COALESCED), coalesced + 1, 1e-9);
+	/* A plain hit once the wait is over: not coalesced again. */
+	try_finds(&h, b, "the summary", 0.25);
+	ck_assert_double_eq_tol(ima_metric_get(COALESCED), coalesced + 1, 1e-9);
+	hook_teardown(&h);
+}
+END_TEST
+
+START_TEST(call_try_across_processes)
+{
+	struct hook h;
+	struct ima_req *a, *b, *b2;
+	char lkey[128];
+	redisReply *k;
+	double coalesced;
+
+	hook_setup(&h, NULL, 2);
+	a = hook_req(&h, 0, "Process one");
+	b = hook_req(&h, 1, "Process two");
+	b2 = hook_req(&h, 1, "Process two again");
+	/* The call's lock key, then the lock held by a process that is not
+	 * ours (its own token). */
+	ck_assert_int_eq(try_call(&h, a).rc, 0);
+	k = redis_cmd("KEYS t:clock:*");
+	ck_assert_uint_eq(k->elements, 1);
+	snprintf(lkey, sizeof(lkey), "%s", k->element[0]->str);
+	freeReplyObject(k);
+	put_call(&h, a, NULL, 0);
+	ck_assert_int_eq(clock_keys(), 0);
+	freeReplyObject(redis_cmd("SET %s their-token PX 30000", lkey));
+	/* Nothing in flight in this process, the Redis lock taken: come back,
+	 * with nothing claimed here either (a claim kept by b would make its
+	 * next try a miss, and b2 would be told the same for b). */
+	tries_busy(&h, b, 10);
+	tries_busy(&h, b2, 3);
+	tries_busy(&h, b, 3);
+	/* The holder's result appears: found, coalesced, and the holder's
+	 * lock left alone. */
+	coalesced = ima_metric_get(COALESCED);
+	put_call(&h, a, "made elsewhere", 0.75);
+	try_finds(&h, b, "made elsewhere", 0.75);
+	ck_assert_double_eq_tol(ima_metric_get(COALESCED), coalesced + 1, 1e-9);
+	k = redis_cmd("GET %s", lkey);
+	ck_assert_int_eq(k->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(k->str, "their-token");
+	freeReplyObject(k);
+	hook_teardown(&h);
+}
+END_TEST
+
+/*
+ * A try is told to come back for call_wait_ms from its request's first try,
+ * then makes the call though its twin still holds it: a twin in the same
+ * process (nprocs 1), or in another one that holds the Redis lock (2).
+ */
+static void try_waits_no_longer_than_call_wait_ms(int nprocs)
+{
+	struct hook h;
+	struct ima_req *a, *b, *c;
+
+	hook_setup(&h, "call_wait_ms = 150;", nprocs);
+	a = hook_req(&h, 0, "Slow owner");
+	b = hook_req(&h, nprocs - 1, "Impatient twin");
+	c = hook_req(&h, nprocs - 1, "Newcomer");
+	ck_assert_int_eq(try_call(&h, a).rc, 0);
+	try_until_the_wait_ends(&h, b, 150);
+	/* c has just asked: told to come back, its own wait starting now
+	 * (with a in another process, b holds the call in c's). */
+	ck_assert_int_eq(try_call(&h, c).rc, 2);
+	put_call(&h, b, "made by b", 0.1);
+	try_finds(&h, c, "made by b", 0.1);
+	/* a's lock stays a's until a ends. */
+	ck_assert_int_eq(clock_keys(), 1);
+	hook_end(&h, a);
+	ck_assert_int_eq(clock_keys(), 0);
+	hook_teardown(&h);
+}
+
+START_TEST(call_try_waits_no_longer_than_call_wait_ms)
+{
+	try_waits_no_longer_than_call_wait_ms(1);
+}
+END_TEST
+
+START_TEST(call_try_waits_no_longer_for_another_process)
+{
+	try_waits_no_longer_than_call_wait_ms(2);
+}
+END_TEST
+
+static void let_go_by_put(struct hook *h, struct ima_req *req)
+{
+	put_call(h, req, NULL, 0);
+}
+
+static void let_go_by_ending(struct hook *h, struct ima_req *req)
+{
+	hook_end(h, req);
+}
+
+/* An owner lets go without a result, by a put without one (its call
+ * failed) or by ending its request: the next in line makes the call at
+ * its next try, with the claim and the Redis lock, and the others wait
+ * for it in turn. */
+static void try_after_the_owner_lets_go(void (*let_go)(struct hook *, struct ima_req *))
+{
+	struct hook h;
+	struct ima_req *a, *b, *c;
+
+	hook_setup(&h, NULL, 1);
+	a = hook_req(&h, 0, "First owner");
+	b = hook_req(&h, 0, "Next owner");
+	c = hook_req(&h, 0, "Last in line");
+	ck_assert_int_eq(try_call(&h, a).rc, 0);
+	tries_busy(&h, b, 3);
+	let_go(&h, a);
+	ck_assert_int_eq(clock_keys(), 0);
+	ck_assert_int_eq(try_call(&h, b).rc, 0);
+	ck_assert_int_eq(clock_keys(), 1);
+	tries_busy(&h, c, 3);
+	let_go(&h, b);
+	ck_assert_int_eq(clock_keys(), 0);
+	ck_assert_int_eq(try_call(&h, c).rc, 0);
+	ck_assert_int_eq(clock_keys(), 1);
+	hook_teardown(&h);
+	ck_assert_int_eq(clock_keys(), 0);
+}
+
+START_TEST(call_try_failed_owner_hands_the_call_over)
+{
+	try_after_the_owner_lets_go(let_go_by_put);
+}
+END_TEST
+
+START_TEST(call_try_claims_end_with_the_request)
+{
+	try_after_the_owner_lets_go(let_go_by_ending);
+}
+END_TEST
+
 int main(void)
 {
 	const char *plugins = getenv("IMAGINATOR_PLUGIN_DIR");
@@ -1126,6 +1511,12 @@ int main(void)
 	tcase_add_test(tc, call_cache_never_waits_for_its_own_call);
 	tcase_add_test(tc, call_cache_coalesces_calls_across_processes);
 	tcase_add_test(tc, call_cache_failed_call_lets_waiters_go);
+	tcase_add_test(tc, call_try_reports_a_twin_in_flight_and_its_result);
+	tcase_add_test(tc, call_try_failed_owner_hands_the_call_over);
+	tcase_add_test(tc, call_try_waits_no_longer_than_call_wait_ms);
+	tcase_add_test(tc, call_try_across_processes);
+	tcase_add_test(tc, call_try_waits_no_longer_for_another_process);
+	tcase_add_test(tc, call_try_claims_end_with_the_request);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	/* Tests run one after another against the one Redis. */

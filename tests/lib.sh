@@ -42,3 +42,33 @@ done_testing() {
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ima-sh.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 IMA="$top_builddir/imaginator"
+
+# llm_server_start [options...]: starts tests/llm/openai-server.py on a free
+# loopback port (log in $tmp/llm.log); sets llm_pid and llm_base. Stopped by
+# llm_server_stop, which the EXIT trap should call.
+llm_pid=
+llm_server_start() {
+	rm -f "$tmp/llm.port"
+	python3 "$top_srcdir/tests/llm/openai-server.py" --port 0 --port-file "$tmp/llm.port" \
+		--log "$tmp/llm.log" "$@" 2>"$tmp/llm.err" &
+	llm_pid=$!
+	i=0
+	while [ ! -s "$tmp/llm.port" ] && kill -0 "$llm_pid" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -s "$tmp/llm.port" ] || return 1
+	llm_base="http://127.0.0.1:$(cat "$tmp/llm.port")"
+}
+
+llm_server_stop() {
+	[ -n "$llm_pid" ] || return 0
+	kill "$llm_pid" 2>/dev/null
+	i=0
+	while kill -0 "$llm_pid" 2>/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$llm_pid" 2>/dev/null
+	llm_pid=
+}

@@ -414,4 +414,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_cache = {
 	.prefetch = cache_prefetch,
 	.call_get = cache_call_get,
 	.call_put = cache_call_put,
+	.call_try = cache_call_try,
 };

@@ -1,6 +1,7 @@
 /*
  * cache_call.c - the call cache: the call_get / call_put hooks behind
- * ima_call_cache_get / ima_call_cache_put. One expensive call (an LLM
+ * ima_call_cache_get / ima_call_cache_put, and call_try (call_get without
+ * waiting) behind ima_call_cache_lookup. One expensive call (an LLM
  * completion) is cached by its own request, namespaced by tenant, user and
  * generation like answers, in the same L1 and Redis; identical calls in
  * flight are made once (cache_claim.c).
@@ -126,21 +127,39 @@ static bool cache_call_found(void *arg)
 	return false;
 }
 
-int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
-		   msgpack_sbuffer *result, double *cost)
+/* A result made by another request (or process) that this one waited,
+ * or was told to ask again, for. */
+static int cache_call_coalesced(struct cache_state *st, struct cache_task *t,
+				const unsigned char *key)
 {
-	struct cache_state *st = state;
+	cache_call_tried(st, t, key);
+	ima_metric_add("imaginator_cache_call_coalesced_total", 1);
+	return 1;
+}
+
+/*
+ * The lookup and claim behind call_get (blocking) and call_try: 1 found,
+ * 0 a miss this request makes (its claim and Redis lock taken when it
+ * could), or, not blocking only, 2 while the call is made elsewhere, with
+ * nothing claimed.
+ */
+static int cache_call_ask(struct ima_req *req, struct cache_state *st,
+			  const msgpack_object *call, msgpack_sbuffer *result,
+			  double *cost, bool blocking)
+{
 	struct cache_task *t = ima_req_task_get(req, st);
 	unsigned char key[CACHE_KEY_BYTES];
 	struct cache_call_lookup q = { st, t, key, result, cost };
-	long long until;
+	long long until = CACHE_NO_WAIT;
 
 	if (t == NULL || !t->calls || !t->call_lookup || cache_call_key(st, t, call, key) != 0)
 		return 0;
 	if (cache_call_found(&q))
-		return 1;
+		/* A try told to come back: its twin made it. */
+		return !blocking && cache_call_tried(st, t, key) ? cache_call_coalesced(st, t, key) : 1;
 	/* One deadline for every wait of this lookup. */
-	until = cache_now_ms() + st->call_wait_ms;
+	if (blocking)
+		until = cache_now_ms() + st->call_wait_ms;
 	for (;;) {
 		int c = cache_call_claim(st, t, key, until);
 
@@ -148,26 +167,51 @@ int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
 			break;
 		if (c == CALL_UNCLAIMED)
 			goto miss;
+		if (!blocking)
+			goto elsewhere;
 		/* Another request here made it: its result, if it got one;
 		 * else try to take it over. */
-		if (cache_call_found(&q)) {
-			ima_metric_add("imaginator_cache_call_coalesced_total", 1);
-			return 1;
-		}
+		if (cache_call_found(&q))
+			return cache_call_coalesced(st, t, key);
 		if (cache_now_ms() >= until)
 			goto miss;
 	}
 	/* Owned in this process; across processes and hosts, a Redis lock. */
-	if (st->l2 != NULL &&
-	    cache_lock_call(st, t, key, until, cache_call_found, &q) == LOCK_FOUND) {
-		cache_call_release(st, t, key);
-		ima_metric_add("imaginator_cache_call_coalesced_total", 1);
-		return 1;
+	if (st->l2 != NULL) {
+		enum cache_lock l = cache_lock_call(st, t, key, until, cache_call_found, &q);
+
+		if (l == LOCK_FOUND) {
+			cache_call_release(st, t, key);
+			return cache_call_coalesced(st, t, key);
+		}
+		if (l == LOCK_BUSY)
+			goto elsewhere;
 	}
 miss:
+	cache_call_tried(st, t, key);
 	atomic_fetch_add(&t->misses, 1);
 	ima_metric_add("imaginator_cache_call_misses_total", 1);
 	return 0;
+elsewhere:
+	/* Past the wait a try makes the call itself, as call_get would,
+	 * keeping the claim in this process if it got it. */
+	if (!cache_call_may_retry(st, t, key))
+		goto miss;
+	cache_call_release(st, t, key);
+	return 2;
+}
+
+int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
+		   msgpack_sbuffer *result, double *cost)
+{
+	return cache_call_ask(req, state, call, result, cost, true);
+}
+
+/* call_get without waiting: the core asks again while it answers 2. */
+int cache_call_try(struct ima_req *req, void *state, const msgpack_object *call,
+		   msgpack_sbuffer *result, double *cost)
+{
+	return cache_call_ask(req, state, call, result, cost, false);
 }
 
 void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call,

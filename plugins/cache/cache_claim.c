@@ -8,6 +8,9 @@
  * (SET NX PX, with a token of its own) and the others poll for its result
  * while it is held, with a bounded wait and then a fallback to computing.
  * A lock is only ever deleted by its holder (compare and delete).
+ * call_try never waits: it claims or locks what is free and otherwise has
+ * the core ask again, for as long as call_get would have waited, counted
+ * from the request's first try.
  */
 #include <string.h>
 
@@ -17,7 +20,8 @@
 
 /* With st->lock held: true when this request now owns the key (nobody
  * else computes it); false after waiting (the lock let go meanwhile) for
- * the owner to finish, or for the clock to pass until. */
+ * the owner to finish, or for the clock to pass until (at once when it
+ * already has, CACHE_NO_WAIT included). */
 static bool cache_claim_locked(struct cache_state *st, const unsigned char *key, long long until)
 {
 	struct cache_inflight *f;
@@ -112,11 +116,11 @@ enum cache_lock cache_lock_answer(struct cache_state *st, struct cache_task *t,
 
 /* ---- a request's claims on calls ---- */
 
-/* With st->lock held: where the task records its claim on key, or -1. */
-static int cache_task_find(const struct cache_task *t, const unsigned char *key)
+/* With st->lock held: where key is among the task's n marks, or -1. */
+static int cache_mark_find(const struct cache_call_mark *marks, int n, const unsigned char *key)
 {
-	for (int i = 0; i < t->nclaimed; i++)
-		if (memcmp(t->claimed[i].key, key, CACHE_KEY_BYTES) == 0)
+	for (int i = 0; i < n; i++)
+		if (memcmp(marks[i].key, key, CACHE_KEY_BYTES) == 0)
 			return i;
 	return -1;
 }
@@ -133,7 +137,7 @@ int cache_call_claim(struct cache_state *st, struct cache_task *t,
 	int rc = CALL_UNCLAIMED;
 
 	pthread_mutex_lock(&st->lock);
-	if (cache_task_find(t, key) >= 0 || t->nclaimed == CACHE_TASK_CLAIMS)
+	if (cache_mark_find(t->claimed, t->nclaimed, key) >= 0 || t->nclaimed == CACHE_TASK_CLAIMS)
 		goto out;
 	/* Owned without waiting, so the lock was held all along. */
 	if (cache_claim_locked(st, key, until)) {
@@ -150,7 +154,8 @@ out:
 }
 
 /* Takes the call's Redis lock, or waits for the process that holds it,
- * looking for its result between tries that back off from 10 to 100 ms. */
+ * looking for its result between tries that back off from 10 to 100 ms
+ * (CACHE_NO_WAIT: one try, one look). */
 enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 				const unsigned char *key, long long until,
 				bool (*found)(void *arg), void *arg)
@@ -174,6 +179,8 @@ enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 		}
 		if (got == 1)
 			break;
+		if (until == CACHE_NO_WAIT)
+			return LOCK_BUSY;
 		if (cache_now_ms() >= until)
 			return LOCK_NONE;
 		{
@@ -185,10 +192,44 @@ enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 			pause_ms *= 2;
 	}
 	pthread_mutex_lock(&st->lock);
-	if ((i = cache_task_find(t, key)) >= 0)
+	if ((i = cache_mark_find(t->claimed, t->nclaimed, key)) >= 0)
 		memcpy(t->claimed[i].token, token, sizeof(token));
 	pthread_mutex_unlock(&st->lock);
 	return LOCK_HELD;
+}
+
+bool cache_call_may_retry(struct cache_state *st, struct cache_task *t,
+			  const unsigned char *key)
+{
+	long long now = cache_now_ms(), since = now;
+	int i;
+
+	pthread_mutex_lock(&st->lock);
+	if ((i = cache_mark_find(t->tries, t->ntries, key)) >= 0) {
+		since = t->tries[i].since_ms;
+	} else if (t->ntries < CACHE_TASK_CLAIMS) {
+		memcpy(t->tries[t->ntries].key, key, CACHE_KEY_BYTES);
+		t->tries[t->ntries].since_ms = now;
+		t->ntries++;
+	} else {
+		/* With nowhere to keep the first try, the wait could not be
+		 * bounded: none at all. */
+		since = now - st->call_wait_ms;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return now < since + st->call_wait_ms;
+}
+
+bool cache_call_tried(struct cache_state *st, struct cache_task *t,
+		      const unsigned char *key)
+{
+	int i;
+
+	pthread_mutex_lock(&st->lock);
+	if ((i = cache_mark_find(t->tries, t->ntries, key)) >= 0)
+		t->tries[i] = t->tries[--t->ntries];
+	pthread_mutex_unlock(&st->lock);
+	return i >= 0;
 }
 
 void cache_call_release(struct cache_state *st, struct cache_task *t,
@@ -199,7 +240,7 @@ void cache_call_release(struct cache_state *st, struct cache_task *t,
 	int i;
 
 	pthread_mutex_lock(&st->lock);
-	if ((i = cache_task_find(t, key)) >= 0) {
+	if ((i = cache_mark_find(t->claimed, t->nclaimed, key)) >= 0) {
 		memcpy(token, t->claimed[i].token, sizeof(token));
 		t->claimed[i] = t->claimed[t->nclaimed - 1];
 		t->nclaimed--;

@@ -9,7 +9,7 @@
  *   cache_claim.c  who computes what: claims in the process, Redis locks
  *                  across processes
  *   cache_answer.c reading and storing answers, byte-exact replay
- *   cache_call.c   the call cache (call_get / call_put)
+ *   cache_call.c   the call cache (call_get / call_try / call_put)
  *   cache_admin.c  invalidation and health
  *   cache_l1.c     the in-process LRU; cache_redis.c the Redis level
  */
@@ -77,6 +77,15 @@ struct cache_state {
 	atomic_ullong evictions_reported;
 };
 
+/* A call a request claimed (token: of the Redis lock it holds on it, or
+ * "") or was told by call_try to ask for again (since_ms: its first try,
+ * which the wait for the twin counts from). */
+struct cache_call_mark {
+	unsigned char key[CACHE_KEY_BYTES];
+	char token[CACHE_REDIS_TOKEN];
+	long long since_ms;
+};
+
 /*
  * What the stage keeps per request (ima_req_task_*, owned by its state),
  * out of the context, where any later stage could read or forge it.
@@ -103,13 +112,12 @@ struct cache_task {
 	char ident[CACHE_IDENT_SIZE]; /* tenant, user and generation, as hashed into keys */
 	atomic_uint hits, misses, stores;
 	atomic_ullong saved_nusd; /* cost saved by call hits, 1e-9 USD */
-	/* calls this request makes, others wait for them (under st->lock);
-	 * token: of the Redis lock it holds on them, or "" */
-	struct {
-		unsigned char key[CACHE_KEY_BYTES];
-		char token[CACHE_REDIS_TOKEN];
-	} claimed[CACHE_TASK_CLAIMS];
+	/* calls this request makes, others wait for them (under st->lock) */
+	struct cache_call_mark claimed[CACHE_TASK_CLAIMS];
 	int nclaimed;
+	/* calls call_try told this request to ask for again (under st->lock) */
+	struct cache_call_mark tries[CACHE_TASK_CLAIMS];
+	int ntries;
 };
 
 static inline long long cache_now_ms(void)
@@ -157,23 +165,37 @@ void cache_release(struct cache_state *st, const unsigned char *key);
  * The Redis locks: found(arg) is the lookup they poll, true when the
  * holder's result is there. LOCK_HELD: this request holds the lock;
  * LOCK_FOUND: the result appeared (a lock taken meanwhile is let go);
- * LOCK_NONE: make it without a lock (Redis failing, or the wait ran out).
+ * LOCK_NONE: make it without a lock (Redis failing, or the wait ran out);
+ * LOCK_BUSY: another holds it and its result is not there yet (only when
+ * asked not to wait).
  */
-enum cache_lock { LOCK_HELD, LOCK_FOUND, LOCK_NONE };
+enum cache_lock { LOCK_HELD, LOCK_FOUND, LOCK_NONE, LOCK_BUSY };
 /* The answer's lock on t->key, its token kept in t->lock_token. */
 enum cache_lock cache_lock_answer(struct cache_state *st, struct cache_task *t,
 				  bool (*found)(void *arg), void *arg);
 
+/* The waits below end when the clock passes until; until CACHE_NO_WAIT
+ * asks once, without waiting. */
+#define CACHE_NO_WAIT 0LL
 enum { CALL_OWNER, CALL_WAITED, CALL_UNCLAIMED };
-/* Claims a call for the request (see cache_claim.c), waiting until the
- * clock passes until. */
+/* Claims a call for the request (see cache_claim.c). CALL_WAITED: another
+ * request held it (and, waiting, finished or ran out of time). */
 int cache_call_claim(struct cache_state *st, struct cache_task *t,
 		     const unsigned char *key, long long until);
 /* A call's lock, for the request that claimed it (the token is kept in
- * its claim), waiting until the clock passes until. */
+ * its claim). */
 enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 				const unsigned char *key, long long until,
 				bool (*found)(void *arg), void *arg);
+/* call_try: true while the request may ask again for a call in flight
+ * elsewhere, call_wait_ms from its first try (recorded here); false once
+ * that passed, or when there is no room to record it. */
+bool cache_call_may_retry(struct cache_state *st, struct cache_task *t,
+			  const unsigned char *key);
+/* Forgets the request's first try of a call (it got its answer); true
+ * when it had been told to ask again. */
+bool cache_call_tried(struct cache_state *st, struct cache_task *t,
+		      const unsigned char *key);
 /* Ends the request's claim on a call (and its Redis lock), if it has one. */
 void cache_call_release(struct cache_state *st, struct cache_task *t,
 			const unsigned char *key);
@@ -207,6 +229,8 @@ enum ima_rc cache_prefetch(struct ima_req *req, void *state, const char *body,
 void cache_calls_start(struct cache_state *st, struct cache_task *t, bool lookup);
 
 int cache_call_get(struct ima_req *req, void *state, const msgpack_object *call,
+		   msgpack_sbuffer *result, double *cost);
+int cache_call_try(struct ima_req *req, void *state, const msgpack_object *call,
 		   msgpack_sbuffer *result, double *cost);
 void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call,
 		    const void *result, size_t len, double cost);
