@@ -45,6 +45,8 @@ struct gap_llm_call {
 static const struct ima_option gap_llm_options[] = {
 	{ "prompt", IMA_OPT_STRING, "prompts/gap.v1.json",
 	  "prompt file (a data file): version, temperature, system, user template, answer schema", 0 },
+	{ "prompt_version", IMA_OPT_STRING, "gap.v1",
+	  "the version the prompt file must state: in the pipeline fingerprint, so answers cached under another prompt are never served", 0 },
 	{ "temperature", IMA_OPT_DOUBLE, "-1", "sampling temperature 0-2; -1: the prompt file's", 0 },
 	{ "max_tokens", IMA_OPT_INT, "0",
 	  "completion token limit; 0: the prompt file's, else the provider's default", 0 },
@@ -111,6 +113,16 @@ static int gap_llm_init(const struct ima_conf *conf, void **state,
 				     gap_llm_required, why, sizeof(why));
 	if (st->prompt == NULL) {
 		ima_error_set(err, 500, "config", "prompt", "%s", why);
+		gap_llm_fini(st);
+		return -1;
+	}
+	/* The fingerprint holds the options, not the file: the version the
+	 * file states must be the one the configuration names. */
+	if (strcmp(st->prompt->version, ima_conf_string(conf, "prompt_version")) != 0) {
+		ima_error_set(err, 500, "config", "prompt_version",
+			      "the prompt file %s is version '%s' but option prompt_version is '%s': set prompt_version to the file's version",
+			      ima_conf_string(conf, "prompt"), st->prompt->version,
+			      ima_conf_string(conf, "prompt_version"));
 		gap_llm_fini(st);
 		return -1;
 	}
