@@ -611,6 +611,15 @@ static void llm_check_json(struct ima_llm_call *call, const struct ima_llm_answe
 	}
 }
 
+/* Packs *o, or nil when o is NULL. */
+static void pack_object_or_nil(msgpack_packer *pk, const msgpack_object *o)
+{
+	if (o != NULL)
+		msgpack_pack_object(pk, *o);
+	else
+		msgpack_pack_nil(pk);
+}
+
 /* What the call cache keeps of an answer. */
 static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 {
@@ -624,10 +633,7 @@ static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 	ima_pack_cstr(&pk, "text");
 	ima_pack_strn(&pk, a->text, a->text_len);
 	ima_pack_cstr(&pk, "json");
-	if (call->has_json)
-		msgpack_pack_object(&pk, call->json);
-	else
-		msgpack_pack_nil(&pk);
+	pack_object_or_nil(&pk, call->has_json ? &call->json : NULL);
 	ima_pack_cstr(&pk, "provider");
 	ima_pack_cstr(&pk, a->provider);
 	ima_pack_cstr(&pk, "model_requested");
@@ -825,10 +831,7 @@ static int llm_copy_ask(struct ima_req *req, struct ima_llm_call *call,
 	 * answer. */
 	msgpack_pack_array(&pk, 3);
 	msgpack_pack_object(&pk, *ask->messages);
-	if (ask->schema)
-		msgpack_pack_object(&pk, *ask->schema);
-	else
-		msgpack_pack_nil(&pk);
+	pack_object_or_nil(&pk, ask->schema);
 	msgpack_pack_map(&pk, 9);
 	ima_pack_cstr(&pk, "task");
 	ima_pack_cstr(&pk, c->task);
@@ -843,10 +846,7 @@ static int llm_copy_ask(struct ima_req *req, struct ima_llm_call *call,
 	ima_pack_cstr(&pk, "messages");
 	msgpack_pack_object(&pk, *ask->messages);
 	ima_pack_cstr(&pk, "schema");
-	if (ask->schema)
-		msgpack_pack_object(&pk, *ask->schema);
-	else
-		msgpack_pack_nil(&pk);
+	pack_object_or_nil(&pk, ask->schema);
 	ima_pack_cstr(&pk, "temperature");
 	msgpack_pack_double(&pk, ask->temperature);
 	ima_pack_cstr(&pk, "max_tokens");

@@ -180,13 +180,10 @@ static size_t offline_join(char *buf, size_t size, const msgpack_object *arr,
 
 	buf[0] = '\0';
 	for (uint32_t i = 0; arr && arr->type == MSGPACK_OBJECT_ARRAY && i < arr->via.array.size && n < max; i++) {
-		const msgpack_object *e = &arr->via.array.ptr[i];
 		const char *s;
 		size_t sn;
 
-		if (key != NULL)
-			e = anautil_map_get(e, key);
-		if (!anautil_str(e, &s, &sn) || sn == 0)
+		if (!anautil_elem_str(arr, i, key, &s, &sn))
 			continue;
 		if (used + sn + 3 >= size)
 			break;

@@ -141,13 +141,10 @@ static void gap_llm_list(struct llm_text *t, const msgpack_object *arr, const ch
 	size_t n = 0;
 
 	for (uint32_t i = 0; arr && arr->type == MSGPACK_OBJECT_ARRAY && i < arr->via.array.size; i++) {
-		const msgpack_object *e = &arr->via.array.ptr[i];
 		const char *s;
 		size_t sn;
 
-		if (key != NULL)
-			e = anautil_map_get(e, key);
-		if (!anautil_str(e, &s, &sn) || sn == 0)
+		if (!anautil_elem_str(arr, i, key, &s, &sn))
 			continue;
 		if (n++ > 0)
 			llm_text_append(t, ", ", 2);
