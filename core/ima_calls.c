@@ -444,6 +444,17 @@ static void llm_inflight(long delta)
 		       (double)(atomic_fetch_add(&calls_inflight, delta) + delta));
 }
 
+/* Three members of a map: who answered, with which model. */
+static void llm_pack_who(msgpack_packer *pk, const struct ima_llm_answer *a)
+{
+	ima_pack_cstr(pk, "provider");
+	ima_pack_cstr(pk, a->provider);
+	ima_pack_cstr(pk, "model_requested");
+	ima_pack_cstr(pk, a->model_requested);
+	ima_pack_cstr(pk, "model_used");
+	ima_pack_cstr(pk, a->model_used);
+}
+
 /* run_metrics and /metrics for one ended call. */
 static void llm_account(struct ima_req *req, struct ima_llm_call *call)
 {
@@ -459,12 +470,7 @@ static void llm_account(struct ima_req *req, struct ima_llm_call *call)
 	msgpack_pack_map(&pk, a->status == IMA_LLM_OK ? 13 : 14);
 	ima_pack_cstr(&pk, "task");
 	ima_pack_cstr(&pk, call->ask.task);
-	ima_pack_cstr(&pk, "provider");
-	ima_pack_cstr(&pk, a->provider);
-	ima_pack_cstr(&pk, "model_requested");
-	ima_pack_cstr(&pk, a->model_requested);
-	ima_pack_cstr(&pk, "model_used");
-	ima_pack_cstr(&pk, a->model_used);
+	llm_pack_who(&pk, a);
 	ima_pack_cstr(&pk, "status");
 	ima_pack_cstr(&pk, llm_status_name(a->status));
 	ima_pack_cstr(&pk, "attempts");
@@ -634,12 +640,7 @@ static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 	ima_pack_strn(&pk, a->text, a->text_len);
 	ima_pack_cstr(&pk, "json");
 	pack_object_or_nil(&pk, call->has_json ? &call->json : NULL);
-	ima_pack_cstr(&pk, "provider");
-	ima_pack_cstr(&pk, a->provider);
-	ima_pack_cstr(&pk, "model_requested");
-	ima_pack_cstr(&pk, a->model_requested);
-	ima_pack_cstr(&pk, "model_used");
-	ima_pack_cstr(&pk, a->model_used);
+	llm_pack_who(&pk, a);
 	ima_pack_cstr(&pk, "finish_reason");
 	ima_pack_cstr(&pk, a->finish_reason);
 	ima_pack_cstr(&pk, "prompt_tokens");
