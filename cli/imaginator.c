@@ -220,8 +220,8 @@ static int cmd_config(int argc, char **argv)
 	printf("%s: OK, %zu stages:", ima_engine_source(eng),
 	       ima_engine_stage_count(eng));
 	for (size_t i = 0; i < ima_engine_stage_count(eng); i++)
-		printf(" %s(%s)", ima_engine_stage_name(eng, i),
-		       ima_engine_stage_plugin(eng, i)->name);
+		printf("%s %s(%s)", ima_engine_joins_before(eng, i) ? " join" : "",
+		       ima_engine_stage_name(eng, i), ima_engine_stage_plugin(eng, i)->name);
 	printf("\n");
 	ima_engine_free(eng);
 	return EXIT_OK;

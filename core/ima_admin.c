@@ -128,8 +128,13 @@ void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
 				   p->version ? strlen(p->version) : 0);
 		ima_buf_append(b, ",\"options\":", 11);
 		ima_conf_write_json(&st->conf, b);
+		/* A "join" entry before the stage: it sees the calls' results. */
+		if (eng->join_before[i])
+			ima_buf_append(b, ",\"join_before\":true", 19);
+		if (eng->llm_stage == st)
+			ima_buf_append(b, ",\"llm_provider\":true", 20);
 		ima_buf_append(b, "}", 1);
 	}
-	ima_buf_append(b, "]}", 2);
+	ima_buf_printf(b, "],\"deadline_ms\":%ld}", eng->deadline_ms);
 }
 

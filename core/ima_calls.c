@@ -444,6 +444,17 @@ static void llm_inflight(long delta)
 		       (double)(atomic_fetch_add(&calls_inflight, delta) + delta));
 }
 
+/* Three members of a map: who answered, with which model. */
+static void llm_pack_who(msgpack_packer *pk, const struct ima_llm_answer *a)
+{
+	ima_pack_cstr(pk, "provider");
+	ima_pack_cstr(pk, a->provider);
+	ima_pack_cstr(pk, "model_requested");
+	ima_pack_cstr(pk, a->model_requested);
+	ima_pack_cstr(pk, "model_used");
+	ima_pack_cstr(pk, a->model_used);
+}
+
 /* run_metrics and /metrics for one ended call. */
 static void llm_account(struct ima_req *req, struct ima_llm_call *call)
 {
@@ -459,12 +470,7 @@ static void llm_account(struct ima_req *req, struct ima_llm_call *call)
 	msgpack_pack_map(&pk, a->status == IMA_LLM_OK ? 13 : 14);
 	ima_pack_cstr(&pk, "task");
 	ima_pack_cstr(&pk, call->ask.task);
-	ima_pack_cstr(&pk, "provider");
-	ima_pack_cstr(&pk, a->provider);
-	ima_pack_cstr(&pk, "model_requested");
-	ima_pack_cstr(&pk, a->model_requested);
-	ima_pack_cstr(&pk, "model_used");
-	ima_pack_cstr(&pk, a->model_used);
+	llm_pack_who(&pk, a);
 	ima_pack_cstr(&pk, "status");
 	ima_pack_cstr(&pk, llm_status_name(a->status));
 	ima_pack_cstr(&pk, "attempts");
@@ -611,6 +617,15 @@ static void llm_check_json(struct ima_llm_call *call, const struct ima_llm_answe
 	}
 }
 
+/* Packs *o, or nil when o is NULL. */
+static void pack_object_or_nil(msgpack_packer *pk, const msgpack_object *o)
+{
+	if (o != NULL)
+		msgpack_pack_object(pk, *o);
+	else
+		msgpack_pack_nil(pk);
+}
+
 /* What the call cache keeps of an answer. */
 static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 {
@@ -624,16 +639,8 @@ static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 	ima_pack_cstr(&pk, "text");
 	ima_pack_strn(&pk, a->text, a->text_len);
 	ima_pack_cstr(&pk, "json");
-	if (call->has_json)
-		msgpack_pack_object(&pk, call->json);
-	else
-		msgpack_pack_nil(&pk);
-	ima_pack_cstr(&pk, "provider");
-	ima_pack_cstr(&pk, a->provider);
-	ima_pack_cstr(&pk, "model_requested");
-	ima_pack_cstr(&pk, a->model_requested);
-	ima_pack_cstr(&pk, "model_used");
-	ima_pack_cstr(&pk, a->model_used);
+	pack_object_or_nil(&pk, call->has_json ? &call->json : NULL);
+	llm_pack_who(&pk, a);
 	ima_pack_cstr(&pk, "finish_reason");
 	ima_pack_cstr(&pk, a->finish_reason);
 	ima_pack_cstr(&pk, "prompt_tokens");
@@ -825,10 +832,7 @@ static int llm_copy_ask(struct ima_req *req, struct ima_llm_call *call,
 	 * answer. */
 	msgpack_pack_array(&pk, 3);
 	msgpack_pack_object(&pk, *ask->messages);
-	if (ask->schema)
-		msgpack_pack_object(&pk, *ask->schema);
-	else
-		msgpack_pack_nil(&pk);
+	pack_object_or_nil(&pk, ask->schema);
 	msgpack_pack_map(&pk, 9);
 	ima_pack_cstr(&pk, "task");
 	ima_pack_cstr(&pk, c->task);
@@ -843,10 +847,7 @@ static int llm_copy_ask(struct ima_req *req, struct ima_llm_call *call,
 	ima_pack_cstr(&pk, "messages");
 	msgpack_pack_object(&pk, *ask->messages);
 	ima_pack_cstr(&pk, "schema");
-	if (ask->schema)
-		msgpack_pack_object(&pk, *ask->schema);
-	else
-		msgpack_pack_nil(&pk);
+	pack_object_or_nil(&pk, ask->schema);
 	ima_pack_cstr(&pk, "temperature");
 	msgpack_pack_double(&pk, ask->temperature);
 	ima_pack_cstr(&pk, "max_tokens");

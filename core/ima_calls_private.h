@@ -60,8 +60,9 @@ struct http_xfer {
 
 /* ---- ima_http.c ---- */
 
-/* Settings of the worker's I/O thread, taken when it starts. */
-void ima_http_configure(long max_host_connections);
+/* Settings of the worker's I/O thread: the connection cap is taken when
+ * it starts, the CA bundle (NULL or "": the system's) by every transfer. */
+void ima_http_configure(long max_host_connections, const char *ca_file);
 /* Hands x to the I/O thread (started on first use in each process).
  * Returns 0, or -1 when the thread could not start. */
 int ima_http_start(struct http_xfer *x);

@@ -305,6 +305,18 @@ int ima_conf_build(struct ima_conf *conf, const struct ima_option *options,
 		v->opt = o;
 		if (option_parse(v, o->default_value ? o->default_value : "") != 0)
 			return ima_error_set(err, 500, "internal", "", "out of memory");
+		/* A default may name the environment too ("${VAR:-value}"). */
+		if (o->type == IMA_OPT_STRING && strchr(v->s, '$') != NULL) {
+			char why[200];
+			char *x = ima_conf_expand(v->s, why, sizeof(why));
+
+			if (x == NULL)
+				return ima_error_set(err, 500, "config", "",
+						     "%s:%d: %s: the default of option '%s': %s",
+						     file, line, owner, o->name, why);
+			ima_free(v->s);
+			v->s = x;
+		}
 	}
 	for (int i = 0; group != NULL && i < config_setting_length(group); i++) {
 		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);

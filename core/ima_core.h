@@ -161,6 +161,8 @@ const char *ima_engine_source(const struct ima_engine *eng);
 const char *ima_engine_fingerprint(const struct ima_engine *eng);
 
 size_t ima_engine_stage_count(const struct ima_engine *eng);
+/* True when a "join" entry stands before stage i. */
+bool ima_engine_joins_before(const struct ima_engine *eng, size_t i);
 const char *ima_engine_stage_name(const struct ima_engine *eng, size_t i);
 const struct ima_plugin *ima_engine_stage_plugin(const struct ima_engine *eng,
 						 size_t i);

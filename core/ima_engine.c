@@ -133,6 +133,20 @@ static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 				return ima_conf_error(err, s, text, "imaginator.plugin_dir: %s", why);
 			ima_free(eng->plugin_dirs);
 			eng->plugin_dirs = x;
+		} else if (strcmp(name, "tls_ca_file") == 0 && type == CONFIG_TYPE_STRING) {
+			char why[200];
+			char *x = ima_conf_expand(config_setting_get_string(s), why, sizeof(why));
+
+			if (x == NULL)
+				return ima_conf_error(err, s, text, "imaginator.tls_ca_file: %s", why);
+			if (x[0] != '\0' && access(x, R_OK) != 0) {
+				ima_conf_error(err, s, text, "imaginator.tls_ca_file: cannot read %s: %s",
+					       x, strerror(errno));
+				ima_free(x);
+				return -1;
+			}
+			ima_free(eng->tls_ca_file);
+			eng->tls_ca_file = x;
 		} else if (strcmp(name, "max_body_bytes") == 0 &&
 			   (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) &&
 			   config_setting_get_int64(s) > 0) {
@@ -154,7 +168,7 @@ static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 			eng->max_host_connections = config_setting_get_int(s);
 		} else {
 			return ima_conf_error(err, s, text,
-					      "imaginator.%s: unknown setting or bad value (known: plugin_dir string, max_body_bytes integer > 0, max_depth integer 2..%d, deadline_ms integer 100..%d, max_host_connections integer 1..4096)",
+					      "imaginator.%s: unknown setting or bad value (known: plugin_dir string, tls_ca_file string, max_body_bytes integer > 0, max_depth integer 2..%d, deadline_ms integer 100..%d, max_host_connections integer 1..4096)",
 					      name, IMA_DEFAULT_MAX_DEPTH, IMA_MAX_DEADLINE_MS);
 		}
 	}
@@ -386,7 +400,7 @@ struct ima_engine *ima_engine_load(const char *path,
 		goto fail;
 	config_destroy(&cfg);
 	ima_config_text_free(&text);
-	ima_http_configure(eng->max_host_connections);
+	ima_http_configure(eng->max_host_connections, eng->tls_ca_file);
 	ima_calls_declare_metrics();
 	atomic_fetch_add(&engines_alive, 1);
 	eng->counted = true;
@@ -441,6 +455,7 @@ void ima_engine_free(struct ima_engine *eng)
 	ima_free(eng->plugins);
 	ima_free(eng->join_before);
 	ima_free(eng->plugin_dirs);
+	ima_free(eng->tls_ca_file);
 	ima_free(eng->source);
 	ima_free(eng);
 }
@@ -463,6 +478,11 @@ const char *ima_engine_fingerprint(const struct ima_engine *eng)
 size_t ima_engine_stage_count(const struct ima_engine *eng)
 {
 	return eng->nstages;
+}
+
+bool ima_engine_joins_before(const struct ima_engine *eng, size_t i)
+{
+	return i < eng->nstages && eng->join_before[i];
 }
 
 const char *ima_engine_stage_name(const struct ima_engine *eng, size_t i)

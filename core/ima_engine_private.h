@@ -53,6 +53,7 @@ struct ima_engine {
 	bool *join_before;            /* nstages + 1: a "join" entry before stage i */
 	long deadline_ms;             /* every call of a request ends by then */
 	long max_host_connections;
+	char *tls_ca_file;            /* CA bundle for TLS peers; NULL: the system's */
 	bool counted; /* among the engines alive */
 };
 

@@ -60,7 +60,8 @@
  *   - From such a thread only these are safe: ima_call_cache_get and
  *     ima_call_cache_put, ima_req_task_get, ima_req_meta, ima_req_elapsed,
  *     ima_req_reference_date, ima_conf_*, ima_data_path, ima_metric_*,
- *     ima_log, ima_error_set, ima_msgpack_check, ima_json_to_msgpack, the
+ *     ima_log, ima_error_set, ima_msgpack_check, ima_json_to_msgpack,
+ *     ima_json_schema_check, the
  *     ima_malloc family and the packing helpers.
  *   - Everything else is the request thread's alone: ima_req_alloc and
  *     ima_req_strndup (the arena has no lock), every ima_ctx_* call (even

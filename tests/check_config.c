@@ -162,6 +162,27 @@ START_TEST(config_embedded_default_and_shipped)
 }
 END_TEST
 
+START_TEST(config_defaults_expand)
+{
+	struct ima_error err;
+	struct ima_engine *eng;
+
+	/* An option's default may name the environment, as file values do. */
+	setenv("IMAGINATOR_LLM_BASE_URL", "http://127.0.0.1:9/v1", 1);
+	eng = test_engine("pipeline = ({ name = \"p\"; plugin = \"llm_openrouter\"; });", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_str_eq(ima_conf_string(ima_engine_stage_conf(eng, 0), "base_url"),
+			 "http://127.0.0.1:9/v1");
+	ima_engine_free(eng);
+	unsetenv("IMAGINATOR_LLM_BASE_URL");
+	eng = test_engine("pipeline = ({ name = \"p\"; plugin = \"llm_openrouter\"; });", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_str_eq(ima_conf_string(ima_engine_stage_conf(eng, 0), "base_url"),
+			 "https://openrouter.ai/api/v1");
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(config_front_group)
 {
 	struct ima_error err;
@@ -460,6 +481,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_resolve_env_name);
 	tcase_add_test(tc, config_embedded_default_and_shipped);
 	tcase_add_test(tc, config_front_group);
+	tcase_add_test(tc, config_defaults_expand);
 	tcase_add_test(tc, config_unterminated_variable);
 	tcase_add_test(tc, config_include_paths_and_lines);
 	tcase_add_test(tc, config_embedded_errors_cite_real_files);

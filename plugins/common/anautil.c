@@ -41,6 +41,19 @@ bool anautil_str(const msgpack_object *o, const char **s, size_t *n)
 	return true;
 }
 
+bool anautil_elem_str(const msgpack_object *arr, uint32_t i, const char *key,
+		      const char **s, size_t *n)
+{
+	const msgpack_object *e;
+
+	if (arr == NULL || arr->type != MSGPACK_OBJECT_ARRAY || i >= arr->via.array.size)
+		return false;
+	e = &arr->via.array.ptr[i];
+	if (key != NULL)
+		e = anautil_map_get(e, key);
+	return anautil_str(e, s, n) && *n > 0;
+}
+
 int anautil_ctx_str(struct ima_ctx *ctx, const char *path, const char **s,
 		    size_t *n)
 {

@@ -22,6 +22,11 @@ bool anautil_str_is(const msgpack_object *o, const char *s);
  * add offsets to it and pass it to memcmp or memcpy.
  */
 bool anautil_str(const msgpack_object *o, const char **s, size_t *n);
+/* Element i of the array arr as a non-empty string, or its key member's
+ * when key is not NULL (lists of skills as strings or as maps): true with
+ * *s and *n. */
+bool anautil_elem_str(const msgpack_object *arr, uint32_t i, const char *key,
+		      const char **s, size_t *n);
 /* ima_ctx_get_str with the same guarantee: 0, or -1 (s, n untouched) when
  * path is not a string. */
 int anautil_ctx_str(struct ima_ctx *ctx, const char *path, const char **s,

@@ -34,6 +34,7 @@ the X-Test-Fault header, which wins key by key). The header takes JSON or
                     (default and cap: --max-stall) passed, then close
   disconnect        headers, half the body, then close the socket
   content=TEXT, finish_reason=TEXT   override the answer
+  cost=USD          add usage.cost (as OpenRouter reports a call's price)
 Every wait is capped by --max-stall, so a test run never hangs here.
 """
 
@@ -508,6 +509,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		usage = {"prompt_tokens": tokens(prompt_chars),
 			 "completion_tokens": tokens(len(content))}
 		usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+		if isinstance(behaviour.get("cost"), (int, float)) and not isinstance(behaviour["cost"], bool):
+			usage["cost"] = behaviour["cost"]
 		reply = {"id": "chatcmpl-test-%d" % n, "object": "chat.completion",
 			 "created": int(time.time()), "model": model,
 			 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
