@@ -16,13 +16,16 @@
 # Environment: BENCH ("1 2 3"), PIPELINE (fetch: the fetch test stage;
 #   llm: gap_llm + llm_openrouter), ROUNDS (5, bench 1), ROUNDS2 (3),
 #   DURATION1 (10s), DURATION2 (30s), RUNS3 (10), WRK_THREADS (2),
-#   WORKERS1 (2), THREADS1 (32), WORKERS2 (4), THREADS2 (64).
+#   WORKERS1 (2), THREADS1 (32), WORKERS2 (4), THREADS2 (64), STAGGER1 (50:
+#   bench 1 spreads its connections' first requests over 50 ms, see post.lua;
+#   0 starts them together).
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-.}" && pwd)
 BENCH=${BENCH:-1 2 3} PIPELINE=${PIPELINE:-fetch}
 ROUNDS=${ROUNDS:-5} ROUNDS2=${ROUNDS2:-3} RUNS3=${RUNS3:-10}
 DURATION1=${DURATION1:-10s} DURATION2=${DURATION2:-30s} WRK_THREADS=${WRK_THREADS:-2}
+STAGGER1=${STAGGER1:-50}
 WORKERS1=${WORKERS1:-2} THREADS1=${THREADS1:-32} WORKERS2=${WORKERS2:-4} THREADS2=${THREADS2:-64}
 for c in wrk nginx cc curl jq ss python3; do
 	command -v $c >/dev/null 2>&1 || { echo "run.sh: $c not found" >&2; exit 2; }
@@ -52,7 +55,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}:$build/tests/plugins/.libs
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
-export OPENROUTER_API_KEY=bench-dummy-key
+export OPENROUTER_API_KEY=bench-dummy-key # the upstream takes any
 req=$src/examples/request.json
 cc -O2 -o "$tmp/upstream" "$src/bench/llm/upstream.c"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -108,10 +111,16 @@ $analysis
 );
 CONF
 }
+# The provider first (the core routes every completion to the pipeline's
+# first stage with an llm_submit hook), then the LLM stages of every
+# environment (conf/llm.conf: gap_llm). No model_select: the provider's own
+# model is asked.
 llm_entries() {
 	cat <<ENTRIES
-, { name = "llm"; plugin = "llm_openrouter"; options = { base_url = "$1/api/v1"; }; }
-, { name = "gap_llm"; plugin = "gap_llm"; }
+,
+{ name = "llm"; plugin = "llm_openrouter"; options = { base_url = "$1/api/v1"; model = "test/model-a"; }; }
+,
+@include "$src/conf/llm.conf"
 ENTRIES
 }
 
@@ -123,10 +132,19 @@ fcgi() {
 	eval "$1_pid=$!"
 }
 
+# cpu NAME: CPU time (ms) its supervisor's workers have used so far.
+cpu() {
+	sup=$(eval echo "\$${1}_pid")
+	tck=$(getconf CLK_TCK)
+	for w in $(ps -o pid= --ppid "$sup"); do cat "/proc/$w/stat"; done |
+		awk -v t="$tck" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { printf "%.0f\n", s * 1000 / t }'
+}
+
 # run PORT CONNS DURATION [THINK_MS]: prints
 # "requests p50_us p99_us errors non2xx seconds rps mean_us"
 run() {
-	BODY=$req THINK_MS=${4:-0} wrk -t"$WRK_THREADS" -c"$2" -d"$3" --timeout 10s \
+	BODY=$req THINK_MS=${4:-0} STAGGER_MS=${STAGGER_MS:-0} CONNS=$2 WRK_THREADS=$WRK_THREADS \
+		wrk -t"$WRK_THREADS" -c"$2" -d"$3" --timeout 10s \
 		-s "$src/bench/llm/post.lua" "http://127.0.0.1:$1/v1/analyze" >"$tmp/wrk.out" 2>&1
 	awk '$1 == "RESULT" { printf "%s %s %s %s %s %s %.1f %s\n", $2, $3, $4, $5, $6, $7, $2 / $7, $8 }' "$tmp/wrk.out"
 }
@@ -134,23 +152,11 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 col() { awk -v c="$1" '{ print $c }' "$2"; }
 
 # ---- start everything ----
-# The LLM pipeline's upstream must answer what gap_llm's schema asks. One
-# analysis against a probe upstream saves the provider's request; the test
-# server answers it with an instance of the schema; the fast upstreams repeat
-# that answer.
+# The LLM pipeline's upstream answers what gap_llm's schema (gap.v1) asks,
+# as long as a model would: bench/llm/gap-reply.json, 3.7 KB of content for
+# examples/request.json. check_answer below fails when it no longer fits.
 reply_args=""
-if [ "$PIPELINE" = llm ]; then
-	upstream probe 0 "-s $tmp/llm-request.json"
-	conf probe call "$probe_url"
-	"$build/imaginator" analyze -c "$tmp/probe.conf" "$req" >/dev/null 2>"$tmp/probe.err" || true
-	[ -s "$tmp/llm-request.json" ] || { echo "run.sh: the LLM pipeline sent no request" >&2; cat "$tmp/probe.err" >&2; exit 1; }
-	python3 "$src/tests/llm/openai-server.py" --port 0 --port-file "$tmp/oai.port" 2>"$tmp/oai.log" & pids="$pids $!"
-	wait_for "$tmp/oai.port"
-	curl -sf -H 'Content-Type: application/json' -H "Authorization: Bearer $OPENROUTER_API_KEY" \
-		--data-binary @"$tmp/llm-request.json" \
-		"http://127.0.0.1:$(cat "$tmp/oai.port")/api/v1/chat/completions" >"$tmp/llm-reply.json"
-	reply_args="-r $tmp/llm-reply.json"
-fi
+if [ "$PIPELINE" = llm ]; then reply_args="-r $src/bench/llm/gap-reply.json"; fi
 upstream up1 50 "$reply_args"
 upstream up2 2000 "$reply_args"
 upstream up3 300
@@ -199,8 +205,9 @@ check_answer() { # NAME PORT
 		if [ "$PIPELINE" = fetch ]; then
 			jq -e '.["fetch.0"].status == 200' "$tmp/$1.answer" >/dev/null
 		else
-			jq -e '[.run_metrics.calls[] | select(.status == "ok")] | length >= 1' "$tmp/$1.answer" >/dev/null &&
-				jq -e '(.degraded // false) == false' "$tmp/$1.answer" >/dev/null
+			jq -e '([.run_metrics.calls[] | select(.status == "ok")] | length) == 1 and
+				.gap_analysis.llm.source == "llm" and (.gap_analysis.critical_gaps | length) > 0' \
+				"$tmp/$1.answer" >/dev/null
 		fi || { echo "run.sh: $1's call did not succeed:" >&2; cat "$tmp/$1.answer" >&2; exit 1; }
 	esac
 }
@@ -220,21 +227,34 @@ if echo "$BENCH" | grep -q 1; then
 		esac
 		for n in $order; do
 			eval p="\$${n}_port"
+			c0=$(cpu $n)
 			case $n in
 			# Without the call the clients wait 50 ms between requests, so
 			# the analysis runs at the same rate as with it.
-			nocall) run "$p" 32 "$DURATION1" 50 >>"$tmp/b1.$n" ;;
+			nocall) STAGGER_MS=$STAGGER1 run "$p" 32 "$DURATION1" 50 >>"$tmp/b1.$n" ;;
 			call1)
 				curl -sf -o /dev/null "$up1_url/_reset"
-				run "$p" 32 "$DURATION1" >>"$tmp/b1.$n"
+				STAGGER_MS=$STAGGER1 run "$p" 32 "$DURATION1" >>"$tmp/b1.$n"
 				curl -sf "$up1_url/_stats" | jq -r .hold_avg_ms >>"$tmp/b1.hold" ;;
-			*) run "$p" 32 "$DURATION1" >>"$tmp/b1.$n" ;;
+			*) STAGGER_MS=$STAGGER1 run "$p" 32 "$DURATION1" >>"$tmp/b1.$n" ;;
 			esac
+			# The workers' CPU time per answer (ms).
+			echo "$(cpu $n) $c0 $(tail -1 "$tmp/b1.$n" | cut -d' ' -f1)" |
+				awk '{ printf "%.3f\n", ($1 - $2) / $3 }' >>"$tmp/b1.$n.cpu"
 		done
 		# Per round: with - without - 50 ms, and with - sleep 50 ms (ms).
 		paste "$tmp/b1.nocall" "$tmp/b1.sleep1" "$tmp/b1.call1" | tail -1 |
 			awk '{ printf "%.3f %.3f %.3f %.3f\n", ($18 - $2) / 1000 - 50, ($19 - $3) / 1000 - 50, ($18 - $10) / 1000, ($19 - $11) / 1000 }' >>"$tmp/b1.over"
 	done
+fi
+
+# In process (bench/ima-bench, one request at a time, no web server), with
+# the upstream answering at once: what the call path adds to an analysis.
+if echo "$BENCH" | grep -q 1 && [ -x "$build/bench/ima-bench" ]; then
+	upstream up0 0 "$reply_args"
+	conf call0 call "$up0_url"
+	"$build/bench/ima-bench" -c "$tmp/call0.conf" --baseline "$tmp/nocall.conf" -n "${RUNS_INPROC:-2000}" "$req" \
+		>"$tmp/inproc.out" 2>&1 || true
 fi
 
 # ---- 2: 256 in flight, upstream 2 s, WORKERS2 x THREADS2 ----
@@ -293,12 +313,12 @@ if [ -s "${tmp}/b1.over" ]; then
 		sleep1) label="no call, a stage sleeps 50 ms (baseline 2)" ;;
 		call1) label="one call, upstream 50 ms ($PIPELINE)" ;;
 		esac
-		printf '| 1: %s x %s, wrk -c32 -d%s, %s rounds | %s | %s | %.2f | %.2f | %s | %s | |\n' "$WORKERS1" "$THREADS1" \
+		printf '| 1: %s x %s, wrk -c32 -d%s, %s rounds | %s | %s | %.2f | %.2f | %s | %s | worker CPU %.3f ms per answer |\n' "$WORKERS1" "$THREADS1" \
 			"$DURATION1" "$ROUNDS" "$label" "$(col 7 "$tmp/b1.$n" | median)" \
 			"$(col 2 "$tmp/b1.$n" | median | awk '{ print $1 / 1000 }')" \
 			"$(col 3 "$tmp/b1.$n" | median | awk '{ print $1 / 1000 }')" \
 			"$(col 4 "$tmp/b1.$n" | awk '{ s += $1 } END { print s }')" \
-			"$(col 5 "$tmp/b1.$n" | awk '{ s += $1 } END { print s }')"
+			"$(col 5 "$tmp/b1.$n" | awk '{ s += $1 } END { print s }')" "$(median <"$tmp/b1.$n.cpu")"
 	done
 	printf '| 1 | overhead = with - without - 50 ms (median of rounds; upstream held %s ms on average) | | %s | %s | | | target p50 <= 1, p99 <= 5 |\n' \
 		"$(median <"$tmp/b1.hold")" "$(col 1 "$tmp/b1.over" | median)" "$(col 2 "$tmp/b1.over" | median)"
@@ -306,6 +326,13 @@ if [ -s "${tmp}/b1.over" ]; then
 		"$(col 3 "$tmp/b1.over" | median)" "$(col 4 "$tmp/b1.over" | median)"
 	printf '| 1 | per round, without-baseline: p50 | | %s | | | | |\n' "$(col 1 "$tmp/b1.over" | tr '\n' ' ')"
 	printf '| 1 | per round, without-baseline: p99 | | | %s | | | |\n' "$(col 2 "$tmp/b1.over" | tr '\n' ' ')"
+	if [ -s "$tmp/inproc.out" ]; then
+		awk -v n="${RUNS_INPROC:-2000}" '
+		/^\| baseline/ { b50 = $(NF - 3); b99 = $(NF - 1) }
+		/^\| analysis/ { a50 = $(NF - 3); a99 = $(NF - 1) }
+		END { printf "| 1: in process, bench/ima-bench -n %s, upstream 0 ms | one call - no call (us: %s - %s, %s - %s) | | %.3f | %.3f | | | |\n",
+			n, a50, b50, a99, b99, (a50 - b50) / 1000, (a99 - b99) / 1000 }' "$tmp/inproc.out"
+	fi
 fi
 if [ -s "$tmp/b2.call2" ]; then
 	for n in $names2; do
@@ -319,7 +346,7 @@ if [ -s "$tmp/b2.call2" ]; then
 		# wrk's req/s misses the last round trip still in flight when it
 		# stops (up to 2 s of 30); 256 / mean latency does not.
 		little=$(col 8 "$tmp/b2.$n" | median | awk '{ printf "%.1f", 256 / ($1 / 1e6) }')
-		res="256 / mean latency = $little req/s; RSS/worker idle $((idle / 1024)) MiB, loaded $((rss / 1024)) MiB (max $((rssmax / 1024)))"
+		res="256 / mean latency = $little req/s; RSS/worker idle $((idle / 1024)) MiB, loaded $((rss / 1024)) MiB (max $((rssmax / 1024))), $(((rss - idle) / THREADS2)) KiB per request in flight"
 		if [ $n = call2 ]; then
 			res="$res; upstream connections: ss $(cat "$tmp"/b2.call2.ss.* | median), metric $(cat "$tmp"/b2.call2.metric.* | median), upstream peak $(median <"$tmp/b2.peak")"
 			res="$res; req/s / 115: wrk $(col 7 "$tmp/b2.$n" | median | awk '{ printf "%.2f", $1 / 115 }'), 256/mean $(echo "$little" | awk '{ printf "%.2f", $1 / 115 }'); req/s / baseline (same round) = $(paste "$tmp/b2.call2" "$tmp/b2.sleep2" | awk '{ print $7 / $15 }' | median | awk '{ printf "%.2f", $1 }')"

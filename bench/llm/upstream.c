@@ -7,10 +7,9 @@
  * every request: at 256 connections and 700 answers a second its own jitter
  * would be measured as our overhead.
  *
- *   upstream [-p PORT] [-f PORTFILE] [-d DELAY_MS] [-r REPLY_FILE] [-s SAVE_FILE]
+ *   upstream [-p PORT] [-f PORTFILE] [-d DELAY_MS] [-r REPLY_FILE]
  *
- * -p 0 (the default) takes a free port and writes it to PORTFILE. -s saves
- * the body of the first POST (to build a reply that fits its schema).
+ * -p 0 (the default) takes a free port and writes it to PORTFILE.
  * GET /_stats answers at once: {"open", "peak", "accepted", "requests",
  * "hold_avg_ms", "hold_max_ms"}: open and peak count the connections that
  * sent a request to answer (not those asking /_stats), peak as seen when a
@@ -71,8 +70,6 @@ static int up_epoll;
 static long up_delay_ms = 50;
 static char *up_reply;
 static size_t up_reply_len;
-static const char *up_save_path;
-static int up_saved;
 static long up_open, up_peak, up_accepted, up_requests;
 static double up_hold_sum, up_hold_max;
 
@@ -175,15 +172,6 @@ static void up_parse(struct up_conn *c)
 	if (c->is_stats && !c->control) {
 		c->control = 1;
 		up_open--;
-	}
-	if (!c->is_stats && up_save_path != NULL && !up_saved && strncmp(c->in, "POST ", 5) == 0) {
-		FILE *f = fopen(up_save_path, "w");
-
-		up_saved = 1;
-		if (f != NULL) {
-			fwrite(c->in + head_len, 1, body_len, f);
-			fclose(f);
-		}
 	}
 }
 
@@ -334,16 +322,15 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
 
-	while ((opt = getopt(argc, argv, "p:f:d:r:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:f:d:r:")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'f': port_file = optarg; break;
 		case 'd': up_delay_ms = atol(optarg); break;
 		case 'r': reply_file = optarg; break;
-		case 's': up_save_path = optarg; break;
 		default:
 			fprintf(stderr, "usage: upstream [-p PORT] [-f PORTFILE] [-d DELAY_MS] "
-				"[-r REPLY_FILE] [-s SAVE_FILE]\n");
+				"[-r REPLY_FILE]\n");
 			return 2;
 		}
 	}
