@@ -315,6 +315,39 @@ static int up_readable(struct up_conn *c, struct up_ref *refs)
 	return up_serve(c, refs);
 }
 
+/* One epoll event of a connection; returns -1 when it must be closed. */
+static int up_event(struct up_ref *ref, uint32_t events)
+{
+	struct up_conn *c = ref->c;
+	struct up_ref *refs = ref - ref->is_timer; /* the pair starts at the socket's */
+
+	if (ref->is_timer) {
+		uint64_t ticks;
+
+		if (read(c->timer, &ticks, sizeof(ticks)) != sizeof(ticks) || !c->held)
+			return 0;
+		c->held = 0;
+		c->due = 1;
+		return up_serve(c, refs);
+	}
+	if (events & EPOLLOUT) {
+		int r = up_flush(c);
+
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = refs };
+
+			epoll_ctl(up_epoll, EPOLL_CTL_MOD, c->fd, &ev);
+			if (c->close_after)
+				return -1;
+		}
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		return up_readable(c, refs);
+	return up_serve(c, refs);
+}
+
 int main(int argc, char **argv)
 {
 	int port = 0, opt, lfd, one = 1;
@@ -386,8 +419,6 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < n; i++) {
 			struct up_ref *ref = evs[i].data.ptr;
-			struct up_conn *c;
-			int bad = 0;
 
 			if (evs[i].events == 0)
 				continue; /* its connection was closed earlier in this batch */
@@ -395,46 +426,16 @@ int main(int argc, char **argv)
 				up_accept(lfd);
 				continue;
 			}
-			c = ref->c;
-			/* ref points into the pair; the pair starts at the socket's ref. */
-			struct up_ref *refs = ref - ref->is_timer;
+			if (up_event(ref, evs[i].events) == 0)
+				continue;
+			/* The other fd of the pair may be in this batch too. */
+			for (int j = i + 1; j < n; j++) {
+				struct up_ref *o = evs[j].data.ptr;
 
-			if (ref->is_timer) {
-				uint64_t ticks;
-
-				if (read(c->timer, &ticks, sizeof(ticks)) == sizeof(ticks) && c->held) {
-					c->held = 0;
-					c->due = 1;
-					bad = up_serve(c, refs) != 0;
-				}
-			} else {
-				if (evs[i].events & EPOLLOUT) {
-					int r = up_flush(c);
-
-					if (r < 0) {
-						bad = 1;
-					} else if (r == 1) {
-						struct epoll_event ev = { .events = EPOLLIN, .data.ptr = refs };
-
-						epoll_ctl(up_epoll, EPOLL_CTL_MOD, c->fd, &ev);
-						bad = c->close_after;
-					}
-				}
-				if (!bad && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-					bad = up_readable(c, refs) != 0;
-				else if (!bad)
-					bad = up_serve(c, refs) != 0;
+				if (evs[j].events != 0 && o != NULL && o->c == ref->c)
+					evs[j].events = 0;
 			}
-			if (bad) {
-				/* The other fd of the pair may be in this batch too. */
-				for (int j = i + 1; j < n; j++) {
-					struct up_ref *o = evs[j].data.ptr;
-
-					if (o != NULL && o->c == c)
-						evs[j].events = 0;
-				}
-				up_close(c, refs);
-			}
+			up_close(ref->c, ref - ref->is_timer);
 		}
 	}
 }
