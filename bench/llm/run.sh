@@ -14,7 +14,7 @@
 #
 #   bench/llm/run.sh [BUILDDIR]     (default: the current directory)
 # Environment: BENCH ("1 2 3"), PIPELINE (fetch: the fetch test stage;
-#   llm: gap_llm + llm_openrouter), ROUNDS (5, bench 1), ROUNDS2 (3),
+#   llm: gap_llm + llm_openrouter), ROUNDS (7, bench 1), ROUNDS2 (3),
 #   DURATION1 (10s), DURATION2 (30s), RUNS3 (10), WRK_THREADS (2),
 #   WORKERS1 (2), THREADS1 (32), WORKERS2 (4), THREADS2 (64), STAGGER1 (50:
 #   bench 1 spreads its connections' first requests over 50 ms, see post.lua;
@@ -23,7 +23,7 @@ set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-.}" && pwd)
 BENCH=${BENCH:-1 2 3} PIPELINE=${PIPELINE:-fetch}
-ROUNDS=${ROUNDS:-5} ROUNDS2=${ROUNDS2:-3} RUNS3=${RUNS3:-10}
+ROUNDS=${ROUNDS:-7} ROUNDS2=${ROUNDS2:-3} RUNS3=${RUNS3:-10}
 DURATION1=${DURATION1:-10s} DURATION2=${DURATION2:-30s} WRK_THREADS=${WRK_THREADS:-2}
 STAGGER1=${STAGGER1:-50}
 WORKERS1=${WORKERS1:-2} THREADS1=${THREADS1:-32} WORKERS2=${WORKERS2:-4} THREADS2=${THREADS2:-64}
