@@ -22,7 +22,7 @@ build_deps="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libmsgpack-dev libhiredis-dev
 	libssl-dev libjansson-dev libconfig-dev libcurl4-openssl-dev"
 test_deps="check jq redis-server lighttpd nginx-light apache2 libapache2-mod-fcgid curl python3
-	prometheus"
+	prometheus openssl python3-jsonschema"
 
 missing=
 for p in $build_deps $( [ "$mode" = test ] && echo "$test_deps" ); do
