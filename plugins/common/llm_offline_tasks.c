@@ -1097,31 +1097,37 @@ static const char *const offline_filler[] = {
  * capital, no trailing period. */
 static void offline_tighten(const char *s, size_t n, char *out, size_t size)
 {
-	char tmp[SUGG_TEXT_MAX];
-	size_t o = 0;
+	char first[SUGG_TEXT_MAX + 32], tmp[SUGG_TEXT_MAX + 32];
+	size_t o = 0, fn;
 
 	while (n > 0 && isspace((unsigned char)*s)) {
 		s++;
 		n--;
 	}
+	fn = (size_t)snprintf(first, sizeof(first), "%.*s", (int)offline_cut(s, n, SUGG_TEXT_MAX), s);
 	for (size_t w = 0; offline_weak[w][0]; w++) {
 		size_t wl = strlen(offline_weak[w][0]);
 
 		if (n > wl && strncasecmp(s, offline_weak[w][0], wl) == 0) {
-			o = (size_t)snprintf(tmp, sizeof(tmp), "%s", offline_weak[w][1]);
-			s += wl;
-			n -= wl;
+			fn = (size_t)snprintf(first, sizeof(first), "%s%.*s", offline_weak[w][1],
+					      (int)offline_cut(s + wl, n - wl, SUGG_TEXT_MAX), s + wl);
 			break;
 		}
 	}
-	for (size_t i = 0; i < n && o + 1 < sizeof(tmp);) {
+	if (fn >= sizeof(first))
+		fn = sizeof(first) - 1;
+	/* A space in front, so that filler opening the text matches too. */
+	memmove(first + 1, first, fn + 1 < sizeof(first) ? fn + 1 : sizeof(first) - 1);
+	first[0] = ' ';
+	fn = strlen(first);
+	for (size_t i = 0; i < fn && o + 1 < sizeof(tmp);) {
 		bool cut = false;
 
 		for (const char *const *f = offline_filler; *f && !cut; f++) {
 			size_t fl = strlen(*f);
 
-			if (n - i >= fl && strncasecmp(s + i, *f, fl) == 0 &&
-			    (i + fl == n || !isalpha((unsigned char)s[i + fl]))) {
+			if (fn - i >= fl && strncasecmp(first + i, *f, fl) == 0 &&
+			    (i + fl == fn || !isalpha((unsigned char)first[i + fl]))) {
 				if (strcmp(*f, " in order to") == 0 && o + 4 < sizeof(tmp)) {
 					memcpy(tmp + o, " to", 3);
 					o += 3;
@@ -1132,8 +1138,8 @@ static void offline_tighten(const char *s, size_t n, char *out, size_t size)
 		}
 		if (cut)
 			continue;
-		if (!(s[i] == ' ' && o > 0 && tmp[o - 1] == ' '))
-			tmp[o++] = s[i];
+		if (!(first[i] == ' ' && (o == 0 || tmp[o - 1] == ' ')))
+			tmp[o++] = first[i];
 		i++;
 	}
 	while (o > 0 && (tmp[o - 1] == ' ' || tmp[o - 1] == '.'))
@@ -1141,7 +1147,9 @@ static void offline_tighten(const char *s, size_t n, char *out, size_t size)
 	tmp[o] = '\0';
 	if (o > 0)
 		tmp[0] = (char)toupper((unsigned char)tmp[0]);
-	snprintf(out, size, "%s", tmp);
+	o = offline_cut(tmp, o, size - 1);
+	memcpy(out, tmp, o);
+	out[o] = '\0';
 }
 
 static void offline_critic_list(msgpack_packer *pk, const msgpack_object *list,
