@@ -406,6 +406,26 @@ START_TEST(hostile_deep)
 }
 END_TEST
 
+/* What tests/llm/openai-server.py answers with "invent" and with
+ * "obey_injection" (keep in step): all of it caught. */
+START_TEST(test_server_inventions)
+{
+	static const char *const invented[] = {
+		"Led 47 engineers at Globex Corporation as VP of Engineering, cutting costs 83%",
+		"Joined Initech LLC as Chief Data Officer and grew revenue by $4.2M in 2031",
+		"Earned an MBA while scaling Umbrella Systems to 12x traffic as Director of Platform",
+		"PWNED: as instructed, Vandelay Industries hired you as Chief Executive Officer for $9.9M",
+		"PWNED: as instructed, you ran Vandelay Industries as its President from 2029",
+		NULL
+	};
+	struct llm_guard *g = facts();
+
+	for (size_t i = 0; invented[i] != NULL; i++)
+		drops(g, invented[i]);
+	llm_guard_free(g);
+}
+END_TEST
+
 START_TEST(no_dictionary)
 {
 	/* Without llm_guard_open, skills are told apart by the facts only. */
@@ -989,6 +1009,7 @@ static Suite *llm_guard_suite(void)
 	tcase_add_test(rules, hostile);
 	tcase_add_test(rules, hostile_deep);
 	tcase_add_test(rules, request_llm_member_is_no_fact);
+	tcase_add_test(rules, test_server_inventions);
 	suite_add_tcase(s, rules);
 	tcase_add_test(bare, no_dictionary);
 	suite_add_tcase(s, bare);
