@@ -15,7 +15,7 @@ dist_man_MANS += man/imaginator-fcgi.8
 # Real lighttpd, nginx and Apache started on loopback by the tests.
 TESTS += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lighttpd.test \
 	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
-	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test \
+	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test tests/e2e/llm-guard.test \
 	tests/e2e/mock-llm.test
 check_PROGRAMS += tests/e2e/fcgi-client
 tests_e2e_fcgi_client_SOURCES = tests/e2e/fcgi-client.c
@@ -31,7 +31,7 @@ clean-mock-llm:
 
 EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lighttpd.test \
 	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
-	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test \
+	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test tests/e2e/llm-guard.test \
 	tests/e2e/lib-e2e.sh tests/e2e/mock-llm.test tests/e2e/mock-llm/rules.yaml \
 	examples/lighttpd/lighttpd-external.conf examples/lighttpd/lighttpd-spawn.conf \
 	examples/nginx/imaginator.conf \

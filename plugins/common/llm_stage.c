@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "anautil.h"
+#include "llm_guard.h"
 #include "llm_offline_tasks.h"
 #include "llm_plan.h"
 #include "llm_stage.h"
@@ -20,6 +21,9 @@ void llm_stage_fini(struct llm_stage *st)
 {
 	if (st == NULL)
 		return;
+	if (st->guard_open)
+		llm_guard_close();
+	st->guard_open = false;
 	llm_prompt_free(st->prompt);
 	ima_free(st->task);
 	ima_free(st->stage);
@@ -65,6 +69,10 @@ int llm_stage_init(struct llm_stage *st, const struct ima_conf *conf,
 				     ima_conf_string(conf, "prompt_version"));
 	st->temperature = temp >= 0 ? temp : st->prompt->temperature;
 	st->max_tokens = max_tokens > 0 ? (int)max_tokens : st->prompt->max_tokens;
+	/* The skill names tell "with Helm" from "with Globex". */
+	if (llm_guard_open(why, sizeof(why)) != 0)
+		return ima_error_set(err, 500, "config", "", "grounding guard: %s", why);
+	st->guard_open = true;
 	return 0;
 }
 
@@ -117,6 +125,28 @@ void llm_stage_pack_members(msgpack_packer *pk, const struct llm_stage *st,
 
 /* ---- writing ---- */
 
+/* A failure the stage found itself, listed in run_metrics.failures beside
+ * the calls' own. */
+static void llm_stage_failure(struct ima_req *req, const struct llm_stage *st,
+			      const struct llm_stage_answer *a, const char *what, const char *why)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char error[400];
+
+	snprintf(error, sizeof(error), "%s: %.300s", what, why);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	anautil_pack_kv_str(&pk, "task", st->task);
+	anautil_pack_kv_str(&pk, "provider", a->provider);
+	anautil_pack_kv_str(&pk, "model", a->model);
+	anautil_pack_kv_int(&pk, "attempt", 0);
+	anautil_pack_kv_str(&pk, "error", error);
+	ima_req_metric_append(req, "failures", sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 void llm_stage_fallback(struct ima_req *req, const struct llm_stage *st, const char *what,
 			const char *error)
 {
@@ -145,30 +175,43 @@ void llm_stage_fallback(struct ima_req *req, const struct llm_stage *st, const c
 }
 
 /*
- * An answer that satisfies the schema, on its way into the context.
- * THE FILTER: every online answer passes here, through st->filter (the
- * grounding guard), before the stage's write callback sees it. Offline
- * answers are built from the context alone and skip it.
+ * An answer that satisfies the schema, on its way into the context. Every
+ * online answer passes the grounding guard first (llm_guard.h): what names
+ * an employer, title, degree or number the request does not hold is
+ * dropped or rewritten, and counted in run_metrics.guard. Offline answers
+ * are built from the context alone and skip it. Returns 0; 1 when what
+ * the guard left no longer satisfies the schema (why says where); -1 when
+ * memory ran out.
  */
 static int llm_stage_deliver(struct ima_req *req, const struct llm_stage *st,
-			     struct llm_stage_answer *a)
+			     struct llm_stage_answer *a, char *why, size_t size)
 {
+	struct llm_guard *g;
+	struct llm_guard_counts counts = { 0, 0 };
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked up;
 	size_t off = 0;
 	int rc = -1;
 
-	if (st->filter == NULL || strcmp(a->source, "offline") == 0)
+	if (strcmp(a->source, "offline") == 0)
 		return st->write(req, st, a);
+	if ((g = llm_guard_get(req)) == NULL)
+		return -1;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_unpacked_init(&up);
-	if (st->filter(req, st, a->json, &pk) == 0 &&
+	if (llm_guard_pack(g, a->json, &pk, &counts) == 0 &&
 	    msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS &&
 	    up.data.type == MSGPACK_OBJECT_MAP) {
-		a->json = &up.data;
-		rc = st->write(req, st, a);
+		llm_guard_account(req, &counts);
+		/* A list emptied below its minItems: the part is not usable. */
+		if (ima_json_schema_check(st->prompt->schema, &up.data, why, size) != 0) {
+			rc = 1;
+		} else {
+			a->json = &up.data;
+			rc = st->write(req, st, a);
+		}
 	}
 	msgpack_unpacked_destroy(&up);
 	msgpack_sbuffer_destroy(&sb);
@@ -258,6 +301,7 @@ static void llm_stage_done(struct ima_req *req, const struct ima_llm_answer *ans
 	struct llm_stage_call *call = arg;
 	const struct llm_stage *st = call->st;
 	struct llm_stage_answer a;
+	char why[300];
 
 	/* The pipeline ended first: nobody reads the answer any more. */
 	if (ans->status == IMA_LLM_CANCELLED)
@@ -271,8 +315,19 @@ static void llm_stage_done(struct ima_req *req, const struct ima_llm_answer *ans
 		 * say so, though nothing failed. */
 		a.source = strcmp(a.provider, "offline") == 0 ? "offline" : "llm";
 		a.json = ans->json;
-		if (llm_stage_deliver(req, st, &a) != 0)
+		switch (llm_stage_deliver(req, st, &a, why, sizeof(why))) {
+		case 0:
+			break;
+		case 1:
+			/* The call succeeded, so the core listed no failure. */
+			llm_stage_failure(req, st, &a, "the answer named what the resume does not hold",
+					  why);
+			llm_stage_fallback(req, st, "the answer named what the resume does not hold",
+					   why);
+			break;
+		default:
 			llm_stage_fallback(req, st, "cannot write the answer", "out of memory");
+		}
 		return;
 	}
 	if (ans->status == IMA_LLM_INVALID && st->repair && !call->repairing) {

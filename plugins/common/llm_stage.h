@@ -10,7 +10,7 @@
  * llm_stage_init, renders its user message in process and hands it to
  * llm_stage_ask. The answer arrives in a later join (the stage has
  * returned by then) and reaches the stage's write callback, after the
- * filter (see llm_stage_filter_fn).
+ * grounding guard (llm_guard.h) for every online answer.
  *
  * Compiled into each plugin that uses it (hidden symbols).
  */
@@ -60,15 +60,6 @@ struct llm_stage_answer {
 typedef int (*llm_stage_write_fn)(struct ima_req *req, const struct llm_stage *st,
 				  const struct llm_stage_answer *ans);
 
-/*
- * The filter every online answer passes through before it is written
- * (the grounding guard goes here): packs the answer to write, derived from
- * json, into pk. Returns 0, or -1 when memory ran out. NULL: the answer is
- * written as it came. Offline answers are grounded by construction and
- * are not filtered.
- */
-typedef int (*llm_stage_filter_fn)(struct ima_req *req, const struct llm_stage *st,
-				   const msgpack_object *json, msgpack_packer *pk);
 
 struct llm_stage {
 	struct llm_prompt *prompt;
@@ -79,7 +70,7 @@ struct llm_stage {
 	int max_tokens;
 	bool repair;
 	llm_stage_write_fn write;
-	llm_stage_filter_fn filter;
+	bool guard_open;      /* llm_guard_open() succeeded */
 	void *data;           /* the stage's own, for its callbacks */
 };
 
