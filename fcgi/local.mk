@@ -39,4 +39,5 @@ EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/l
 	examples/systemd/imaginator-fcgi.service examples/systemd/imaginator-fcgi.socket \
 	bench/fcgi/run.sh bench/fcgi/baseline.c bench/fcgi/post.lua \
 	bench/fcgi/callgrind.sh bench/fcgi/fcgi-client.py \
+	bench/llm/run.sh bench/llm/upstream.c bench/llm/post.lua bench/llm/gap-reply.json \
 	docs/fcgi.md
