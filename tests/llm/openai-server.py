@@ -668,6 +668,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
 	daemon_threads = True
 	allow_reuse_address = True
+	# socketserver listens with a backlog of 5: a burst of connections
+	# (two workers opening one per call) overflows it, and the kernel's
+	# SYN retry makes some calls a second late.
+	request_queue_size = 128
 
 
 def main():
