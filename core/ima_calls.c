@@ -999,6 +999,23 @@ int ima_join(struct ima_req *req)
 	return ran;
 }
 
+int ima_join_ready(struct ima_req *req)
+{
+	struct req_calls *c = req->calls;
+	struct call_item *it;
+	int ran = 0;
+
+	if (c == NULL || c->in_join)
+		return 0;
+	c->in_join = true;
+	while ((it = calls_pop(c)) != NULL) {
+		it->fire(req, it);
+		ran++;
+	}
+	c->in_join = false;
+	return ran;
+}
+
 void ima_calls_cancel(struct ima_req *req, enum ima_http_result why)
 {
 	if (req->calls == NULL)

@@ -106,6 +106,7 @@ static void http_finish(struct http_xfer *x, CURLcode code, enum ima_http_result
 	struct ima_http_response *o = &x->out;
 	enum ima_http_result r = IMA_HTTP_OK;
 
+	o->retry_after = -1;
 	if (x->easy != NULL) {
 		long status = 0, connects = 0;
 		curl_off_t retry = 0, total = 0;

@@ -500,6 +500,15 @@ int ima_http_submit(struct ima_req *req, const struct ima_http_request *hr,
  */
 int ima_join(struct ima_req *req);
 
+/*
+ * Runs the callbacks that are ready now (an answer the call cache had, an
+ * offline provider's) and returns without waiting for anything else: for
+ * a stage whose result later stages may use when it is at hand, and must
+ * not wait for when it is not. Same rules as ima_join(); returns the number
+ * of callbacks it ran.
+ */
+int ima_join_ready(struct ima_req *req);
+
 /* Seconds until the request's deadline; 0 or less once it passed. */
 double ima_req_deadline_left(const struct ima_req *req);
 

@@ -15,20 +15,33 @@ dist_man_MANS += man/imaginator-fcgi.8
 # Real lighttpd, nginx and Apache started on loopback by the tests.
 TESTS += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lighttpd.test \
 	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
-	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test
+	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test \
+	tests/e2e/llm-guard.test tests/e2e/mock-llm.test tests/e2e/llm-nginx.test \
+	tests/e2e/mock-llm-stages.test
 check_PROGRAMS += tests/e2e/fcgi-client
 tests_e2e_fcgi_client_SOURCES = tests/e2e/fcgi-client.c
 tests_e2e_fcgi_client_CFLAGS = $(AM_CFLAGS) -pthread
 tests_e2e_fcgi_client_LDADD = -lpthread
+# tests/e2e/mock-llm.test installs the mock server from npm here, once per
+# build tree (a directory: CLEANFILES would not remove it).
+clean-local: clean-mock-llm
+clean-mock-llm:
+	-rm -rf tests/.npm-mock-llm tests/.npm-mock-llm.new.*
+.PHONY: clean-mock-llm
 
 
 EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lighttpd.test \
 	tests/e2e/nginx.test tests/e2e/apache.test tests/e2e/cache.test \
-	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test tests/e2e/lib-e2e.sh \
+	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test tests/e2e/llm-guard.test \
+	tests/e2e/lib-e2e.sh tests/e2e/mock-llm.test tests/e2e/mock-llm/rules.yaml \
+	tests/e2e/lib-mock-llm.sh tests/e2e/llm-nginx.test tests/e2e/mock-llm-stages.test \
+	tests/e2e/mock-llm/stages.yaml \
 	examples/lighttpd/lighttpd-external.conf examples/lighttpd/lighttpd-spawn.conf \
 	examples/nginx/imaginator.conf \
 	examples/apache/imaginator-proxy-fcgi.conf examples/apache/imaginator-fcgid.conf \
 	examples/systemd/imaginator-fcgi.service examples/systemd/imaginator-fcgi.socket \
 	bench/fcgi/run.sh bench/fcgi/baseline.c bench/fcgi/post.lua \
 	bench/fcgi/callgrind.sh bench/fcgi/fcgi-client.py \
+	bench/llm/run.sh bench/llm/upstream.c bench/llm/post.lua bench/llm/gap-reply.json \
+	bench/llm/trace-cost.sh \
 	docs/fcgi.md

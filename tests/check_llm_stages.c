@@ -1,10 +1,13 @@
 /*
  * check_llm_stages.c - the pure parts of the LLM stages: model_select's
  * table and choice, prompt files (loading, checks, rendering with
- * delimited and neutralised data), the offline gap answer built from a
- * real analysis of examples/request.json, and reading the model plan.
+ * delimited and neutralised data), the offline answers (gap, profile,
+ * suggestions, critic) built from a real analysis of examples/request.json
+ * and checked against their prompts' schemas, and reading the model plan
+ * (models, temperature).
  */
 #include <check.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +182,35 @@ START_TEST(msel_context_and_ceiling)
 	p.fallbacks = 0;
 	msel_choose(t, &p, &c);
 	ck_assert_uint_eq(c.n, 1);
+	msel_free(t);
+}
+END_TEST
+
+/* A task's own step from the budget's tier, within low..premium, before
+ * the raise for many gaps. */
+START_TEST(msel_task_shift)
+{
+	struct msel_table *t = shipped_table();
+	struct msel_choice c;
+	struct msel_params p = params(MSEL_BALANCED, 2000, 1);
+
+	p.shift = -1;
+	ck_assert_int_eq(msel_choose(t, &p, &c), 0);
+	ck_assert_int_eq(c.tier, MSEL_LOW);
+	ck_assert_msg(strncmp(c.reason, "balanced budget, task tier -1: low, 1 gap;", 42) == 0, "%s", c.reason);
+	p.shift = +1;
+	ck_assert_int_eq(msel_choose(t, &p, &c), 0);
+	ck_assert_int_eq(c.tier, MSEL_PREMIUM);
+	ck_assert_ptr_nonnull(strstr(c.reason, "task tier +1: premium"));
+	p = params(MSEL_PREMIUM, 2000, 1);
+	p.shift = +2;
+	ck_assert_int_eq(msel_choose(t, &p, &c), 0);
+	ck_assert_int_eq(c.tier, MSEL_PREMIUM);
+	p = params(MSEL_LOW, 2000, 7);
+	p.shift = -1;
+	ck_assert_int_eq(msel_choose(t, &p, &c), 0);
+	ck_assert_int_eq(c.wanted, MSEL_BALANCED); /* low stays low, then 7 gaps raise it */
+	ck_assert_ptr_nonnull(strstr(c.reason, "7 gaps: raised to balanced"));
 	msel_free(t);
 }
 END_TEST
@@ -451,9 +483,189 @@ START_TEST(offline_unknown_task)
 	msgpack_unpacked up;
 	char why[256];
 
-	ck_assert(!llm_offline_has("profile"));
-	ck_assert_int_eq(offline("profile", &sb, &up, why, sizeof(why)), -1);
-	ck_assert_str_eq(why, "no offline answer for task 'profile' (known: gap)");
+	ck_assert(!llm_offline_has("title"));
+	ck_assert_int_eq(offline("title", &sb, &up, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "no offline answer for task 'title' (known: gap, profile, suggestions, critic)");
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+
+/* The offline answer of task satisfies the schema of its shipped prompt. */
+static void offline_checks_schema(const char *task, const char *prompt, msgpack_sbuffer *sb,
+				  msgpack_unpacked *up)
+{
+	static const char *const any[] = {
+		"resume", "job_ad", "job_title", "domain_insights", "required_skills",
+		"preferred_skills", "matched", "matched_preferred", "implied",
+		"missing_required", "missing_preferred", "inferred", "candidate_years",
+		"candidate_level", "required_years", "required_level", "alignment_score",
+		"creativity_mode", "profile", "skills", "critical_gaps", "experiences",
+		"suggestions", NULL
+	};
+	char why[512], err[512];
+	struct llm_prompt *p = llm_prompt_load(prompt, any, NULL, err, sizeof(err));
+
+	ck_assert_msg(p != NULL, "%s", err);
+	ck_assert(llm_offline_has(task));
+	ck_assert_int_eq(offline(task, sb, up, why, sizeof(why)), 0);
+	ck_assert_msg(ima_json_schema_check(p->schema, &up->data, why, sizeof(why)) == 0,
+		      "%s against %s: %s", task, prompt, why);
+	llm_prompt_free(p);
+}
+
+/* Every string of o (a tree) holds only numbers of the allowed list. */
+static void numbers_grounded(const msgpack_object *o, const char *const *allowed)
+{
+	if (o->type == MSGPACK_OBJECT_MAP) {
+		for (uint32_t i = 0; i < o->via.map.size; i++)
+			numbers_grounded(&o->via.map.ptr[i].val, allowed);
+	} else if (o->type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			numbers_grounded(&o->via.array.ptr[i], allowed);
+	} else if (o->type == MSGPACK_OBJECT_STR) {
+		const char *s = o->via.str.ptr;
+		size_t n = o->via.str.size;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t j = i;
+			bool found = false;
+
+			if (!isdigit((unsigned char)s[i]) || (i > 0 && isalnum((unsigned char)s[i - 1])))
+				continue;
+			while (j < n && isdigit((unsigned char)s[j]))
+				j++;
+			for (const char *const *a = allowed; *a && !found; a++)
+				found = strlen(*a) == j - i && memcmp(*a, s + i, j - i) == 0;
+			ck_assert_msg(found, "number %.*s in \"%.*s\"", (int)(j - i), s + i, (int)n, s);
+			i = j;
+		}
+	}
+}
+
+/* The figures of examples/request.json's resume and ad. */
+static const char *const request_numbers[] = {
+	"5", "8", "38", "40", "60", "120", "200", "7", "2011", "2015", "2016", "2020", NULL
+};
+
+START_TEST(offline_profile_from_the_resume)
+{
+	msgpack_sbuffer sb;
+	msgpack_unpacked up;
+	const msgpack_object *a, *arch, *met;
+	bool tb = false, pct = false, year = false;
+
+	offline_checks_schema("profile", "prompts/profile.v1.json", &sb, &up);
+	a = &up.data;
+	ck_assert_msg(strstr(str_of(a, "summary"), "Senior Data Engineer at Cascade Analytics Inc, previously Data Engineer at Northwind Retail LLC") != NULL,
+		      "%s", str_of(a, "summary"));
+	arch = anautil_map_get(a, "archetypes");
+	ck_assert_str_eq(str_of(&arch->via.array.ptr[0], "archetype"), "migration");
+	ck_assert_ptr_nonnull(strstr(str_of(&arch->via.array.ptr[0], "evidence"), "Migrated 40 TB"));
+	met = anautil_map_get(a, "stated_metrics");
+	for (uint32_t i = 0; i < met->via.array.size; i++) {
+		const char *m = str_of(&met->via.array.ptr[i], "metric");
+
+		tb |= strcmp(m, "40 TB") == 0;
+		pct |= strcmp(m, "60%") == 0;
+		year |= strlen(m) == 4 && (m[0] == '1' || m[0] == '2'); /* a year is no metric */
+	}
+	ck_assert_msg(tb && pct && !year, "tb %d pct %d year %d", tb, pct, year);
+	ck_assert(anautil_map_get(a, "implied_skills")->via.array.size >= 3);
+	numbers_grounded(a, request_numbers);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(offline_suggestions_from_the_analysis)
+{
+	msgpack_sbuffer sb;
+	msgpack_unpacked up;
+	const msgpack_object *bg, *mi, *sugg;
+	bool reordered = false;
+
+	offline_checks_schema("suggestions", "prompts/suggestions.v1.json", &sb, &up);
+	bg = anautil_map_get(&up.data, "bridging_gaps");
+	ck_assert_uint_eq(bg->via.array.size, 1);
+	ck_assert_str_eq(str_of(&bg->via.array.ptr[0], "skill_focus"), "Kubernetes");
+	sugg = anautil_map_get(&bg->via.array.ptr[0], "suggestions");
+	ck_assert(sugg->via.array.size >= 2 && sugg->via.array.size <= 3);
+	mi = anautil_map_get(&up.data, "metric_improvements");
+	ck_assert(mi->via.array.size >= 2);
+	for (uint32_t i = 0; i < mi->via.array.size; i++) {
+		const msgpack_object *s = anautil_map_get(&mi->via.array.ptr[i], "suggestions");
+		const char *first;
+		size_t fn;
+
+		ck_assert(anautil_elem_str(s, 0, NULL, &first, &fn));
+		reordered |= fn > 30 && strncmp(first, "Reduced query time by 60%: migrated 40 TB", 41) == 0;
+	}
+	ck_assert(reordered);
+	numbers_grounded(&up.data, request_numbers);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(offline_critic_tightens)
+{
+	msgpack_sbuffer sb;
+	msgpack_unpacked up;
+	struct ima_error err;
+	const msgpack_object *bg, *mi, *r;
+	const char *se =
+		"{\"bridging_gaps\": [{\"skill_focus\": \"Go\", \"suggestions\": ["
+		"\"responsible for various   services in order to ship faster.\","
+		"\"helped with the migration successfully\"]}],"
+		" \"metric_improvements\": [{\"original\": \"worked on ETL\", \"suggestions\": [\"worked on ETL for [your figure] teams\"]}]}";
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(ima_json_to_msgpack(se, strlen(se), &sb, &err), 0);
+	ck_assert_int_eq(ima_ctx_put(ima_req_ctx(req), "suggested_experiences", sb.data, sb.size), 0);
+	msgpack_sbuffer_destroy(&sb);
+	offline_checks_schema("critic", "prompts/critic.v1.json", &sb, &up);
+	bg = anautil_map_get(&up.data, "bridging_gaps");
+	ck_assert_str_eq(str_of(&bg->via.array.ptr[0], "skill_focus"), "Go");
+	r = anautil_map_get(&bg->via.array.ptr[0], "refined_suggestions");
+	ck_assert_uint_eq(r->via.array.size, 2);
+	ck_assert_msg(strncmp(r->via.array.ptr[0].via.str.ptr, "Owned services to ship faster",
+			      r->via.array.ptr[0].via.str.size) == 0, "%.*s",
+		      (int)r->via.array.ptr[0].via.str.size, r->via.array.ptr[0].via.str.ptr);
+	ck_assert_uint_eq(r->via.array.ptr[0].via.str.size, strlen("Owned services to ship faster"));
+	ck_assert_int_eq(strncmp(r->via.array.ptr[1].via.str.ptr, "Supported the migration",
+				 r->via.array.ptr[1].via.str.size), 0);
+	mi = anautil_map_get(&up.data, "metric_improvements");
+	ck_assert_str_eq(str_of(&mi->via.array.ptr[0], "original"), "worked on ETL");
+	r = anautil_map_get(&mi->via.array.ptr[0], "refined_suggestions");
+	ck_assert_int_eq(strncmp(r->via.array.ptr[0].via.str.ptr, "Delivered ETL for [your figure] teams",
+				 r->via.array.ptr[0].via.str.size), 0);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(offline_critic_without_suggestions)
+{
+	msgpack_sbuffer sb;
+	msgpack_unpacked up;
+
+	offline_checks_schema("critic", "prompts/critic.v1.json", &sb, &up);
+	ck_assert_uint_eq(anautil_map_get(&up.data, "bridging_gaps")->via.array.size, 0);
+	ck_assert_uint_eq(anautil_map_get(&up.data, "metric_improvements")->via.array.size, 0);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(offline_gap_checks_schema)
+{
+	msgpack_sbuffer sb;
+	msgpack_unpacked up;
+
+	offline_checks_schema("gap", "prompts/gap.v2.json", &sb, &up);
+	numbers_grounded(anautil_map_get(&up.data, "critical_gaps"), request_numbers);
 	msgpack_unpacked_destroy(&up);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -542,6 +754,25 @@ START_TEST(plan_models_read_back)
 	ck_assert_int_eq(llm_plan_models(r, "gap.models", &m, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	ima_req_free(r);
+
+	/* The planned temperature: only a number from 0 to 2 counts. */
+	r = ima_req_new();
+	{
+		const char *tp = "{\"gap\": {\"temperature\": 0.6}, \"profile\": {\"temperature\": 7},"
+				 " \"suggestions\": {\"temperature\": \"hot\"}}";
+		double temp = -1;
+
+		msgpack_sbuffer_init(&sb);
+		ck_assert_int_eq(ima_json_to_msgpack(tp, strlen(tp), &sb, &err), 0);
+		ck_assert_int_eq(ima_ctx_put(ima_req_ctx(r), "_llm_plan", sb.data, sb.size), 0);
+		msgpack_sbuffer_destroy(&sb);
+		ck_assert(llm_plan_temperature(r, "gap", &temp));
+		ck_assert_double_eq_tol(temp, 0.6, 1e-12);
+		ck_assert(!llm_plan_temperature(r, "profile", &temp));
+		ck_assert(!llm_plan_temperature(r, "suggestions", &temp));
+		ck_assert(!llm_plan_temperature(r, "critic", &temp));
+	}
+	ima_req_free(r);
 }
 END_TEST
 
@@ -554,6 +785,7 @@ static Suite *llm_stages_suite(void)
 	tcase_add_test(tc, msel_budgets_pick_tiers);
 	tcase_add_test(tc, msel_raise_and_lower);
 	tcase_add_test(tc, msel_context_and_ceiling);
+	tcase_add_test(tc, msel_task_shift);
 	tcase_add_test(tc, msel_bad_tables);
 	tcase_add_test(tc, prompt_render_delimits_and_neutralises);
 	tcase_add_test(tc, prompt_shipped_loads);
@@ -564,6 +796,11 @@ static Suite *llm_stages_suite(void)
 	tcase_add_test(an, offline_gap_from_the_analysis);
 	tcase_add_test(an, offline_unknown_task);
 	tcase_add_test(an, offline_gap_years_and_level);
+	tcase_add_test(an, offline_profile_from_the_resume);
+	tcase_add_test(an, offline_suggestions_from_the_analysis);
+	tcase_add_test(an, offline_critic_tightens);
+	tcase_add_test(an, offline_critic_without_suggestions);
+	tcase_add_test(an, offline_gap_checks_schema);
 	suite_add_tcase(s, an);
 	return s;
 }

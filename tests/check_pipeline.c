@@ -236,10 +236,12 @@ START_TEST(pipeline_load_allocation_failures)
 	/* The shipped data files, cut short: each load reads them all. */
 	for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++)
 		setenv("IMAGINATOR_DATA_DIR", copy_data_head(data[i], 40), 1);
-	/* The LLM prompt whole: a JSON document cut short is no prompt. */
+	/* The LLM prompts whole: a JSON document cut short is no prompt. */
 	snprintf(path, sizeof(path), "%s/prompts", getenv("IMAGINATOR_DATA_DIR"));
 	ck_assert(mkdir(path, 0700) == 0 || errno == EEXIST);
-	copy_data_head("prompts/gap.v1.json", 1000);
+	copy_data_head("prompts/gap.v2.json", 1000);
+	copy_data_head("prompts/profile.v1.json", 1000);
+	copy_data_head("prompts/suggestions.v1.json", 1000);
 	snprintf(path, sizeof(path), "%s/conf/default.conf", src ? src : "..");
 	for (int embedded = 0; embedded < 2; embedded++) {
 		const char *conf = embedded ? NULL : path;

@@ -6,6 +6,16 @@
  * impact and the ad's line that asks for it; strategies that name the held
  * skills they build on; a rationale for the alignment score. Nothing is
  * invented: every skill, number and quoted line comes from the context.
+ *
+ * "profile" describes the resume alone: implied skills with the line that
+ * shows them, strengths, the kinds of work its bullets show (archetypes by
+ * their verbs), and every figure it states. "suggestions" writes bullets
+ * for each critical gap from the resume's own bullets that show a related
+ * skill, and rewrites of bullets that hide their impact, with the visible
+ * placeholder "[your figure]" where a number is wanted. "critic" tightens
+ * the suggestions in the context: clichés out, a strong verb first. The
+ * same rule holds for all: only skills, employers, titles, quotes and
+ * numbers of the resume, the ad and the request reach the text.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -23,12 +33,21 @@ typedef int (*llm_offline_fn)(struct ima_ctx *ctx, msgpack_packer *pk,
 
 static int llm_offline_gap(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
 			   size_t size);
+static int llm_offline_profile(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
+			       size_t size);
+static int llm_offline_suggestions(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
+				   size_t size);
+static int llm_offline_critic(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
+			      size_t size);
 
 static const struct {
 	const char *task;
 	llm_offline_fn build;
 } llm_offline_builders[] = {
 	{ "gap", llm_offline_gap },
+	{ "profile", llm_offline_profile },
+	{ "suggestions", llm_offline_suggestions },
+	{ "critic", llm_offline_critic },
 };
 
 #define LLM_OFFLINE_COUNT (sizeof(llm_offline_builders) / sizeof(llm_offline_builders[0]))
@@ -43,7 +62,7 @@ bool llm_offline_has(const char *task)
 
 const char *llm_offline_names(void)
 {
-	return "gap";
+	return "gap, profile, suggestions, critic";
 }
 
 int llm_offline_answer(struct ima_ctx *ctx, const char *task,
@@ -540,5 +559,649 @@ static int llm_offline_gap(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
 	}
 	anautil_pack_kv_str(pk, "alignment_rationale", rationale);
 	ima_free(g);
+	return 0;
+}
+
+/* ---- the resume's bullets ---- */
+
+#define OFFLINE_MAX_BULLETS 48
+#define OFFLINE_BULLET_MAX 200
+
+struct offline_bullet {
+	const char *text;
+	size_t len;
+	long job;         /* index into experiences, -1 when outside every job */
+	bool has_digit;
+};
+
+struct offline_resume {
+	const char *text;
+	size_t len;
+	const msgpack_object *exps;  /* experiences[] */
+	struct offline_bullet b[OFFLINE_MAX_BULLETS];
+	size_t n;
+};
+
+static bool offline_has_digit(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (isdigit((unsigned char)s[i]))
+			return true;
+	return false;
+}
+
+/* Whether the line at s opens with a bullet mark ("-", "*", U+2022). */
+static bool offline_is_bullet(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i < n && (s[i] == '-' || s[i] == '*'))
+		return true;
+	return n - i >= 3 && memcmp(s + i, "\xe2\x80\xa2", 3) == 0;
+}
+
+/* The bullets of every job's block (_experience.spans), in order, with
+ * trailing punctuation cut. */
+static void offline_resume_bullets(struct ima_ctx *ctx, struct offline_resume *r)
+{
+	const msgpack_object *spans = ima_ctx_get(ctx, "_experience.spans");
+
+	memset(r, 0, sizeof(*r));
+	r->text = "";
+	anautil_ctx_str(ctx, "_input.resume_text", &r->text, &r->len);
+	r->exps = ima_ctx_get(ctx, "experiences");
+	for (uint32_t j = 0; j < offline_count(spans) && r->n < OFFLINE_MAX_BULLETS; j++) {
+		const msgpack_object *sp = &spans->via.array.ptr[j];
+		double a, b;
+		size_t pos, end;
+
+		if (sp->type != MSGPACK_OBJECT_ARRAY || sp->via.array.size != 2 ||
+		    !anautil_number(&sp->via.array.ptr[0], &a) ||
+		    !anautil_number(&sp->via.array.ptr[1], &b) || a < 0 || b < a)
+			continue;
+		pos = (size_t)a;
+		end = (size_t)b < r->len ? (size_t)b : r->len;
+		while (pos < end && r->n < OFFLINE_MAX_BULLETS) {
+			size_t eol = pos, ln;
+			const char *line;
+
+			while (eol < end && r->text[eol] != '\n')
+				eol++;
+			if (offline_is_bullet(r->text + pos, eol - pos) &&
+			    (ln = offline_line_at(r->text, r->len, pos, &line)) > 0) {
+				while (ln > 0 && (line[ln - 1] == '.' || line[ln - 1] == ';' ||
+						  line[ln - 1] == ','))
+					ln--;
+				if (ln > 0) {
+					struct offline_bullet *bl = &r->b[r->n++];
+
+					bl->text = line;
+					bl->len = offline_cut(line, ln, OFFLINE_BULLET_MAX);
+					bl->job = (long)j;
+					bl->has_digit = offline_has_digit(line, ln);
+				}
+			}
+			pos = eol + 1;
+		}
+	}
+}
+
+/* Member key of experiences[job] as a string; "" when absent. */
+static const char *offline_job_str(const struct offline_resume *r, long job, const char *key,
+				   size_t *n)
+{
+	const char *s = "";
+
+	*n = 0;
+	if (job >= 0 && (size_t)job < offline_count(r->exps) &&
+	    anautil_str(anautil_map_get(&r->exps->via.array.ptr[job], key), &s, n))
+		return s;
+	*n = 0;
+	return "";
+}
+
+/* Case-insensitive search for word as a whole word in s[0..n). */
+static bool offline_has_word(const char *s, size_t n, const char *word, size_t wn)
+{
+	for (size_t i = 0; wn > 0 && i + wn <= n; i++)
+		if (strncasecmp(s + i, word, wn) == 0 &&
+		    (i == 0 || !isalnum((unsigned char)s[i - 1])) &&
+		    (i + wn == n || !isalnum((unsigned char)s[i + wn])))
+			return true;
+	return false;
+}
+
+/* Whether a word of s[0..n) starts with one of the stems. */
+static bool offline_has_stem(const char *s, size_t n, const char *const *stems)
+{
+	for (const char *const *st = stems; *st; st++) {
+		size_t sl = strlen(*st);
+
+		for (size_t i = 0; i + sl <= n; i++)
+			if ((i == 0 || !isalpha((unsigned char)s[i - 1])) &&
+			    strncasecmp(s + i, *st, sl) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* The first bullet that names the skill, or NULL. */
+static const struct offline_bullet *offline_bullet_naming(const struct offline_resume *r,
+							   const char *skill, size_t n,
+							   const struct offline_bullet *not)
+{
+	/* The skills stage names "Apache Kafka" what the resume calls
+	 * "Kafka": try the last word too. */
+	const char *last = skill;
+	size_t ln = n;
+
+	for (size_t i = n; i > 0; i--)
+		if (skill[i - 1] == ' ') {
+			last = skill + i;
+			ln = n - i;
+			break;
+		}
+	for (size_t i = 0; i < r->n; i++)
+		if (&r->b[i] != not && (offline_has_word(r->b[i].text, r->b[i].len, skill, n) ||
+					(ln >= 3 && offline_has_word(r->b[i].text, r->b[i].len, last, ln))))
+			return &r->b[i];
+	return NULL;
+}
+
+/* ---- profile ---- */
+
+static const char *const offline_archetypes[] = {
+	"migration", "greenfield build", "scaling", "turnaround", "maintenance"
+};
+static const char *const offline_stems[][12] = {
+	{ "migrat", "moved", "port", "replatform", "re-platform", "transition", NULL },
+	{ "built", "build", "designed", "introduced", "launched", "created", "founded",
+	  "greenfield", "wrote", NULL },
+	{ "scal", "grew", "throughput", "expanded", "growth", NULL },
+	{ "turnaround", "turned around", "rescu", "stabilis", "stabiliz", "recover", "reviv",
+	  "overhaul", NULL },
+	{ "maintain", "maintenance", "support", "on-call", "upgrad", "patch", NULL },
+};
+static const char *const offline_lead_stems[] = {
+	"led", "lead", "mentor", "managed", "coached", "supervis", NULL
+};
+
+#define PROFILE_MAX_METRICS 15
+
+struct offline_metric {
+	const char *num;
+	size_t nlen;
+	const char *line;
+	size_t llen;
+};
+
+/* A figure of the line at s: digits (with "," and "."), then "%" or "+",
+ * or a space and the word that follows ("40 TB", "5 engineers"). Years
+ * (1900-2099) and digits inside words ("S3") are not figures. */
+static size_t offline_figure(const char *line, size_t n, size_t i)
+{
+	size_t j = i, digits;
+
+	if (i > 0 && (isalnum((unsigned char)line[i - 1]) || line[i - 1] == '.' ||
+		      line[i - 1] == '/'))
+		return 0;
+	while (j < n && (isdigit((unsigned char)line[j]) ||
+			 ((line[j] == ',' || line[j] == '.') && j + 1 < n &&
+			  isdigit((unsigned char)line[j + 1]))))
+		j++;
+	digits = j - i;
+	if (digits == 0 || (j < n && isalpha((unsigned char)line[j])))
+		return 0;
+	if (digits == 4 && (memcmp(line + i, "19", 2) == 0 || memcmp(line + i, "20", 2) == 0))
+		return 0;
+	if (j < n && (line[j] == '%' || line[j] == '+'))
+		return j + 1 - i;
+	if (j + 1 < n && line[j] == ' ' && isalpha((unsigned char)line[j + 1])) {
+		size_t k = j + 1;
+
+		while (k < n && isalpha((unsigned char)line[k]))
+			k++;
+		if (k - j - 1 <= 12)
+			return k - i;
+	}
+	return j - i;
+}
+
+/* Every figure the resume states, with its line: lines with an address or
+ * a "|" (contact lines) are left out. */
+static size_t offline_metrics(const char *text, size_t len, struct offline_metric *m,
+			      size_t max)
+{
+	size_t n = 0;
+
+	for (size_t start = 0; start < len && n < max;) {
+		size_t end = start;
+		const char *line;
+		size_t ln;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		ln = offline_line_at(text, len, start, &line);
+		if (ln > 0 && memchr(line, '@', ln) == NULL && memchr(line, '|', ln) == NULL)
+			for (size_t i = 0; i < ln && n < max; i++) {
+				size_t f = isdigit((unsigned char)line[i]) ? offline_figure(line, ln, i) : 0;
+
+				if (f == 0)
+					continue;
+				m[n].num = line + i;
+				m[n].nlen = f;
+				m[n].line = line;
+				m[n].llen = offline_cut(line, ln, GAP_QUOTE_MAX);
+				n++;
+				i += f;
+			}
+		start = end + 1;
+	}
+	return n;
+}
+
+static int llm_offline_profile(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
+			       size_t size)
+{
+	struct offline_resume *r = ima_calloc(1, sizeof(*r));
+	struct offline_metric metrics[PROFILE_MAX_METRICS];
+	const msgpack_object *inferred = ima_ctx_get(ctx, "processed_skills.inferred_skills");
+	const msgpack_object *high = ima_ctx_get(ctx, "processed_skills.high_confidence");
+	const msgpack_object *hits = ima_ctx_get(ctx, "_skills.resume");
+	const struct offline_bullet *arch[5] = { NULL };
+	const struct offline_bullet *lead = NULL, *figure = NULL;
+	char summary[700], skills[200], strengths[3][OFFLINE_BULLET_MAX + 40];
+	size_t nstr = 0, nimp = 0, narch = 0, nmet, used, nskills;
+
+	if (r == NULL) {
+		snprintf(why, size, "out of memory");
+		return -1;
+	}
+	offline_resume_bullets(ctx, r);
+	nskills = offline_join(skills, sizeof(skills), high, "skill", 3);
+
+	/* Who: the jobs, most recent first, as the resume names them. */
+	used = 0;
+	summary[0] = '\0';
+	for (long j = 0; j < (long)offline_count(r->exps) && j < 3; j++) {
+		size_t tn, cn;
+		const char *t = offline_job_str(r, j, "title", &tn);
+		const char *c = offline_job_str(r, j, "company", &cn);
+
+		if (tn == 0 || used >= sizeof(summary))
+			continue;
+		used += (size_t)snprintf(summary + used, sizeof(summary) - used, "%s%.*s%s%.*s",
+					 used == 0 ? "" : j == 1 ? ", previously " : " and ",
+					 (int)offline_cut(t, tn, 80), t, cn ? " at " : "",
+					 (int)offline_cut(c, cn, 80), c);
+	}
+	if (used == 0)
+		used = (size_t)snprintf(summary, sizeof(summary), "The resume names no job with a title");
+	if (used < sizeof(summary))
+		snprintf(summary + used, sizeof(summary) - used, nskills ? "; strongest in %s." : ".",
+			 skills);
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct offline_bullet *b = &r->b[i];
+
+		if (lead == NULL && offline_has_stem(b->text, b->len, offline_lead_stems))
+			lead = b;
+		if (figure == NULL && b->has_digit && b != lead)
+			figure = b;
+		for (size_t a = 0; a < 5; a++)
+			if (arch[a] == NULL && offline_has_stem(b->text, b->len, offline_stems[a])) {
+				arch[a] = b;
+				narch++;
+			}
+	}
+	if (nskills > 0)
+		snprintf(strengths[nstr++], sizeof(strengths[0]), "Depth in %s", skills);
+	if (lead != NULL)
+		snprintf(strengths[nstr++], sizeof(strengths[0]), "Leadership: %.*s", (int)lead->len,
+			 lead->text);
+	if (figure != NULL)
+		snprintf(strengths[nstr++], sizeof(strengths[0]), "Measurable results: %.*s",
+			 (int)figure->len, figure->text);
+	nmet = offline_metrics(r->text, r->len, metrics, PROFILE_MAX_METRICS);
+	for (uint32_t i = 0; i < offline_count(inferred) && nimp < 15; i++)
+		nimp += anautil_elem_str(inferred, i, "skill", &(const char *){ NULL }, &(size_t){ 0 });
+
+	msgpack_pack_map(pk, 5);
+	anautil_pack_kv_str(pk, "summary", summary);
+	anautil_pack_key(pk, "implied_skills");
+	msgpack_pack_array(pk, nimp);
+	for (uint32_t i = 0, k = 0; i < offline_count(inferred) && k < nimp; i++) {
+		const msgpack_object *e = &inferred->via.array.ptr[i];
+		const msgpack_object *by = anautil_map_get(e, "implied_by");
+		char quote[GAP_QUOTE_MAX + 8], from[160], evidence[GAP_QUOTE_MAX + 200];
+		const char *skill, *first;
+		size_t sn, fn;
+
+		if (!anautil_elem_str(inferred, i, "skill", &skill, &sn))
+			continue;
+		k++;
+		quote[0] = '\0';
+		offline_join(from, sizeof(from), by, NULL, 3);
+		if (anautil_elem_str(by, 0, NULL, &first, &fn))
+			offline_quote(quote, sizeof(quote), hits, r->text, r->len, first, fn);
+		if (quote[0] != '\0')
+			snprintf(evidence, sizeof(evidence), "%s", quote);
+		else
+			snprintf(evidence, sizeof(evidence), "follows from %s", from[0] ? from : "held skills");
+		msgpack_pack_map(pk, 2);
+		anautil_pack_kv_strn(pk, "skill", skill, sn);
+		anautil_pack_kv_str(pk, "evidence", evidence);
+	}
+	anautil_pack_key(pk, "strengths");
+	msgpack_pack_array(pk, nstr);
+	for (size_t i = 0; i < nstr; i++)
+		ima_pack_cstr(pk, strengths[i]);
+	anautil_pack_key(pk, "archetypes");
+	msgpack_pack_array(pk, narch);
+	for (size_t a = 0; a < 5; a++) {
+		if (arch[a] == NULL)
+			continue;
+		msgpack_pack_map(pk, 2);
+		anautil_pack_kv_str(pk, "archetype", offline_archetypes[a]);
+		anautil_pack_kv_strn(pk, "evidence", arch[a]->text, arch[a]->len);
+	}
+	anautil_pack_key(pk, "stated_metrics");
+	msgpack_pack_array(pk, nmet);
+	for (size_t i = 0; i < nmet; i++) {
+		msgpack_pack_map(pk, 2);
+		anautil_pack_kv_strn(pk, "metric", metrics[i].num, metrics[i].nlen);
+		anautil_pack_kv_strn(pk, "context", metrics[i].line, metrics[i].llen);
+	}
+	ima_free(r);
+	return 0;
+}
+
+/* ---- suggestions ---- */
+
+#define SUGG_MAX_GAPS 10
+#define SUGG_MAX_REWRITES 5
+#define SUGG_TEXT_MAX 600
+
+struct offline_sugg {
+	const char *focus;
+	size_t flen;
+	char text[3][SUGG_TEXT_MAX];
+	size_t n;
+};
+
+/* Bullets for one gap from the resume's bullets that name its related
+ * skills; a project to add when nothing related is held. */
+static void offline_bridge(const struct offline_resume *r, const msgpack_object *rel,
+			   struct offline_sugg *s)
+{
+	const struct offline_bullet *first = NULL;
+	const char *r1 = NULL;
+	size_t r1n = 0;
+
+	for (uint32_t i = 0; i < offline_count(rel) && s->n < 2; i++) {
+		const struct offline_bullet *b;
+		const char *rs;
+		size_t rn;
+
+		if (!anautil_elem_str(rel, i, NULL, &rs, &rn) ||
+		    (b = offline_bullet_naming(r, rs, rn, first)) == NULL)
+			continue;
+		snprintf(s->text[s->n++], SUGG_TEXT_MAX, "%.*s - %.*s experience that carries over to %.*s",
+			 (int)b->len, b->text, (int)rn, rs, (int)s->flen, s->focus);
+		if (first == NULL) {
+			first = b;
+			r1 = rs;
+			r1n = rn;
+		}
+	}
+	if (first != NULL) {
+		snprintf(s->text[s->n++], SUGG_TEXT_MAX,
+			 "Add a project that runs your %.*s work on %.*s, with what it ran and its result ([your figure])",
+			 (int)r1n, r1, (int)s->flen, s->focus);
+		return;
+	}
+	snprintf(s->text[s->n++], SUGG_TEXT_MAX,
+		 "Add a project or course that uses %.*s, described with its result ([your figure])",
+		 (int)s->flen, s->focus);
+	if (offline_count(r->exps) > 0) {
+		size_t tn, cn;
+		const char *t = offline_job_str(r, 0, "title", &tn);
+		const char *c = offline_job_str(r, 0, "company", &cn);
+
+		snprintf(s->text[s->n++], SUGG_TEXT_MAX,
+			 "Name any exposure to %.*s in your work as %.*s%s%.*s, with its scope ([your figure])",
+			 (int)s->flen, s->focus, (int)offline_cut(t, tn, 80), t, cn ? " at " : "",
+			 (int)offline_cut(c, cn, 80), c);
+	} else {
+		snprintf(s->text[s->n++], SUGG_TEXT_MAX,
+			 "Name any exposure to %.*s you already have, with its scope ([your figure])",
+			 (int)s->flen, s->focus);
+	}
+}
+
+/* Rewrites of a bullet that surface its impact: a bullet with a result
+ * after ";" leads with it; one without a figure asks for the result and
+ * the scale. */
+static void offline_rewrite(const struct offline_bullet *b, struct offline_sugg *s)
+{
+	const char *semi = memchr(b->text, ';', b->len);
+
+	s->focus = b->text;
+	s->flen = b->len;
+	if (semi != NULL && b->has_digit) {
+		const char *res = semi + 1;
+		size_t rn = b->len - (size_t)(res - b->text), hn = (size_t)(semi - b->text);
+
+		while (rn > 0 && *res == ' ') {
+			res++;
+			rn--;
+		}
+		if (rn > 0 && hn > 0) {
+			snprintf(s->text[s->n++], SUGG_TEXT_MAX, "%c%.*s: %c%.*s",
+				 toupper((unsigned char)res[0]), (int)rn - 1, res + 1,
+				 tolower((unsigned char)b->text[0]), (int)hn - 1, b->text + 1);
+			return;
+		}
+	}
+	snprintf(s->text[s->n++], SUGG_TEXT_MAX,
+		 "%.*s, cutting time or cost by [your figure]", (int)b->len, b->text);
+	snprintf(s->text[s->n++], SUGG_TEXT_MAX,
+		 "%.*s, serving [your figure] users, teams or systems", (int)b->len, b->text);
+}
+
+static void offline_pack_suggs(msgpack_packer *pk, const char *key, const char *field,
+			       const struct offline_sugg *s, size_t n)
+{
+	anautil_pack_key(pk, key);
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_map(pk, 2);
+		anautil_pack_kv_strn(pk, field, s[i].focus, s[i].flen);
+		anautil_pack_key(pk, "suggestions");
+		msgpack_pack_array(pk, s[i].n);
+		for (size_t k = 0; k < s[i].n; k++)
+			ima_pack_cstr(pk, s[i].text[k]);
+	}
+}
+
+struct offline_suggestions {
+	struct offline_resume r;
+	struct offline_sugg gaps[SUGG_MAX_GAPS], rewrites[SUGG_MAX_REWRITES];
+};
+
+static int llm_offline_suggestions(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
+				   size_t size)
+{
+	struct offline_suggestions *o = ima_calloc(1, sizeof(*o));
+	const msgpack_object *crit = ima_ctx_get(ctx, "gap_analysis.critical_gaps");
+	size_t ngaps = 0, nrw = 0;
+
+	if (o == NULL) {
+		snprintf(why, size, "out of memory");
+		return -1;
+	}
+	offline_resume_bullets(ctx, &o->r);
+	for (uint32_t i = 0; i < offline_count(crit) && ngaps < SUGG_MAX_GAPS; i++) {
+		const msgpack_object *e = &crit->via.array.ptr[i];
+		struct offline_sugg *s = &o->gaps[ngaps];
+
+		if (!anautil_str(anautil_map_get(e, "skill"), &s->focus, &s->flen) || s->flen == 0)
+			continue;
+		ngaps++;
+		offline_bridge(&o->r, anautil_map_get(e, "related_skills"), s);
+	}
+	/* Bullets without a figure first: they hide their impact most. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < o->r.n && nrw < SUGG_MAX_REWRITES; i++) {
+			const struct offline_bullet *b = &o->r.b[i];
+
+			if (b->has_digit != (pass == 1) ||
+			    (pass == 1 && memchr(b->text, ';', b->len) == NULL && nrw >= 2))
+				continue;
+			offline_rewrite(b, &o->rewrites[nrw++]);
+		}
+	msgpack_pack_map(pk, 2);
+	offline_pack_suggs(pk, "bridging_gaps", "skill_focus", o->gaps, ngaps);
+	offline_pack_suggs(pk, "metric_improvements", "original", o->rewrites, nrw);
+	ima_free(o);
+	return 0;
+}
+
+/* ---- critic ---- */
+
+/* Openings that say little, and the verb that replaces them. */
+static const char *const offline_weak[][2] = {
+	{ "responsible for ", "Owned " },
+	{ "was responsible for ", "Owned " },
+	{ "helped with ", "Supported " },
+	{ "helped to ", "" },
+	{ "helped ", "Supported " },
+	{ "worked on ", "Delivered " },
+	{ "was involved in ", "Contributed to " },
+	{ "involved in ", "Contributed to " },
+	{ "participated in ", "Contributed to " },
+	{ "assisted with ", "Supported " },
+	{ "tasked with ", "" },
+	{ NULL, NULL }
+};
+/* Filler anywhere in a bullet. */
+static const char *const offline_filler[] = {
+	" successfully", " effectively", " various", " very", " really",
+	" in order to", " a number of", " team player", " synergy", NULL
+};
+
+/* The tightened version of s into out: the opening replaced, filler cut
+ * (" in order to" becomes " to"), spaces collapsed, the first letter a
+ * capital, no trailing period. */
+static void offline_tighten(const char *s, size_t n, char *out, size_t size)
+{
+	char first[SUGG_TEXT_MAX + 32], tmp[SUGG_TEXT_MAX + 32];
+	size_t o = 0, fn;
+
+	while (n > 0 && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	fn = (size_t)snprintf(first, sizeof(first), "%.*s", (int)offline_cut(s, n, SUGG_TEXT_MAX), s);
+	for (size_t w = 0; offline_weak[w][0]; w++) {
+		size_t wl = strlen(offline_weak[w][0]);
+
+		if (n > wl && strncasecmp(s, offline_weak[w][0], wl) == 0) {
+			fn = (size_t)snprintf(first, sizeof(first), "%s%.*s", offline_weak[w][1],
+					      (int)offline_cut(s + wl, n - wl, SUGG_TEXT_MAX), s + wl);
+			break;
+		}
+	}
+	if (fn >= sizeof(first))
+		fn = sizeof(first) - 1;
+	/* A space in front, so that filler opening the text matches too. */
+	memmove(first + 1, first, fn + 1 < sizeof(first) ? fn + 1 : sizeof(first) - 1);
+	first[0] = ' ';
+	fn = strlen(first);
+	for (size_t i = 0; i < fn && o + 1 < sizeof(tmp);) {
+		bool cut = false;
+
+		for (const char *const *f = offline_filler; *f && !cut; f++) {
+			size_t fl = strlen(*f);
+
+			if (fn - i >= fl && strncasecmp(first + i, *f, fl) == 0 &&
+			    (i + fl == fn || !isalpha((unsigned char)first[i + fl]))) {
+				if (strcmp(*f, " in order to") == 0 && o + 4 < sizeof(tmp)) {
+					memcpy(tmp + o, " to", 3);
+					o += 3;
+				}
+				i += fl;
+				cut = true;
+			}
+		}
+		if (cut)
+			continue;
+		if (!(first[i] == ' ' && (o == 0 || tmp[o - 1] == ' ')))
+			tmp[o++] = first[i];
+		i++;
+	}
+	while (o > 0 && (tmp[o - 1] == ' ' || tmp[o - 1] == '.'))
+		o--;
+	tmp[o] = '\0';
+	if (o > 0)
+		tmp[0] = (char)toupper((unsigned char)tmp[0]);
+	o = offline_cut(tmp, o, size - 1);
+	memcpy(out, tmp, o);
+	out[o] = '\0';
+}
+
+static void offline_critic_list(msgpack_packer *pk, const msgpack_object *list,
+				const char *key, const char *field)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < offline_count(list); i++)
+		n += anautil_elem_str(list, i, field, &(const char *){ NULL }, &(size_t){ 0 });
+	anautil_pack_key(pk, key);
+	msgpack_pack_array(pk, n);
+	for (uint32_t i = 0; i < offline_count(list); i++) {
+		const msgpack_object *e = &list->via.array.ptr[i];
+		const msgpack_object *sugg = anautil_map_get(e, "suggestions");
+		const char *f;
+		size_t fn, m = 0;
+
+		if (!anautil_elem_str(list, i, field, &f, &fn))
+			continue;
+		for (uint32_t k = 0; k < offline_count(sugg) && m < 3; k++)
+			m += anautil_elem_str(sugg, k, NULL, &(const char *){ NULL }, &(size_t){ 0 });
+		msgpack_pack_map(pk, 2);
+		anautil_pack_kv_strn(pk, field, f, fn);
+		anautil_pack_key(pk, "refined_suggestions");
+		msgpack_pack_array(pk, m);
+		for (uint32_t k = 0, done = 0; k < offline_count(sugg) && done < m; k++) {
+			char out[SUGG_TEXT_MAX];
+			const char *s;
+			size_t sn;
+
+			if (!anautil_elem_str(sugg, k, NULL, &s, &sn))
+				continue;
+			offline_tighten(s, sn, out, sizeof(out));
+			/* A suggestion that was nothing but filler keeps its words. */
+			if (out[0] == '\0')
+				snprintf(out, sizeof(out), "%.*s", (int)offline_cut(s, sn, SUGG_TEXT_MAX - 1), s);
+			ima_pack_cstr(pk, out);
+			done++;
+		}
+	}
+}
+
+static int llm_offline_critic(struct ima_ctx *ctx, msgpack_packer *pk, char *why,
+			      size_t size)
+{
+	const msgpack_object *se = ima_ctx_get(ctx, "suggested_experiences");
+
+	(void)why;
+	(void)size;
+	msgpack_pack_map(pk, 2);
+	offline_critic_list(pk, anautil_map_get(se, "bridging_gaps"), "bridging_gaps", "skill_focus");
+	offline_critic_list(pk, anautil_map_get(se, "metric_improvements"), "metric_improvements",
+			    "original");
 	return 0;
 }

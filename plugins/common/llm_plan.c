@@ -1,4 +1,4 @@
-/* llm_plan.c - reading _llm_plan.<task>.models. */
+/* llm_plan.c - reading _llm_plan.<task>.models and .temperature. */
 #include <stdio.h>
 #include <string.h>
 
@@ -52,4 +52,18 @@ int llm_plan_models(struct ima_req *req, const char *task,
 		*n = k;
 	}
 	return 0;
+}
+
+bool llm_plan_temperature(struct ima_req *req, const char *task, double *t)
+{
+	char path[96];
+	double v;
+
+	if (task == NULL || strchr(task, '.') != NULL ||
+	    (size_t)snprintf(path, sizeof(path), "_llm_plan.%s.temperature", task) >= sizeof(path))
+		return false;
+	if (!anautil_number(ima_ctx_get(ima_req_ctx(req), path), &v) || v < 0 || v > 2)
+		return false;
+	*t = v;
+	return true;
 }

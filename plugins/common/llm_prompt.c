@@ -14,7 +14,7 @@
 #define LLM_PLACEHOLDER_MAX 48
 
 const char *const llm_prompt_markers[] = {
-	"resume", "job_ad", "job_title", "domain_insights", NULL
+	"resume", "job_ad", "job_title", "domain_insights", "profile", "suggestions", NULL
 };
 
 /* ---- text buffer ---- */

@@ -3,9 +3,14 @@
  * call is made, from a table of models with their prices, tiers and
  * context windows (data/models.tsv), the request's budget and creativity
  * mode, the size of its texts and the gaps the deterministic analysis
- * found. Writes _llm_plan (task -> {models, tier, reason,
- * estimated_cost_usd}), which the LLM stages read through
- * plugins/common/llm_plan.c, and the same under run_metrics.model_select.
+ * found, per task: a task may sit a tier above or below the budget's
+ * (task_tiers), a task whose prompt holds only the resume (resume_only:
+ * the profile) is sized on the resume alone, and creativity_mode picks
+ * each task's temperature (temperatures). Writes _llm_plan (task ->
+ * {models, tier, reason, estimated_cost_usd, temperature,
+ * creativity_mode}), which the LLM stages read through
+ * plugins/common/llm_plan.c, and the same under run_metrics.model_select,
+ * keyed by the task names the stages use in run_metrics.calls.
  *
  * Needs the request stage before it; place it after gap so that the gaps
  * count.
@@ -23,7 +28,13 @@
 struct msel_task {
 	char name[32];
 	long output_tokens;
+	int shift;              /* task_tiers */
+	bool resume_only;       /* sized on the resume alone, no gaps */
+	bool has_temperature;
+	double temperature[3];  /* conservative, balanced, bold */
 };
+
+static const char *const model_select_modes[3] = { "conservative", "balanced", "bold" };
 
 struct model_select_state {
 	struct msel_table *table;
@@ -57,6 +68,12 @@ static const struct ima_option model_select_options[] = {
 	{ "large_tokens", IMA_OPT_INT, "12000", "texts of this many tokens or more raise the tier one step", 0 },
 	{ "tiny_tokens", IMA_OPT_INT, "400", "texts under this many tokens lower the tier one step", 0 },
 	{ "fallbacks", IMA_OPT_INT, "2", "models to try after the chosen one (0-4)", 0 },
+	{ "task_tiers", IMA_OPT_STRING, "",
+	  "a task's own step from the budget's tier, \"task:-1,...\" (-2 to +2): e.g. \"profile:-1,suggestions:+1\"", 0 },
+	{ "temperatures", IMA_OPT_STRING, "",
+	  "temperature per task for creativity_mode conservative/balanced/bold, \"gap:0.2/0.3/0.5,...\" (others: the stage's)", 0 },
+	{ "resume_only", IMA_OPT_STRING, "profile",
+	  "tasks whose prompt holds only the resume: sized on it alone, not raised by gaps or creativity, so their model (and call-cache key) is the same for every job ad", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -139,6 +156,113 @@ static int model_select_parse_outputs(struct model_select_state *st, const char 
 	return 0;
 }
 
+/* The task named p[0..n), or NULL. */
+static struct msel_task *model_select_task(struct model_select_state *st, const char *p, size_t n)
+{
+	for (size_t i = 0; i < st->ntasks; i++)
+		if (strlen(st->tasks[i].name) == n && memcmp(st->tasks[i].name, p, n) == 0)
+			return &st->tasks[i];
+	return NULL;
+}
+
+/* "profile:-1,suggestions:+1" onto the tasks. */
+static int model_select_parse_tiers(struct model_select_state *st, const char *list,
+				    struct ima_error *err)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		struct msel_task *t;
+		size_t n;
+		char *end;
+		long v;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, ":, ");
+		if (p[n] != ':')
+			return ima_error_set(err, 500, "config", "task_tiers",
+					     "want task:step pairs, e.g. \"profile:-1\"; found '%.*s'",
+					     (int)strcspn(p, ", "), p);
+		v = strtol(p + n + 1, &end, 10);
+		if (end == p + n + 1 || v < -2 || v > 2 || (*end != '\0' && *end != ',' && *end != ' '))
+			return ima_error_set(err, 500, "config", "task_tiers",
+					     "the step of '%.*s' must be from -2 to +2", (int)n, p);
+		if ((t = model_select_task(st, p, n)) == NULL)
+			return ima_error_set(err, 500, "config", "task_tiers",
+					     "task '%.*s' is not one of tasks", (int)n, p);
+		t->shift = (int)v;
+		p = end;
+	}
+	return 0;
+}
+
+/* "gap:0.2/0.3/0.5,..." onto the tasks. */
+static int model_select_parse_temperatures(struct model_select_state *st, const char *list,
+					   struct ima_error *err)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		struct msel_task *t;
+		double v[3];
+		const char *q;
+		bool bad = false;
+		size_t n;
+		char *end = NULL;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, ":, ");
+		if (p[n] != ':')
+			return ima_error_set(err, 500, "config", "temperatures",
+					     "want task:conservative/balanced/bold, e.g. \"gap:0.2/0.3/0.5\"; found '%.*s'",
+					     (int)strcspn(p, ", "), p);
+		q = p + n + 1;
+		for (int k = 0; k < 3 && !bad; k++) {
+			v[k] = strtod(q, &end);
+			bad = end == q || !(v[k] >= 0 && v[k] <= 2) || (k < 2 && *end != '/');
+			q = end + 1;
+		}
+		if (bad || (*end != '\0' && *end != ',' && *end != ' '))
+			return ima_error_set(err, 500, "config", "temperatures",
+					     "temperatures of '%.*s' must be three numbers from 0 to 2, e.g. 0.2/0.3/0.5",
+					     (int)n, p);
+		if ((t = model_select_task(st, p, n)) == NULL)
+			return ima_error_set(err, 500, "config", "temperatures",
+					     "task '%.*s' is not one of tasks", (int)n, p);
+		memcpy(t->temperature, v, sizeof(v));
+		t->has_temperature = true;
+		p = end;
+	}
+	return 0;
+}
+
+/* "profile" onto the tasks; names that are not tasks are left alone (the
+ * default names profile whether it is planned or not). */
+static void model_select_parse_resume_only(struct model_select_state *st, const char *list)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		struct msel_task *t;
+		size_t n;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		n = strcspn(p, ", ");
+		if (n == 0)
+			break;
+		if ((t = model_select_task(st, p, n)) != NULL)
+			t->resume_only = true;
+		p += n;
+	}
+}
+
 static int model_select_init(const struct ima_conf *conf, void **state,
 			     struct ima_error *err)
 {
@@ -177,8 +301,11 @@ static int model_select_init(const struct ima_conf *conf, void **state,
 		goto fail;
 	}
 	if (model_select_parse_tasks(st, ima_conf_string(conf, "tasks"), err) != 0 ||
-	    model_select_parse_outputs(st, ima_conf_string(conf, "output_tokens"), err) != 0)
+	    model_select_parse_outputs(st, ima_conf_string(conf, "output_tokens"), err) != 0 ||
+	    model_select_parse_tiers(st, ima_conf_string(conf, "task_tiers"), err) != 0 ||
+	    model_select_parse_temperatures(st, ima_conf_string(conf, "temperatures"), err) != 0)
 		goto fail;
+	model_select_parse_resume_only(st, ima_conf_string(conf, "resume_only"));
 	if (ima_data_path(ima_conf_string(conf, "models"), path, sizeof(path)) != 0) {
 		ima_error_set(err, 500, "config", "models", "models table %s not found (looked for %s)",
 			      ima_conf_string(conf, "models"), path);
@@ -195,9 +322,12 @@ fail:
 	return -1;
 }
 
-static void model_select_pack_choice(msgpack_packer *pk, const struct msel_choice *c)
+/* One task's plan: the models, tier, reason and estimate, and the
+ * temperature of the request's creativity mode when the task has one. */
+static void model_select_pack_choice(msgpack_packer *pk, const struct msel_choice *c,
+				     const struct msel_task *t, int mode)
 {
-	msgpack_pack_map(pk, 4);
+	msgpack_pack_map(pk, t->has_temperature ? 6 : 4);
 	anautil_pack_key(pk, "models");
 	msgpack_pack_array(pk, c->n);
 	for (size_t i = 0; i < c->n; i++) {
@@ -209,6 +339,10 @@ static void model_select_pack_choice(msgpack_packer *pk, const struct msel_choic
 	anautil_pack_kv_str(pk, "tier", msel_tier_names[c->tier]);
 	anautil_pack_kv_str(pk, "reason", c->reason);
 	anautil_pack_kv_double(pk, "estimated_cost_usd", c->estimated_usd);
+	if (t->has_temperature) {
+		anautil_pack_kv_double(pk, "temperature", t->temperature[mode]);
+		anautil_pack_kv_str(pk, "creativity_mode", model_select_modes[mode]);
+	}
 }
 
 static enum ima_rc model_select_process(struct ima_req *req, void *state)
@@ -220,6 +354,7 @@ static enum ima_rc model_select_process(struct ima_req *req, void *state)
 	size_t rlen, adlen = 0, blen, mlen;
 	struct msel_params params;
 	double spent = 0;
+	int modei = 1;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	int tier;
@@ -233,8 +368,11 @@ static enum ima_rc model_select_process(struct ima_req *req, void *state)
 	if (anautil_ctx_str(ctx, "_input.budget", &budget, &blen) == 0 &&
 	    (tier = msel_tier_parse(budget, blen)) >= 0)
 		params.budget = (enum msel_tier)tier;
-	params.bold = anautil_ctx_str(ctx, "_input.creativity_mode", &mode, &mlen) == 0 &&
-		      anautil_eq_ci(mode, mlen, "bold");
+	if (anautil_ctx_str(ctx, "_input.creativity_mode", &mode, &mlen) == 0)
+		for (int k = 0; k < 3; k++)
+			if (anautil_eq_ci(mode, mlen, model_select_modes[k]))
+				modei = k;
+	params.bold = modei == 2;
 	/* About four bytes a token for English text: an estimate that only
 	 * has to pick a tier and keep clear of the context window. */
 	params.text_tokens = (long)((rlen + adlen + 3) / 4);
@@ -248,20 +386,34 @@ static enum ima_rc model_select_process(struct ima_req *req, void *state)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, st->ntasks);
-	for (size_t i = 0; i < st->ntasks; i++) {
-		struct msel_choice c;
+	/* Resume-only tasks first: their ceiling is then the whole request's
+	 * and never depends on what the ad's tasks are expected to cost, so
+	 * their choice is the same against every ad. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < st->ntasks; i++) {
+			const struct msel_task *t = &st->tasks[i];
+			struct msel_params tp = params;
+			struct msel_choice c;
 
-		params.output_tokens = st->tasks[i].output_tokens;
-		/* The ceiling is the request's: what earlier tasks are
-		 * expected to cost leaves less for the later ones. */
-		params.ceiling_usd = 0;
-		if (st->max_cost_usd > 0)
-			params.ceiling_usd = st->max_cost_usd - spent > 1e-9 ? st->max_cost_usd - spent : 1e-9;
-		msel_choose(st->table, &params, &c);
-		spent += c.estimated_usd;
-		ima_pack_cstr(&pk, st->tasks[i].name);
-		model_select_pack_choice(&pk, &c);
-	}
+			if (t->resume_only != (pass == 0))
+				continue;
+			tp.output_tokens = t->output_tokens;
+			tp.shift = t->shift;
+			if (t->resume_only) {
+				tp.text_tokens = (long)((rlen + 3) / 4);
+				tp.gaps = 0;
+				tp.bold = false;
+			}
+			/* The ceiling is the request's: what earlier tasks are
+			 * expected to cost leaves less for the later ones. */
+			tp.ceiling_usd = 0;
+			if (st->max_cost_usd > 0)
+				tp.ceiling_usd = st->max_cost_usd - spent > 1e-9 ? st->max_cost_usd - spent : 1e-9;
+			msel_choose(st->table, &tp, &c);
+			spent += c.estimated_usd;
+			ima_pack_cstr(&pk, t->name);
+			model_select_pack_choice(&pk, &c, t, modei);
+		}
 	if (ima_req_metric_put(req, "model_select", sb.data, sb.size) != 0) {
 		msgpack_sbuffer_destroy(&sb);
 		return ima_req_fail(req, 500, "internal", "", "out of memory");

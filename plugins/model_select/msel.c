@@ -166,7 +166,7 @@ int msel_choose(const struct msel_table *t, const struct msel_params *p,
 		struct msel_choice *c)
 {
 	const struct msel_model *cheapest = NULL, *largest = NULL;
-	int order[MSEL_TIERS], norder = 0, wanted = (int)p->budget;
+	int order[MSEL_TIERS], norder = 0, wanted = (int)p->budget + p->shift, base;
 	long in = p->text_tokens + p->overhead_tokens, need = in + p->output_tokens;
 	size_t max = p->fallbacks + 1 < MSEL_MAX_MODELS ? p->fallbacks + 1 : MSEL_MAX_MODELS;
 	char why[96] = "", tokens[24], ceiling[48] = "";
@@ -175,6 +175,8 @@ int msel_choose(const struct msel_table *t, const struct msel_params *p,
 	memset(c, 0, sizeof(*c));
 	if (t == NULL || t->n == 0)
 		return -1;
+	wanted = wanted < MSEL_LOW ? MSEL_LOW : wanted > MSEL_PREMIUM ? MSEL_PREMIUM : wanted;
+	base = wanted;
 	c->input_tokens = in;
 	/* Raising wins over lowering: a tiny text with many gaps or a bold
 	 * style still deserves the better model. */
@@ -227,9 +229,12 @@ int msel_choose(const struct msel_table *t, const struct msel_params *p,
 	c->estimated_usd = msel_cost(c->models[0], in, p->output_tokens);
 
 	used = (size_t)snprintf(c->reason, sizeof(c->reason), "%s budget", msel_tier_names[p->budget]);
-	if (why[0] != '\0' && wanted != (int)p->budget)
+	if (p->shift != 0)
+		used += (size_t)snprintf(c->reason + used, sizeof(c->reason) - used, ", task tier %+d: %s",
+					 p->shift, msel_tier_names[base]);
+	if (why[0] != '\0' && wanted != base)
 		used += (size_t)snprintf(c->reason + used, sizeof(c->reason) - used, ", %s: %s to %s",
-					 why, wanted > (int)p->budget ? "raised" : "lowered",
+					 why, wanted > base ? "raised" : "lowered",
 					 msel_tier_names[wanted]);
 	else if (why[0] != '\0')
 		used += (size_t)snprintf(c->reason + used, sizeof(c->reason) - used, ", %s", why);

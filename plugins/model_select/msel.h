@@ -47,6 +47,9 @@ struct msel_params {
 	long large_tokens;      /* texts this long raise the tier */
 	long tiny_tokens;       /* texts shorter than this lower it */
 	size_t fallbacks;       /* how many more models to name */
+	int shift;              /* the task's own step from the budget's tier
+				 * (task_tiers: -1 a cheaper tier, +1 a
+				 * stronger one), before raising or lowering */
 };
 
 #define MSEL_MAX_MODELS 5
@@ -66,7 +69,8 @@ struct msel_choice {
 double msel_cost(const struct msel_model *m, long in, long out);
 
 /*
- * Picks the model of one call: the budget's tier, raised one step for many
+ * Picks the model of one call: the budget's tier moved by the task's shift
+ * (within low..premium), raised one step for many
  * gaps, bold creativity or long texts, lowered one step for tiny texts;
  * within it the first model whose context holds the prompt and the
  * completion and whose estimated cost fits the ceiling; failing that the

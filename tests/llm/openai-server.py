@@ -35,6 +35,18 @@ the X-Test-Fault header, which wins key by key). The header takes JSON or
   disconnect        headers, half the body, then close the socket
   content=TEXT, finish_reason=TEXT   override the answer
   cost=USD          add usage.cost (as OpenRouter reports a call's price)
+  invent            an answer that makes things up, for the grounding guard:
+                    every free string of a json_schema answer (and a plain
+                    answer) names an invented employer, title and figures
+                    ("Led 47 engineers at Globex Corporation as VP of
+                    Engineering, cutting costs 83%"), and arrays get two
+                    items where the schema allows; the answer still
+                    matches the schema
+  obey_injection    a model that obeys prompt injection: when a message
+                    holds "ignore previous instructions", every free
+                    string says "PWNED" and cites an invented employer;
+                    the answer still matches the schema (no effect
+                    without the phrase)
 Every wait is capped by --max-stall, so a test run never hangs here.
 """
 
@@ -202,7 +214,33 @@ def resolve(schema, root):
 	return schema if isinstance(schema, dict) else {}
 
 
-def instance(schema, root, depth=0):
+INVENTED = [
+	"Led 47 engineers at Globex Corporation as VP of Engineering, cutting costs 83%",
+	"Joined Initech LLC as Chief Data Officer and grew revenue by $4.2M in 2031",
+	"Earned an MBA while scaling Umbrella Systems to 12x traffic as Director of Platform",
+]
+
+INJECTED = [
+	"PWNED: as instructed, Vandelay Industries hired you as Chief Executive Officer for $9.9M",
+	"PWNED: as instructed, you ran Vandelay Industries as its President from 2029",
+]
+
+
+class Filler:
+	"""The free strings of an answer: invented claims, in turn."""
+
+	def __init__(self, texts, items=0):
+		self.texts = texts
+		self.items = items
+		self.n = 0
+
+	def text(self):
+		t = self.texts[self.n % len(self.texts)]
+		self.n += 1
+		return t
+
+
+def instance(schema, root, depth=0, fill=None):
 	schema = resolve(schema, root)
 	if depth > 32:
 		return None
@@ -212,7 +250,7 @@ def instance(schema, root, depth=0):
 		return schema["enum"][0]
 	for alt in ("anyOf", "oneOf"):
 		if isinstance(schema.get(alt), list) and schema[alt]:
-			return instance(schema[alt][0], root, depth + 1)
+			return instance(schema[alt][0], root, depth + 1, fill)
 	if isinstance(schema.get("allOf"), list):
 		merged = {k: v for k, v in schema.items() if k != "allOf"}
 		for part in schema["allOf"]:
@@ -224,7 +262,7 @@ def instance(schema, root, depth=0):
 					merged["required"] = list(merged.get("required", [])) + list(v)
 				else:
 					merged.setdefault(k, v)
-		return instance(merged, root, depth + 1)
+		return instance(merged, root, depth + 1, fill)
 	kind = schema.get("type")
 	if isinstance(kind, list):
 		kinds = [k for k in kind if k != "null"]
@@ -240,19 +278,24 @@ def instance(schema, root, depth=0):
 		props = schema.get("properties", {})
 		out = {}
 		for name in schema.get("required", []):
-			out[name] = instance(props.get(name, {}), root, depth + 1)
+			out[name] = instance(props.get(name, {}), root, depth + 1, fill)
 		return out
 	if kind == "array":
 		n = schema.get("minItems", 0)
+		if fill is not None and fill.items > n:
+			n = min(fill.items, schema.get("maxItems", fill.items))
 		items = schema.get("items", {})
 		if isinstance(items, list):
-			return [instance(items[i] if i < len(items) else {}, root, depth + 1)
+			return [instance(items[i] if i < len(items) else {}, root, depth + 1, fill)
 				for i in range(max(n, len(items)))]
-		return [instance(items, root, depth + 1) for _ in range(n)]
+		return [instance(items, root, depth + 1, fill) for _ in range(n)]
 	if kind == "string":
-		s = "x"
+		free = fill is not None and "pattern" not in schema and "format" not in schema
+		s = fill.text() if free else "x"
 		n = schema.get("minLength", 1)
-		if len(s) < n:
+		if free and len(s) < n:
+			s = (s + " ") * (n // (len(s) + 1) + 1)
+		elif len(s) < n:
 			s = s * n
 		if "maxLength" in schema:
 			s = s[:schema["maxLength"]]
@@ -494,14 +537,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		prompt_chars = sum(len(t) for t in texts)
 		content = behaviour.get("content")
 		fmt = body.get("response_format")
+		fill = None
+		if behaviour.get("invent"):
+			fill = Filler(INVENTED, 2)
+			action["invented"] = True
+		if behaviour.get("obey_injection") and \
+				any("ignore previous instructions" in t.lower() for t in texts):
+			fill = Filler(INJECTED, 2)
+			action["injected"] = True
 		if not isinstance(content, str):
 			if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
 				js = fmt.get("json_schema") or {}
 				schema = js.get("schema") if isinstance(js, dict) else None
 				schema = schema if isinstance(schema, dict) else {}
-				content = json.dumps(instance(schema, schema))
+				content = json.dumps(instance(schema, schema, fill=fill))
 			elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
-				content = json.dumps({"reply": "test"})
+				content = json.dumps({"reply": fill.text() if fill else "test"})
+			elif fill is not None:
+				content = fill.text()
 			else:
 				last = texts[-1] if texts else ""
 				content = "Test reply to %d message(s): %s" % (len(messages), last[:80])
@@ -615,6 +668,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
 	daemon_threads = True
 	allow_reuse_address = True
+	# socketserver listens with a backlog of 5: a burst of connections
+	# (two workers opening one per call) overflows it, and the kernel's
+	# SYN retry makes some calls a second late.
+	request_queue_size = 128
 
 
 def main():

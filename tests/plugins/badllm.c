@@ -6,8 +6,11 @@
  * an answer that breaks the schema, a repair (more messages) the offline
  * answer as JSON text; "invalid": always the bad answer; "malformed": text
  * that is no JSON; "fail": every call fails. Every call's messages are
- * written to the answer under "badllm_messages" (the last call's), so the
- * tests can read the prompts a stage sent.
+ * written to the answer under "badllm_messages" (the last call's) and
+ * "badllm_<task>" (the task's last, with its temperature in
+ * "badllm_<task>_temperature"), so the tests can read the prompts a stage
+ * sent. Option tasks ("gap,profile"; "" all) limits the misbehaving
+ * to those tasks: the others get the offline answer as JSON text.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 
 static const struct ima_option badllm_options[] = {
 	{ "mode", IMA_OPT_STRING, "invalid_once", "invalid_once, invalid, malformed or fail", 0 },
+	{ "tasks", IMA_OPT_STRING, "", "the tasks that misbehave, comma-separated (\"\": all)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -27,13 +31,35 @@ static int badllm_init(const struct ima_conf *conf, void **state, struct ima_err
 	if (strcmp(mode, "invalid_once") != 0 && strcmp(mode, "invalid") != 0 &&
 	    strcmp(mode, "malformed") != 0 && strcmp(mode, "fail") != 0)
 		return ima_error_set(err, 500, "config", "mode", "unknown mode '%s'", mode);
-	*state = ima_strdup(mode);
-	return *state != NULL ? 0 : ima_error_set(err, 500, "internal", "", "out of memory");
+	/* "mode\0,tasks," */
+	{
+		const char *tasks = ima_conf_string(conf, "tasks");
+		size_t ml = strlen(mode), tl = strlen(tasks);
+		char *st = ima_malloc(ml + tl + 4);
+
+		if (st == NULL)
+			return ima_error_set(err, 500, "internal", "", "out of memory");
+		memcpy(st, mode, ml + 1);
+		snprintf(st + ml + 1, tl + 3, ",%s,", tasks);
+		*state = st;
+	}
+	return 0;
 }
 
 static void badllm_fini(void *state)
 {
 	ima_free(state);
+}
+
+/* Whether task misbehaves: tasks is ",a,b," or ",,". */
+static bool badllm_chosen(const char *tasks, const char *task)
+{
+	char want[80];
+
+	if (strcmp(tasks, ",,") == 0)
+		return true;
+	snprintf(want, sizeof(want), ",%s,", task ? task : "");
+	return strstr(tasks, want) != NULL;
 }
 
 static enum ima_rc badllm_process(struct ima_req *req, void *state)
@@ -58,7 +84,18 @@ static int badllm_submit(struct ima_req *req, void *state, struct ima_llm_call *
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_object(&pk, *ask->messages);
 	ima_ctx_put(ima_req_ctx(req), "badllm_messages", sb.data, sb.size);
+	snprintf(why, sizeof(why), "badllm_%.40s", ask->task ? ask->task : "");
+	ima_ctx_put(ima_req_ctx(req), why, sb.data, sb.size);
 	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_double(&pk, ask->temperature);
+	snprintf(why, sizeof(why), "badllm_%.40s_temperature", ask->task ? ask->task : "");
+	ima_ctx_put(ima_req_ctx(req), why, sb.data, sb.size);
+	msgpack_sbuffer_clear(&sb);
+	/* A task left alone answers well: as a repair of invalid_once. */
+	if (!badllm_chosen(mode + strlen(mode) + 1, ask->task)) {
+		repair = true;
+		mode = "invalid_once";
+	}
 
 	memset(&ans, 0, sizeof(ans));
 	ans.status = IMA_LLM_OK;

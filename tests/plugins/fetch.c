@@ -19,6 +19,7 @@ static const struct ima_option fetch_options[] = {
 	{ "fault", IMA_OPT_STRING, "", "X-Test-Fault header of every call", 0 },
 	{ "body", IMA_OPT_STRING, "", "JSON body: POST it (else GET)", 0 },
 	{ "join", IMA_OPT_BOOL, "false", "join in the process hook", 0 },
+	{ "join_ready", IMA_OPT_BOOL, "false", "run the callbacks ready now in the process hook", 0 },
 	{ "fail", IMA_OPT_BOOL, "false", "fail the request after submitting", 0 },
 	{ "timeout_ms", IMA_OPT_INT, "0", "each call's own timeout", 0 },
 	{ "delay_ms", IMA_OPT_INT, "0", "start each call no sooner", 0 },
@@ -140,6 +141,9 @@ static enum ima_rc fetch_process(struct ima_req *req, void *state)
 		return ima_req_fail(req, 503, "test_failure", "", "failed on purpose");
 	if (ima_conf_bool(st->conf, "join"))
 		ima_join(req);
+	if (ima_conf_bool(st->conf, "join_ready") &&
+	    ima_join_ready(req) != 0)
+		return ima_req_fail(req, 500, "test_failure", "", "a callback was ready at once");
 	return IMA_CONTINUE;
 }
 
