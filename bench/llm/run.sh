@@ -112,15 +112,16 @@ $analysis
 CONF
 }
 # The provider first (the core routes every completion to the pipeline's
-# first stage with an llm_submit hook), then the LLM stages of every
-# environment (conf/llm.conf: gap_llm). No model_select: the provider's own
-# model is asked.
+# first stage with an llm_submit hook), then gap_llm as conf/llm.conf sets
+# it, alone: one call per analysis, the one the upstream's answer fits. No
+# model_select: the provider's own model is asked.
 llm_entries() {
 	cat <<ENTRIES
 ,
 { name = "llm"; plugin = "llm_openrouter"; options = { base_url = "$1/api/v1"; model = "test/model-a"; }; }
 ,
-@include "$src/conf/llm.conf"
+{ name = "gap_llm"; plugin = "gap_llm";
+  options = { prompt = "prompts/gap.v2.json"; prompt_version = "gap.v2"; task = "gap"; repair = true; }; }
 ENTRIES
 }
 
@@ -152,7 +153,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 col() { awk -v c="$1" '{ print $c }' "$2"; }
 
 # ---- start everything ----
-# The LLM pipeline's upstream answers what gap_llm's schema (gap.v1) asks,
+# The LLM pipeline's upstream answers what gap_llm's schema (gap.v2) asks,
 # as long as a model would: bench/llm/gap-reply.json, 3.7 KB of content for
 # examples/request.json. check_answer below fails when it no longer fits.
 reply_args=""
@@ -205,8 +206,9 @@ check_answer() { # NAME PORT
 		if [ "$PIPELINE" = fetch ]; then
 			jq -e '.["fetch.0"].status == 200' "$tmp/$1.answer" >/dev/null
 		else
-			jq -e '([.run_metrics.calls[] | select(.status == "ok")] | length) == 1 and
-				.gap_analysis.llm.source == "llm" and (.gap_analysis.critical_gaps | length) > 0' \
+			jq -e '.processing_status == "COMPLETED" and (.run_metrics.failures // [] | length) == 0 and
+				([.run_metrics.calls[] | select(.status == "ok")] | length) == 1 and
+				.gap_analysis.llm.source == "llm" and (.gap_analysis.llm.critical_gaps | length) > 0' \
 				"$tmp/$1.answer" >/dev/null
 		fi || { echo "run.sh: $1's call did not succeed:" >&2; cat "$tmp/$1.answer" >&2; exit 1; }
 	esac
