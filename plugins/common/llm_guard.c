@@ -101,8 +101,16 @@ void llm_guard_close(void)
 
 static bool guard_in(const char *const *list, const char *w, size_t n)
 {
+	unsigned char c;
+
+	if (n == 0)
+		return false;
+	/* The first letter rules out nearly every entry at the cost of one
+	 * compare: these lists are asked about every capitalised word. */
+	c = (unsigned char)tolower((unsigned char)w[0]);
 	for (; *list != NULL; list++)
-		if (anautil_eq_ci(w, n, *list))
+		if ((unsigned char)tolower((unsigned char)(*list)[0]) == c &&
+		    anautil_eq_ci(w, n, *list))
 			return true;
 	return false;
 }
@@ -576,13 +584,23 @@ static unsigned guard_degrees_in(const char *s, size_t len)
 	unsigned found = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		if (!isalpha((unsigned char)s[i]) || (i > 0 && guard_alnum((unsigned char)s[i - 1])))
+		unsigned char c = (unsigned char)s[i];
+
+		if (!isalpha(c) || (i > 0 && guard_alnum((unsigned char)s[i - 1])))
+			continue;
+		/* Every form starts with one of these letters, in either case:
+		 * most words of a text end the search here. */
+		if (strchr("abdegmpuABDEGMPU", c) == NULL)
 			continue;
 		for (size_t t = 0; t < sizeof(guard_degrees) / sizeof(guard_degrees[0]); t++) {
 			const char *f = guard_degrees[t].form;
-			size_t n = strlen(f), j = i + n;
 			unsigned fl = guard_degrees[t].flags;
+			size_t n, j;
 
+			if ((fl & DEG_CI) ? tolower(c) != tolower((unsigned char)f[0]) : c != (unsigned char)f[0])
+				continue;
+			n = strlen(f);
+			j = i + n;
 			if (n > len - i || (found & guard_degrees[t].level))
 				continue;
 			if ((fl & DEG_CI) ? strncasecmp(s + i, f, n) != 0 : memcmp(s + i, f, n) != 0)
@@ -682,8 +700,12 @@ static void guard_add_word(struct guard_builder *b, const char *w, size_t n)
 	for (size_t i = 0; i < n; i++)
 		b->words[b->nwords++] = (char)tolower((unsigned char)w[i]);
 	b->words[b->nwords++] = ' ';
+	/* Only a word of three to nine letters can be a number's name. */
+	if (n < 3 || n > 9 || !isalpha((unsigned char)w[0]))
+		return;
 	for (size_t k = 0; guard_number_words[k] != NULL; k++)
-		if (anautil_eq_ci(w, n, guard_number_words[k]))
+		if (tolower((unsigned char)w[0]) == guard_number_words[k][0] &&
+		    anautil_eq_ci(w, n, guard_number_words[k]))
 			guard_add_key(b, guard_key((double)k));
 	if (anautil_eq_ci(w, n, "dozen"))
 		guard_add_key(b, guard_key(12));
