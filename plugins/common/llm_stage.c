@@ -76,6 +76,53 @@ int llm_stage_init(struct llm_stage *st, const struct ima_conf *conf,
 	return 0;
 }
 
+int llm_stage_new(const struct ima_conf *conf, void **state, const char *const *known,
+		  const char *const *required, const char *schema_name,
+		  llm_stage_write_fn write, struct ima_error *err)
+{
+	struct llm_stage *st = ima_calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	if (llm_stage_init(st, conf, known, required, schema_name, write, err) != 0) {
+		llm_stage_free(st);
+		return -1;
+	}
+	*state = st;
+	return 0;
+}
+
+void llm_stage_free(void *state)
+{
+	if (state == NULL)
+		return;
+	llm_stage_fini(state);
+	ima_free(state);
+}
+
+enum ima_rc llm_stage_process_pair(struct ima_req *req, const struct llm_stage *st,
+				   llm_stage_render_fn render)
+{
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const msgpack_object *gap = ima_ctx_get(ctx, "gap_analysis");
+	const char *ad;
+	size_t adlen = 0, ulen;
+	char *user;
+	int rc;
+
+	if (gap == NULL || gap->type != MSGPACK_OBJECT_MAP)
+		return ima_req_fail(req, 500, "pipeline_order", "",
+				    "%s needs the gap stage before it", st->stage);
+	if (anautil_ctx_str(ctx, "_input.job_ad", &ad, &adlen) != 0 || adlen == 0)
+		return IMA_CONTINUE;
+	user = render(req, st, &ulen);
+	rc = user != NULL ? llm_stage_ask(req, st, user, ulen) : -1;
+	ima_free(user);
+	if (rc != 0)
+		return ima_req_fail(req, 500, "internal", "", "out of memory");
+	return IMA_CONTINUE;
+}
+
 double llm_stage_temperature(struct ima_req *req, const struct llm_stage *st)
 {
 	double t;

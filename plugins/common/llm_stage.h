@@ -75,6 +75,28 @@ struct llm_stage {
 };
 
 /*
+ * A stage whose state is its struct llm_stage alone: allocates it and
+ * fills it as llm_stage_init does, for the init hook; llm_stage_free is
+ * the fini hook.
+ */
+int llm_stage_new(const struct ima_conf *conf, void **state, const char *const *known,
+		  const char *const *required, const char *schema_name,
+		  llm_stage_write_fn write, struct ima_error *err);
+void llm_stage_free(void *state);
+
+/* Renders the stage's user message: from ima_malloc, NULL when memory ran
+ * out. */
+typedef char *(*llm_stage_render_fn)(struct ima_req *req, const struct llm_stage *st,
+				     size_t *len);
+/*
+ * The process hook of a stage that compares the resume with the job ad:
+ * needs the gap stage's gap_analysis before it, makes no call without an
+ * ad (nothing to pay for), else renders with render and asks.
+ */
+enum ima_rc llm_stage_process_pair(struct ima_req *req, const struct llm_stage *st,
+				   llm_stage_render_fn render);
+
+/*
  * Fills st from the options of conf (LLM_STAGE_OPTIONS): loads and checks
  * the prompt with the placeholders known and required (NULL-terminated),
  * checks that its version is the option prompt_version and that the task

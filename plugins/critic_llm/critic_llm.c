@@ -17,10 +17,6 @@
 #include "anautil.h"
 #include "llm_stage.h"
 
-struct critic_llm_state {
-	struct llm_stage llm;
-};
-
 static const struct ima_option critic_llm_options[] = {
 	LLM_STAGE_OPTIONS("prompts/critic.v1.json", "critic.v1", "critic"),
 	{ NULL, 0, NULL, NULL, 0 }
@@ -128,30 +124,12 @@ static int critic_llm_write(struct ima_req *req, const struct llm_stage *st,
 	return rc;
 }
 
-static void critic_llm_fini(void *state)
-{
-	struct critic_llm_state *st = state;
-
-	if (st == NULL)
-		return;
-	llm_stage_fini(&st->llm);
-	ima_free(st);
-}
 
 static int critic_llm_init(const struct ima_conf *conf, void **state,
-			   struct ima_error *err)
+			struct ima_error *err)
 {
-	struct critic_llm_state *st = ima_calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return ima_error_set(err, 500, "internal", "", "out of memory");
-	if (llm_stage_init(&st->llm, conf, critic_llm_known, critic_llm_required,
-			   "refined_suggestions", critic_llm_write, err) != 0) {
-		critic_llm_fini(st);
-		return -1;
-	}
-	*state = st;
-	return 0;
+	return llm_stage_new(conf, state, critic_llm_known, critic_llm_required,
+			   "refined_suggestions", critic_llm_write, err);
 }
 
 /* The suggestions as numbered text; how many items there were. */
@@ -187,7 +165,7 @@ static size_t critic_llm_suggestions(struct llm_text *t, const msgpack_object *s
 
 static enum ima_rc critic_llm_process(struct ima_req *req, void *state)
 {
-	const struct critic_llm_state *st = state;
+	const struct llm_stage *st = state;
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *se = ima_ctx_get(ctx, "suggested_experiences");
 	struct llm_text t[4];
@@ -222,8 +200,8 @@ static enum ima_rc critic_llm_process(struct ima_req *req, void *state)
 	if (items == 0) {
 		rc = 0;
 	} else if (!failed) {
-		user = llm_prompt_render(st->llm.prompt->user, vars, 4, &ulen);
-		rc = user != NULL ? llm_stage_ask(req, &st->llm, user, ulen) : -1;
+		user = llm_prompt_render(st->prompt->user, vars, 4, &ulen);
+		rc = user != NULL ? llm_stage_ask(req, st, user, ulen) : -1;
 	}
 	ima_free(user);
 	for (size_t i = 0; i < 4; i++)
@@ -241,5 +219,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_critic_llm = {
 	.options = critic_llm_options,
 	.init = critic_llm_init,
 	.process = critic_llm_process,
-	.fini = critic_llm_fini,
+	.fini = llm_stage_free,
 };

@@ -24,10 +24,6 @@
 #include "anautil.h"
 #include "llm_stage.h"
 
-struct gap_llm_state {
-	struct llm_stage llm;
-};
-
 static const struct ima_option gap_llm_options[] = {
 	LLM_STAGE_OPTIONS("prompts/gap.v1.json", "gap.v1", "gap"),
 	{ NULL, 0, NULL, NULL, 0 }
@@ -46,30 +42,12 @@ static const char *const gap_llm_required[] = { "resume", "job_ad", NULL };
 static int gap_llm_write(struct ima_req *req, const struct llm_stage *st,
 			 const struct llm_stage_answer *ans);
 
-static void gap_llm_fini(void *state)
-{
-	struct gap_llm_state *st = state;
-
-	if (st == NULL)
-		return;
-	llm_stage_fini(&st->llm);
-	ima_free(st);
-}
 
 static int gap_llm_init(const struct ima_conf *conf, void **state,
 			struct ima_error *err)
 {
-	struct gap_llm_state *st = ima_calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return ima_error_set(err, 500, "internal", "", "out of memory");
-	if (llm_stage_init(&st->llm, conf, gap_llm_known, gap_llm_required, "gap_analysis",
-			   gap_llm_write, err) != 0) {
-		gap_llm_fini(st);
-		return -1;
-	}
-	*state = st;
-	return 0;
+	return llm_stage_new(conf, state, gap_llm_known, gap_llm_required, "gap_analysis",
+			   gap_llm_write, err);
 }
 
 /* ---- the prompt's values ---- */
@@ -279,26 +257,7 @@ static int gap_llm_write(struct ima_req *req, const struct llm_stage *st,
 
 static enum ima_rc gap_llm_process(struct ima_req *req, void *state)
 {
-	const struct gap_llm_state *st = state;
-	struct ima_ctx *ctx = ima_req_ctx(req);
-	const msgpack_object *gap = ima_ctx_get(ctx, "gap_analysis");
-	const char *ad;
-	size_t adlen = 0, ulen;
-	char *user;
-	int rc;
-
-	if (gap == NULL || gap->type != MSGPACK_OBJECT_MAP)
-		return ima_req_fail(req, 500, "pipeline_order", "",
-				    "%s needs the gap stage before it", st->llm.stage);
-	/* Without a job ad there is nothing to compare: no call to pay for. */
-	if (anautil_ctx_str(ctx, "_input.job_ad", &ad, &adlen) != 0 || adlen == 0)
-		return IMA_CONTINUE;
-	user = gap_llm_render(req, &st->llm, &ulen);
-	rc = user != NULL ? llm_stage_ask(req, &st->llm, user, ulen) : -1;
-	ima_free(user);
-	if (rc != 0)
-		return ima_req_fail(req, 500, "internal", "", "out of memory");
-	return IMA_CONTINUE;
+	return llm_stage_process_pair(req, state, gap_llm_render);
 }
 
 IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_gap_llm = {
@@ -309,5 +268,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_gap_llm = {
 	.options = gap_llm_options,
 	.init = gap_llm_init,
 	.process = gap_llm_process,
-	.fini = gap_llm_fini,
+	.fini = llm_stage_free,
 };

@@ -23,10 +23,6 @@
 #include "anautil.h"
 #include "llm_stage.h"
 
-struct profile_llm_state {
-	struct llm_stage llm;
-};
-
 static const struct ima_option profile_llm_options[] = {
 	LLM_STAGE_OPTIONS("prompts/profile.v1.json", "profile.v1", "profile"),
 	{ NULL, 0, NULL, NULL, 0 }
@@ -61,30 +57,12 @@ static int profile_llm_write(struct ima_req *req, const struct llm_stage *st,
 	return rc;
 }
 
-static void profile_llm_fini(void *state)
-{
-	struct profile_llm_state *st = state;
-
-	if (st == NULL)
-		return;
-	llm_stage_fini(&st->llm);
-	ima_free(st);
-}
 
 static int profile_llm_init(const struct ima_conf *conf, void **state,
-			    struct ima_error *err)
+			struct ima_error *err)
 {
-	struct profile_llm_state *st = ima_calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return ima_error_set(err, 500, "internal", "", "out of memory");
-	if (llm_stage_init(&st->llm, conf, profile_llm_known, profile_llm_required,
-			   "resume_profile", profile_llm_write, err) != 0) {
-		profile_llm_fini(st);
-		return -1;
-	}
-	*state = st;
-	return 0;
+	return llm_stage_new(conf, state, profile_llm_known, profile_llm_required,
+			   "resume_profile", profile_llm_write, err);
 }
 
 /* The user message; from ima_malloc, NULL when memory ran out. */
@@ -106,7 +84,7 @@ static char *profile_llm_render(struct ima_ctx *ctx, const struct llm_stage *st,
 
 static enum ima_rc profile_llm_process(struct ima_req *req, void *state)
 {
-	const struct profile_llm_state *st = state;
+	const struct llm_stage *st = state;
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const char *resume;
 	size_t rlen, ulen;
@@ -115,9 +93,9 @@ static enum ima_rc profile_llm_process(struct ima_req *req, void *state)
 
 	if (anautil_ctx_str(ctx, "_input.resume_text", &resume, &rlen) != 0)
 		return ima_req_fail(req, 500, "pipeline_order", "",
-				    "%s needs the request stage before it", st->llm.stage);
-	user = profile_llm_render(ctx, &st->llm, resume, rlen, &ulen);
-	rc = user != NULL ? llm_stage_ask(req, &st->llm, user, ulen) : -1;
+				    "%s needs the request stage before it", st->stage);
+	user = profile_llm_render(ctx, st, resume, rlen, &ulen);
+	rc = user != NULL ? llm_stage_ask(req, st, user, ulen) : -1;
 	ima_free(user);
 	if (rc != 0)
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
@@ -135,5 +113,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_profile_llm = {
 	.options = profile_llm_options,
 	.init = profile_llm_init,
 	.process = profile_llm_process,
-	.fini = profile_llm_fini,
+	.fini = llm_stage_free,
 };

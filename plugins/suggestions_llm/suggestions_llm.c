@@ -22,10 +22,6 @@
 #include "anautil.h"
 #include "llm_stage.h"
 
-struct suggestions_llm_state {
-	struct llm_stage llm;
-};
-
 static const struct ima_option suggestions_llm_options[] = {
 	LLM_STAGE_OPTIONS("prompts/suggestions.v1.json", "suggestions.v1", "suggestions"),
 	{ NULL, 0, NULL, NULL, 0 }
@@ -60,30 +56,12 @@ static int suggestions_llm_write(struct ima_req *req, const struct llm_stage *st
 	return rc;
 }
 
-static void suggestions_llm_fini(void *state)
-{
-	struct suggestions_llm_state *st = state;
-
-	if (st == NULL)
-		return;
-	llm_stage_fini(&st->llm);
-	ima_free(st);
-}
 
 static int suggestions_llm_init(const struct ima_conf *conf, void **state,
-				struct ima_error *err)
+			struct ima_error *err)
 {
-	struct suggestions_llm_state *st = ima_calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return ima_error_set(err, 500, "internal", "", "out of memory");
-	if (llm_stage_init(&st->llm, conf, suggestions_llm_known, suggestions_llm_required,
-			   "suggested_experiences", suggestions_llm_write, err) != 0) {
-		suggestions_llm_fini(st);
-		return -1;
-	}
-	*state = st;
-	return 0;
+	return llm_stage_new(conf, state, suggestions_llm_known, suggestions_llm_required,
+			   "suggested_experiences", suggestions_llm_write, err);
 }
 
 /* "Kubernetes (related skills held: Docker, Terraform); ..." */
@@ -143,9 +121,10 @@ static void suggestions_llm_jobs(struct llm_text *t, const msgpack_object *exps)
 }
 
 /* The user message; from ima_malloc, NULL when memory ran out. */
-static char *suggestions_llm_render(struct ima_ctx *ctx, const struct llm_stage *st,
+static char *suggestions_llm_render(struct ima_req *req, const struct llm_stage *st,
 				    size_t *len)
 {
+	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *gap = ima_ctx_get(ctx, "gap_analysis");
 	struct llm_text t[S_COUNT];
 	struct llm_prompt_var vars[S_COUNT];
@@ -187,26 +166,7 @@ static char *suggestions_llm_render(struct ima_ctx *ctx, const struct llm_stage 
 
 static enum ima_rc suggestions_llm_process(struct ima_req *req, void *state)
 {
-	const struct suggestions_llm_state *st = state;
-	struct ima_ctx *ctx = ima_req_ctx(req);
-	const msgpack_object *gap = ima_ctx_get(ctx, "gap_analysis");
-	const char *ad;
-	size_t adlen = 0, ulen;
-	char *user;
-	int rc;
-
-	if (gap == NULL || gap->type != MSGPACK_OBJECT_MAP)
-		return ima_req_fail(req, 500, "pipeline_order", "",
-				    "%s needs the gap stage before it", st->llm.stage);
-	/* Without a job ad there are no gaps to bridge: no call to pay for. */
-	if (anautil_ctx_str(ctx, "_input.job_ad", &ad, &adlen) != 0 || adlen == 0)
-		return IMA_CONTINUE;
-	user = suggestions_llm_render(ctx, &st->llm, &ulen);
-	rc = user != NULL ? llm_stage_ask(req, &st->llm, user, ulen) : -1;
-	ima_free(user);
-	if (rc != 0)
-		return ima_req_fail(req, 500, "internal", "", "out of memory");
-	return IMA_CONTINUE;
+	return llm_stage_process_pair(req, state, suggestions_llm_render);
 }
 
 IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_suggestions_llm = {
@@ -217,5 +177,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_suggestions_llm = {
 	.options = suggestions_llm_options,
 	.init = suggestions_llm_init,
 	.process = suggestions_llm_process,
-	.fini = suggestions_llm_fini,
+	.fini = llm_stage_free,
 };
