@@ -99,18 +99,67 @@ void llm_guard_close(void)
 
 /* ---- word lists ---- */
 
+/*
+ * The word lists below, indexed by first letter once per process, since
+ * guard_in() is asked about every capitalised word of every answer: a
+ * list's entries starting with letter c are idx[off[c] .. off[c + 1]).
+ * Entries not starting with a-z go in bucket 26.
+ */
+#define GUARD_LISTS 12
+#define GUARD_LIST_MAX 256
+struct guard_index {
+	const char *const *list;
+	unsigned short off[28];
+	unsigned char idx[GUARD_LIST_MAX];
+};
+static struct guard_index guard_indexes[GUARD_LISTS];
+static size_t guard_nindexes;
+static pthread_once_t guard_index_once = PTHREAD_ONCE_INIT;
+
+static unsigned guard_bucket(unsigned char c)
+{
+	c = (unsigned char)tolower(c);
+	return c >= 'a' && c <= 'z' ? (unsigned)(c - 'a') : 26;
+}
+
+static void guard_index_add(const char *const *list)
+{
+	struct guard_index *x = &guard_indexes[guard_nindexes++];
+	unsigned short count[28] = { 0 };
+	size_t n = 0;
+
+	x->list = list;
+	while (list[n] != NULL && n < GUARD_LIST_MAX)
+		count[guard_bucket((unsigned char)list[n++][0]) + 1]++;
+	for (unsigned b = 1; b < 28; b++)
+		x->off[b] = (unsigned short)(x->off[b - 1] + count[b]);
+	memcpy(count, x->off, sizeof(count));
+	for (size_t i = 0; i < n; i++)
+		x->idx[count[guard_bucket((unsigned char)list[i][0])]++] = (unsigned char)i;
+}
+
+static void guard_index_build(void);
+
 static bool guard_in(const char *const *list, const char *w, size_t n)
 {
-	unsigned char c;
+	const struct guard_index *x = NULL;
+	unsigned b;
 
 	if (n == 0)
 		return false;
-	/* The first letter rules out nearly every entry at the cost of one
-	 * compare: these lists are asked about every capitalised word. */
-	c = (unsigned char)tolower((unsigned char)w[0]);
-	for (; *list != NULL; list++)
-		if ((unsigned char)tolower((unsigned char)(*list)[0]) == c &&
-		    anautil_eq_ci(w, n, *list))
+	pthread_once(&guard_index_once, guard_index_build);
+	for (size_t i = 0; i < guard_nindexes && x == NULL; i++)
+		if (guard_indexes[i].list == list)
+			x = &guard_indexes[i];
+	if (x == NULL) {
+		for (; *list != NULL; list++)
+			if (anautil_eq_ci(w, n, *list))
+				return true;
+		return false;
+	}
+	b = guard_bucket((unsigned char)w[0]);
+	for (unsigned k = x->off[b]; k < x->off[b + 1]; k++)
+		if (anautil_eq_ci(w, n, list[x->idx[k]]))
 			return true;
 	return false;
 }
@@ -244,6 +293,19 @@ static const char *const guard_cues[] = {
 };
 
 /* ---- reading text ---- */
+
+static void guard_index_build(void)
+{
+	guard_index_add(guard_common);
+	guard_index_add(guard_functions);
+	guard_index_add(guard_verbs);
+	guard_index_add(guard_org_strong);
+	guard_index_add(guard_org_legal);
+	guard_index_add(guard_org_weak);
+	guard_index_add(guard_title_heads);
+	guard_index_add(guard_title_of);
+	guard_index_add(guard_cues);
+}
 
 static bool guard_alnum(unsigned char c)
 {
@@ -578,26 +640,48 @@ static bool guard_degree_next(const char *s, size_t len, size_t j, bool cap)
 	       (k + 6 <= len && strncasecmp(s + k, "degree", 6) == 0);
 }
 
+/* The degree forms by first letter, as guard_index does for word lists. */
+#define GUARD_NDEGREES (sizeof(guard_degrees) / sizeof(guard_degrees[0]))
+static unsigned short guard_deg_off[28];
+static unsigned char guard_deg_idx[GUARD_NDEGREES];
+static pthread_once_t guard_deg_once = PTHREAD_ONCE_INIT;
+
+static void guard_deg_build(void)
+{
+	unsigned short count[28] = { 0 };
+
+	for (size_t t = 0; t < GUARD_NDEGREES; t++)
+		count[guard_bucket((unsigned char)guard_degrees[t].form[0]) + 1]++;
+	for (unsigned b = 1; b < 28; b++)
+		guard_deg_off[b] = (unsigned short)(guard_deg_off[b - 1] + count[b]);
+	memcpy(count, guard_deg_off, sizeof(count));
+	for (size_t t = 0; t < GUARD_NDEGREES; t++)
+		guard_deg_idx[count[guard_bucket((unsigned char)guard_degrees[t].form[0])]++] =
+			(unsigned char)t;
+}
+
 /* The degree levels named in s, as DEG_ bits. */
 static unsigned guard_degrees_in(const char *s, size_t len)
 {
 	unsigned found = 0;
 
+	pthread_once(&guard_deg_once, guard_deg_build);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (!isalpha(c) || (i > 0 && guard_alnum((unsigned char)s[i - 1])))
 			continue;
-		/* Every form starts with one of these letters, in either case:
-		 * most words of a text end the search here. */
-		if (strchr("abdegmpuABDEGMPU", c) == NULL)
-			continue;
-		for (size_t t = 0; t < sizeof(guard_degrees) / sizeof(guard_degrees[0]); t++) {
+		for (unsigned k = guard_deg_off[guard_bucket(c)];
+		     k < guard_deg_off[guard_bucket(c) + 1]; k++) {
+			size_t t = guard_deg_idx[k];
 			const char *f = guard_degrees[t].form;
 			unsigned fl = guard_degrees[t].flags;
 			size_t n, j;
 
 			if ((fl & DEG_CI) ? tolower(c) != tolower((unsigned char)f[0]) : c != (unsigned char)f[0])
+				continue;
+			if (i + 1 >= len || ((fl & DEG_CI) ? tolower((unsigned char)s[i + 1]) !=
+					     tolower((unsigned char)f[1]) : s[i + 1] != f[1]))
 				continue;
 			n = strlen(f);
 			j = i + n;

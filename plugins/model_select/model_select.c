@@ -120,42 +120,6 @@ static int model_select_parse_tasks(struct model_select_state *st, const char *l
 	return 0;
 }
 
-/* "gap:1800,profile:600" onto the tasks. */
-static int model_select_parse_outputs(struct model_select_state *st, const char *list,
-				      struct ima_error *err)
-{
-	const char *p = list;
-
-	while (*p != '\0') {
-		size_t n, i;
-		char *end;
-		long v;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		n = strcspn(p, ":, ");
-		if (p[n] != ':')
-			return ima_error_set(err, 500, "config", "output_tokens",
-					     "want task:tokens pairs, e.g. \"gap:1800\"; found '%.*s'",
-					     (int)strcspn(p, ", "), p);
-		v = strtol(p + n + 1, &end, 10);
-		if (end == p + n + 1 || v < 1 || v > 1000000 || (*end != '\0' && *end != ',' && *end != ' '))
-			return ima_error_set(err, 500, "config", "output_tokens",
-					     "tokens of '%.*s' must be a number from 1 to 1000000", (int)n, p);
-		for (i = 0; i < st->ntasks; i++)
-			if (strlen(st->tasks[i].name) == n && memcmp(st->tasks[i].name, p, n) == 0)
-				break;
-		if (i == st->ntasks)
-			return ima_error_set(err, 500, "config", "output_tokens",
-					     "task '%.*s' is not one of tasks", (int)n, p);
-		st->tasks[i].output_tokens = v;
-		p = end;
-	}
-	return 0;
-}
-
 /* The task named p[0..n), or NULL. */
 static struct msel_task *model_select_task(struct model_select_state *st, const char *p, size_t n)
 {
@@ -165,17 +129,26 @@ static struct msel_task *model_select_task(struct model_select_state *st, const 
 	return NULL;
 }
 
-/* "profile:-1,suggestions:+1" onto the tasks. */
-static int model_select_parse_tiers(struct model_select_state *st, const char *list,
-				    struct ima_error *err)
+/*
+ * Reads one value at p into t (or only checks it when t is NULL): returns
+ * where the value ends, or NULL when it is not one.
+ */
+typedef const char *(*model_select_value_fn)(struct msel_task *t, const char *p);
+
+/*
+ * Walks "task:value,task:value" of option: each value is read by fn onto
+ * its task, which must be one of tasks. Errors name the option, show
+ * example and say what a value must be (must).
+ */
+static int model_select_pairs(struct model_select_state *st, const char *list,
+			      const char *option, const char *example, const char *must,
+			      model_select_value_fn fn, struct ima_error *err)
 {
-	const char *p = list;
+	const char *p = list, *end;
 
 	while (*p != '\0') {
 		struct msel_task *t;
 		size_t n;
-		char *end;
-		long v;
 
 		while (*p == ' ' || *p == ',')
 			p++;
@@ -183,63 +156,64 @@ static int model_select_parse_tiers(struct model_select_state *st, const char *l
 			break;
 		n = strcspn(p, ":, ");
 		if (p[n] != ':')
-			return ima_error_set(err, 500, "config", "task_tiers",
-					     "want task:step pairs, e.g. \"profile:-1\"; found '%.*s'",
-					     (int)strcspn(p, ", "), p);
-		v = strtol(p + n + 1, &end, 10);
-		if (end == p + n + 1 || v < -2 || v > 2 || (*end != '\0' && *end != ',' && *end != ' '))
-			return ima_error_set(err, 500, "config", "task_tiers",
-					     "the step of '%.*s' must be from -2 to +2", (int)n, p);
+			return ima_error_set(err, 500, "config", option,
+					     "want task:value pairs, e.g. \"%s\"; found '%.*s'",
+					     example, (int)strcspn(p, ", "), p);
+		if ((end = fn(NULL, p + n + 1)) == NULL ||
+		    (*end != '\0' && *end != ',' && *end != ' '))
+			return ima_error_set(err, 500, "config", option,
+					     "the value of '%.*s' must be %s", (int)n, p, must);
 		if ((t = model_select_task(st, p, n)) == NULL)
-			return ima_error_set(err, 500, "config", "task_tiers",
+			return ima_error_set(err, 500, "config", option,
 					     "task '%.*s' is not one of tasks", (int)n, p);
-		t->shift = (int)v;
-		p = end;
+		p = fn(t, p + n + 1);
 	}
 	return 0;
 }
 
-/* "gap:0.2/0.3/0.5,..." onto the tasks. */
-static int model_select_parse_temperatures(struct model_select_state *st, const char *list,
-					   struct ima_error *err)
+/* "gap:1800": the completion tokens a task is expected to take. */
+static const char *model_select_output(struct msel_task *t, const char *p)
 {
-	const char *p = list;
+	char *end;
+	long v = strtol(p, &end, 10);
 
-	while (*p != '\0') {
-		struct msel_task *t;
-		double v[3];
-		const char *q;
-		bool bad = false;
-		size_t n;
-		char *end = NULL;
+	if (end == p || v < 1 || v > 1000000)
+		return NULL;
+	if (t != NULL)
+		t->output_tokens = v;
+	return end;
+}
 
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		n = strcspn(p, ":, ");
-		if (p[n] != ':')
-			return ima_error_set(err, 500, "config", "temperatures",
-					     "want task:conservative/balanced/bold, e.g. \"gap:0.2/0.3/0.5\"; found '%.*s'",
-					     (int)strcspn(p, ", "), p);
-		q = p + n + 1;
-		for (int k = 0; k < 3 && !bad; k++) {
-			v[k] = strtod(q, &end);
-			bad = end == q || !(v[k] >= 0 && v[k] <= 2) || (k < 2 && *end != '/');
-			q = end + 1;
-		}
-		if (bad || (*end != '\0' && *end != ',' && *end != ' '))
-			return ima_error_set(err, 500, "config", "temperatures",
-					     "temperatures of '%.*s' must be three numbers from 0 to 2, e.g. 0.2/0.3/0.5",
-					     (int)n, p);
-		if ((t = model_select_task(st, p, n)) == NULL)
-			return ima_error_set(err, 500, "config", "temperatures",
-					     "task '%.*s' is not one of tasks", (int)n, p);
+/* "profile:-1": a tier step from the budget's. */
+static const char *model_select_tier(struct msel_task *t, const char *p)
+{
+	char *end;
+	long v = strtol(p, &end, 10);
+
+	if (end == p || v < -2 || v > 2)
+		return NULL;
+	if (t != NULL)
+		t->shift = (int)v;
+	return end;
+}
+
+/* "gap:0.2/0.3/0.5": a temperature per creativity mode. */
+static const char *model_select_temperature(struct msel_task *t, const char *p)
+{
+	double v[3];
+	char *end = NULL;
+
+	for (int k = 0; k < 3; k++) {
+		v[k] = strtod(p, &end);
+		if (end == p || !(v[k] >= 0 && v[k] <= 2) || (k < 2 && *end != '/'))
+			return NULL;
+		p = end + 1;
+	}
+	if (t != NULL) {
 		memcpy(t->temperature, v, sizeof(v));
 		t->has_temperature = true;
-		p = end;
 	}
-	return 0;
+	return end;
 }
 
 /* "profile" onto the tasks; names that are not tasks are left alone (the
@@ -301,9 +275,15 @@ static int model_select_init(const struct ima_conf *conf, void **state,
 		goto fail;
 	}
 	if (model_select_parse_tasks(st, ima_conf_string(conf, "tasks"), err) != 0 ||
-	    model_select_parse_outputs(st, ima_conf_string(conf, "output_tokens"), err) != 0 ||
-	    model_select_parse_tiers(st, ima_conf_string(conf, "task_tiers"), err) != 0 ||
-	    model_select_parse_temperatures(st, ima_conf_string(conf, "temperatures"), err) != 0)
+	    model_select_pairs(st, ima_conf_string(conf, "output_tokens"), "output_tokens",
+			       "gap:1800", "a number of tokens from 1 to 1000000",
+			       model_select_output, err) != 0 ||
+	    model_select_pairs(st, ima_conf_string(conf, "task_tiers"), "task_tiers",
+			       "profile:-1", "a step from -2 to +2", model_select_tier, err) != 0 ||
+	    model_select_pairs(st, ima_conf_string(conf, "temperatures"), "temperatures",
+			       "gap:0.2/0.3/0.5",
+			       "three numbers from 0 to 2 (conservative/balanced/bold), e.g. 0.2/0.3/0.5",
+			       model_select_temperature, err) != 0)
 		goto fail;
 	model_select_parse_resume_only(st, ima_conf_string(conf, "resume_only"));
 	if (ima_data_path(ima_conf_string(conf, "models"), path, sizeof(path)) != 0) {
