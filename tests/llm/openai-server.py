@@ -42,6 +42,10 @@ the X-Test-Fault header, which wins key by key). The header takes JSON or
                     Engineering, cutting costs 83%"), and arrays get two
                     items where the schema allows; the answer still
                     matches the schema
+  fill[=N]          a plain answer with substance: arrays of a json_schema
+                    answer get N items (default 2) where the schema allows,
+                    and free strings a sentence that names only common
+                    skills, so the grounding guard keeps them
   obey_injection    a model that obeys prompt injection: when a message
                     holds "ignore previous instructions", every free
                     string says "PWNED" and cites an invented employer;
@@ -218,6 +222,11 @@ INVENTED = [
 	"Led 47 engineers at Globex Corporation as VP of Engineering, cutting costs 83%",
 	"Joined Initech LLC as Chief Data Officer and grew revenue by $4.2M in 2031",
 	"Earned an MBA while scaling Umbrella Systems to 12x traffic as Director of Platform",
+]
+
+PLAIN = [
+	"Built data pipelines in Python and SQL, and wrote the tests that kept them working",
+	"Showed how the work with Docker carries over to the next platform",
 ]
 
 INJECTED = [
@@ -538,6 +547,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		content = behaviour.get("content")
 		fmt = body.get("response_format")
 		fill = None
+		if behaviour.get("fill"):
+			n = behaviour["fill"]
+			fill = Filler(PLAIN, n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 2)
 		if behaviour.get("invent"):
 			fill = Filler(INVENTED, 2)
 			action["invented"] = True
