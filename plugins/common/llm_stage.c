@@ -231,7 +231,7 @@ void llm_stage_fallback(struct ima_req *req, const struct llm_stage *st, const c
  * memory ran out.
  */
 static int llm_stage_deliver(struct ima_req *req, const struct llm_stage *st,
-			     struct llm_stage_answer *a, char *why, size_t size)
+			     const struct llm_stage_answer *a, char *why, size_t size)
 {
 	struct llm_guard *g;
 	struct llm_guard_counts counts = { 0, 0 };
@@ -256,8 +256,10 @@ static int llm_stage_deliver(struct ima_req *req, const struct llm_stage *st,
 		if (ima_json_schema_check(st->prompt->schema, &up.data, why, size) != 0) {
 			rc = 1;
 		} else {
-			a->json = &up.data;
-			rc = st->write(req, st, a);
+			struct llm_stage_answer guarded = *a;
+
+			guarded.json = &up.data;
+			rc = st->write(req, st, &guarded);
 		}
 	}
 	msgpack_unpacked_destroy(&up);
