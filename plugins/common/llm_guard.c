@@ -129,7 +129,7 @@ static void guard_index_add(const char *const *list)
 	size_t n = 0;
 
 	x->list = list;
-	while (list[n] != NULL && n < GUARD_LIST_MAX)
+	while (n < GUARD_LIST_MAX && list[n] != NULL)
 		count[guard_bucket((unsigned char)list[n++][0]) + 1]++;
 	for (unsigned b = 1; b < 28; b++)
 		x->off[b] = (unsigned short)(x->off[b - 1] + count[b]);
