@@ -131,6 +131,11 @@ static void guard_index_add(const char *const *list)
 	x->list = list;
 	while (n < GUARD_LIST_MAX && list[n] != NULL)
 		count[guard_bucket((unsigned char)list[n++][0]) + 1]++;
+	/* A list too long for the index is searched whole, never in part. */
+	if (list[n] != NULL) {
+		guard_nindexes--;
+		return;
+	}
 	for (unsigned b = 1; b < 28; b++)
 		x->off[b] = (unsigned short)(x->off[b - 1] + count[b]);
 	memcpy(count, x->off, sizeof(count));
