@@ -43,6 +43,7 @@
 #define AUTH_KID_MAX 64
 #define AUTH_MIN_SECRET 32
 #define AUTH_REFUSALS "imaginator_auth_refusals_total"
+#define AUTH_CACHE_HITS "imaginator_auth_jwt_cache_hits_total"
 
 struct auth_key {
 	char kid[AUTH_KID_MAX];
@@ -761,7 +762,9 @@ static enum ima_rc auth_run(struct ima_req *req, struct auth_state *st)
 				   "the bearer token is too long");
 	if (EVP_Digest(token, n, digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
 		return ima_req_fail(req, 500, "internal", "", "cannot hash the token");
-	if (!auth_cache_get(st, digest, now, &id)) {
+	if (auth_cache_get(st, digest, now, &id)) {
+		ima_metric_add(AUTH_CACHE_HITS, 1);
+	} else {
 		if (auth_verify(st, token, n, now, &id, &exp, &f) != 0)
 			return auth_refuse(req, "invalid_token", f.reason, "invalid_token", f.message);
 		auth_cache_put(st, digest, exp, &id);
@@ -866,6 +869,9 @@ static int auth_init(const struct ima_conf *conf, void **state, struct ima_error
 	if (rc == 0)
 		(void)ima_metric_declare(AUTH_REFUSALS, IMA_METRIC_COUNTER,
 					 "Requests refused by an auth stage, by reason");
+	if (rc == 0)
+		(void)ima_metric_declare(AUTH_CACHE_HITS, IMA_METRIC_COUNTER,
+					 "Bearer tokens found verified in the token cache");
 	if (rc != 0) {
 		auth_fini(st);
 		return -1;
