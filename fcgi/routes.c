@@ -22,7 +22,7 @@
  * (FCGX_GetParam scans it once per name, and most names are absent). */
 struct fcgi_params {
 	const char *method, *client_id, *accept, *uri, *script_name, *path_info;
-	const char *clen, *remote, *ctype, *auth, *cache;
+	const char *clen, *remote, *ctype, *auth, *cache, *api_key;
 };
 
 static void fcgi_params_read(FCGX_Request *r, struct fcgi_params *p)
@@ -37,7 +37,7 @@ static void fcgi_params_read(FCGX_Request *r, struct fcgi_params *p)
 		P("HTTP_ACCEPT", accept), P("REQUEST_URI", uri), P("SCRIPT_NAME", script_name),
 		P("PATH_INFO", path_info), P("CONTENT_LENGTH", clen), P("REMOTE_ADDR", remote),
 		P("CONTENT_TYPE", ctype), P("HTTP_AUTHORIZATION", auth),
-		P("HTTP_CACHE_CONTROL", cache),
+		P("HTTP_CACHE_CONTROL", cache), P("HTTP_X_API_KEY", api_key),
 #undef P
 	};
 
@@ -450,6 +450,8 @@ static void fcgi_analyze(struct ima_fcgi_worker *w, FCGX_Request *r,
 		ima_req_set_meta(req, "cache_control", cache);
 	if (auth != NULL)
 		ima_req_set_meta(req, "authorization", auth);
+	if (p->api_key != NULL)
+		ima_req_set_meta(req, "x_api_key", p->api_key);
 	if (remote != NULL)
 		ima_req_set_meta(req, "remote_addr", remote);
 	status = ima_engine_handle(w->eng, req, body, len, in_fmt);

@@ -149,7 +149,7 @@ void cache_store_answer(struct cache_state *st, struct ima_req *req, struct cach
 /* ---- replaying exact repeats before decoding ---- */
 
 /*
- * Only anonymous requests (no Authorization, no identity found by any
+ * Only anonymous requests (no Authorization or X-API-Key, no identity found by any
  * stage) are replayed, so per-user keys and invalidation are never
  * bypassed; and only JSON answers, which is what is kept.
  */
@@ -160,6 +160,7 @@ static bool cache_replayable(struct ima_req *req)
 
 	return out != NULL && strcmp(out, "json") == 0 &&
 	       ima_req_meta(req, "authorization") == NULL &&
+	       ima_req_meta(req, "x_api_key") == NULL &&
 	       (cc == NULL || (strstr(cc, "no-store") == NULL && strstr(cc, "no-cache") == NULL));
 }
 
