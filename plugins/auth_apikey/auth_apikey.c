@@ -248,9 +248,9 @@ static enum ima_rc apikey_refuse(struct ima_req *req, const char *result,
 	return ima_req_fail(req, 401, code, "X-API-Key", "%s", msg);
 }
 
-static enum ima_rc apikey_process(struct ima_req *req, void *state)
+static enum ima_rc apikey_run(struct ima_req *req, const struct apikey_state *st)
 {
-	const struct apikey_state *st = state;
+	static char done_marker;
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const char *key = ima_req_meta(req, "x_api_key");
 	const struct apikey_entry *e;
@@ -259,6 +259,12 @@ static enum ima_rc apikey_process(struct ima_req *req, void *state)
 	size_t len;
 	int rc;
 
+	/* Once per request: in prefetch, or in process when prefetch did not
+	 * run (a body over the limit is refused before it). */
+	if (ima_req_task_get(req, st) != NULL)
+		return IMA_CONTINUE;
+	if (ima_req_task_set(req, st, &done_marker) != 0)
+		return ima_req_fail(req, 500, "internal", "", "too many stages keep request data");
 	if (ima_ctx_get(ctx, "_auth") != NULL) {
 		ima_metric_add("imaginator_auth_apikey_total{result=\"earlier\"}", 1);
 		return IMA_CONTINUE;
@@ -295,6 +301,24 @@ static enum ima_rc apikey_process(struct ima_req *req, void *state)
 	return IMA_CONTINUE;
 }
 
+/*
+ * The check runs before the body is decoded, as auth_jwt's does, so that a
+ * cache placed after both can replay a known caller's repeats.
+ */
+static enum ima_rc apikey_prefetch(struct ima_req *req, void *state, const char *body,
+				   size_t len, int in_format)
+{
+	(void)body;
+	(void)len;
+	(void)in_format;
+	return apikey_run(req, state);
+}
+
+static enum ima_rc apikey_process(struct ima_req *req, void *state)
+{
+	return apikey_run(req, state);
+}
+
 IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_auth_apikey = {
 	IMA_PLUGIN_HEADER,
 	.name = "auth_apikey",
@@ -304,4 +328,5 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_auth_apikey = {
 	.init = apikey_init,
 	.process = apikey_process,
 	.fini = apikey_fini,
+	.prefetch = apikey_prefetch,
 };
