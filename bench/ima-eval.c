@@ -174,7 +174,7 @@ static void eval_score(const struct eval_set *pred, const struct eval_set *gold,
 }
 
 /*
- * One row of the table. target is the issue's goal for the figure ("" for
+ * One row of the table. target is the accuracy goal for the figure ("" for
  * none), met says whether the figure reaches it (-1: no target), worst names
  * the category with the lowest figure ("" when there are no categories).
  */
