@@ -5,7 +5,8 @@
  * 6750 challenge, a stage's own refusal standing and stopping the stages
  * after it, the hooks run once per request even when the body follows,
  * pipelines without an auth stage, a 1.4 plugin's stray flag ignored, an
- * auth stage without a prefetch hook refused.
+ * auth stage without a prefetch hook refused, and the fcgi group's scopes
+ * checked against the pipeline.
  */
 #include <check.h>
 #include <stdio.h>
@@ -234,6 +235,32 @@ START_TEST(auth_stage_without_prefetch_refused)
 }
 END_TEST
 
+START_TEST(auth_front_scopes_need_an_auth_stage)
+{
+	struct ima_error err = { 0 };
+	struct ima_engine *eng;
+
+	ck_assert_ptr_null(engine("fcgi = {\n  pipeline_scope = \"ops\";\n};\n"
+				  "pipeline = ( { name = \"p\"; plugin = \"probe\"; } );\n", &err));
+	ck_assert_msg(strstr(err.message, "auth.conf:2: fcgi.pipeline_scope = \"ops\" needs an auth stage") != NULL,
+		      "%s", err.message);
+	ck_assert_ptr_null(engine("fcgi = { admin_scope = \"\"; };\n"
+				  "pipeline = ( { name = \"p\"; plugin = \"probe\"; } );\n", &err));
+	ck_assert_msg(strstr(err.message, "fcgi.admin_scope = \"\": must be one scope") != NULL, "%s",
+		      err.message);
+	/* admin_scope alone needs no auth stage: without one, admin_routes
+	 * decides. */
+	eng = engine_ok("fcgi = { admin_scope = \"root\"; metrics_scope = \"ops\"; };\n"
+			"pipeline = ( { name = \"a\"; plugin = \"authsim\"; },\n"
+			"             { name = \"p\"; plugin = \"probe\"; } );\n");
+	ck_assert_str_eq(ima_conf_string(ima_engine_front_conf(eng), "metrics_scope"), "ops");
+	ima_engine_free(eng);
+	eng = engine_ok("fcgi = { admin_scope = \"root\"; };\n"
+			"pipeline = ( { name = \"p\"; plugin = \"probe\"; } );\n");
+	ima_engine_free(eng);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("authenticate");
@@ -262,6 +289,7 @@ int main(void)
 	tcase_add_test(tc, auth_without_auth_stage);
 	tcase_add_test(tc, auth_old_plugin_stray_flag_ignored);
 	tcase_add_test(tc, auth_stage_without_prefetch_refused);
+	tcase_add_test(tc, auth_front_scopes_need_an_auth_stage);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
