@@ -129,6 +129,11 @@ struct ima_front {
 	const char *group;
 	const struct ima_option *options;
 	int (*check)(const struct ima_conf *conf, struct ima_error *err);
+	/* Optional: tests the values against the loaded pipeline (a setting
+	 * that needs an auth stage), after every stage's init; err as for
+	 * check. */
+	int (*check_engine)(const struct ima_conf *conf,
+			    const struct ima_engine *eng, struct ima_error *err);
 };
 
 /*
@@ -246,6 +251,32 @@ int ima_engine_handle(struct ima_engine *eng, struct ima_req *req,
 		      const char *body, size_t len, enum ima_format in_fmt);
 /* Runs the pipeline on the current context. Returns the HTTP status. */
 int ima_engine_run(struct ima_engine *eng, struct ima_req *req);
+
+/* The number of auth stages (IMA_PLUGIN_AUTH) in the pipeline. */
+size_t ima_engine_auth_stages(const struct ima_engine *eng);
+
+/*
+ * Who calls, for a route without an analysis body (the admin routes), or
+ * for an analysis before ima_engine_handle(): runs the prefetch hooks of
+ * the auth stages alone, in pipeline order, without the body, once per
+ * request (ima_engine_handle then skips them). scope is what the route
+ * needs:
+ *   NULL    what the stages require themselves: an anonymous request goes
+ *           on when they let it;
+ *   ""      a caller: without _auth, 401 missing_credential with every auth
+ *           stage's challenge;
+ *   "name"  a caller whose _auth.scopes holds name: else that 401, or 403
+ *           insufficient_scope (field "scope"), with
+ *           `WWW-Authenticate: Bearer error="insufficient_scope",
+ *           scope="name"` when a Bearer stage established the identity.
+ * A stage's own refusal stands as it made it (its status, error and
+ * headers). Without any auth stage nobody can be identified: a non-NULL
+ * scope is 403 no_auth_stage. Returns 0 when the request may go on (the
+ * identity, if any, in _auth), else the HTTP status, the error and the
+ * headers being on req.
+ */
+int ima_engine_authenticate(struct ima_engine *eng, struct ima_req *req,
+			    const char *scope);
 /*
  * Renders the answer (the public context plus processing_status,
  * processing_time_seconds and run_metrics) or the error object.

@@ -80,6 +80,19 @@ static bool valid_stage_name(const char *s)
 /* The imaginator group, the front end's group, and nothing else. */
 static atomic_int engines_alive;
 
+/* A front end's check failed: cited at the setting it names, else at the
+ * group. */
+static int engine_front_error(const config_t *cfg, const struct ima_config_text *text,
+			      const char *group, const struct ima_error *cerr,
+			      struct ima_error *err)
+{
+	const config_setting_t *g = config_lookup(cfg, group);
+	const config_setting_t *at = g != NULL && cerr->field[0] ?
+		config_setting_get_member(g, cerr->field) : NULL;
+
+	return ima_conf_error(err, at ? at : g, text, "%s", cerr->message);
+}
+
 static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 			   const struct ima_config_text *text,
 			   struct ima_error *err)
@@ -108,13 +121,8 @@ static int engine_settings(struct ima_engine *eng, const config_t *cfg,
 		if (eng->front->check != NULL && g != NULL) {
 			struct ima_error cerr = { 0 };
 
-			/* Cited at the setting at fault when the check names it. */
-			if (eng->front->check(&eng->front_conf, &cerr) != 0) {
-				const config_setting_t *at = cerr.field[0] ?
-					config_setting_get_member(g, cerr.field) : NULL;
-
-				return ima_conf_error(err, at ? at : g, text, "%s", cerr.message);
-			}
+			if (eng->front->check(&eng->front_conf, &cerr) != 0)
+				return engine_front_error(cfg, text, front, &cerr, err);
 		}
 	}
 	g = config_lookup(cfg, "imaginator");
@@ -398,6 +406,16 @@ struct ima_engine *ima_engine_load(const char *path,
 	if (engine_stages(eng, &cfg, &text, err) != 0 ||
 	    engine_init_stages(eng, err) != 0)
 		goto fail;
+	if (eng->front != NULL && eng->front->check_engine != NULL) {
+		struct ima_error cerr = { 0 };
+
+		/* Settings that only make sense with some stages (a scope
+		 * without an auth stage). */
+		if (eng->front->check_engine(&eng->front_conf, eng, &cerr) != 0) {
+			engine_front_error(&cfg, &text, eng->front->group, &cerr, err);
+			goto fail;
+		}
+	}
 	config_destroy(&cfg);
 	ima_config_text_free(&text);
 	ima_http_configure(eng->max_host_connections, eng->tls_ca_file);
@@ -478,6 +496,15 @@ const char *ima_engine_fingerprint(const struct ima_engine *eng)
 size_t ima_engine_stage_count(const struct ima_engine *eng)
 {
 	return eng->nstages;
+}
+
+size_t ima_engine_auth_stages(const struct ima_engine *eng)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < eng->nstages; i++)
+		n += (eng->stages[i].plugin->desc.flags & IMA_PLUGIN_AUTH) != 0;
+	return n;
 }
 
 bool ima_engine_joins_before(const struct ima_engine *eng, size_t i)

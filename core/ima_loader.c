@@ -140,6 +140,12 @@ int ima_plugin_open(const char *path, const char *name,
 	}
 	memcpy(&out->desc, desc,
 	       h.struct_size < sizeof(out->desc) ? h.struct_size : sizeof(out->desc));
+	/* A bit the plugin's ABI did not define means nothing: a 1.4 plugin
+	 * with stray bits must not become an auth stage. */
+	if (h.abi_minor < 5)
+		out->desc.flags &= IMA_PLUGIN_LOCAL;
+	if (!(out->desc.flags & IMA_PLUGIN_AUTH))
+		out->desc.challenge = NULL;
 	if (out->desc.name == NULL || strcmp(out->desc.name, name) != 0 ||
 	    out->desc.process == NULL) {
 		dlclose(handle);
@@ -151,6 +157,12 @@ int ima_plugin_open(const char *path, const char *name,
 		dlclose(handle);
 		return ima_error_set(err, 500, "plugin_invalid", "",
 				     "plugin %s: %s has call_get or call_put but not both",
+				     name, path);
+	}
+	if ((out->desc.flags & IMA_PLUGIN_AUTH) && out->desc.prefetch == NULL) {
+		dlclose(handle);
+		return ima_error_set(err, 500, "plugin_invalid", "",
+				     "plugin %s: %s is an auth stage (IMA_PLUGIN_AUTH) without a prefetch hook",
 				     name, path);
 	}
 	if (ima_plugin_check_options(&out->desc, err) != 0) {

@@ -40,6 +40,11 @@
  *        checks (ima_json_schema_check) and histograms
  *        (IMA_METRIC_HISTOGRAM, ima_metric_observe). Plugins built for
  *        1.0 to 1.3 load unchanged.
+ *   1.5  auth stages: the IMA_PLUGIN_AUTH flag (a prefetch hook that
+ *        establishes the caller's identity without the body, so a front
+ *        end can authenticate requests that have none: the admin routes)
+ *        and the descriptor's challenge. Plugins built for 1.0 to 1.4
+ *        load unchanged; flags a plugin's ABI did not define are ignored.
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -86,7 +91,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 4
+#define IMA_ABI_MINOR 5
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -741,12 +746,46 @@ struct ima_plugin {
 	 * then ends the call as IMA_LLM_FAILED).
 	 */
 	int (*llm_submit)(struct ima_req *req, void *state, struct ima_llm_call *call);
-	/* IMA_PLUGIN_LOCAL when the provider's answers are computed in the
-	 * process at no cost (never stored in the call cache). */
+	/* IMA_PLUGIN_LOCAL, IMA_PLUGIN_AUTH (ABI 1.5), or 0. */
 	unsigned flags;
+
+	/* ---- ABI 1.5 ---- */
+
+	/*
+	 * With IMA_PLUGIN_AUTH: the WWW-Authenticate challenge of the
+	 * credential the stage reads ("Bearer realm=\"imaginator\""). The
+	 * core sends it when a route needs a caller and the auth stages let
+	 * an anonymous request through; a stage that refuses a request adds
+	 * its own. The first word is the scheme; "Bearer" callers lacking a
+	 * scope also get the RFC 6750 insufficient_scope challenge. May be
+	 * NULL.
+	 */
+	const char *challenge;
 };
 
+/* A provider's answers are computed in the process at no cost (never
+ * stored in the call cache). */
 #define IMA_PLUGIN_LOCAL 0x1u
+/*
+ * ABI 1.5: an auth stage. Its prefetch hook establishes who calls from
+ * the request metadata alone ("authorization", "x_api_key"): body may be
+ * NULL and len 0, and it must not be needed. On success the hook writes
+ * the context key _auth, a map {tenant: str, user: str (1-127 bytes),
+ * scopes: [str...], method: str}, or leaves it out for an anonymous
+ * request it lets through, and returns IMA_CONTINUE; otherwise it refuses
+ * with IMA_ERROR (401 and a WWW-Authenticate header, or 403). It never
+ * answers with IMA_DONE. An identity written by an earlier auth stage is
+ * accepted or refused, never replaced.
+ *
+ * ima_engine_authenticate() runs these hooks alone, in pipeline order,
+ * for routes without an analysis body, and checks the scope a route
+ * needs against _auth.scopes; a request authenticated that way does not
+ * offer them its body again. The stage's process hook runs for every
+ * analysis too, and must do the check only when the prefetch hook did not
+ * (a body over the limit is refused before prefetch): keep a marker with
+ * ima_req_task_set().
+ */
+#define IMA_PLUGIN_AUTH 0x2u
 
 /* ---- packing helpers -------------------------------------------------- */
 

@@ -65,6 +65,9 @@ struct ima_req {
 	const char *llm_name;
 	unsigned llm_flags;
 	double *join_seconds; /* one per stage and one at the end; -1: none */
+	/* ima_engine_authenticate ran the auth stages' prefetch hooks */
+	bool auth_done;
+	const struct ima_plugin *auth_by; /* the stage that wrote _auth, or NULL */
 };
 
 /* True when the bytes a call cache appended to result since before are

@@ -1,11 +1,14 @@
 /*
- * ima_run.c - running one request: the raw body offered to the prefetch
- * hooks, decoding it, the dispatcher (a plain loop over the stages, finish
- * hooks in reverse), and the request's run_metrics.
+ * ima_run.c - running one request: the auth stages alone for a route
+ * without a body (and the scope it needs), the raw body offered to the
+ * prefetch hooks, decoding it, the dispatcher (a plain loop over the
+ * stages, finish hooks in reverse), and the request's run_metrics.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ima_calls_private.h"
 #include "ima_engine_private.h"
@@ -195,6 +198,107 @@ int ima_engine_run(struct ima_engine *eng, struct ima_req *req)
 	return req->has_error ? req->error.status : 200;
 }
 
+/* ---- authentication without a body ------------------------------------ */
+
+/* RFC 6750 scope-token characters: the scope can be quoted in a challenge. */
+static bool run_scope_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+static bool run_has_scope(struct ima_ctx *ctx, const char *scope)
+{
+	const msgpack_object *v = ima_ctx_get(ctx, "_auth.scopes");
+	size_t n = strlen(scope);
+
+	for (uint32_t i = 0; v != NULL && v->type == MSGPACK_OBJECT_ARRAY &&
+			     i < v->via.array.size; i++) {
+		const msgpack_object *e = &v->via.array.ptr[i];
+
+		if (e->type == MSGPACK_OBJECT_STR && e->via.str.size == n &&
+		    memcmp(e->via.str.ptr, scope, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* "Bearer realm=..." names the scheme whose RFC 6750 challenges apply. */
+static bool run_is_bearer(const struct ima_plugin *p)
+{
+	return p != NULL && p->challenge != NULL && strncasecmp(p->challenge, "Bearer", 6) == 0 &&
+	       (p->challenge[6] == '\0' || p->challenge[6] == ' ');
+}
+
+int ima_engine_authenticate(struct ima_engine *eng, struct ima_req *req,
+			    const char *scope)
+{
+	const char *user;
+	size_t ulen;
+
+	if (!req->auth_done) {
+		req->auth_done = true;
+		for (size_t i = 0; i < eng->nstages; i++) {
+			const struct ima_stage *st = &eng->stages[i];
+			enum ima_rc rc;
+
+			if (!(st->plugin->desc.flags & IMA_PLUGIN_AUTH))
+				continue;
+			rc = st->plugin->desc.prefetch(req, st->state, NULL, 0, (int)IMA_FMT_JSON);
+			if (rc == IMA_DONE && !req->has_error)
+				ima_req_fail(req, 500, "stage_failed", "",
+					     "auth stage %s answered a request it was only to authenticate",
+					     st->conf.stage_name);
+			else if (rc != IMA_CONTINUE && !req->has_error)
+				ima_req_fail(req, 500, "stage_failed", "",
+					     "auth stage %s failed without saying why", st->conf.stage_name);
+			if (req->has_error)
+				return req->error.status;
+			if (req->auth_by == NULL && ima_ctx_get(req->ctx, "_auth") != NULL)
+				req->auth_by = &st->plugin->desc;
+		}
+	}
+	if (scope == NULL)
+		return 0;
+	if (ima_engine_auth_stages(eng) == 0) {
+		ima_req_fail(req, 403, "no_auth_stage", "",
+			     "this pipeline has no auth stage, so no caller can be identified");
+		return 403;
+	}
+	if (ima_ctx_get_str(req->ctx, "_auth.user", &user, &ulen) != 0 || ulen == 0) {
+		/* Every credential the pipeline takes is one the client may try. */
+		for (size_t i = 0; i < eng->nstages; i++) {
+			const struct ima_plugin *p = &eng->stages[i].plugin->desc;
+
+			if ((p->flags & IMA_PLUGIN_AUTH) && p->challenge != NULL)
+				ima_req_add_header(req, "WWW-Authenticate", p->challenge);
+		}
+		ima_req_fail(req, 401, "missing_credential", "",
+			     "this route needs a credential, and none was given");
+		return 401;
+	}
+	if (scope[0] != '\0' && !run_has_scope(req->ctx, scope)) {
+		bool token = run_scope_token(scope);
+
+		if (token && run_is_bearer(req->auth_by)) {
+			char challenge[160];
+
+			snprintf(challenge, sizeof(challenge),
+				 "Bearer error=\"insufficient_scope\", scope=\"%s\"", scope);
+			ima_req_add_header(req, "WWW-Authenticate", challenge);
+		}
+		ima_req_fail(req, 403, "insufficient_scope", "scope",
+			     "this route needs the scope '%s', which the caller does not have",
+			     token ? scope : "?");
+		return 403;
+	}
+	return 0;
+}
+
 /*
  * Offers the raw body to the stages' prefetch hooks. Returns 0 to go on, or
  * the HTTP status when a stage answered (or failed) the request.
@@ -206,7 +310,8 @@ static int engine_prefetch(struct ima_engine *eng, struct ima_req *req,
 		struct ima_stage *st = &eng->stages[i];
 		enum ima_rc rc;
 
-		if (st->plugin->desc.prefetch == NULL)
+		if (st->plugin->desc.prefetch == NULL ||
+		    (req->auth_done && (st->plugin->desc.flags & IMA_PLUGIN_AUTH)))
 			continue;
 		rc = st->plugin->desc.prefetch(req, st->state, body, len, (int)in_fmt);
 		if (rc == IMA_CONTINUE)

@@ -22,6 +22,7 @@ enum ima_fcgi_route {
 	IMA_ROUTE_METRICS,
 	IMA_ROUTE_PIPELINE,
 	IMA_ROUTE_INVALIDATE,
+	IMA_ROUTE_CACHE_ME,
 	IMA_ROUTE_OTHER,
 	IMA_ROUTE_COUNT
 };
@@ -75,7 +76,7 @@ struct ima_fcgi_opts {
 	int receive_timeout;   /* seconds a peer has to send a whole request */
 	bool tcp;              /* listen_fd is AF_INET: check FCGI_WEB_SERVER_ADDRS */
 	bool access_log;       /* one JSON line per request on stderr */
-	bool admin_routes;     /* serve POST /v1/cache/invalidate */
+	bool admin_routes;     /* no auth stage: serve POST /v1/cache/invalidate */
 	const char *web_server_addrs;
 };
 

@@ -18,6 +18,9 @@ TESTS += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lightt
 	tests/e2e/metrics.test tests/e2e/llm-tls.test tests/e2e/llm-cache.test tests/e2e/llm-gap.test \
 	tests/e2e/llm-guard.test tests/e2e/mock-llm.test tests/e2e/llm-nginx.test \
 	tests/e2e/mock-llm-stages.test
+# Scopes and the admin routes: auth stages, python3-jwt tokens, Redis.
+TESTS += tests/e2e/auth-scopes.test
+EXTRA_DIST += tests/e2e/auth-scopes.test
 check_PROGRAMS += tests/e2e/fcgi-client
 tests_e2e_fcgi_client_SOURCES = tests/e2e/fcgi-client.c
 tests_e2e_fcgi_client_CFLAGS = $(AM_CFLAGS) -pthread

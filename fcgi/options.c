@@ -26,8 +26,27 @@ static const struct ima_option fcgi_options[] = {
 	{ "receive_timeout", IMA_OPT_INT, "10", "seconds a peer has to send a whole request (1-3600)", 0 },
 	{ "backlog", IMA_OPT_INT, "1024", "listen() backlog (1-65535)", 0 },
 	{ "pidfile", IMA_OPT_STRING, "", "file the supervisor writes its pid to", 0 },
-	{ "admin_routes", IMA_OPT_INT, "0", "1: serve POST /v1/cache/invalidate (0 or 1)", 0 },
+	{ "admin_routes", IMA_OPT_INT, "0",
+	  "pipelines without an auth stage: 1 serves POST /v1/cache/invalidate to any caller (0 or 1)", 0 },
+	{ "admin_scope", IMA_OPT_STRING, "admin",
+	  "scope POST /v1/cache/invalidate needs when the pipeline has an auth stage", 0 },
+	{ "analyze_scope", IMA_OPT_STRING, "",
+	  "scope POST /v1/analyze needs (\"\": none; needs an auth stage)", 0 },
+	{ "metrics_scope", IMA_OPT_STRING, "",
+	  "scope GET /metrics needs (\"\": open to all; needs an auth stage)", 0 },
+	{ "pipeline_scope", IMA_OPT_STRING, "",
+	  "scope GET /v1/pipeline needs (\"\": open to all; needs an auth stage)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
+};
+
+/* The settings naming the scope a route needs; only admin_scope may not
+ * be empty (an empty one would hand invalidation to every caller). */
+static const struct {
+	const char *name;
+	bool may_be_empty;
+} fcgi_scopes[] = {
+	{ "admin_scope", false }, { "analyze_scope", true },
+	{ "metrics_scope", true }, { "pipeline_scope", true },
 };
 
 static const struct {
@@ -125,8 +144,29 @@ int ima_fcgi_listen_check(const char *spec, struct ima_error *err)
 	return ima_fcgi_split_tcp(spec, host, sizeof(host), port, err);
 }
 
+/* One RFC 6750 scope-token: it is quoted in a WWW-Authenticate header. */
+static bool fcgi_scope_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (s[n] < 0x21 || s[n] > 0x7e || s[n] == '"' || s[n] == '\\')
+			return false;
+	return n > 0 && n < 48;
+}
+
 static int fcgi_check(const struct ima_conf *conf, struct ima_error *err)
 {
+	for (size_t i = 0; i < sizeof(fcgi_scopes) / sizeof(fcgi_scopes[0]); i++) {
+		const char *v = ima_conf_string(conf, fcgi_scopes[i].name);
+
+		if (v[0] == '\0' && fcgi_scopes[i].may_be_empty)
+			continue;
+		if (!fcgi_scope_ok(v))
+			return ima_error_set(err, 500, "config", fcgi_scopes[i].name,
+					     "fcgi.%s = \"%s\": must be one scope, 1-47 printable characters without spaces, '\"' or '\\'",
+					     fcgi_scopes[i].name, v);
+	}
 	for (size_t i = 0; i < sizeof(fcgi_ranges) / sizeof(fcgi_ranges[0]); i++) {
 		long long v = ima_conf_int(conf, fcgi_ranges[i].name);
 
@@ -143,8 +183,23 @@ static int fcgi_check(const struct ima_conf *conf, struct ima_error *err)
 	return ima_fcgi_listen_check(ima_conf_string(conf, "listen"), err);
 }
 
+/* A scope no auth stage can grant would refuse every caller. */
+static int fcgi_check_engine(const struct ima_conf *conf, const struct ima_engine *eng,
+			     struct ima_error *err)
+{
+	if (ima_engine_auth_stages(eng) > 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(fcgi_scopes) / sizeof(fcgi_scopes[0]); i++)
+		if (fcgi_scopes[i].may_be_empty && ima_conf_string(conf, fcgi_scopes[i].name)[0] != '\0')
+			return ima_error_set(err, 500, "config", fcgi_scopes[i].name,
+					     "fcgi.%s = \"%s\" needs an auth stage (auth_jwt, auth_apikey) in the pipeline",
+					     fcgi_scopes[i].name, ima_conf_string(conf, fcgi_scopes[i].name));
+	return 0;
+}
+
 const struct ima_front ima_fcgi_front = {
 	.group = "fcgi",
 	.options = fcgi_options,
 	.check = fcgi_check,
+	.check_engine = fcgi_check_engine,
 };

@@ -1,10 +1,10 @@
 /*
  * routes.c - what a request is answered: POST /v1/analyze (and /analyze),
- * GET /health, /metrics and /v1/pipeline, POST /v1/cache/invalidate, the
- * errors in the client's format, request ids, the response headers, the
- * metrics of each request and its access log line. It reads the request
- * through an FCGX_Request (its envp and streams) and knows nothing of
- * sockets or threads.
+ * GET /health, /metrics and /v1/pipeline, POST /v1/cache/invalidate and
+ * DELETE /v1/cache/me, the scopes they need, the errors in the client's
+ * format, request ids, the response headers, the metrics of each request
+ * and its access log line. It reads the request through an FCGX_Request
+ * (its envp and streams) and knows nothing of sockets or threads.
  */
 #include "config.h"
 
@@ -320,6 +320,7 @@ static enum ima_fcgi_route fcgi_route(const char *path)
 		{ "/metrics", IMA_ROUTE_METRICS },
 		{ "/v1/pipeline", IMA_ROUTE_PIPELINE },
 		{ "/v1/cache/invalidate", IMA_ROUTE_INVALIDATE },
+		{ "/v1/cache/me", IMA_ROUTE_CACHE_ME },
 	};
 
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -345,26 +346,118 @@ static size_t fcgi_read_body(FCGX_Request *r, char *buf, size_t len)
 	return got;
 }
 
+/* A request carrying what the stages may read of any request: the
+ * credentials, the peer, the id and the output format. */
+static struct ima_req *fcgi_req_new(const struct fcgi_params *p, const struct fcgi_resp *resp,
+				    const char *id)
+{
+	struct ima_req *req = ima_req_new();
+
+	if (req == NULL)
+		return NULL;
+	ima_req_set_meta(req, "request_id", id);
+	/* Lets a cache replay a rendered answer when JSON is what goes out. */
+	ima_req_set_meta(req, "output", resp->out_fmt == IMA_FMT_JSON ? "json" : "msgpack");
+	if (p->auth != NULL)
+		ima_req_set_meta(req, "authorization", p->auth);
+	if (p->api_key != NULL)
+		ima_req_set_meta(req, "x_api_key", p->api_key);
+	if (p->remote != NULL)
+		ima_req_set_meta(req, "remote_addr", p->remote);
+	return req;
+}
+
+/* The answer is the request's error (a refusal by an auth stage or for a
+ * scope), with the headers it carries (WWW-Authenticate). */
+static void fcgi_refused(struct fcgi_resp *resp, int status)
+{
+	resp->body.len = 0;
+	if (ima_req_render(resp->req, resp->out_fmt, &resp->body) != 0)
+		return fcgi_error(resp, 500, "internal", "", "out of memory");
+	resp->status = status;
+	resp->content_type = resp->out_fmt == IMA_FMT_MSGPACK ?
+		"application/msgpack" : "application/json";
+}
+
 /*
- * POST /v1/cache/invalidate {"user": "...", "tenant": "..."}: offered to the
- * stages (the cache increments the user's generation). Served only with
- * fcgi.admin_routes = 1 until an auth stage can require an admin scope.
+ * Whether the caller may use a route that needs scope ("" a caller, any
+ * scope): the auth stages run without a body. The request stays in resp
+ * (its headers, the identity in _auth); false after the refusal was put
+ * into resp.
+ */
+static bool fcgi_authorize(struct ima_fcgi_worker *w, const struct fcgi_params *p,
+			   struct fcgi_resp *resp, const char *id, const char *scope)
+{
+	int status;
+
+	resp->req = fcgi_req_new(p, resp, id);
+	if (resp->req == NULL) {
+		fcgi_error(resp, 500, "internal", "", "out of memory");
+		return false;
+	}
+	status = ima_engine_authenticate(w->eng, resp->req, scope);
+	if (status == 0)
+		return true;
+	fcgi_refused(resp, status);
+	return false;
+}
+
+/* Offers "invalidate" with args to the stages (the cache increments the
+ * user's generation) and answers what they did. */
+static void fcgi_invalidate_run(struct ima_fcgi_worker *w, struct fcgi_resp *resp,
+				const msgpack_object *args)
+{
+	struct ima_error err = { 0 };
+	msgpack_sbuffer out;
+	msgpack_zone zone;
+	msgpack_object res;
+	size_t off = 0;
+	int handled;
+
+	msgpack_sbuffer_init(&out);
+	handled = ima_engine_command(w->eng, "invalidate", args, &out, &err);
+	if (handled < 0) {
+		fcgi_error(resp, err.status ? err.status : 500, err.code, err.field, err.message);
+	} else if (handled == 0) {
+		fcgi_error(resp, 404, "not_found", "", "no stage of this pipeline handles invalidation");
+	} else {
+		msgpack_zone_init(&zone, 512);
+		msgpack_unpack(out.data, out.size, &off, &zone, &res);
+		resp->body.len = 0;
+		ima_buf_append(&resp->body, "{\"invalidated\":", 15);
+		ima_json_write(&resp->body, &res, -1);
+		ima_buf_append(&resp->body, "}", 1);
+		resp->status = 200;
+		resp->content_type = "application/json";
+		msgpack_zone_destroy(&zone);
+	}
+	msgpack_sbuffer_destroy(&out);
+}
+
+/*
+ * POST /v1/cache/invalidate {"user": "...", "tenant": "..."}: any user's
+ * entries. With an auth stage in the pipeline, for callers holding
+ * fcgi.admin_scope; without one, only with fcgi.admin_routes = 1 (the web
+ * server must then keep others out).
  */
 static void fcgi_invalidate(struct ima_fcgi_worker *w, FCGX_Request *r,
-			    const struct fcgi_params *p, struct fcgi_resp *resp)
+			    const struct fcgi_params *p, struct fcgi_resp *resp, const char *id)
 {
 	const char *clen = p->clen;
 	size_t len, off = 0;
 	struct ima_error err = { 0 };
-	msgpack_sbuffer args, out;
+	msgpack_sbuffer args;
 	msgpack_zone zone;
-	msgpack_object obj, res;
-	char body[4096];
-	int handled;
+	msgpack_object obj;
+	char body[IMA_FCGI_ADMIN_BODY_MAX];
 
-	if (!w->opts->admin_routes)
+	if (w->auth) {
+		if (!fcgi_authorize(w, p, resp, id, w->admin_scope))
+			return;
+	} else if (!w->opts->admin_routes) {
 		return fcgi_error(resp, 404, "not_found", "",
 				  "admin routes are off (fcgi.admin_routes = 1 turns them on)");
+	}
 	if (clen == NULL || ima_fcgi_parse_length(clen, &len) != 0)
 		return fcgi_error(resp, 411, "length_required", "", "POST needs a Content-Length");
 	if (len > sizeof(body))
@@ -380,31 +473,55 @@ static void fcgi_invalidate(struct ima_fcgi_worker *w, FCGX_Request *r,
 	}
 	msgpack_zone_init(&zone, 512);
 	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
-	msgpack_sbuffer_init(&out);
-	handled = ima_engine_command(w->eng, "invalidate", &obj, &out, &err);
-	if (handled < 0) {
-		fcgi_error(resp, err.status ? err.status : 500, err.code, err.field, err.message);
-	} else if (handled == 0) {
-		fcgi_error(resp, 404, "not_found", "", "no stage of this pipeline handles invalidation");
-	} else {
-		off = 0;
-		msgpack_unpack(out.data, out.size, &off, &zone, &res);
-		resp->body.len = 0;
-		ima_buf_append(&resp->body, "{\"invalidated\":", 15);
-		ima_json_write(&resp->body, &res, -1);
-		ima_buf_append(&resp->body, "}", 1);
-		resp->status = 200;
-	}
+	fcgi_invalidate_run(w, resp, &obj);
 	msgpack_zone_destroy(&zone);
-	msgpack_sbuffer_destroy(&out);
+	msgpack_sbuffer_destroy(&args);
+}
+
+/*
+ * DELETE /v1/cache/me: the caller's own entries, with the caller's own
+ * credential; no body. The tenant and user are the identity the auth
+ * stages established, never anything the client names.
+ */
+static void fcgi_cache_me(struct ima_fcgi_worker *w, const struct fcgi_params *p,
+			  struct fcgi_resp *resp, const char *id)
+{
+	struct ima_ctx *ctx;
+	const char *tenant = "", *user = "";
+	size_t tlen = 0, ulen = 0, off = 0;
+	msgpack_sbuffer args;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	msgpack_object obj;
+
+	if (!w->auth)
+		return fcgi_error(resp, 404, "not_found", "",
+				  "DELETE /v1/cache/me needs an auth stage in the pipeline to know whose entries are meant; this one has none");
+	if (!fcgi_authorize(w, p, resp, id, ""))
+		return;
+	ctx = ima_req_ctx(resp->req);
+	ima_ctx_get_str(ctx, "_auth.tenant", &tenant, &tlen);
+	ima_ctx_get_str(ctx, "_auth.user", &user, &ulen);
+	msgpack_sbuffer_init(&args);
+	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	ima_pack_cstr(&pk, "tenant");
+	ima_pack_strn(&pk, tenant, tlen);
+	ima_pack_cstr(&pk, "user");
+	ima_pack_strn(&pk, user, ulen);
+	msgpack_zone_init(&zone, 256);
+	if (msgpack_unpack(args.data, args.size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+		fcgi_error(resp, 500, "internal", "", "out of memory");
+	else
+		fcgi_invalidate_run(w, resp, &obj);
+	msgpack_zone_destroy(&zone);
 	msgpack_sbuffer_destroy(&args);
 }
 
 static void fcgi_analyze(struct ima_fcgi_worker *w, FCGX_Request *r,
 			 const struct fcgi_params *p, struct fcgi_resp *resp, const char *id)
 {
-	const char *clen = p->clen, *remote = p->remote, *ctype = p->ctype;
-	const char *auth = p->auth, *cache = p->cache;
+	const char *clen = p->clen, *ctype = p->ctype, *cache = p->cache;
 	size_t len, max = ima_engine_limits(w->eng)->max_body_bytes;
 	enum ima_format in_fmt;
 	struct ima_req *req;
@@ -436,25 +553,21 @@ static void fcgi_analyze(struct ima_fcgi_worker *w, FCGX_Request *r,
 		return fcgi_error(resp, 400, "truncated_body", "",
 				  "the body is shorter than its Content-Length");
 	}
-	req = ima_req_new();
+	req = fcgi_req_new(p, resp, id);
 	if (req == NULL) {
 		ima_free(body);
 		return fcgi_error(resp, 500, "internal", "", "out of memory");
 	}
-	ima_req_set_meta(req, "request_id", id);
-	/* Lets a cache replay a rendered answer when JSON is what goes out. */
-	ima_req_set_meta(req, "output", resp->out_fmt == IMA_FMT_JSON ? "json" : "msgpack");
 	if (ctype != NULL)
 		ima_req_set_meta(req, "content_type", ctype);
 	if (cache != NULL)
 		ima_req_set_meta(req, "cache_control", cache);
-	if (auth != NULL)
-		ima_req_set_meta(req, "authorization", auth);
-	if (p->api_key != NULL)
-		ima_req_set_meta(req, "x_api_key", p->api_key);
-	if (remote != NULL)
-		ima_req_set_meta(req, "remote_addr", remote);
-	status = ima_engine_handle(w->eng, req, body, len, in_fmt);
+	/* A scope for analyses: checked before any stage but the auth ones,
+	 * so a caller without it reaches no cache, quota or analysis. */
+	status = w->analyze_scope[0] != '\0' ?
+		ima_engine_authenticate(w->eng, req, w->analyze_scope) : 0;
+	if (status == 0)
+		status = ima_engine_handle(w->eng, req, body, len, in_fmt);
 	ima_free(body);
 	resp->req = req;
 	resp->body.len = 0;
@@ -564,7 +677,7 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 	struct ima_fcgi_worker *w = t->w;
 	double t0 = ima_fcgi_now(), seconds;
 	struct fcgi_params p;
-	const char *method, *client_id;
+	const char *method, *client_id, *need;
 	struct fcgi_resp resp = { .status = 200, .content_type = "application/json" };
 	enum ima_fcgi_route route;
 	double stage_s[IMA_FCGI_MAX_STAGES];
@@ -596,6 +709,9 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 	}
 	is_post = strcmp(method, "POST") == 0;
 	resp.head_only = strcmp(method, "HEAD") == 0;
+	/* /health stays open: load balancers probe it without credentials. */
+	need = route == IMA_ROUTE_METRICS ? w->metrics_scope :
+	       route == IMA_ROUTE_PIPELINE ? w->pipeline_scope : "";
 
 	if (bad_param != NULL) {
 		route = IMA_ROUTE_OTHER;
@@ -619,6 +735,8 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 			resp.allow = "GET, HEAD";
 			fcgi_error(&resp, 405, "method_not_allowed", "",
 				   "use GET or HEAD for this path");
+		} else if (need[0] != '\0' && !fcgi_authorize(w, &p, &resp, id, need)) {
+			/* refused: the error is in resp */
 		} else if (route == IMA_ROUTE_HEALTH) {
 			struct ima_buf deps = { 0 };
 			int worst = ima_engine_health(w->eng, &deps);
@@ -646,7 +764,15 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 			resp.allow = "POST";
 			fcgi_error(&resp, 405, "method_not_allowed", "", "use POST for this path");
 		} else {
-			fcgi_invalidate(w, r, &p, &resp);
+			fcgi_invalidate(w, r, &p, &resp, id);
+		}
+		break;
+	case IMA_ROUTE_CACHE_ME:
+		if (strcmp(method, "DELETE") != 0) {
+			resp.allow = "DELETE";
+			fcgi_error(&resp, 405, "method_not_allowed", "", "use DELETE for this path");
+		} else {
+			fcgi_cache_me(w, &p, &resp, id);
 		}
 		break;
 	default:
@@ -671,6 +797,7 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 void ima_fcgi_build_static(struct ima_fcgi_worker *w)
 {
 	const char *src = ima_engine_source(w->eng);
+	const struct ima_conf *fc = ima_engine_front_conf(w->eng);
 
 	/* The fixed part; the status and the dependencies are added per
 	 * request, since Redis or an LLM endpoint can come and go. */
@@ -693,4 +820,9 @@ void ima_fcgi_build_static(struct ima_fcgi_worker *w)
 	}
 	ima_buf_append(&w->health, "]", 1);
 	ima_engine_describe_json(w->eng, &w->pipeline, -1);
+	w->auth = ima_engine_auth_stages(w->eng) > 0;
+	w->admin_scope = ima_conf_string(fc, "admin_scope");
+	w->analyze_scope = ima_conf_string(fc, "analyze_scope");
+	w->metrics_scope = ima_conf_string(fc, "metrics_scope");
+	w->pipeline_scope = ima_conf_string(fc, "pipeline_scope");
 }

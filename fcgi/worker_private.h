@@ -82,6 +82,11 @@ struct ima_fcgi_worker {
 	int *stage_slot;
 	struct ima_buf health;   /* built once: the answers never change */
 	struct ima_buf pipeline;
+	/* The scopes routes need, from the engine's fcgi group (a reload
+	 * brings new workers); "" is none. auth: the pipeline has an auth
+	 * stage, so the admin routes know who calls. */
+	bool auth;
+	const char *admin_scope, *analyze_scope, *metrics_scope, *pipeline_scope;
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 	int running;
@@ -147,7 +152,8 @@ bool ima_fcgi_answer(struct ima_fcgi_thread *t, struct ima_fcgi_conn *c);
 
 /* ---- routes.c ---- */
 
-/* The parts of /health and /v1/pipeline that never change, into w. */
+/* The parts of /health and /v1/pipeline that never change, and the
+ * scopes of the routes, into w. */
 void ima_fcgi_build_static(struct ima_fcgi_worker *w);
 /* Answers one request on r (its envp and streams); bad_param names a
  * parameter with a NUL byte in it (the answer is 400), or is NULL. */

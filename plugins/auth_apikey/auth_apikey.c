@@ -329,4 +329,7 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_auth_apikey = {
 	.process = apikey_process,
 	.fini = apikey_fini,
 	.prefetch = apikey_prefetch,
+	/* The admin routes authenticate with the prefetch hook alone. */
+	.flags = IMA_PLUGIN_AUTH,
+	.challenge = "ApiKey realm=\"imaginator\"",
 };

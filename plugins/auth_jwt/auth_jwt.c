@@ -1,8 +1,8 @@
 /*
  * auth_jwt - the caller's identity from `Authorization: Bearer <JWT>`:
- * writes _auth {tenant, user, scopes} for the stages after it (the cache
- * keys answers and invalidation by it), or refuses the request with 401
- * before any later stage runs.
+ * writes _auth {tenant, user, scopes, method "jwt"} for the stages after
+ * it (the cache keys answers and invalidation by it), or refuses the
+ * request with 401 before any later stage runs.
  *
  * libjwt 1.10 only checks the signature, and not safely on its own: it
  * accepts "alg": "none" without a key, lets an HS256 token signed with a
@@ -687,7 +687,7 @@ static int auth_put_identity(struct ima_req *req, const struct auth_identity *id
 			nscopes++;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
+	msgpack_pack_map(&pk, 4);
 	ima_pack_cstr(&pk, "tenant");
 	ima_pack_cstr(&pk, id->tenant);
 	ima_pack_cstr(&pk, "user");
@@ -701,6 +701,8 @@ static int auth_put_identity(struct ima_req *req, const struct auth_identity *id
 		ima_pack_strn(&pk, s, len);
 		s += len + (e != NULL);
 	}
+	ima_pack_cstr(&pk, "method");
+	ima_pack_cstr(&pk, "jwt");
 	rc = ima_ctx_put_sbuffer(ima_req_ctx(req), "_auth", &sb);
 	msgpack_sbuffer_destroy(&sb);
 	return rc;
@@ -890,4 +892,7 @@ IMA_PLUGIN_EXPORT const struct ima_plugin ima_plugin_auth_jwt = {
 	.process = auth_process,
 	.fini = auth_fini,
 	.prefetch = auth_prefetch,
+	/* The admin routes authenticate with the prefetch hook alone. */
+	.flags = IMA_PLUGIN_AUTH,
+	.challenge = "Bearer realm=\"imaginator\"",
 };
