@@ -296,6 +296,8 @@ static int quota_init(const struct ima_conf *conf, void **state,
 		snprintf(name, sizeof(name), "imaginator_quota_refusals_total{reason=\"%s\"}", quota_reasons[i]);
 		ima_metric_add(name, 0);
 	}
+	ima_metric_add("imaginator_quota_redis_errors_total", 0);
+	ima_metric_add("imaginator_quota_charged_usd_total", 0);
 	*state = st;
 	return 0;
 fail:
