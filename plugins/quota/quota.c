@@ -641,13 +641,13 @@ static enum ima_rc quota_spend(struct ima_req *req, struct quota_state *st)
 		estimate = quota_estimate(req);
 		if (by_tenant && tspent + estimate > l->tenant_usd_day) {
 			snprintf(what, sizeof(what),
-				 "tenant '%s' is over its LLM spend limit of %.2f USD per day (spent %.4f, this request ~%.4f)",
+				 "tenant '%s' is over its LLM spend limit of %g USD per day (spent %.4f, this request ~%.4f)",
 				 tenant, l->tenant_usd_day, tspent, estimate);
 			return quota_refuse(req, "tenant_usd_day", to_day, what);
 		}
 		if (by_user && uspent + estimate > l->user_usd_day) {
 			snprintf(what, sizeof(what),
-				 "user '%s' is over their LLM spend limit of %.2f USD per day (spent %.4f, this request ~%.4f)",
+				 "user '%s' is over their LLM spend limit of %g USD per day (spent %.4f, this request ~%.4f)",
 				 user, l->user_usd_day, uspent, estimate);
 			return quota_refuse(req, "user_usd_day", to_day, what);
 		}
