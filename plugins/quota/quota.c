@@ -504,7 +504,6 @@ static enum ima_rc quota_requests(struct ima_req *req, struct quota_state *st)
 	long minute = (long)(now / 60), to_minute = 60 - (long)(now % 60);
 	long long tcount = 0, ucount = 0;
 	size_t n = 0, ti = 0, ui = 0;
-	enum ima_rc rc = IMA_CONTINUE;
 
 	if (ima_req_task_get(req, st) != NULL || !quota_identity(req, tenant, user))
 		return IMA_CONTINUE;
@@ -540,12 +539,12 @@ static enum ima_rc quota_requests(struct ima_req *req, struct quota_state *st)
 			 tenant, (long long)l->tenant_rpm);
 		return quota_refuse(req, "tenant_rpm", to_minute, what);
 	}
-	if (ucount > l->user_rpm && l->user_rpm > 0) {
+	if (l->user_rpm > 0 && ucount > l->user_rpm) {
 		snprintf(what, sizeof(what), "user '%s' is over their limit of %lld requests per minute",
 			 user, (long long)l->user_rpm);
 		return quota_refuse(req, "user_rpm", to_minute, what);
 	}
-	return rc;
+	return IMA_CONTINUE;
 down:
 	quota_replies_free(rep, n);
 	return quota_redis_down(req, st);
