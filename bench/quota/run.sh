@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench-quota.sh - what the quota stage costs an authenticated cache hit,
+# bench/quota/run.sh - what the quota stage costs an authenticated cache hit,
 # through nginx with wrk: imaginator-fcgi (WORKERS x THREADS) running
 # auth_apikey, then quota (tenant and user minute windows: the requests
 # counted on every request), the request stage, the cache (L1, L2 in Redis),
@@ -9,7 +9,7 @@
 # with the one built in BUILDDIR; interleaved, ROUNDS times. Redis on
 # loopback TCP (REDIS=unix: a unix socket). Not part of make check.
 #
-#   plugins/quota/bench-quota.sh [BUILDDIR]      (a build without sanitizers)
+#   bench/quota/run.sh [BUILDDIR]      (a build without sanitizers)
 # Environment: WORKERS (2), THREADS (4), CONNS (16), DURATION (10s),
 #              WRK_THREADS (2), ROUNDS (3), BEFORE (a commit), REDIS (tcp).
 set -eu
@@ -19,9 +19,9 @@ WORKERS=${WORKERS:-2} THREADS=${THREADS:-4} CONNS=${CONNS:-16}
 DURATION=${DURATION:-10s} WRK_THREADS=${WRK_THREADS:-2} ROUNDS=${ROUNDS:-3}
 BEFORE=${BEFORE:-} REDIS=${REDIS:-tcp}
 for c in wrk nginx redis-server python3 cc; do
-	command -v $c >/dev/null 2>&1 || { echo "bench-quota.sh: $c not found" >&2; exit 2; }
+	command -v $c >/dev/null 2>&1 || { echo "bench/quota/run.sh: $c not found" >&2; exit 2; }
 done
-[ -x "$build/imaginator-fcgi" ] || { echo "bench-quota.sh: build imaginator-fcgi first (make)" >&2; exit 2; }
+[ -x "$build/imaginator-fcgi" ] || { echo "bench/quota/run.sh: build imaginator-fcgi first (make)" >&2; exit 2; }
 tmp=$(mktemp -d /tmp/ima-bench-quota.XXXXXX)
 pids="" fcgi=""
 cleanup() {
@@ -103,12 +103,12 @@ row() {
 	for i in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$np/health" && break; sleep 0.05; done
 	s=$(curl -s -o "$tmp/first.json" -w '%{http_code}' -H "X-API-Key: $key" -H 'Content-Type: application/json' \
 		--data-binary @"$src/examples/request.json" "http://127.0.0.1:$np/v1/analyze")
-	[ "$s" = 200 ] || { echo "bench-quota.sh: $1: status $s" >&2; cat "$tmp/first.json" >&2; exit 1; }
+	[ "$s" = 200 ] || { echo "bench/quota/run.sh: $1: status $s" >&2; cat "$tmp/first.json" >&2; exit 1; }
 	wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" -s "$tmp/post.lua" "http://127.0.0.1:$np/v1/analyze" >"$tmp/wrk.out"
 	kill "$fcgi"
 	wait "$fcgi" 2>/dev/null || true
 	fcgi=""
-	grep -q 'Non-2xx' "$tmp/wrk.out" && { echo "bench-quota.sh: $1: non-2xx answers" >&2; cat "$tmp/wrk.out" >&2; exit 1; }
+	grep -q 'Non-2xx' "$tmp/wrk.out" && { echo "bench/quota/run.sh: $1: non-2xx answers" >&2; cat "$tmp/wrk.out" >&2; exit 1; }
 	printf '%-8s %10s req/s  latency avg %s\n' "$1" "$(awk '/^Requests\/sec/ { print $2 }' "$tmp/wrk.out")" \
 		"$(awk '$1 == "Latency" { print $2 }' "$tmp/wrk.out")"
 }
