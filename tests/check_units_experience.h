@@ -113,6 +113,9 @@ static const struct test_case cases[] = {
     { "glued qualifier after a title; bracket inside a company name",
       "EXPERIENCE\nNational Head-Postpaid\nUmbrella Telecom (India) Pvt Ltd\n2012 - 2014\n",
       2019, 1, 1, { { "National Head", "Umbrella Telecom (India) Pvt Ltd", 2012, 0, 2014, 0, 0, 24 } }, 24, -1 },
+    { "full-width hyphen between company and city, and as a range dash",
+      "EXPERIENCE\nSous Chef\nHarbor Grill Inc \xef\xbc\x8d Portland , OR\n03/2015 \xef\xbc\x8d 06/2018\n",
+      2019, 1, 1, { { "Sous Chef", "Harbor Grill Inc", 2015, 3, 2018, 6, 0, 40 } }, 40, -1 },
 };
 
 

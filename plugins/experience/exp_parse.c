@@ -117,7 +117,12 @@ static int word_at(const struct parser *ps, size_t at, size_t limit, const char 
     return at + i >= limit || !is_alnum(byte_at(ps, at + i));
 }
 
-/* Length of the UTF-8 dash (en, em, minus, hyphen variants) at at, or 0. */
+/*
+ * Length of the UTF-8 dash at at, or 0: hyphen, the U+2010-U+2015 dashes
+ * (en, em...), minus U+2212, and the full-width and small hyphen-minus
+ * U+FF0D, U+FE63 that PDF-to-text conversion leaves between an employer and
+ * its city ("Company － City , State").
+ */
 static size_t dash_at(const struct parser *ps, size_t at, size_t limit)
 {
     unsigned char c0 = byte_at(ps, at), c1, c2;
@@ -130,6 +135,8 @@ static size_t dash_at(const struct parser *ps, size_t at, size_t limit)
     if (c0 == 0xE2 && c1 == 0x80 && c2 >= 0x90 && c2 <= 0x95)
         return 3;
     if (c0 == 0xE2 && c1 == 0x88 && c2 == 0x92)
+        return 3;
+    if (c0 == 0xEF && ((c1 == 0xBC && c2 == 0x8D) || (c1 == 0xB9 && c2 == 0xA3)))
         return 3;
     return 0;
 }
@@ -945,6 +952,8 @@ static size_t trim_left(const struct parser *ps, size_t s, size_t e)
             s++;
         else if ((b = bullet_len(ps, s, e)) != 0 && c != 'o')
             s += b;
+        else if ((b = dash_at(ps, s, e)) != 0)
+            s += b;
         else if (c == 0xC2 && s + 1 < e && byte_at(ps, s + 1) == 0xA0)
             s += 2;
         else
@@ -959,7 +968,8 @@ static size_t trim_right(const struct parser *ps, size_t s, size_t e)
         if (is_blank(c) || c == '|' || c == ',' || c == ':' || c == ';' || c == '(' || c == ')' ||
             c == '[' || c == ']' || c == '-' || c == '*' || c == '/' || c == '"' || c == '.')
             e--;
-        else if (e - s >= 3 && byte_at(ps, e - 3) == 0xE2 && byte_at(ps, e - 2) >= 0x80 && byte_at(ps, e - 2) <= 0xAF)
+        else if (e - s >= 3 && ((byte_at(ps, e - 3) == 0xE2 && byte_at(ps, e - 2) >= 0x80 && byte_at(ps, e - 2) <= 0xAF) ||
+                                dash_at(ps, e - 3, e) == 3))
             e -= 3; /* dashes, bullets, arrows left at the end */
         else if (e - s >= 2 && byte_at(ps, e - 2) == 0xC2 && c == 0xA0)
             e -= 2;
