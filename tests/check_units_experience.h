@@ -116,6 +116,17 @@ static const struct test_case cases[] = {
     { "full-width hyphen between company and city, and as a range dash",
       "EXPERIENCE\nSous Chef\nHarbor Grill Inc \xef\xbc\x8d Portland , OR\n03/2015 \xef\xbc\x8d 06/2018\n",
       2019, 1, 1, { { "Sous Chef", "Harbor Grill Inc", 2015, 3, 2018, 6, 0, 40 } }, 40, -1 },
+    { "text from a PDF: no blank lines, ranges broken over lines",
+      "CHARGE NURSE\nSummary\nNurse with ten years on medical and surgical floors.\nSkills\nTelemetry\n"
+      "Work History\nMarch 2014\nto\nCurrent\nCharge Nurse\nMercy General Hospital\n"
+      "Supervised six nurses on a 30-bed unit.\nJune 2009 -\nFebruary 2014\nStaff Nurse\nSt. Anne Clinic\n"
+      "Education\nBachelor of Science : Nursing , 2009\n",
+      2019, 1, 2, { { "Charge Nurse", "Mercy General Hospital", 2014, 3, 2019, 1, 1, 59 },
+                    { "Staff Nurse", "St. Anne Clinic", 2009, 6, 2014, 2, 0, 57 } }, 116, -1 },
+    { "a field's own experience heading after education",
+      "ART TEACHER\nEducation\nBachelor of Fine Arts , 2010\nState University\nTeaching Experience\n"
+      "08/2012 to 06/2018\nArt Teacher\nLincoln Middle School\n",
+      2019, 1, 1, { { "Art Teacher", "Lincoln Middle School", 2012, 8, 2018, 6, 0, 71 } }, 71, -1 },
 };
 
 

@@ -39,6 +39,7 @@ struct text_line {
     unsigned char heading;
     unsigned char bullet;
     unsigned char has_range;
+    unsigned char range_part;    /* the start of a range that ends on a later line */
     size_t range_index;          /* into parser.ranges when has_range */
 };
 
@@ -636,10 +637,29 @@ static int in_list(const char *const *list, const char *s)
 }
 
 /*
+ * Whether every word of text[s, e) but the short joining ones ("and", "of")
+ * starts with a capital: "Work History", "Education and Training".
+ */
+static int title_case(const struct parser *ps, size_t s, size_t e)
+{
+    size_t p, w;
+    for (p = s; p < e; p = w) {
+        while (p < e && !is_alpha(byte_at(ps, p)))
+            p++;
+        for (w = p; w < e && is_alpha(byte_at(ps, w)); w++)
+            ;
+        if (w > p && !is_upper(byte_at(ps, p)) && w - p > 3)
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * Section kind of a heading line, or -1 if the line is no known heading.
  * Wrapped prose can put a lone "training." on a line, so a heading must look
- * like one: capitalised, no final period, and in capitals, ending with ':' or
- * standing after a blank line.
+ * like one: capitalised, no final period, and in capitals, in Title Case,
+ * ending with ':' or standing after a blank line.  Text taken from PDFs
+ * keeps no blank lines, so Title Case alone must do there.
  */
 static int heading_kind(const struct parser *ps, const struct text_line *ln, int after_blank)
 {
@@ -654,7 +674,7 @@ static int heading_kind(const struct parser *ps, const struct text_line *ln, int
         return -1;
     for (p = ln->start; p < ln->end; p++)
         lower |= byte_at(ps, p) >= 'a' && byte_at(ps, p) <= 'z';
-    if (lower && !after_blank && last != ':')
+    if (lower && !after_blank && last != ':' && !title_case(ps, ln->start, ln->end))
         return -1;
     for (p = ln->start; p < ln->end; p++) {
         unsigned char c = byte_at(ps, p);
@@ -691,6 +711,11 @@ static int heading_kind(const struct parser *ps, const struct text_line *ln, int
         return SECTION_DATED_OTHER;
     if (in_list(other_headings, buf))
         return SECTION_OTHER;
+    /* "Teaching Experience", "Military Experience", "Employment History": a field's own work history */
+    n = strlen(buf);
+    if (n <= 40 && ((n > 11 && strcmp(buf + n - 11, " experience") == 0) ||
+                    (n > 8 && strcmp(buf + n - 8, " history") == 0)))
+        return SECTION_EXPERIENCE;
     return -1;
 }
 
@@ -1477,7 +1502,7 @@ static int header_candidate(const struct parser *ps, const struct text_line *ln)
     size_t value, first = trim_left_plain(ps, ln->start, ln->end);
     unsigned char last = byte_at(ps, ln->end - 1);
     size_t p, words = 0;
-    if (ln->heading || ln->has_range || line_is_blank(ln) || ln->end - ln->start > 120)
+    if (ln->heading || ln->has_range || ln->range_part || line_is_blank(ln) || ln->end - ln->start > 120)
         return 0;
     for (p = ln->start; p < ln->end; p++) {
         unsigned char c = byte_at(ps, p);
@@ -2079,6 +2104,63 @@ static size_t next_content_line(const struct parser *ps, size_t i)
 }
 
 /*
+ * A range broken over lines, as PDF-to-text conversion leaves it: "June
+ * 2016" / "to" / "January 2018", or "June 2016 -" / "Present".  The line
+ * with the end date becomes the date line: the job's header follows it.
+ * Each line is looked at once, with the next two, so this stays linear.
+ */
+static int join_split_ranges(struct parser *ps)
+{
+    size_t i, j, k, e, q;
+    for (i = 0; i < ps->line_count; i++) {
+        const struct text_line *ln = &ps->lines[i], *lk;
+        struct date_item a, b;
+        struct date_range r;
+        if (ln->has_range || ln->heading || line_is_blank(ln) || !is_alnum(byte_at(ps, ln->start)) ||
+            !date_item_at(ps, ln->start, ln->end, 0, &a) || a.year > ps->ref_year)
+            continue;
+        j = next_content_line(ps, i);
+        if (j == SIZE_MAX)
+            continue;
+        if (connector_at(ps, a.end, ln->end, &q) && q == ln->end) {
+            k = j; /* "June 2016 -" / "Present" */
+        } else if (skip_blanks(ps, a.end, ln->end) == ln->end && connector_at(ps, ps->lines[j].start, ps->lines[j].end, &q) &&
+                   q == ps->lines[j].end && (k = next_content_line(ps, j)) != SIZE_MAX) {
+            ; /* "June 2016" / "to" / "January 2018" */
+        } else {
+            continue;
+        }
+        lk = &ps->lines[k];
+        if (lk->has_range || lk->heading || lk->section != ln->section)
+            continue;
+        memset(&r, 0, sizeof(r));
+        r.start_year = a.year;
+        r.start_month = a.month;
+        r.start = lk->start;
+        if (present_at(ps, lk->start, lk->end, &e)) {
+            r.end_year = ps->ref_year;
+            r.end_month = ps->ref_month;
+            r.present = 1;
+            r.end = e;
+        } else if (date_item_at(ps, lk->start, lk->end, 0, &b) && b.year >= a.year && b.year - a.year <= 45 &&
+                   !(b.year == a.year && a.month && b.month && b.month < a.month)) {
+            r.end_year = b.year;
+            r.end_month = b.month;
+            r.end = b.end;
+        } else {
+            continue;
+        }
+        if (add_range(ps, &r, &ps->lines[k].range_index) != 0)
+            return -1;
+        ps->lines[k].has_range = 1;
+        ps->lines[i].range_part = 1;
+        ps->lines[j].range_part = j != k;
+        i = k;
+    }
+    return 0;
+}
+
+/*
  * An undated job in the Indeed layout: a role line that opens a block, then
  * an employer line ("Company -", "Company - City, State" or a name with a
  * corporate cue), and no date range right after it (a dated job is read
@@ -2483,7 +2565,7 @@ int experience_parse(const char *text, size_t len, int ref_year, int ref_month,
     ps.ref_month = ref_month < 1 ? 1 : ref_month > 12 ? 12 : ref_month;
     ps.max_year = ps.ref_year + 1;
     if (split_lines(&ps) != 0 || classify_lines(&ps, &has_experience) != 0 ||
-        build_entries(&ps, has_experience) != 0) {
+        join_split_ranges(&ps) != 0 || build_entries(&ps, has_experience) != 0) {
         rc = -1;
         goto done;
     }
