@@ -127,6 +127,17 @@ static const struct test_case cases[] = {
       "ART TEACHER\nEducation\nBachelor of Fine Arts , 2010\nState University\nTeaching Experience\n"
       "08/2012 to 06/2018\nArt Teacher\nLincoln Middle School\n",
       2019, 1, 1, { { "Art Teacher", "Lincoln Middle School", 2012, 8, 2018, 6, 0, 71 } }, 71, -1 },
+    { "fields joined on one line: title, dates, employer, \"City , State\"",
+      "EXECUTIVE CHEF\nExperience\nExecutive Chef 11/2016 to Current Company Name City , State\n"
+      "Planned seasonal menus for a 120-seat dining room.\n"
+      "Company Name City , State Line Cook 05/2012 to 10/2016\nPrepared sauces and stocks.\n",
+      2019, 1, 2, { { "Executive Chef", "Company Name", 2016, 11, 2019, 1, 1, 27 },
+                    { "Line Cook", "Company Name", 2012, 5, 2016, 10, 0, 54 } }, 81, -1 },
+    { "title glued to its employer; two-word city and state",
+      "Work History\n06/2010 to 04/2012\nPrep Cook Harbor View Hotel \xef\xbc\x8d Salem , Oregon\nCut vegetables.\n"
+      "05/2012 to 10/2016\nCharge Nurse Mercy General Hospital New York , New York\n",
+      2019, 1, 2, { { "Prep Cook", "Harbor View Hotel", 2010, 6, 2012, 4, 0, 23 },
+                    { "Charge Nurse", "Mercy General Hospital", 2012, 5, 2016, 10, 0, 54 } }, 77, -1 },
 };
 
 

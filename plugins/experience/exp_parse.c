@@ -757,114 +757,165 @@ struct cue_word {
 };
 static const struct cue_word cue_words[] = {
     { "academy", CUE_COMPANY | CUE_INSTITUTION }, { "accountant", CUE_TITLE | CUE_STRONG },
-    { "admin", CUE_TITLE }, { "administrative", CUE_TITLE }, { "administrator", CUE_TITLE | CUE_STRONG },
+    { "adjuster", CUE_TITLE | CUE_STRONG }, { "admin", CUE_TITLE }, { "administrative", CUE_TITLE },
+    { "administrator", CUE_TITLE | CUE_STRONG },
     { "adviser", CUE_TITLE }, { "advisor", CUE_TITLE | CUE_STRONG }, { "advisory", CUE_TITLE },
     { "advocate", CUE_TITLE }, { "ag", CUE_COMPANY }, { "agency", CUE_COMPANY },
-    { "agent", CUE_TITLE | CUE_STRONG }, { "agm", CUE_TITLE }, { "airlines", CUE_COMPANY },
+    { "agent", CUE_TITLE | CUE_STRONG }, { "agm", CUE_TITLE }, { "aide", CUE_TITLE | CUE_STRONG },
+    { "airlines", CUE_COMPANY },
     { "airways", CUE_COMPANY }, { "analyst", CUE_TITLE | CUE_STRONG }, { "analytics", CUE_COMPANY },
     { "animator", CUE_TITLE }, { "application", CUE_TITLE }, { "applications", CUE_TITLE },
-    { "apprentice", CUE_TITLE }, { "apprenticeship", CUE_TITLE }, { "architect", CUE_TITLE | CUE_STRONG },
-    { "artist", CUE_TITLE }, { "assistant", CUE_TITLE | CUE_STRONG }, { "associate", CUE_TITLE | CUE_STRONG },
-    { "associates", CUE_COMPANY }, { "asst", CUE_TITLE }, { "attendant", CUE_TITLE },
+    { "appraiser", CUE_TITLE | CUE_STRONG }, { "apprentice", CUE_TITLE }, { "apprenticeship", CUE_TITLE },
+    { "architect", CUE_TITLE | CUE_STRONG },
+    { "artist", CUE_TITLE }, { "assembler", CUE_TITLE | CUE_STRONG }, { "assistant", CUE_TITLE | CUE_STRONG },
+    { "associate", CUE_TITLE | CUE_STRONG },
+    { "associates", CUE_COMPANY }, { "asst", CUE_TITLE }, { "attendant", CUE_TITLE | CUE_STRONG },
     { "attorney", CUE_TITLE | CUE_STRONG }, { "auditor", CUE_TITLE | CUE_STRONG },
     { "authority", CUE_COMPANY }, { "automation", CUE_COMPANY }, { "automotive", CUE_COMPANY },
     { "avp", CUE_TITLE }, { "ba", CUE_DEGREE }, { "bachelor", CUE_DEGREE }, { "bachelors", CUE_DEGREE },
-    { "bank", CUE_COMPANY }, { "banker", CUE_TITLE }, { "bba", CUE_DEGREE }, { "bca", CUE_DEGREE },
-    { "bcom", CUE_DEGREE }, { "be", CUE_DEGREE }, { "bpo", CUE_COMPANY }, { "bs", CUE_DEGREE },
+    { "baker", CUE_TITLE | CUE_STRONG }, { "bank", CUE_COMPANY }, { "banker", CUE_TITLE | CUE_STRONG },
+    { "barista", CUE_TITLE | CUE_STRONG }, { "bartender", CUE_TITLE | CUE_STRONG }, { "bba", CUE_DEGREE },
+    { "bca", CUE_DEGREE },
+    { "bcom", CUE_DEGREE }, { "be", CUE_DEGREE }, { "biologist", CUE_TITLE | CUE_STRONG },
+    { "bookkeeper", CUE_TITLE | CUE_STRONG }, { "bpo", CUE_COMPANY }, { "broker", CUE_TITLE | CUE_STRONG },
+    { "bs", CUE_DEGREE },
     { "bsc", CUE_DEGREE }, { "btech", CUE_DEGREE }, { "builders", CUE_COMPANY }, { "business", CUE_TITLE },
     { "buyer", CUE_TITLE }, { "bv", CUE_COMPANY }, { "capital", CUE_COMPANY },
-    { "cashier", CUE_TITLE | CUE_STRONG }, { "cbse", CUE_DEGREE }, { "ceo", CUE_TITLE }, { "cfo", CUE_TITLE },
+    { "caregiver", CUE_TITLE | CUE_STRONG }, { "carpenter", CUE_TITLE | CUE_STRONG },
+    { "cashier", CUE_TITLE | CUE_STRONG }, { "caterer", CUE_TITLE | CUE_STRONG }, { "cbse", CUE_DEGREE },
+    { "ceo", CUE_TITLE }, { "cfo", CUE_TITLE },
     { "cgpa", CUE_DEGREE }, { "chef", CUE_TITLE | CUE_STRONG }, { "chemicals", CUE_COMPANY },
-    { "chief", CUE_TITLE }, { "cio", CUE_TITLE }, { "clerk", CUE_TITLE | CUE_STRONG },
-    { "clinic", CUE_COMPANY }, { "co", CUE_COMPANY }, { "coach", CUE_TITLE }, { "coder", CUE_TITLE },
+    { "chemist", CUE_TITLE | CUE_STRONG }, { "chief", CUE_TITLE }, { "cio", CUE_TITLE },
+    { "clerk", CUE_TITLE | CUE_STRONG },
+    { "clinic", CUE_COMPANY }, { "co", CUE_COMPANY }, { "coach", CUE_TITLE | CUE_STRONG },
+    { "coder", CUE_TITLE },
     { "cofounder", CUE_TITLE }, { "college", CUE_COMPANY | CUE_INSTITUTION }, { "commission", CUE_COMPANY },
     { "communications", CUE_COMPANY }, { "company", CUE_COMPANY }, { "constructions", CUE_COMPANY },
     { "consultancy", CUE_COMPANY }, { "consultant", CUE_TITLE | CUE_STRONG }, { "consultants", CUE_STRONG },
-    { "consulting", CUE_COMPANY }, { "content", CUE_TITLE }, { "controller", CUE_TITLE },
-    { "coo", CUE_TITLE }, { "coordinator", CUE_TITLE | CUE_STRONG }, { "corp", CUE_COMPANY },
-    { "corporate", CUE_COMPANY }, { "corporation", CUE_COMPANY }, { "council", CUE_COMPANY },
-    { "counsellor", CUE_TITLE | CUE_STRONG }, { "counselor", CUE_TITLE | CUE_STRONG }, { "cto", CUE_TITLE },
-    { "customer", CUE_TITLE }, { "dba", CUE_TITLE }, { "degree", CUE_DEGREE }, { "delivery", CUE_TITLE },
+    { "consulting", CUE_COMPANY }, { "content", CUE_TITLE }, { "controller", CUE_TITLE | CUE_STRONG },
+    { "coo", CUE_TITLE }, { "cook", CUE_TITLE | CUE_STRONG }, { "coordinator", CUE_TITLE | CUE_STRONG },
+    { "corp", CUE_COMPANY },
+    { "corporate", CUE_COMPANY }, { "corporation", CUE_COMPANY }, { "cosmetologist", CUE_TITLE | CUE_STRONG },
+    { "council", CUE_COMPANY },
+    { "counsel", CUE_TITLE }, { "counsellor", CUE_TITLE | CUE_STRONG },
+    { "counselor", CUE_TITLE | CUE_STRONG }, { "cto", CUE_TITLE },
+    { "custodian", CUE_TITLE | CUE_STRONG }, { "customer", CUE_TITLE }, { "dba", CUE_TITLE },
+    { "degree", CUE_DEGREE }, { "delivery", CUE_TITLE },
     { "department", CUE_COMPANY }, { "deputy", CUE_TITLE }, { "designer", CUE_TITLE | CUE_STRONG },
     { "developer", CUE_TITLE | CUE_STRONG }, { "developers", CUE_TITLE }, { "devops", CUE_TITLE },
-    { "dgm", CUE_TITLE }, { "digital", CUE_COMPANY }, { "diploma", CUE_DEGREE },
-    { "director", CUE_TITLE | CUE_STRONG }, { "dispatcher", CUE_TITLE }, { "doctor", CUE_TITLE | CUE_STRONG },
-    { "draftsman", CUE_TITLE }, { "driver", CUE_TITLE | CUE_STRONG }, { "ecommerce", CUE_COMPANY },
-    { "economist", CUE_TITLE }, { "editor", CUE_TITLE | CUE_STRONG }, { "educator", CUE_TITLE },
+    { "dgm", CUE_TITLE }, { "dietitian", CUE_TITLE | CUE_STRONG }, { "digital", CUE_COMPANY },
+    { "diploma", CUE_DEGREE },
+    { "director", CUE_TITLE | CUE_STRONG }, { "dishwasher", CUE_TITLE | CUE_STRONG },
+    { "dispatcher", CUE_TITLE | CUE_STRONG }, { "doctor", CUE_TITLE | CUE_STRONG },
+    { "drafter", CUE_TITLE | CUE_STRONG }, { "draftsman", CUE_TITLE }, { "driver", CUE_TITLE | CUE_STRONG },
+    { "ecommerce", CUE_COMPANY },
+    { "economist", CUE_TITLE }, { "editor", CUE_TITLE | CUE_STRONG }, { "educator", CUE_TITLE | CUE_STRONG },
     { "electrician", CUE_TITLE | CUE_STRONG }, { "electronics", CUE_COMPANY }, { "employee", CUE_TITLE },
     { "energy", CUE_COMPANY }, { "engineer", CUE_TITLE | CUE_STRONG }, { "engineers", CUE_TITLE },
-    { "enterprise", CUE_COMPANY }, { "enterprises", CUE_COMPANY }, { "estimator", CUE_TITLE },
+    { "enterprise", CUE_COMPANY }, { "enterprises", CUE_COMPANY }, { "esthetician", CUE_TITLE | CUE_STRONG },
+    { "estimator", CUE_TITLE | CUE_STRONG },
     { "evangelist", CUE_TITLE }, { "evp", CUE_TITLE }, { "executive", CUE_TITLE | CUE_STRONG },
     { "executives", CUE_TITLE }, { "expert", CUE_TITLE }, { "exports", CUE_COMPANY },
     { "facilitator", CUE_TITLE }, { "fellow", CUE_TITLE | CUE_STRONG }, { "finance", CUE_COMPANY },
     { "financial", CUE_COMPANY }, { "foods", CUE_COMPANY }, { "foreman", CUE_TITLE },
     { "foundation", CUE_COMPANY }, { "founder", CUE_TITLE | CUE_STRONG }, { "freelance", CUE_TITLE },
-    { "freelancer", CUE_TITLE | CUE_STRONG }, { "global", CUE_COMPANY }, { "gm", CUE_TITLE },
+    { "freelancer", CUE_TITLE | CUE_STRONG }, { "generalist", CUE_TITLE | CUE_STRONG },
+    { "global", CUE_COMPANY }, { "gm", CUE_TITLE },
     { "gmbh", CUE_COMPANY }, { "government", CUE_COMPANY }, { "govt", CUE_COMPANY }, { "gpa", CUE_DEGREE },
     { "graduation", CUE_DEGREE }, { "group", CUE_COMPANY }, { "handler", CUE_TITLE },
     { "head", CUE_TITLE | CUE_STRONG }, { "healthcare", CUE_COMPANY }, { "helper", CUE_TITLE },
     { "holdings", CUE_COMPANY }, { "hospital", CUE_COMPANY }, { "hospitals", CUE_COMPANY },
-    { "hotel", CUE_COMPANY }, { "hotels", CUE_COMPANY }, { "hr", CUE_TITLE }, { "hsc", CUE_DEGREE },
-    { "icse", CUE_DEGREE }, { "iit", CUE_INSTITUTION }, { "inc", CUE_COMPANY }, { "incharge", CUE_TITLE },
+    { "hotel", CUE_COMPANY }, { "hotels", CUE_COMPANY }, { "housekeeper", CUE_TITLE | CUE_STRONG },
+    { "hr", CUE_TITLE }, { "hsc", CUE_DEGREE },
+    { "hygienist", CUE_TITLE | CUE_STRONG }, { "icse", CUE_DEGREE }, { "ii", CUE_TITLE },
+    { "iii", CUE_TITLE }, { "iit", CUE_INSTITUTION }, { "inc", CUE_COMPANY }, { "incharge", CUE_TITLE },
     { "incorporated", CUE_COMPANY }, { "industries", CUE_COMPANY }, { "infosystems", CUE_COMPANY },
     { "infotech", CUE_COMPANY }, { "infoway", CUE_COMPANY }, { "infra", CUE_COMPANY },
     { "infrastructure", CUE_COMPANY }, { "inspector", CUE_TITLE | CUE_STRONG },
-    { "institute", CUE_COMPANY | CUE_INSTITUTION }, { "instructor", CUE_TITLE | CUE_STRONG },
+    { "installer", CUE_TITLE | CUE_STRONG }, { "institute", CUE_COMPANY | CUE_INSTITUTION },
+    { "instructor", CUE_TITLE | CUE_STRONG },
     { "insurance", CUE_COMPANY }, { "interactive", CUE_COMPANY }, { "intermediate", CUE_DEGREE },
     { "intern", CUE_TITLE | CUE_STRONG }, { "international", CUE_COMPANY },
-    { "internship", CUE_TITLE | CUE_STRONG }, { "journalist", CUE_TITLE }, { "jr", CUE_TITLE },
-    { "junior", CUE_TITLE }, { "kpo", CUE_COMPANY }, { "lab", CUE_COMPANY }, { "labs", CUE_COMPANY },
+    { "internship", CUE_TITLE | CUE_STRONG }, { "janitor", CUE_TITLE | CUE_STRONG },
+    { "journalist", CUE_TITLE | CUE_STRONG }, { "jr", CUE_TITLE },
+    { "junior", CUE_TITLE }, { "kpo", CUE_COMPANY }, { "lab", CUE_COMPANY },
+    { "laborer", CUE_TITLE | CUE_STRONG }, { "labs", CUE_COMPANY },
     { "lawyer", CUE_TITLE | CUE_STRONG }, { "lead", CUE_TITLE | CUE_STRONG },
     { "leader", CUE_TITLE | CUE_STRONG }, { "lecturer", CUE_TITLE | CUE_STRONG }, { "liaison", CUE_TITLE },
+    { "librarian", CUE_TITLE | CUE_STRONG }, { "lifeguard", CUE_TITLE | CUE_STRONG },
     { "limited", CUE_COMPANY }, { "llc", CUE_COMPANY }, { "llp", CUE_COMPANY }, { "logistics", CUE_COMPANY },
-    { "lp", CUE_COMPANY }, { "ltd", CUE_COMPANY }, { "ma", CUE_DEGREE }, { "management", CUE_TITLE },
+    { "lp", CUE_COMPANY }, { "ltd", CUE_COMPANY }, { "ma", CUE_DEGREE },
+    { "machinist", CUE_TITLE | CUE_STRONG }, { "management", CUE_TITLE },
     { "manager", CUE_TITLE | CUE_STRONG }, { "marketing", CUE_TITLE }, { "mart", CUE_COMPANY },
-    { "master", CUE_DEGREE }, { "masters", CUE_DEGREE }, { "matric", CUE_DEGREE },
+    { "mason", CUE_TITLE | CUE_STRONG }, { "master", CUE_DEGREE }, { "masters", CUE_DEGREE },
+    { "matric", CUE_DEGREE },
     { "matriculation", CUE_DEGREE }, { "mba", CUE_DEGREE }, { "mca", CUE_DEGREE }, { "mcom", CUE_DEGREE },
     { "mechanic", CUE_TITLE | CUE_STRONG }, { "media", CUE_COMPANY }, { "member", CUE_TITLE },
     { "mentor", CUE_TITLE | CUE_STRONG }, { "merchandiser", CUE_TITLE }, { "mgr", CUE_TITLE },
-    { "mills", CUE_COMPANY }, { "ministry", CUE_COMPANY }, { "motors", CUE_COMPANY }, { "ms", CUE_DEGREE },
-    { "msc", CUE_DEGREE }, { "mtech", CUE_DEGREE }, { "network", CUE_COMPANY }, { "networks", CUE_COMPANY },
+    { "midwife", CUE_TITLE | CUE_STRONG }, { "mills", CUE_COMPANY }, { "ministry", CUE_COMPANY },
+    { "motors", CUE_COMPANY }, { "ms", CUE_DEGREE },
+    { "msc", CUE_DEGREE }, { "mtech", CUE_DEGREE }, { "nanny", CUE_TITLE | CUE_STRONG },
+    { "network", CUE_COMPANY }, { "networks", CUE_COMPANY },
     { "ngo", CUE_COMPANY }, { "nit", CUE_INSTITUTION }, { "nurse", CUE_TITLE | CUE_STRONG },
-    { "officer", CUE_TITLE | CUE_STRONG }, { "officers", CUE_TITLE }, { "operations", CUE_TITLE },
+    { "nutritionist", CUE_TITLE | CUE_STRONG }, { "officer", CUE_TITLE | CUE_STRONG },
+    { "officers", CUE_TITLE }, { "operations", CUE_TITLE },
     { "operator", CUE_TITLE | CUE_STRONG }, { "organisation", CUE_COMPANY }, { "organization", CUE_COMPANY },
-    { "owner", CUE_TITLE }, { "paralegal", CUE_TITLE }, { "partner", CUE_TITLE }, { "partners", CUE_COMPANY },
+    { "owner", CUE_TITLE | CUE_STRONG }, { "painter", CUE_TITLE | CUE_STRONG },
+    { "paralegal", CUE_TITLE | CUE_STRONG }, { "paramedic", CUE_TITLE | CUE_STRONG },
+    { "paraprofessional", CUE_TITLE | CUE_STRONG }, { "partner", CUE_TITLE | CUE_STRONG },
+    { "partners", CUE_COMPANY },
     { "percentage", CUE_DEGREE }, { "pgd", CUE_DEGREE }, { "pgdbm", CUE_DEGREE }, { "pgdm", CUE_DEGREE },
     { "pharma", CUE_COMPANY }, { "pharmaceuticals", CUE_COMPANY }, { "pharmacist", CUE_TITLE | CUE_STRONG },
-    { "phd", CUE_DEGREE }, { "photographer", CUE_TITLE }, { "physician", CUE_TITLE | CUE_STRONG },
-    { "planner", CUE_TITLE }, { "plc", CUE_COMPANY }, { "polytechnic", CUE_INSTITUTION },
+    { "pharmacy", CUE_TITLE }, { "phd", CUE_DEGREE }, { "phlebotomist", CUE_TITLE | CUE_STRONG },
+    { "photographer", CUE_TITLE | CUE_STRONG }, { "physician", CUE_TITLE | CUE_STRONG },
+    { "physiotherapist", CUE_TITLE | CUE_STRONG }, { "pilot", CUE_TITLE | CUE_STRONG },
+    { "planner", CUE_TITLE | CUE_STRONG }, { "plc", CUE_COMPANY }, { "plumber", CUE_TITLE | CUE_STRONG },
+    { "polytechnic", CUE_INSTITUTION },
     { "postgraduate", CUE_DEGREE }, { "practitioner", CUE_TITLE }, { "president", CUE_TITLE | CUE_STRONG },
     { "principal", CUE_TITLE }, { "private", CUE_COMPANY }, { "process", CUE_TITLE },
-    { "processor", CUE_TITLE }, { "product", CUE_TITLE }, { "professional", CUE_TITLE },
+    { "processor", CUE_TITLE }, { "producer", CUE_TITLE | CUE_STRONG }, { "product", CUE_TITLE },
+    { "professional", CUE_TITLE },
     { "professor", CUE_TITLE | CUE_STRONG }, { "program", CUE_TITLE },
     { "programmer", CUE_TITLE | CUE_STRONG }, { "project", CUE_TITLE }, { "pte", CUE_COMPANY },
     { "pty", CUE_COMPANY }, { "puc", CUE_DEGREE }, { "pvt", CUE_COMPANY }, { "qa", CUE_TITLE },
-    { "quality", CUE_TITLE }, { "realty", CUE_COMPANY }, { "receptionist", CUE_TITLE | CUE_STRONG },
-    { "recruiter", CUE_TITLE | CUE_STRONG }, { "reporter", CUE_TITLE },
+    { "quality", CUE_TITLE }, { "realtor", CUE_TITLE | CUE_STRONG }, { "realty", CUE_COMPANY },
+    { "receptionist", CUE_TITLE | CUE_STRONG },
+    { "recruiter", CUE_TITLE | CUE_STRONG }, { "rep", CUE_TITLE | CUE_STRONG },
+    { "reporter", CUE_TITLE | CUE_STRONG },
     { "representative", CUE_TITLE | CUE_STRONG }, { "research", CUE_TITLE },
     { "researcher", CUE_TITLE | CUE_STRONG }, { "resorts", CUE_COMPANY }, { "retail", CUE_COMPANY },
-    { "reviewer", CUE_TITLE }, { "sales", CUE_TITLE }, { "scheduler", CUE_TITLE },
+    { "reviewer", CUE_TITLE }, { "sales", CUE_TITLE }, { "salesperson", CUE_TITLE | CUE_STRONG },
+    { "scheduler", CUE_TITLE },
     { "school", CUE_COMPANY | CUE_INSTITUTION }, { "schooling", CUE_DEGREE },
     { "scientist", CUE_TITLE | CUE_STRONG }, { "sde", CUE_TITLE | CUE_STRONG }, { "sdet", CUE_TITLE },
     { "secretary", CUE_TITLE | CUE_STRONG }, { "semester", CUE_DEGREE }, { "senior", CUE_TITLE },
     { "service", CUE_TITLE }, { "services", CUE_COMPANY }, { "sme", CUE_TITLE }, { "society", CUE_COMPANY },
     { "softech", CUE_COMPANY }, { "software", CUE_TITLE | CUE_COMPANY }, { "softwares", CUE_COMPANY },
-    { "solutions", CUE_COMPANY }, { "specialist", CUE_TITLE | CUE_STRONG }, { "specialists", CUE_TITLE },
+    { "solutions", CUE_COMPANY }, { "sous", CUE_TITLE }, { "specialist", CUE_TITLE | CUE_STRONG },
+    { "specialists", CUE_TITLE },
     { "sr", CUE_TITLE }, { "sre", CUE_TITLE }, { "srl", CUE_COMPANY }, { "ssc", CUE_DEGREE },
     { "sslc", CUE_DEGREE }, { "staff", CUE_TITLE }, { "statistician", CUE_TITLE }, { "steel", CUE_COMPANY },
+    { "steward", CUE_TITLE | CUE_STRONG }, { "stewardess", CUE_TITLE | CUE_STRONG },
     { "stores", CUE_COMPANY }, { "strategist", CUE_TITLE }, { "studio", CUE_COMPANY },
-    { "studios", CUE_COMPANY }, { "supervisor", CUE_TITLE | CUE_STRONG }, { "support", CUE_TITLE },
+    { "studios", CUE_COMPANY }, { "stylist", CUE_TITLE | CUE_STRONG },
+    { "superintendent", CUE_TITLE | CUE_STRONG }, { "supervisor", CUE_TITLE | CUE_STRONG },
+    { "support", CUE_TITLE },
     { "surveyor", CUE_TITLE | CUE_STRONG }, { "svp", CUE_TITLE }, { "systems", CUE_COMPANY },
     { "teacher", CUE_TITLE | CUE_STRONG }, { "tech", CUE_COMPANY }, { "technical", CUE_TITLE },
     { "technician", CUE_TITLE | CUE_STRONG }, { "technologies", CUE_COMPANY },
     { "technologist", CUE_TITLE | CUE_STRONG }, { "technology", CUE_COMPANY }, { "technosoft", CUE_COMPANY },
-    { "telecom", CUE_COMPANY }, { "tester", CUE_TITLE | CUE_STRONG }, { "textiles", CUE_COMPANY },
-    { "therapist", CUE_TITLE }, { "tl", CUE_TITLE }, { "traders", CUE_COMPANY }, { "trading", CUE_COMPANY },
-    { "trainee", CUE_TITLE | CUE_STRONG }, { "trainer", CUE_TITLE | CUE_STRONG }, { "trust", CUE_COMPANY },
-    { "tutor", CUE_TITLE | CUE_STRONG }, { "underwriter", CUE_TITLE },
+    { "telecom", CUE_COMPANY }, { "teller", CUE_TITLE | CUE_STRONG }, { "tester", CUE_TITLE | CUE_STRONG },
+    { "textiles", CUE_COMPANY },
+    { "therapist", CUE_TITLE | CUE_STRONG }, { "tl", CUE_TITLE }, { "traders", CUE_COMPANY },
+    { "trading", CUE_COMPANY },
+    { "trainee", CUE_TITLE | CUE_STRONG }, { "trainer", CUE_TITLE | CUE_STRONG },
+    { "treasurer", CUE_TITLE | CUE_STRONG }, { "trust", CUE_COMPANY },
+    { "tutor", CUE_TITLE | CUE_STRONG }, { "underwriter", CUE_TITLE | CUE_STRONG },
     { "university", CUE_COMPANY | CUE_INSTITUTION }, { "ventures", CUE_COMPANY },
     { "vidyalaya", CUE_INSTITUTION }, { "vidyapeeth", CUE_INSTITUTION }, { "volunteer", CUE_TITLE },
-    { "vp", CUE_TITLE }, { "webmaster", CUE_TITLE }, { "worker", CUE_TITLE }, { "worldwide", CUE_COMPANY },
+    { "vp", CUE_TITLE }, { "waiter", CUE_TITLE | CUE_STRONG }, { "waitress", CUE_TITLE | CUE_STRONG },
+    { "webmaster", CUE_TITLE }, { "welder", CUE_TITLE | CUE_STRONG }, { "worker", CUE_TITLE },
+    { "worldwide", CUE_COMPANY },
     { "writer", CUE_TITLE | CUE_STRONG },
 };
 
@@ -1088,13 +1139,107 @@ static size_t joining_word(const struct parser *ps, size_t seg_start, size_t p, 
     return 0;
 }
 
+static int word_in(const struct parser *ps, size_t at, size_t limit, const char *const *words)
+{
+    for (; *words; words++)
+        if (word_at(ps, at, limit, *words))
+            return 1;
+    return 0;
+}
+
+/*
+ * "City , State" inside a header line whose fields a PDF conversion joined
+ * with spaces ("Company Name City , State Title"): a comma with a blank on
+ * both sides, one capitalised word before it (two after a city prefix such
+ * as "New" or "San") and one after it (two after "New", "North"...).
+ * Returns 1 with the span in [*ls, *le).
+ */
+static int city_state_at(const struct parser *ps, size_t seg_start, size_t comma, size_t end, size_t *ls, size_t *le)
+{
+    static const char *const city_prefixes[] = {
+        "new", "san", "santa", "los", "las", "saint", "st", "fort", "el", "la", "salt", "palm",
+        "port", "baton", "des", "grand", "long", "little", "corpus", "mount", "north", "south",
+        "east", "west", NULL
+    };
+    static const char *const state_prefixes[] = { "new", "north", "south", "west", "rhode", "district", NULL };
+    size_t w, q, e, p;
+    if (comma <= seg_start + 1 || !is_blank(byte_at(ps, comma - 1)) || comma + 1 >= end || !is_blank(byte_at(ps, comma + 1)))
+        return 0;
+    for (e = comma - 1; e > seg_start && is_blank(byte_at(ps, e - 1)); e--)
+        ;
+    for (w = e; w > seg_start && is_alpha(byte_at(ps, w - 1)) && e - w < 24; w--)
+        ;
+    if (w == e || !is_upper(byte_at(ps, w)) || (w > seg_start && !is_blank(byte_at(ps, w - 1))))
+        return 0;
+    /* one more word when the city is "New York", "San Diego" */
+    for (p = w - (w > seg_start); p > seg_start && is_alpha(byte_at(ps, p - 1)) && w - p < 8; p--)
+        ;
+    if (p + 1 < w && is_upper(byte_at(ps, p)) && word_in(ps, p, w, city_prefixes) &&
+        (p == seg_start || is_blank(byte_at(ps, p - 1))))
+        w = p;
+    q = skip_blanks(ps, comma + 1, end);
+    if (!is_upper(byte_at(ps, q)))
+        return 0;
+    for (p = q; p < end && is_alpha(byte_at(ps, p)) && p - q < 24; p++)
+        ;
+    if (p - q < 2 || (p < end && !is_blank(byte_at(ps, p)) && byte_at(ps, p) != ',' && byte_at(ps, p) != ')'))
+        return 0;
+    if (word_in(ps, q, p, state_prefixes) && p + 1 < end && is_blank(byte_at(ps, p)) && is_upper(byte_at(ps, p + 1))) {
+        for (p = p + 1; p < end && is_alpha(byte_at(ps, p)); p++)
+            ;
+    }
+    *ls = w;
+    *le = p;
+    return 1;
+}
+
+/*
+ * A title glued to its employer with no separator: "Charge Nurse Mercy
+ * General Hospital".  The cut follows the last role word when the rest is
+ * two or more capitalised words that carry a company cue and no role word.
+ * Returns the offset of the employer, or 0.
+ */
+static size_t glued_employer(const struct parser *ps, size_t s, size_t e)
+{
+    size_t p = e, words = 0, w;
+    int company = 0;
+    while (p > s) {
+        struct cues cu;
+        size_t we;
+        while (p > s && !is_alpha(byte_at(ps, p - 1))) {
+            if (!is_blank(byte_at(ps, p - 1)) && byte_at(ps, p - 1) != '.' && byte_at(ps, p - 1) != '&')
+                return 0; /* a separator the segment split would have used, or digits */
+            p--;
+        }
+        we = p;
+        while (p > s && is_alpha(byte_at(ps, p - 1)))
+            p--;
+        if (p == we)
+            break;
+        w = p;
+        cues_of(ps, w, we, &cu);
+        if (cu.title) {
+            struct cues before;
+            size_t rest = skip_blanks(ps, we, e);
+            if (!company || words < 2 || !is_upper(byte_at(ps, rest)))
+                return 0;
+            cues_of(ps, s, we, &before);
+            return before.strong_title ? rest : 0;
+        }
+        company |= cu.company;
+        words++;
+    }
+    return 0;
+}
+
 /*
  * Splits a header line into parts at " - ", "|", " at ", "@", tabs, wide gaps
  * and brackets; commas only split when nothing stronger did ("Title, Company").
+ * A " , " location and a title glued to its employer are parts too.
  */
 static size_t split_segments_pass(const struct parser *ps, size_t start, size_t end, struct segment *segs, int max_pass)
 {
-    size_t count = 0, p, seg_start = start;
+    size_t count = 0, p, seg_start = start, loc_start, loc_end;
     int after_at = 0, pass, in_bracket;
     for (pass = 0; pass <= max_pass; pass++) {
         count = 0;
@@ -1127,10 +1272,18 @@ static size_t split_segments_pass(const struct parser *ps, size_t start, size_t 
                 at_word = 1;
             } else if (c == ' ' && (d = joining_word(ps, seg_start, p, end, &at_word)) != 0) {
                 skip = d;
-            } else if (c == ' ' && p + 2 < end && byte_at(ps, p + 1) == ' ' && byte_at(ps, p + 2) == ' ')
+            } else if (c == ' ' && p + 2 < end && byte_at(ps, p + 1) == ' ' && byte_at(ps, p + 2) == ' ') {
                 skip = 3;
-            else if (pass == 1 && c == ',')
+            } else if (c == ',' && city_state_at(ps, seg_start, p, end, &loc_start, &loc_end)) {
+                push_segment(ps, segs, &count, seg_start, loc_start, after_at);
+                push_segment(ps, segs, &count, loc_start, loc_end, 0);
+                after_at = 0;
+                in_bracket = 0;
+                p = seg_start = loc_end;
+                continue;
+            } else if (pass == 1 && c == ',') {
                 skip = 1;
+            }
             if (skip) {
                 size_t before = count;
                 push_segment(ps, segs, &count, seg_start, p, after_at);
@@ -1147,6 +1300,24 @@ static size_t split_segments_pass(const struct parser *ps, size_t start, size_t 
         push_segment(ps, segs, &count, seg_start, end, after_at);
         if (count != 1)
             break;
+    }
+    return count;
+}
+
+/* Cuts the parts that glue a title to its employer in two; returns the new count. */
+static size_t split_glued(const struct parser *ps, struct segment *segs, size_t count)
+{
+    size_t i, cut;
+    for (i = 0; i < count && count < MAX_SEGMENTS; i++) {
+        if ((cut = glued_employer(ps, segs[i].start, segs[i].end)) == 0)
+            continue;
+        memmove(&segs[i + 2], &segs[i + 1], (count - i - 1) * sizeof(segs[0]));
+        segs[i + 1] = segs[i];
+        segs[i + 1].start = cut;
+        segs[i + 1].after_at = 1;
+        segs[i].end = trim_right(ps, segs[i].start, cut);
+        count++;
+        i++;
     }
     return count;
 }
@@ -1751,6 +1922,7 @@ static void assign_from_segments(const struct parser *ps, size_t s, size_t e, in
         *te = e;
         return;
     }
+    n = split_glued(ps, segs, n);
     for (i = 0; i < n; i++) {
         if (location_like(ps, segs[i].start, segs[i].end) && (i > 0 || n == 1))
             set_location(h, segs[i].start, segs[i].end);
@@ -1886,7 +2058,7 @@ static void core_title(const struct parser *ps, size_t s, size_t *e)
 static int self_contained(const struct parser *ps, size_t s, size_t e)
 {
     struct segment segs[MAX_SEGMENTS];
-    size_t n = split_segments(ps, s, e, segs), i;
+    size_t n = split_glued(ps, segs, split_segments(ps, s, e, segs)), i;
     int role = 0;
     for (i = 0; i < n; i++) {
         struct cues cu;
