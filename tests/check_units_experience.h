@@ -138,6 +138,12 @@ static const struct test_case cases[] = {
       "05/2012 to 10/2016\nCharge Nurse Mercy General Hospital New York , New York\n",
       2019, 1, 2, { { "Prep Cook", "Harbor View Hotel", 2010, 6, 2012, 4, 0, 23 },
                     { "Charge Nurse", "Mercy General Hospital", 2012, 5, 2016, 10, 0, 54 } }, 77, -1 },
+    { "\"Title , dates\" over the employer line, not the previous job's last line",
+      "Experience\nServer , 03/2015 to 06/2016\nCompany Name \xef\xbc\x8d City , State\n"
+      "Took orders and served a 40-table floor\nand trained new hires on the point of sale\n"
+      "Barista , 07/2016 to Current\nCompany Name \xef\xbc\x8d City , State\nMade espresso drinks.\n",
+      2019, 1, 2, { { "Server", "Company Name", 2015, 3, 2016, 6, 0, 16 },
+                    { "Barista", "Company Name", 2016, 7, 2019, 1, 1, 31 } }, 47, -1 },
 };
 
 

@@ -1814,12 +1814,34 @@ static int has_word(const struct parser *ps, const struct text_line *ln)
     return 0;
 }
 
+static size_t next_content_line(const struct parser *ps, size_t i);
+
+/* An employer line: Indeed's "Company -", or a name followed by where ("Company － City , State"). */
+static int employer_line(const struct parser *ps, const struct text_line *ln)
+{
+    struct segment segs[MAX_SEGMENTS];
+    struct cues cu;
+    size_t n, i;
+    if (!header_candidate(ps, ln) || ln->bullet)
+        return 0;
+    if (trailing_dash(ps, ln))
+        return 1;
+    cues_of(ps, ln->start, ln->end, &cu);
+    if (cu.strong_title || cu.degree)
+        return 0;
+    n = split_segments_pass(ps, ln->start, ln->end, segs, 0);
+    for (i = 1; i < n; i++)
+        if (location_like(ps, segs[i].start, segs[i].end))
+            return 1;
+    return 0;
+}
+
 /* Collects the lines around the date line at index a that name the job. */
 static void collect_header(const struct parser *ps, size_t a, size_t floor_line, struct header *h)
 {
     const struct text_line *date_line = &ps->lines[a];
     const struct date_range *r = &ps->ranges[date_line->range_index];
-    size_t j, named = 0, blanks = 0, s, e, value;
+    size_t j, named = 0, blanks = 0, s, e, value, above;
     int kind, single = 0;
     memset(h, 0, sizeof(*h));
     h->first_line = a;
@@ -1859,6 +1881,7 @@ static void collect_header(const struct parser *ps, size_t a, size_t floor_line,
         if (named == (single ? 1u : 2u))
             break;
     }
+    above = h->units;
     /* text on the date line itself, before and after the range */
     s = trim_left(ps, date_line->start, r->start);
     e = trim_right(ps, s, r->start);
@@ -1879,6 +1902,23 @@ static void collect_header(const struct parser *ps, size_t a, size_t floor_line,
             set_location(h, s, e);
         else if (!(byte_at(ps, s) >= '0' && byte_at(ps, s) <= '9'))
             header_add(h, s, e, SIZE_MAX, 0);
+    }
+    /*
+     * "Server , 03/2015 to 06/2016" over "Company Name － City , State": the
+     * employer line under a date line that names only the role belongs to
+     * this job; what stands above is the end of the previous one.
+     */
+    if (h->units == above + 1 && (j = next_content_line(ps, a)) != SIZE_MAX && j == a + 1 &&
+        ps->lines[j].section == date_line->section && employer_line(ps, &ps->lines[j])) {
+        h->unit_start[0] = h->unit_start[above];
+        h->unit_end[0] = h->unit_end[above];
+        h->unit_line[0] = h->unit_line[above];
+        h->unit_dash[0] = h->unit_dash[above];
+        h->units = 1;
+        h->first_line = a;
+        header_add(h, ps->lines[j].start, ps->lines[j].end, j, 1);
+        h->last_line = j;
+        return;
     }
     if (h->units > 0)
         return;
