@@ -144,6 +144,9 @@ static const struct test_case cases[] = {
       "Barista , 07/2016 to Current\nCompany Name \xef\xbc\x8d City , State\nMade espresso drinks.\n",
       2019, 1, 2, { { "Server", "Company Name", 2015, 3, 2016, 6, 0, 16 },
                     { "Barista", "Company Name", 2016, 7, 2019, 1, 1, 31 } }, 47, -1 },
+    { "season ranges",
+      "EXPERIENCE\nCamp Counselor\nPine Lake Camp\nSummer 2016 - Fall 2017\n",
+      2019, 1, 1, { { "Camp Counselor", "Pine Lake Camp", 2016, 6, 2017, 9, 0, 16 } }, 16, -1 },
 };
 
 

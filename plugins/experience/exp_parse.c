@@ -61,7 +61,7 @@ struct parser {
  * Character classes, ASCII only so the host locale never matters.  One table
  * load answers each test; the scans below run them at every byte.
  * CH_DATE: a byte a date range can start with (a digit, the first letter of
- * a month name, or the "s" of "since").  CH_NUM: a byte a years statement
+ * a month or season name, or the "s" of "since").  CH_NUM: a byte a years statement
  * can start with (a digit, or the first letter of "one" ... "twenty").
  */
 enum {
@@ -76,7 +76,7 @@ static const unsigned char char_class[256] = {
     CH_LETTER('i', 0), CH_LETTER('j', CH_DATE), CH_LETTER('k', 0), CH_LETTER('l', 0),
     CH_LETTER('m', CH_DATE), CH_LETTER('n', CH_DATE | CH_NUM), CH_LETTER('o', CH_DATE | CH_NUM),
     CH_LETTER('p', 0), CH_LETTER('q', 0), CH_LETTER('r', 0), CH_LETTER('s', CH_DATE | CH_NUM),
-    CH_LETTER('t', CH_NUM), CH_LETTER('u', 0), CH_LETTER('v', 0), CH_LETTER('w', 0),
+    CH_LETTER('t', CH_NUM), CH_LETTER('u', 0), CH_LETTER('v', 0), CH_LETTER('w', CH_DATE),
     CH_LETTER('x', 0), CH_LETTER('y', 0), CH_LETTER('z', 0)
 };
 #undef CH_LETTER
@@ -244,6 +244,26 @@ static int month_word(const struct parser *ps, size_t at, size_t limit, size_t *
     return m;
 }
 
+/*
+ * "Summer 2016 - Fall 2017": a season as the month it starts in (winter as
+ * January, the winter term of that year).  Returns 1-12 or 0.
+ */
+static int season_word(const struct parser *ps, size_t at, size_t limit, size_t *end)
+{
+    static const struct {
+        const char *name;
+        int month;
+    } seasons[] = { { "spring", 3 }, { "summer", 6 }, { "fall", 9 }, { "autumn", 9 }, { "winter", 1 } };
+    size_t i;
+    for (i = 0; i < sizeof(seasons) / sizeof(seasons[0]); i++) {
+        if (word_at(ps, at, limit, seasons[i].name)) {
+            *end = at + strlen(seasons[i].name);
+            return seasons[i].month;
+        }
+    }
+    return 0;
+}
+
 struct date_item {
     int year, month;   /* month 0: year only */
     int present;
@@ -315,7 +335,7 @@ static int date_item_at(const struct parser *ps, size_t at, size_t limit, int ye
     if (is_alpha(c)) {
         size_t e;
         int m = month_word(ps, at, limit, &e);
-        if (!m)
+        if (!m && (m = season_word(ps, at, limit, &e)) == 0)
             return 0;
         it->month = m;
         return month_year_tail(ps, e, limit, it);
@@ -544,7 +564,8 @@ static int may_start_range(const struct parser *ps, size_t p, size_t end)
     size_t e;
     if (is_digit(c))
         return 1;
-    return month_word(ps, p, end, &e) != 0 || ((c | 0x20) == 's' && word_at(ps, p, end, "since"));
+    return month_word(ps, p, end, &e) != 0 || ((c | 0x20) == 's' && word_at(ps, p, end, "since")) ||
+           season_word(ps, p, end, &e) != 0;
 }
 
 static int find_range(const struct parser *ps, size_t start, size_t end, struct date_range *out)
