@@ -147,6 +147,11 @@ static const struct test_case cases[] = {
     { "season ranges",
       "EXPERIENCE\nCamp Counselor\nPine Lake Camp\nSummer 2016 - Fall 2017\n",
       2019, 1, 1, { { "Camp Counselor", "Pine Lake Camp", 2016, 6, 2017, 9, 0, 16 } }, 16, -1 },
+    { "indeed layout, title line naming the employer after at/in",
+      "EXPERIENCE\n\nQA Analyst at Globex\n\nGlobex Ltd - Austin, TX -\n\nMay 2015 to May 2017\n\n"
+      "HR Executive in Initech\n\nInitech Corp -\n\nJune 2017 to Present\n",
+      2019, 1, 2, { { "QA Analyst", "Globex Ltd", 2015, 5, 2017, 5, 0, 25 },
+                    { "HR Executive", "Initech Corp", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
 };
 
 

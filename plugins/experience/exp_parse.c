@@ -2077,7 +2077,8 @@ static int ends_with_title_word(const struct parser *ps, size_t s, size_t e)
 
 /*
  * "Director - Sales & BD", "Sales Manager (Marine Paints)": the title proper
- * is the part before the qualifier when that part names a role on its own;
+ * is the part before the qualifier, or before "at"/"in" and an employer,
+ * when that part names a role on its own;
  * the full line stays in title_line.  A bracket always opens a qualifier
  * once a role word precedes it; a hyphen glued to a word ("National
  * Head-Postpaid", "Manager -Procurement") only when the words before it end
@@ -2090,7 +2091,19 @@ static void core_title(const struct parser *ps, size_t s, size_t *e)
     for (p = s; p < *e; p++) {
         unsigned char c = byte_at(ps, p);
         size_t cut = 0;
-        int glued = 0;
+        int glued = 0, kind = 0;
+        if (c == ' ' && p > s && (((word_at(ps, p + 1, *e, "at") && is_blank(byte_at(ps, p + 3))) ||
+                                   (byte_at(ps, p + 1) == '@' && is_blank(byte_at(ps, p + 2)))) ||
+                                  (joining_word(ps, s, p, *e, &kind) && kind > 0))) {
+            /* "QA Analyst at Globex", "HR Executive in Initech": the employer follows */
+            struct cues before;
+            cues_of(ps, s, p, &before);
+            if (before.strong_title) {
+                *e = trim_right(ps, s, p);
+                return;
+            }
+            continue;
+        }
         if (c == '(' || c == ',' || c == ';' || c == '|')
             cut = p;
         else if (is_blank(c) && (d = dash_at(ps, p + 1, *e)) != 0 && p + 1 + d < *e && is_blank(byte_at(ps, p + 1 + d)))
