@@ -113,6 +113,45 @@ static const struct test_case cases[] = {
     { "glued qualifier after a title; bracket inside a company name",
       "EXPERIENCE\nNational Head-Postpaid\nUmbrella Telecom (India) Pvt Ltd\n2012 - 2014\n",
       2019, 1, 1, { { "National Head", "Umbrella Telecom (India) Pvt Ltd", 2012, 0, 2014, 0, 0, 24 } }, 24, -1 },
+    { "full-width hyphen between company and city, and as a range dash",
+      "EXPERIENCE\nSous Chef\nHarbor Grill Inc \xef\xbc\x8d Portland , OR\n03/2015 \xef\xbc\x8d 06/2018\n",
+      2019, 1, 1, { { "Sous Chef", "Harbor Grill Inc", 2015, 3, 2018, 6, 0, 40 } }, 40, -1 },
+    { "text from a PDF: no blank lines, ranges broken over lines",
+      "CHARGE NURSE\nSummary\nNurse with ten years on medical and surgical floors.\nSkills\nTelemetry\n"
+      "Work History\nMarch 2014\nto\nCurrent\nCharge Nurse\nMercy General Hospital\n"
+      "Supervised six nurses on a 30-bed unit.\nJune 2009 -\nFebruary 2014\nStaff Nurse\nSt. Anne Clinic\n"
+      "Education\nBachelor of Science : Nursing , 2009\n",
+      2019, 1, 2, { { "Charge Nurse", "Mercy General Hospital", 2014, 3, 2019, 1, 1, 59 },
+                    { "Staff Nurse", "St. Anne Clinic", 2009, 6, 2014, 2, 0, 57 } }, 116, -1 },
+    { "a field's own experience heading after education",
+      "ART TEACHER\nEducation\nBachelor of Fine Arts , 2010\nState University\nTeaching Experience\n"
+      "08/2012 to 06/2018\nArt Teacher\nLincoln Middle School\n",
+      2019, 1, 1, { { "Art Teacher", "Lincoln Middle School", 2012, 8, 2018, 6, 0, 71 } }, 71, -1 },
+    { "fields joined on one line: title, dates, employer, \"City , State\"",
+      "EXECUTIVE CHEF\nExperience\nExecutive Chef 11/2016 to Current Company Name City , State\n"
+      "Planned seasonal menus for a 120-seat dining room.\n"
+      "Company Name City , State Line Cook 05/2012 to 10/2016\nPrepared sauces and stocks.\n",
+      2019, 1, 2, { { "Executive Chef", "Company Name", 2016, 11, 2019, 1, 1, 27 },
+                    { "Line Cook", "Company Name", 2012, 5, 2016, 10, 0, 54 } }, 81, -1 },
+    { "title glued to its employer; two-word city and state",
+      "Work History\n06/2010 to 04/2012\nPrep Cook Harbor View Hotel \xef\xbc\x8d Salem , Oregon\nCut vegetables.\n"
+      "05/2012 to 10/2016\nCharge Nurse Mercy General Hospital New York , New York\n",
+      2019, 1, 2, { { "Prep Cook", "Harbor View Hotel", 2010, 6, 2012, 4, 0, 23 },
+                    { "Charge Nurse", "Mercy General Hospital", 2012, 5, 2016, 10, 0, 54 } }, 77, -1 },
+    { "\"Title , dates\" over the employer line, not the previous job's last line",
+      "Experience\nServer , 03/2015 to 06/2016\nCompany Name \xef\xbc\x8d City , State\n"
+      "Took orders and served a 40-table floor\nand trained new hires on the point of sale\n"
+      "Barista , 07/2016 to Current\nCompany Name \xef\xbc\x8d City , State\nMade espresso drinks.\n",
+      2019, 1, 2, { { "Server", "Company Name", 2015, 3, 2016, 6, 0, 16 },
+                    { "Barista", "Company Name", 2016, 7, 2019, 1, 1, 31 } }, 47, -1 },
+    { "season ranges",
+      "EXPERIENCE\nCamp Counselor\nPine Lake Camp\nSummer 2016 - Fall 2017\n",
+      2019, 1, 1, { { "Camp Counselor", "Pine Lake Camp", 2016, 6, 2017, 9, 0, 16 } }, 16, -1 },
+    { "indeed layout, title line naming the employer after at/in",
+      "EXPERIENCE\n\nQA Analyst at Globex\n\nGlobex Ltd - Austin, TX -\n\nMay 2015 to May 2017\n\n"
+      "HR Executive in Initech\n\nInitech Corp -\n\nJune 2017 to Present\n",
+      2019, 1, 2, { { "QA Analyst", "Globex Ltd", 2015, 5, 2017, 5, 0, 25 },
+                    { "HR Executive", "Initech Corp", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
 };
 
 

@@ -39,6 +39,7 @@ struct text_line {
     unsigned char heading;
     unsigned char bullet;
     unsigned char has_range;
+    unsigned char range_part;    /* the start of a range that ends on a later line */
     size_t range_index;          /* into parser.ranges when has_range */
 };
 
@@ -60,7 +61,7 @@ struct parser {
  * Character classes, ASCII only so the host locale never matters.  One table
  * load answers each test; the scans below run them at every byte.
  * CH_DATE: a byte a date range can start with (a digit, the first letter of
- * a month name, or the "s" of "since").  CH_NUM: a byte a years statement
+ * a month or season name, or the "s" of "since").  CH_NUM: a byte a years statement
  * can start with (a digit, or the first letter of "one" ... "twenty").
  */
 enum {
@@ -75,7 +76,7 @@ static const unsigned char char_class[256] = {
     CH_LETTER('i', 0), CH_LETTER('j', CH_DATE), CH_LETTER('k', 0), CH_LETTER('l', 0),
     CH_LETTER('m', CH_DATE), CH_LETTER('n', CH_DATE | CH_NUM), CH_LETTER('o', CH_DATE | CH_NUM),
     CH_LETTER('p', 0), CH_LETTER('q', 0), CH_LETTER('r', 0), CH_LETTER('s', CH_DATE | CH_NUM),
-    CH_LETTER('t', CH_NUM), CH_LETTER('u', 0), CH_LETTER('v', 0), CH_LETTER('w', 0),
+    CH_LETTER('t', CH_NUM), CH_LETTER('u', 0), CH_LETTER('v', 0), CH_LETTER('w', CH_DATE),
     CH_LETTER('x', 0), CH_LETTER('y', 0), CH_LETTER('z', 0)
 };
 #undef CH_LETTER
@@ -117,7 +118,12 @@ static int word_at(const struct parser *ps, size_t at, size_t limit, const char 
     return at + i >= limit || !is_alnum(byte_at(ps, at + i));
 }
 
-/* Length of the UTF-8 dash (en, em, minus, hyphen variants) at at, or 0. */
+/*
+ * Length of the UTF-8 dash at at, or 0: hyphen, the U+2010-U+2015 dashes
+ * (en, em...), minus U+2212, and the full-width and small hyphen-minus
+ * U+FF0D, U+FE63 that PDF-to-text conversion leaves between an employer and
+ * its city ("Company － City , State").
+ */
 static size_t dash_at(const struct parser *ps, size_t at, size_t limit)
 {
     unsigned char c0 = byte_at(ps, at), c1, c2;
@@ -130,6 +136,8 @@ static size_t dash_at(const struct parser *ps, size_t at, size_t limit)
     if (c0 == 0xE2 && c1 == 0x80 && c2 >= 0x90 && c2 <= 0x95)
         return 3;
     if (c0 == 0xE2 && c1 == 0x88 && c2 == 0x92)
+        return 3;
+    if (c0 == 0xEF && ((c1 == 0xBC && c2 == 0x8D) || (c1 == 0xB9 && c2 == 0xA3)))
         return 3;
     return 0;
 }
@@ -236,6 +244,26 @@ static int month_word(const struct parser *ps, size_t at, size_t limit, size_t *
     return m;
 }
 
+/*
+ * "Summer 2016 - Fall 2017": a season as the month it starts in (winter as
+ * January, the winter term of that year).  Returns 1-12 or 0.
+ */
+static int season_word(const struct parser *ps, size_t at, size_t limit, size_t *end)
+{
+    static const struct {
+        const char *name;
+        int month;
+    } seasons[] = { { "spring", 3 }, { "summer", 6 }, { "fall", 9 }, { "autumn", 9 }, { "winter", 1 } };
+    size_t i;
+    for (i = 0; i < sizeof(seasons) / sizeof(seasons[0]); i++) {
+        if (word_at(ps, at, limit, seasons[i].name)) {
+            *end = at + strlen(seasons[i].name);
+            return seasons[i].month;
+        }
+    }
+    return 0;
+}
+
 struct date_item {
     int year, month;   /* month 0: year only */
     int present;
@@ -307,7 +335,7 @@ static int date_item_at(const struct parser *ps, size_t at, size_t limit, int ye
     if (is_alpha(c)) {
         size_t e;
         int m = month_word(ps, at, limit, &e);
-        if (!m)
+        if (!m && (m = season_word(ps, at, limit, &e)) == 0)
             return 0;
         it->month = m;
         return month_year_tail(ps, e, limit, it);
@@ -536,7 +564,8 @@ static int may_start_range(const struct parser *ps, size_t p, size_t end)
     size_t e;
     if (is_digit(c))
         return 1;
-    return month_word(ps, p, end, &e) != 0 || ((c | 0x20) == 's' && word_at(ps, p, end, "since"));
+    return month_word(ps, p, end, &e) != 0 || ((c | 0x20) == 's' && word_at(ps, p, end, "since")) ||
+           season_word(ps, p, end, &e) != 0;
 }
 
 static int find_range(const struct parser *ps, size_t start, size_t end, struct date_range *out)
@@ -629,10 +658,29 @@ static int in_list(const char *const *list, const char *s)
 }
 
 /*
+ * Whether every word of text[s, e) but the short joining ones ("and", "of")
+ * starts with a capital: "Work History", "Education and Training".
+ */
+static int title_case(const struct parser *ps, size_t s, size_t e)
+{
+    size_t p, w;
+    for (p = s; p < e; p = w) {
+        while (p < e && !is_alpha(byte_at(ps, p)))
+            p++;
+        for (w = p; w < e && is_alpha(byte_at(ps, w)); w++)
+            ;
+        if (w > p && !is_upper(byte_at(ps, p)) && w - p > 3)
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * Section kind of a heading line, or -1 if the line is no known heading.
  * Wrapped prose can put a lone "training." on a line, so a heading must look
- * like one: capitalised, no final period, and in capitals, ending with ':' or
- * standing after a blank line.
+ * like one: capitalised, no final period, and in capitals, in Title Case,
+ * ending with ':' or standing after a blank line.  Text taken from PDFs
+ * keeps no blank lines, so Title Case alone must do there.
  */
 static int heading_kind(const struct parser *ps, const struct text_line *ln, int after_blank)
 {
@@ -647,7 +695,7 @@ static int heading_kind(const struct parser *ps, const struct text_line *ln, int
         return -1;
     for (p = ln->start; p < ln->end; p++)
         lower |= byte_at(ps, p) >= 'a' && byte_at(ps, p) <= 'z';
-    if (lower && !after_blank && last != ':')
+    if (lower && !after_blank && last != ':' && !title_case(ps, ln->start, ln->end))
         return -1;
     for (p = ln->start; p < ln->end; p++) {
         unsigned char c = byte_at(ps, p);
@@ -684,6 +732,11 @@ static int heading_kind(const struct parser *ps, const struct text_line *ln, int
         return SECTION_DATED_OTHER;
     if (in_list(other_headings, buf))
         return SECTION_OTHER;
+    /* "Teaching Experience", "Military Experience", "Employment History": a field's own work history */
+    n = strlen(buf);
+    if (n <= 40 && ((n > 11 && strcmp(buf + n - 11, " experience") == 0) ||
+                    (n > 8 && strcmp(buf + n - 8, " history") == 0)))
+        return SECTION_EXPERIENCE;
     return -1;
 }
 
@@ -725,114 +778,165 @@ struct cue_word {
 };
 static const struct cue_word cue_words[] = {
     { "academy", CUE_COMPANY | CUE_INSTITUTION }, { "accountant", CUE_TITLE | CUE_STRONG },
-    { "admin", CUE_TITLE }, { "administrative", CUE_TITLE }, { "administrator", CUE_TITLE | CUE_STRONG },
+    { "adjuster", CUE_TITLE | CUE_STRONG }, { "admin", CUE_TITLE }, { "administrative", CUE_TITLE },
+    { "administrator", CUE_TITLE | CUE_STRONG },
     { "adviser", CUE_TITLE }, { "advisor", CUE_TITLE | CUE_STRONG }, { "advisory", CUE_TITLE },
     { "advocate", CUE_TITLE }, { "ag", CUE_COMPANY }, { "agency", CUE_COMPANY },
-    { "agent", CUE_TITLE | CUE_STRONG }, { "agm", CUE_TITLE }, { "airlines", CUE_COMPANY },
+    { "agent", CUE_TITLE | CUE_STRONG }, { "agm", CUE_TITLE }, { "aide", CUE_TITLE | CUE_STRONG },
+    { "airlines", CUE_COMPANY },
     { "airways", CUE_COMPANY }, { "analyst", CUE_TITLE | CUE_STRONG }, { "analytics", CUE_COMPANY },
     { "animator", CUE_TITLE }, { "application", CUE_TITLE }, { "applications", CUE_TITLE },
-    { "apprentice", CUE_TITLE }, { "apprenticeship", CUE_TITLE }, { "architect", CUE_TITLE | CUE_STRONG },
-    { "artist", CUE_TITLE }, { "assistant", CUE_TITLE | CUE_STRONG }, { "associate", CUE_TITLE | CUE_STRONG },
-    { "associates", CUE_COMPANY }, { "asst", CUE_TITLE }, { "attendant", CUE_TITLE },
+    { "appraiser", CUE_TITLE | CUE_STRONG }, { "apprentice", CUE_TITLE }, { "apprenticeship", CUE_TITLE },
+    { "architect", CUE_TITLE | CUE_STRONG },
+    { "artist", CUE_TITLE }, { "assembler", CUE_TITLE | CUE_STRONG }, { "assistant", CUE_TITLE | CUE_STRONG },
+    { "associate", CUE_TITLE | CUE_STRONG },
+    { "associates", CUE_COMPANY }, { "asst", CUE_TITLE }, { "attendant", CUE_TITLE | CUE_STRONG },
     { "attorney", CUE_TITLE | CUE_STRONG }, { "auditor", CUE_TITLE | CUE_STRONG },
     { "authority", CUE_COMPANY }, { "automation", CUE_COMPANY }, { "automotive", CUE_COMPANY },
     { "avp", CUE_TITLE }, { "ba", CUE_DEGREE }, { "bachelor", CUE_DEGREE }, { "bachelors", CUE_DEGREE },
-    { "bank", CUE_COMPANY }, { "banker", CUE_TITLE }, { "bba", CUE_DEGREE }, { "bca", CUE_DEGREE },
-    { "bcom", CUE_DEGREE }, { "be", CUE_DEGREE }, { "bpo", CUE_COMPANY }, { "bs", CUE_DEGREE },
+    { "baker", CUE_TITLE | CUE_STRONG }, { "bank", CUE_COMPANY }, { "banker", CUE_TITLE | CUE_STRONG },
+    { "barista", CUE_TITLE | CUE_STRONG }, { "bartender", CUE_TITLE | CUE_STRONG }, { "bba", CUE_DEGREE },
+    { "bca", CUE_DEGREE },
+    { "bcom", CUE_DEGREE }, { "be", CUE_DEGREE }, { "biologist", CUE_TITLE | CUE_STRONG },
+    { "bookkeeper", CUE_TITLE | CUE_STRONG }, { "bpo", CUE_COMPANY }, { "broker", CUE_TITLE | CUE_STRONG },
+    { "bs", CUE_DEGREE },
     { "bsc", CUE_DEGREE }, { "btech", CUE_DEGREE }, { "builders", CUE_COMPANY }, { "business", CUE_TITLE },
     { "buyer", CUE_TITLE }, { "bv", CUE_COMPANY }, { "capital", CUE_COMPANY },
-    { "cashier", CUE_TITLE | CUE_STRONG }, { "cbse", CUE_DEGREE }, { "ceo", CUE_TITLE }, { "cfo", CUE_TITLE },
+    { "caregiver", CUE_TITLE | CUE_STRONG }, { "carpenter", CUE_TITLE | CUE_STRONG },
+    { "cashier", CUE_TITLE | CUE_STRONG }, { "caterer", CUE_TITLE | CUE_STRONG }, { "cbse", CUE_DEGREE },
+    { "ceo", CUE_TITLE }, { "cfo", CUE_TITLE },
     { "cgpa", CUE_DEGREE }, { "chef", CUE_TITLE | CUE_STRONG }, { "chemicals", CUE_COMPANY },
-    { "chief", CUE_TITLE }, { "cio", CUE_TITLE }, { "clerk", CUE_TITLE | CUE_STRONG },
-    { "clinic", CUE_COMPANY }, { "co", CUE_COMPANY }, { "coach", CUE_TITLE }, { "coder", CUE_TITLE },
+    { "chemist", CUE_TITLE | CUE_STRONG }, { "chief", CUE_TITLE }, { "cio", CUE_TITLE },
+    { "clerk", CUE_TITLE | CUE_STRONG },
+    { "clinic", CUE_COMPANY }, { "co", CUE_COMPANY }, { "coach", CUE_TITLE | CUE_STRONG },
+    { "coder", CUE_TITLE },
     { "cofounder", CUE_TITLE }, { "college", CUE_COMPANY | CUE_INSTITUTION }, { "commission", CUE_COMPANY },
     { "communications", CUE_COMPANY }, { "company", CUE_COMPANY }, { "constructions", CUE_COMPANY },
     { "consultancy", CUE_COMPANY }, { "consultant", CUE_TITLE | CUE_STRONG }, { "consultants", CUE_STRONG },
-    { "consulting", CUE_COMPANY }, { "content", CUE_TITLE }, { "controller", CUE_TITLE },
-    { "coo", CUE_TITLE }, { "coordinator", CUE_TITLE | CUE_STRONG }, { "corp", CUE_COMPANY },
-    { "corporate", CUE_COMPANY }, { "corporation", CUE_COMPANY }, { "council", CUE_COMPANY },
-    { "counsellor", CUE_TITLE | CUE_STRONG }, { "counselor", CUE_TITLE | CUE_STRONG }, { "cto", CUE_TITLE },
-    { "customer", CUE_TITLE }, { "dba", CUE_TITLE }, { "degree", CUE_DEGREE }, { "delivery", CUE_TITLE },
+    { "consulting", CUE_COMPANY }, { "content", CUE_TITLE }, { "controller", CUE_TITLE | CUE_STRONG },
+    { "coo", CUE_TITLE }, { "cook", CUE_TITLE | CUE_STRONG }, { "coordinator", CUE_TITLE | CUE_STRONG },
+    { "corp", CUE_COMPANY },
+    { "corporate", CUE_COMPANY }, { "corporation", CUE_COMPANY }, { "cosmetologist", CUE_TITLE | CUE_STRONG },
+    { "council", CUE_COMPANY },
+    { "counsel", CUE_TITLE }, { "counsellor", CUE_TITLE | CUE_STRONG },
+    { "counselor", CUE_TITLE | CUE_STRONG }, { "cto", CUE_TITLE },
+    { "custodian", CUE_TITLE | CUE_STRONG }, { "customer", CUE_TITLE }, { "dba", CUE_TITLE },
+    { "degree", CUE_DEGREE }, { "delivery", CUE_TITLE },
     { "department", CUE_COMPANY }, { "deputy", CUE_TITLE }, { "designer", CUE_TITLE | CUE_STRONG },
     { "developer", CUE_TITLE | CUE_STRONG }, { "developers", CUE_TITLE }, { "devops", CUE_TITLE },
-    { "dgm", CUE_TITLE }, { "digital", CUE_COMPANY }, { "diploma", CUE_DEGREE },
-    { "director", CUE_TITLE | CUE_STRONG }, { "dispatcher", CUE_TITLE }, { "doctor", CUE_TITLE | CUE_STRONG },
-    { "draftsman", CUE_TITLE }, { "driver", CUE_TITLE | CUE_STRONG }, { "ecommerce", CUE_COMPANY },
-    { "economist", CUE_TITLE }, { "editor", CUE_TITLE | CUE_STRONG }, { "educator", CUE_TITLE },
+    { "dgm", CUE_TITLE }, { "dietitian", CUE_TITLE | CUE_STRONG }, { "digital", CUE_COMPANY },
+    { "diploma", CUE_DEGREE },
+    { "director", CUE_TITLE | CUE_STRONG }, { "dishwasher", CUE_TITLE | CUE_STRONG },
+    { "dispatcher", CUE_TITLE | CUE_STRONG }, { "doctor", CUE_TITLE | CUE_STRONG },
+    { "drafter", CUE_TITLE | CUE_STRONG }, { "draftsman", CUE_TITLE }, { "driver", CUE_TITLE | CUE_STRONG },
+    { "ecommerce", CUE_COMPANY },
+    { "economist", CUE_TITLE }, { "editor", CUE_TITLE | CUE_STRONG }, { "educator", CUE_TITLE | CUE_STRONG },
     { "electrician", CUE_TITLE | CUE_STRONG }, { "electronics", CUE_COMPANY }, { "employee", CUE_TITLE },
     { "energy", CUE_COMPANY }, { "engineer", CUE_TITLE | CUE_STRONG }, { "engineers", CUE_TITLE },
-    { "enterprise", CUE_COMPANY }, { "enterprises", CUE_COMPANY }, { "estimator", CUE_TITLE },
+    { "enterprise", CUE_COMPANY }, { "enterprises", CUE_COMPANY }, { "esthetician", CUE_TITLE | CUE_STRONG },
+    { "estimator", CUE_TITLE | CUE_STRONG },
     { "evangelist", CUE_TITLE }, { "evp", CUE_TITLE }, { "executive", CUE_TITLE | CUE_STRONG },
     { "executives", CUE_TITLE }, { "expert", CUE_TITLE }, { "exports", CUE_COMPANY },
     { "facilitator", CUE_TITLE }, { "fellow", CUE_TITLE | CUE_STRONG }, { "finance", CUE_COMPANY },
     { "financial", CUE_COMPANY }, { "foods", CUE_COMPANY }, { "foreman", CUE_TITLE },
     { "foundation", CUE_COMPANY }, { "founder", CUE_TITLE | CUE_STRONG }, { "freelance", CUE_TITLE },
-    { "freelancer", CUE_TITLE | CUE_STRONG }, { "global", CUE_COMPANY }, { "gm", CUE_TITLE },
+    { "freelancer", CUE_TITLE | CUE_STRONG }, { "generalist", CUE_TITLE | CUE_STRONG },
+    { "global", CUE_COMPANY }, { "gm", CUE_TITLE },
     { "gmbh", CUE_COMPANY }, { "government", CUE_COMPANY }, { "govt", CUE_COMPANY }, { "gpa", CUE_DEGREE },
     { "graduation", CUE_DEGREE }, { "group", CUE_COMPANY }, { "handler", CUE_TITLE },
     { "head", CUE_TITLE | CUE_STRONG }, { "healthcare", CUE_COMPANY }, { "helper", CUE_TITLE },
     { "holdings", CUE_COMPANY }, { "hospital", CUE_COMPANY }, { "hospitals", CUE_COMPANY },
-    { "hotel", CUE_COMPANY }, { "hotels", CUE_COMPANY }, { "hr", CUE_TITLE }, { "hsc", CUE_DEGREE },
-    { "icse", CUE_DEGREE }, { "iit", CUE_INSTITUTION }, { "inc", CUE_COMPANY }, { "incharge", CUE_TITLE },
+    { "hotel", CUE_COMPANY }, { "hotels", CUE_COMPANY }, { "housekeeper", CUE_TITLE | CUE_STRONG },
+    { "hr", CUE_TITLE }, { "hsc", CUE_DEGREE },
+    { "hygienist", CUE_TITLE | CUE_STRONG }, { "icse", CUE_DEGREE }, { "ii", CUE_TITLE },
+    { "iii", CUE_TITLE }, { "iit", CUE_INSTITUTION }, { "inc", CUE_COMPANY }, { "incharge", CUE_TITLE },
     { "incorporated", CUE_COMPANY }, { "industries", CUE_COMPANY }, { "infosystems", CUE_COMPANY },
     { "infotech", CUE_COMPANY }, { "infoway", CUE_COMPANY }, { "infra", CUE_COMPANY },
     { "infrastructure", CUE_COMPANY }, { "inspector", CUE_TITLE | CUE_STRONG },
-    { "institute", CUE_COMPANY | CUE_INSTITUTION }, { "instructor", CUE_TITLE | CUE_STRONG },
+    { "installer", CUE_TITLE | CUE_STRONG }, { "institute", CUE_COMPANY | CUE_INSTITUTION },
+    { "instructor", CUE_TITLE | CUE_STRONG },
     { "insurance", CUE_COMPANY }, { "interactive", CUE_COMPANY }, { "intermediate", CUE_DEGREE },
     { "intern", CUE_TITLE | CUE_STRONG }, { "international", CUE_COMPANY },
-    { "internship", CUE_TITLE | CUE_STRONG }, { "journalist", CUE_TITLE }, { "jr", CUE_TITLE },
-    { "junior", CUE_TITLE }, { "kpo", CUE_COMPANY }, { "lab", CUE_COMPANY }, { "labs", CUE_COMPANY },
+    { "internship", CUE_TITLE | CUE_STRONG }, { "janitor", CUE_TITLE | CUE_STRONG },
+    { "journalist", CUE_TITLE | CUE_STRONG }, { "jr", CUE_TITLE },
+    { "junior", CUE_TITLE }, { "kpo", CUE_COMPANY }, { "lab", CUE_COMPANY },
+    { "laborer", CUE_TITLE | CUE_STRONG }, { "labs", CUE_COMPANY },
     { "lawyer", CUE_TITLE | CUE_STRONG }, { "lead", CUE_TITLE | CUE_STRONG },
     { "leader", CUE_TITLE | CUE_STRONG }, { "lecturer", CUE_TITLE | CUE_STRONG }, { "liaison", CUE_TITLE },
+    { "librarian", CUE_TITLE | CUE_STRONG }, { "lifeguard", CUE_TITLE | CUE_STRONG },
     { "limited", CUE_COMPANY }, { "llc", CUE_COMPANY }, { "llp", CUE_COMPANY }, { "logistics", CUE_COMPANY },
-    { "lp", CUE_COMPANY }, { "ltd", CUE_COMPANY }, { "ma", CUE_DEGREE }, { "management", CUE_TITLE },
+    { "lp", CUE_COMPANY }, { "ltd", CUE_COMPANY }, { "ma", CUE_DEGREE },
+    { "machinist", CUE_TITLE | CUE_STRONG }, { "management", CUE_TITLE },
     { "manager", CUE_TITLE | CUE_STRONG }, { "marketing", CUE_TITLE }, { "mart", CUE_COMPANY },
-    { "master", CUE_DEGREE }, { "masters", CUE_DEGREE }, { "matric", CUE_DEGREE },
+    { "mason", CUE_TITLE | CUE_STRONG }, { "master", CUE_DEGREE }, { "masters", CUE_DEGREE },
+    { "matric", CUE_DEGREE },
     { "matriculation", CUE_DEGREE }, { "mba", CUE_DEGREE }, { "mca", CUE_DEGREE }, { "mcom", CUE_DEGREE },
     { "mechanic", CUE_TITLE | CUE_STRONG }, { "media", CUE_COMPANY }, { "member", CUE_TITLE },
     { "mentor", CUE_TITLE | CUE_STRONG }, { "merchandiser", CUE_TITLE }, { "mgr", CUE_TITLE },
-    { "mills", CUE_COMPANY }, { "ministry", CUE_COMPANY }, { "motors", CUE_COMPANY }, { "ms", CUE_DEGREE },
-    { "msc", CUE_DEGREE }, { "mtech", CUE_DEGREE }, { "network", CUE_COMPANY }, { "networks", CUE_COMPANY },
+    { "midwife", CUE_TITLE | CUE_STRONG }, { "mills", CUE_COMPANY }, { "ministry", CUE_COMPANY },
+    { "motors", CUE_COMPANY }, { "ms", CUE_DEGREE },
+    { "msc", CUE_DEGREE }, { "mtech", CUE_DEGREE }, { "nanny", CUE_TITLE | CUE_STRONG },
+    { "network", CUE_COMPANY }, { "networks", CUE_COMPANY },
     { "ngo", CUE_COMPANY }, { "nit", CUE_INSTITUTION }, { "nurse", CUE_TITLE | CUE_STRONG },
-    { "officer", CUE_TITLE | CUE_STRONG }, { "officers", CUE_TITLE }, { "operations", CUE_TITLE },
+    { "nutritionist", CUE_TITLE | CUE_STRONG }, { "officer", CUE_TITLE | CUE_STRONG },
+    { "officers", CUE_TITLE }, { "operations", CUE_TITLE },
     { "operator", CUE_TITLE | CUE_STRONG }, { "organisation", CUE_COMPANY }, { "organization", CUE_COMPANY },
-    { "owner", CUE_TITLE }, { "paralegal", CUE_TITLE }, { "partner", CUE_TITLE }, { "partners", CUE_COMPANY },
+    { "owner", CUE_TITLE | CUE_STRONG }, { "painter", CUE_TITLE | CUE_STRONG },
+    { "paralegal", CUE_TITLE | CUE_STRONG }, { "paramedic", CUE_TITLE | CUE_STRONG },
+    { "paraprofessional", CUE_TITLE | CUE_STRONG }, { "partner", CUE_TITLE | CUE_STRONG },
+    { "partners", CUE_COMPANY },
     { "percentage", CUE_DEGREE }, { "pgd", CUE_DEGREE }, { "pgdbm", CUE_DEGREE }, { "pgdm", CUE_DEGREE },
     { "pharma", CUE_COMPANY }, { "pharmaceuticals", CUE_COMPANY }, { "pharmacist", CUE_TITLE | CUE_STRONG },
-    { "phd", CUE_DEGREE }, { "photographer", CUE_TITLE }, { "physician", CUE_TITLE | CUE_STRONG },
-    { "planner", CUE_TITLE }, { "plc", CUE_COMPANY }, { "polytechnic", CUE_INSTITUTION },
+    { "pharmacy", CUE_TITLE }, { "phd", CUE_DEGREE }, { "phlebotomist", CUE_TITLE | CUE_STRONG },
+    { "photographer", CUE_TITLE | CUE_STRONG }, { "physician", CUE_TITLE | CUE_STRONG },
+    { "physiotherapist", CUE_TITLE | CUE_STRONG }, { "pilot", CUE_TITLE | CUE_STRONG },
+    { "planner", CUE_TITLE | CUE_STRONG }, { "plc", CUE_COMPANY }, { "plumber", CUE_TITLE | CUE_STRONG },
+    { "polytechnic", CUE_INSTITUTION },
     { "postgraduate", CUE_DEGREE }, { "practitioner", CUE_TITLE }, { "president", CUE_TITLE | CUE_STRONG },
     { "principal", CUE_TITLE }, { "private", CUE_COMPANY }, { "process", CUE_TITLE },
-    { "processor", CUE_TITLE }, { "product", CUE_TITLE }, { "professional", CUE_TITLE },
+    { "processor", CUE_TITLE }, { "producer", CUE_TITLE | CUE_STRONG }, { "product", CUE_TITLE },
+    { "professional", CUE_TITLE },
     { "professor", CUE_TITLE | CUE_STRONG }, { "program", CUE_TITLE },
     { "programmer", CUE_TITLE | CUE_STRONG }, { "project", CUE_TITLE }, { "pte", CUE_COMPANY },
     { "pty", CUE_COMPANY }, { "puc", CUE_DEGREE }, { "pvt", CUE_COMPANY }, { "qa", CUE_TITLE },
-    { "quality", CUE_TITLE }, { "realty", CUE_COMPANY }, { "receptionist", CUE_TITLE | CUE_STRONG },
-    { "recruiter", CUE_TITLE | CUE_STRONG }, { "reporter", CUE_TITLE },
+    { "quality", CUE_TITLE }, { "realtor", CUE_TITLE | CUE_STRONG }, { "realty", CUE_COMPANY },
+    { "receptionist", CUE_TITLE | CUE_STRONG },
+    { "recruiter", CUE_TITLE | CUE_STRONG }, { "rep", CUE_TITLE | CUE_STRONG },
+    { "reporter", CUE_TITLE | CUE_STRONG },
     { "representative", CUE_TITLE | CUE_STRONG }, { "research", CUE_TITLE },
     { "researcher", CUE_TITLE | CUE_STRONG }, { "resorts", CUE_COMPANY }, { "retail", CUE_COMPANY },
-    { "reviewer", CUE_TITLE }, { "sales", CUE_TITLE }, { "scheduler", CUE_TITLE },
+    { "reviewer", CUE_TITLE }, { "sales", CUE_TITLE }, { "salesperson", CUE_TITLE | CUE_STRONG },
+    { "scheduler", CUE_TITLE },
     { "school", CUE_COMPANY | CUE_INSTITUTION }, { "schooling", CUE_DEGREE },
     { "scientist", CUE_TITLE | CUE_STRONG }, { "sde", CUE_TITLE | CUE_STRONG }, { "sdet", CUE_TITLE },
     { "secretary", CUE_TITLE | CUE_STRONG }, { "semester", CUE_DEGREE }, { "senior", CUE_TITLE },
     { "service", CUE_TITLE }, { "services", CUE_COMPANY }, { "sme", CUE_TITLE }, { "society", CUE_COMPANY },
     { "softech", CUE_COMPANY }, { "software", CUE_TITLE | CUE_COMPANY }, { "softwares", CUE_COMPANY },
-    { "solutions", CUE_COMPANY }, { "specialist", CUE_TITLE | CUE_STRONG }, { "specialists", CUE_TITLE },
+    { "solutions", CUE_COMPANY }, { "sous", CUE_TITLE }, { "specialist", CUE_TITLE | CUE_STRONG },
+    { "specialists", CUE_TITLE },
     { "sr", CUE_TITLE }, { "sre", CUE_TITLE }, { "srl", CUE_COMPANY }, { "ssc", CUE_DEGREE },
     { "sslc", CUE_DEGREE }, { "staff", CUE_TITLE }, { "statistician", CUE_TITLE }, { "steel", CUE_COMPANY },
+    { "steward", CUE_TITLE | CUE_STRONG }, { "stewardess", CUE_TITLE | CUE_STRONG },
     { "stores", CUE_COMPANY }, { "strategist", CUE_TITLE }, { "studio", CUE_COMPANY },
-    { "studios", CUE_COMPANY }, { "supervisor", CUE_TITLE | CUE_STRONG }, { "support", CUE_TITLE },
+    { "studios", CUE_COMPANY }, { "stylist", CUE_TITLE | CUE_STRONG },
+    { "superintendent", CUE_TITLE | CUE_STRONG }, { "supervisor", CUE_TITLE | CUE_STRONG },
+    { "support", CUE_TITLE },
     { "surveyor", CUE_TITLE | CUE_STRONG }, { "svp", CUE_TITLE }, { "systems", CUE_COMPANY },
     { "teacher", CUE_TITLE | CUE_STRONG }, { "tech", CUE_COMPANY }, { "technical", CUE_TITLE },
     { "technician", CUE_TITLE | CUE_STRONG }, { "technologies", CUE_COMPANY },
     { "technologist", CUE_TITLE | CUE_STRONG }, { "technology", CUE_COMPANY }, { "technosoft", CUE_COMPANY },
-    { "telecom", CUE_COMPANY }, { "tester", CUE_TITLE | CUE_STRONG }, { "textiles", CUE_COMPANY },
-    { "therapist", CUE_TITLE }, { "tl", CUE_TITLE }, { "traders", CUE_COMPANY }, { "trading", CUE_COMPANY },
-    { "trainee", CUE_TITLE | CUE_STRONG }, { "trainer", CUE_TITLE | CUE_STRONG }, { "trust", CUE_COMPANY },
-    { "tutor", CUE_TITLE | CUE_STRONG }, { "underwriter", CUE_TITLE },
+    { "telecom", CUE_COMPANY }, { "teller", CUE_TITLE | CUE_STRONG }, { "tester", CUE_TITLE | CUE_STRONG },
+    { "textiles", CUE_COMPANY },
+    { "therapist", CUE_TITLE | CUE_STRONG }, { "tl", CUE_TITLE }, { "traders", CUE_COMPANY },
+    { "trading", CUE_COMPANY },
+    { "trainee", CUE_TITLE | CUE_STRONG }, { "trainer", CUE_TITLE | CUE_STRONG },
+    { "treasurer", CUE_TITLE | CUE_STRONG }, { "trust", CUE_COMPANY },
+    { "tutor", CUE_TITLE | CUE_STRONG }, { "underwriter", CUE_TITLE | CUE_STRONG },
     { "university", CUE_COMPANY | CUE_INSTITUTION }, { "ventures", CUE_COMPANY },
     { "vidyalaya", CUE_INSTITUTION }, { "vidyapeeth", CUE_INSTITUTION }, { "volunteer", CUE_TITLE },
-    { "vp", CUE_TITLE }, { "webmaster", CUE_TITLE }, { "worker", CUE_TITLE }, { "worldwide", CUE_COMPANY },
+    { "vp", CUE_TITLE }, { "waiter", CUE_TITLE | CUE_STRONG }, { "waitress", CUE_TITLE | CUE_STRONG },
+    { "webmaster", CUE_TITLE }, { "welder", CUE_TITLE | CUE_STRONG }, { "worker", CUE_TITLE },
+    { "worldwide", CUE_COMPANY },
     { "writer", CUE_TITLE | CUE_STRONG },
 };
 
@@ -945,6 +1049,8 @@ static size_t trim_left(const struct parser *ps, size_t s, size_t e)
             s++;
         else if ((b = bullet_len(ps, s, e)) != 0 && c != 'o')
             s += b;
+        else if ((b = dash_at(ps, s, e)) != 0)
+            s += b;
         else if (c == 0xC2 && s + 1 < e && byte_at(ps, s + 1) == 0xA0)
             s += 2;
         else
@@ -959,7 +1065,8 @@ static size_t trim_right(const struct parser *ps, size_t s, size_t e)
         if (is_blank(c) || c == '|' || c == ',' || c == ':' || c == ';' || c == '(' || c == ')' ||
             c == '[' || c == ']' || c == '-' || c == '*' || c == '/' || c == '"' || c == '.')
             e--;
-        else if (e - s >= 3 && byte_at(ps, e - 3) == 0xE2 && byte_at(ps, e - 2) >= 0x80 && byte_at(ps, e - 2) <= 0xAF)
+        else if (e - s >= 3 && ((byte_at(ps, e - 3) == 0xE2 && byte_at(ps, e - 2) >= 0x80 && byte_at(ps, e - 2) <= 0xAF) ||
+                                dash_at(ps, e - 3, e) == 3))
             e -= 3; /* dashes, bullets, arrows left at the end */
         else if (e - s >= 2 && byte_at(ps, e - 2) == 0xC2 && c == 0xA0)
             e -= 2;
@@ -1053,13 +1160,107 @@ static size_t joining_word(const struct parser *ps, size_t seg_start, size_t p, 
     return 0;
 }
 
+static int word_in(const struct parser *ps, size_t at, size_t limit, const char *const *words)
+{
+    for (; *words; words++)
+        if (word_at(ps, at, limit, *words))
+            return 1;
+    return 0;
+}
+
+/*
+ * "City , State" inside a header line whose fields a PDF conversion joined
+ * with spaces ("Company Name City , State Title"): a comma with a blank on
+ * both sides, one capitalised word before it (two after a city prefix such
+ * as "New" or "San") and one after it (two after "New", "North"...).
+ * Returns 1 with the span in [*ls, *le).
+ */
+static int city_state_at(const struct parser *ps, size_t seg_start, size_t comma, size_t end, size_t *ls, size_t *le)
+{
+    static const char *const city_prefixes[] = {
+        "new", "san", "santa", "los", "las", "saint", "st", "fort", "el", "la", "salt", "palm",
+        "port", "baton", "des", "grand", "long", "little", "corpus", "mount", "north", "south",
+        "east", "west", NULL
+    };
+    static const char *const state_prefixes[] = { "new", "north", "south", "west", "rhode", "district", NULL };
+    size_t w, q, e, p;
+    if (comma <= seg_start + 1 || !is_blank(byte_at(ps, comma - 1)) || comma + 1 >= end || !is_blank(byte_at(ps, comma + 1)))
+        return 0;
+    for (e = comma - 1; e > seg_start && is_blank(byte_at(ps, e - 1)); e--)
+        ;
+    for (w = e; w > seg_start && is_alpha(byte_at(ps, w - 1)) && e - w < 24; w--)
+        ;
+    if (w == e || !is_upper(byte_at(ps, w)) || (w > seg_start && !is_blank(byte_at(ps, w - 1))))
+        return 0;
+    /* one more word when the city is "New York", "San Diego" */
+    for (p = w - (w > seg_start); p > seg_start && is_alpha(byte_at(ps, p - 1)) && w - p < 8; p--)
+        ;
+    if (p + 1 < w && is_upper(byte_at(ps, p)) && word_in(ps, p, w, city_prefixes) &&
+        (p == seg_start || is_blank(byte_at(ps, p - 1))))
+        w = p;
+    q = skip_blanks(ps, comma + 1, end);
+    if (!is_upper(byte_at(ps, q)))
+        return 0;
+    for (p = q; p < end && is_alpha(byte_at(ps, p)) && p - q < 24; p++)
+        ;
+    if (p - q < 2 || (p < end && !is_blank(byte_at(ps, p)) && byte_at(ps, p) != ',' && byte_at(ps, p) != ')'))
+        return 0;
+    if (word_in(ps, q, p, state_prefixes) && p + 1 < end && is_blank(byte_at(ps, p)) && is_upper(byte_at(ps, p + 1))) {
+        for (p = p + 1; p < end && is_alpha(byte_at(ps, p)); p++)
+            ;
+    }
+    *ls = w;
+    *le = p;
+    return 1;
+}
+
+/*
+ * A title glued to its employer with no separator: "Charge Nurse Mercy
+ * General Hospital".  The cut follows the last role word when the rest is
+ * two or more capitalised words that carry a company cue and no role word.
+ * Returns the offset of the employer, or 0.
+ */
+static size_t glued_employer(const struct parser *ps, size_t s, size_t e)
+{
+    size_t p = e, words = 0, w;
+    int company = 0;
+    while (p > s) {
+        struct cues cu;
+        size_t we;
+        while (p > s && !is_alpha(byte_at(ps, p - 1))) {
+            if (!is_blank(byte_at(ps, p - 1)) && byte_at(ps, p - 1) != '.' && byte_at(ps, p - 1) != '&')
+                return 0; /* a separator the segment split would have used, or digits */
+            p--;
+        }
+        we = p;
+        while (p > s && is_alpha(byte_at(ps, p - 1)))
+            p--;
+        if (p == we)
+            break;
+        w = p;
+        cues_of(ps, w, we, &cu);
+        if (cu.title) {
+            struct cues before;
+            size_t rest = skip_blanks(ps, we, e);
+            if (!company || words < 2 || !is_upper(byte_at(ps, rest)))
+                return 0;
+            cues_of(ps, s, we, &before);
+            return before.strong_title ? rest : 0;
+        }
+        company |= cu.company;
+        words++;
+    }
+    return 0;
+}
+
 /*
  * Splits a header line into parts at " - ", "|", " at ", "@", tabs, wide gaps
  * and brackets; commas only split when nothing stronger did ("Title, Company").
+ * A " , " location and a title glued to its employer are parts too.
  */
 static size_t split_segments_pass(const struct parser *ps, size_t start, size_t end, struct segment *segs, int max_pass)
 {
-    size_t count = 0, p, seg_start = start;
+    size_t count = 0, p, seg_start = start, loc_start, loc_end;
     int after_at = 0, pass, in_bracket;
     for (pass = 0; pass <= max_pass; pass++) {
         count = 0;
@@ -1092,10 +1293,18 @@ static size_t split_segments_pass(const struct parser *ps, size_t start, size_t 
                 at_word = 1;
             } else if (c == ' ' && (d = joining_word(ps, seg_start, p, end, &at_word)) != 0) {
                 skip = d;
-            } else if (c == ' ' && p + 2 < end && byte_at(ps, p + 1) == ' ' && byte_at(ps, p + 2) == ' ')
+            } else if (c == ' ' && p + 2 < end && byte_at(ps, p + 1) == ' ' && byte_at(ps, p + 2) == ' ') {
                 skip = 3;
-            else if (pass == 1 && c == ',')
+            } else if (c == ',' && city_state_at(ps, seg_start, p, end, &loc_start, &loc_end)) {
+                push_segment(ps, segs, &count, seg_start, loc_start, after_at);
+                push_segment(ps, segs, &count, loc_start, loc_end, 0);
+                after_at = 0;
+                in_bracket = 0;
+                p = seg_start = loc_end;
+                continue;
+            } else if (pass == 1 && c == ',') {
                 skip = 1;
+            }
             if (skip) {
                 size_t before = count;
                 push_segment(ps, segs, &count, seg_start, p, after_at);
@@ -1112,6 +1321,24 @@ static size_t split_segments_pass(const struct parser *ps, size_t start, size_t 
         push_segment(ps, segs, &count, seg_start, end, after_at);
         if (count != 1)
             break;
+    }
+    return count;
+}
+
+/* Cuts the parts that glue a title to its employer in two; returns the new count. */
+static size_t split_glued(const struct parser *ps, struct segment *segs, size_t count)
+{
+    size_t i, cut;
+    for (i = 0; i < count && count < MAX_SEGMENTS; i++) {
+        if ((cut = glued_employer(ps, segs[i].start, segs[i].end)) == 0)
+            continue;
+        memmove(&segs[i + 2], &segs[i + 1], (count - i - 1) * sizeof(segs[0]));
+        segs[i + 1] = segs[i];
+        segs[i + 1].start = cut;
+        segs[i + 1].after_at = 1;
+        segs[i].end = trim_right(ps, segs[i].start, cut);
+        count++;
+        i++;
     }
     return count;
 }
@@ -1467,7 +1694,7 @@ static int header_candidate(const struct parser *ps, const struct text_line *ln)
     size_t value, first = trim_left_plain(ps, ln->start, ln->end);
     unsigned char last = byte_at(ps, ln->end - 1);
     size_t p, words = 0;
-    if (ln->heading || ln->has_range || line_is_blank(ln) || ln->end - ln->start > 120)
+    if (ln->heading || ln->has_range || ln->range_part || line_is_blank(ln) || ln->end - ln->start > 120)
         return 0;
     for (p = ln->start; p < ln->end; p++) {
         unsigned char c = byte_at(ps, p);
@@ -1608,12 +1835,34 @@ static int has_word(const struct parser *ps, const struct text_line *ln)
     return 0;
 }
 
+static size_t next_content_line(const struct parser *ps, size_t i);
+
+/* An employer line: Indeed's "Company -", or a name followed by where ("Company － City , State"). */
+static int employer_line(const struct parser *ps, const struct text_line *ln)
+{
+    struct segment segs[MAX_SEGMENTS];
+    struct cues cu;
+    size_t n, i;
+    if (!header_candidate(ps, ln) || ln->bullet)
+        return 0;
+    if (trailing_dash(ps, ln))
+        return 1;
+    cues_of(ps, ln->start, ln->end, &cu);
+    if (cu.strong_title || cu.degree)
+        return 0;
+    n = split_segments_pass(ps, ln->start, ln->end, segs, 0);
+    for (i = 1; i < n; i++)
+        if (location_like(ps, segs[i].start, segs[i].end))
+            return 1;
+    return 0;
+}
+
 /* Collects the lines around the date line at index a that name the job. */
 static void collect_header(const struct parser *ps, size_t a, size_t floor_line, struct header *h)
 {
     const struct text_line *date_line = &ps->lines[a];
     const struct date_range *r = &ps->ranges[date_line->range_index];
-    size_t j, named = 0, blanks = 0, s, e, value;
+    size_t j, named = 0, blanks = 0, s, e, value, above;
     int kind, single = 0;
     memset(h, 0, sizeof(*h));
     h->first_line = a;
@@ -1653,6 +1902,7 @@ static void collect_header(const struct parser *ps, size_t a, size_t floor_line,
         if (named == (single ? 1u : 2u))
             break;
     }
+    above = h->units;
     /* text on the date line itself, before and after the range */
     s = trim_left(ps, date_line->start, r->start);
     e = trim_right(ps, s, r->start);
@@ -1673,6 +1923,23 @@ static void collect_header(const struct parser *ps, size_t a, size_t floor_line,
             set_location(h, s, e);
         else if (!(byte_at(ps, s) >= '0' && byte_at(ps, s) <= '9'))
             header_add(h, s, e, SIZE_MAX, 0);
+    }
+    /*
+     * "Server , 03/2015 to 06/2016" over "Company Name － City , State": the
+     * employer line under a date line that names only the role belongs to
+     * this job; what stands above is the end of the previous one.
+     */
+    if (h->units == above + 1 && (j = next_content_line(ps, a)) != SIZE_MAX && j == a + 1 &&
+        ps->lines[j].section == date_line->section && employer_line(ps, &ps->lines[j])) {
+        h->unit_start[0] = h->unit_start[above];
+        h->unit_end[0] = h->unit_end[above];
+        h->unit_line[0] = h->unit_line[above];
+        h->unit_dash[0] = h->unit_dash[above];
+        h->units = 1;
+        h->first_line = a;
+        header_add(h, ps->lines[j].start, ps->lines[j].end, j, 1);
+        h->last_line = j;
+        return;
     }
     if (h->units > 0)
         return;
@@ -1716,6 +1983,7 @@ static void assign_from_segments(const struct parser *ps, size_t s, size_t e, in
         *te = e;
         return;
     }
+    n = split_glued(ps, segs, n);
     for (i = 0; i < n; i++) {
         if (location_like(ps, segs[i].start, segs[i].end) && (i > 0 || n == 1))
             set_location(h, segs[i].start, segs[i].end);
@@ -1809,7 +2077,8 @@ static int ends_with_title_word(const struct parser *ps, size_t s, size_t e)
 
 /*
  * "Director - Sales & BD", "Sales Manager (Marine Paints)": the title proper
- * is the part before the qualifier when that part names a role on its own;
+ * is the part before the qualifier, or before "at"/"in" and an employer,
+ * when that part names a role on its own;
  * the full line stays in title_line.  A bracket always opens a qualifier
  * once a role word precedes it; a hyphen glued to a word ("National
  * Head-Postpaid", "Manager -Procurement") only when the words before it end
@@ -1822,7 +2091,19 @@ static void core_title(const struct parser *ps, size_t s, size_t *e)
     for (p = s; p < *e; p++) {
         unsigned char c = byte_at(ps, p);
         size_t cut = 0;
-        int glued = 0;
+        int glued = 0, kind = 0;
+        if (c == ' ' && p > s && (((word_at(ps, p + 1, *e, "at") && is_blank(byte_at(ps, p + 3))) ||
+                                   (byte_at(ps, p + 1) == '@' && is_blank(byte_at(ps, p + 2)))) ||
+                                  (joining_word(ps, s, p, *e, &kind) && kind > 0))) {
+            /* "QA Analyst at Globex", "HR Executive in Initech": the employer follows */
+            struct cues before;
+            cues_of(ps, s, p, &before);
+            if (before.strong_title) {
+                *e = trim_right(ps, s, p);
+                return;
+            }
+            continue;
+        }
         if (c == '(' || c == ',' || c == ';' || c == '|')
             cut = p;
         else if (is_blank(c) && (d = dash_at(ps, p + 1, *e)) != 0 && p + 1 + d < *e && is_blank(byte_at(ps, p + 1 + d)))
@@ -1851,7 +2132,7 @@ static void core_title(const struct parser *ps, size_t s, size_t *e)
 static int self_contained(const struct parser *ps, size_t s, size_t e)
 {
     struct segment segs[MAX_SEGMENTS];
-    size_t n = split_segments(ps, s, e, segs), i;
+    size_t n = split_glued(ps, segs, split_segments(ps, s, e, segs)), i;
     int role = 0;
     for (i = 0; i < n; i++) {
         struct cues cu;
@@ -2066,6 +2347,63 @@ static size_t next_content_line(const struct parser *ps, size_t i)
         skipped += line_is_blank(&ps->lines[j]);
     }
     return SIZE_MAX;
+}
+
+/*
+ * A range broken over lines, as PDF-to-text conversion leaves it: "June
+ * 2016" / "to" / "January 2018", or "June 2016 -" / "Present".  The line
+ * with the end date becomes the date line: the job's header follows it.
+ * Each line is looked at once, with the next two, so this stays linear.
+ */
+static int join_split_ranges(struct parser *ps)
+{
+    size_t i, j, k, e, q;
+    for (i = 0; i < ps->line_count; i++) {
+        const struct text_line *ln = &ps->lines[i], *lk;
+        struct date_item a, b;
+        struct date_range r;
+        if (ln->has_range || ln->heading || line_is_blank(ln) || !is_alnum(byte_at(ps, ln->start)) ||
+            !date_item_at(ps, ln->start, ln->end, 0, &a) || a.year > ps->ref_year)
+            continue;
+        j = next_content_line(ps, i);
+        if (j == SIZE_MAX)
+            continue;
+        if (connector_at(ps, a.end, ln->end, &q) && q == ln->end) {
+            k = j; /* "June 2016 -" / "Present" */
+        } else if (skip_blanks(ps, a.end, ln->end) == ln->end && connector_at(ps, ps->lines[j].start, ps->lines[j].end, &q) &&
+                   q == ps->lines[j].end && (k = next_content_line(ps, j)) != SIZE_MAX) {
+            ; /* "June 2016" / "to" / "January 2018" */
+        } else {
+            continue;
+        }
+        lk = &ps->lines[k];
+        if (lk->has_range || lk->heading || lk->section != ln->section)
+            continue;
+        memset(&r, 0, sizeof(r));
+        r.start_year = a.year;
+        r.start_month = a.month;
+        r.start = lk->start;
+        if (present_at(ps, lk->start, lk->end, &e)) {
+            r.end_year = ps->ref_year;
+            r.end_month = ps->ref_month;
+            r.present = 1;
+            r.end = e;
+        } else if (date_item_at(ps, lk->start, lk->end, 0, &b) && b.year >= a.year && b.year - a.year <= 45 &&
+                   !(b.year == a.year && a.month && b.month && b.month < a.month)) {
+            r.end_year = b.year;
+            r.end_month = b.month;
+            r.end = b.end;
+        } else {
+            continue;
+        }
+        if (add_range(ps, &r, &ps->lines[k].range_index) != 0)
+            return -1;
+        ps->lines[k].has_range = 1;
+        ps->lines[i].range_part = 1;
+        ps->lines[j].range_part = j != k;
+        i = k;
+    }
+    return 0;
 }
 
 /*
@@ -2473,7 +2811,7 @@ int experience_parse(const char *text, size_t len, int ref_year, int ref_month,
     ps.ref_month = ref_month < 1 ? 1 : ref_month > 12 ? 12 : ref_month;
     ps.max_year = ps.ref_year + 1;
     if (split_lines(&ps) != 0 || classify_lines(&ps, &has_experience) != 0 ||
-        build_entries(&ps, has_experience) != 0) {
+        join_split_ranges(&ps) != 0 || build_entries(&ps, has_experience) != 0) {
         rc = -1;
         goto done;
     }
