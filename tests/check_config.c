@@ -467,6 +467,9 @@ Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
+	/* Loading every shipped pipeline (data files, plugins) under the
+	 * sanitizers on a loaded machine takes seconds. */
+	tcase_set_timeout(tc, 60);
 
 	tcase_add_test(tc, config_include_and_env);
 	tcase_add_test(tc, config_missing_env_names_line);
