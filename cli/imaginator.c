@@ -27,7 +27,8 @@ enum {
 
 static void usage(FILE *out)
 {
-	fputs("usage: imaginator analyze [-c CONF] [--pretty] [--msgpack-in] [--msgpack-out] FILE|-\n"
+	fputs("usage: imaginator analyze [-c CONF] [--pretty] [--msgpack-in] [--msgpack-out]\n"
+	      "                          [--authorization VALUE] [--api-key KEY] FILE|-\n"
 	      "       imaginator config check [-c CONF]\n"
 	      "       imaginator plugins\n"
 	      "       imaginator cache invalidate --user U [--tenant T] [-c CONF]\n"
@@ -119,8 +120,13 @@ static int cmd_analyze(int argc, char **argv)
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "msgpack-in", no_argument, NULL, 'm' },
 		{ "msgpack-out", no_argument, NULL, 'M' },
+		{ "authorization", required_argument, NULL, 'A' },
+		{ "api-key", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
+	/* The environment keeps credentials out of the process list. */
+	const char *auth = getenv("IMAGINATOR_AUTHORIZATION");
+	const char *api_key = getenv("IMAGINATOR_API_KEY");
 	const char *conf = NULL;
 	enum ima_format in = IMA_FMT_JSON, out_fmt = IMA_FMT_JSON;
 	bool in_set = false;
@@ -137,6 +143,8 @@ static int cmd_analyze(int argc, char **argv)
 		case 'p': out_fmt = IMA_FMT_JSON_PRETTY; break;
 		case 'm': in = IMA_FMT_MSGPACK; in_set = true; break;
 		case 'M': out_fmt = IMA_FMT_MSGPACK; break;
+		case 'A': auth = optarg; break;
+		case 'K': api_key = optarg; break;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
@@ -169,6 +177,12 @@ static int cmd_analyze(int argc, char **argv)
 	}
 	if (out_fmt == IMA_FMT_JSON)
 		ima_req_set_meta(req, "output", "json");
+	/* What imaginator-fcgi hands on from the Authorization and X-API-Key
+	 * headers, for the pipeline's auth stages. */
+	if (auth != NULL && auth[0] != '\0')
+		ima_req_set_meta(req, "authorization", auth);
+	if (api_key != NULL && api_key[0] != '\0')
+		ima_req_set_meta(req, "x_api_key", api_key);
 	status = ima_engine_handle(eng, req, body, len, in);
 	rc = ima_req_render(req, out_fmt, &out);
 	if (rc == 0) {
