@@ -121,6 +121,8 @@ static void cache_fini(void *state)
 	cache_l1_free(st->l1);
 	cache_l1_free(st->raw);
 	cache_redis_free(st->l2);
+	for (size_t i = 0; i < sizeof(st->gens) / sizeof(st->gens[0]); i++)
+		ima_free(st->gens[i].key);
 	EVP_MD_free(st->sha256);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
@@ -323,7 +325,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		cache_count_bypass(st);
 		return cache_note(req, t, ST_BYPASS, false, 0);
 	}
-	if (cache_key(st, req, t->key, t->ident, sizeof(t->ident)) != 0)
+	if (cache_key(st, req, t->key, &t->ident, &t->ident_len) != 0)
 		return ima_req_fail(req, 500, "internal", "", "cannot compute the cache key");
 	cache_hex(t->key, t->hex);
 	if (no_cache) {

@@ -200,7 +200,7 @@ enum ima_rc cache_prefetch(struct ima_req *req, void *state, const char *body,
 	double cost;
 
 	if (st->raw == NULL || !cache_replayable(req) ||
-	    cache_raw_key(st, body, len, in_format, key) != 0 ||
+	    cache_raw_key(st, body, len, in_format, "json", NULL, 0, key) != 0 ||
 	    (t = cache_task_of(st, req)) == NULL)
 		return IMA_CONTINUE;
 	if (!cache_l1_get(st->raw, key, time(NULL), &val, &vlen)) {
