@@ -615,6 +615,114 @@ START_TEST(cache_identity_keys_are_exact)
 }
 END_TEST
 
+/* auth_apikey before the cache identifies the caller in prefetch: its
+ * byte-identical repeats are replayed, in its own namespace. */
+static struct ima_engine *auth_engine(bool auth_first)
+{
+	static const char keys[] =
+		"alpha:ef3b7c63330175c2f41d4e213cf64188fab11cfb3212c77ea763e986e27d0b4d:acme:analyze;"
+		"bravo:621a84d52d3feafab24e402d332c5219b22489eaf374d387b22c44c94ba4cb76:acme:analyze";
+	char conf[4096], auth[512];
+
+	snprintf(auth, sizeof(auth),
+		 " { name = \"auth\"; plugin = \"auth_apikey\"; options = { required = false; keys = \"%s\"; }; },\n",
+		 keys);
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n%s"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+		 "   key_prefix = \"t:\"; generation_cache_ms = 0; }; },\n%s"
+		 " { name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 1; }; }\n"
+		 ");\n", auth_first ? auth : "", sock, auth_first ? "" : auth);
+	return engine_from("auth.conf", conf);
+}
+
+#define KEY_ALPHA "ak_test_alpha_0123456789"
+#define KEY_BRAVO "ak_test_bravo_9876543210"
+
+START_TEST(cache_replays_identified_repeats)
+{
+	const char *b = body("Joiner", NULL, 0.7);
+	struct answer anon, a1, a2, b1, b2, x;
+	struct ima_engine *eng;
+	struct ima_error err;
+
+	flush();
+	eng = auth_engine(true);
+	anon = ask_key(eng, b, NULL, NULL, true);
+	ck_assert_str_eq(anon.xcache, "MISS");
+	ck_assert_str_eq(ask_key(eng, b, NULL, NULL, true).xcache, "HIT-L1");
+	/* The anonymous answer, replayed, is never alpha's. */
+	a1 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a1.xcache, "MISS");
+	ck_assert(a1.stages_ran);
+	ck_assert_int_ne(a1.runs, anon.runs);
+	ck_assert_str_ne(a1.json, anon.json);
+	/* Alpha's repeat: answered before decoding, no stage ran. */
+	a2 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a2.xcache, "HIT-L1");
+	ck_assert(!a2.stages_ran);
+	ck_assert_str_eq(a1.json, a2.json);
+	/* Bravo, same bytes: its own computation, then its own replay. */
+	b1 = ask_key(eng, b, KEY_BRAVO, NULL, true);
+	ck_assert_str_eq(b1.xcache, "MISS");
+	ck_assert_int_ne(b1.runs, a1.runs);
+	b2 = ask_key(eng, b, KEY_BRAVO, NULL, true);
+	ck_assert(!b2.stages_ran);
+	ck_assert_str_eq(b2.json, b1.json);
+	ck_assert_str_ne(b2.json, a1.json);
+	/* A wrong key meets the auth stage, never a replay. */
+	ck_assert_int_eq(ask_key(eng, b, "ak_wrong", NULL, true).status, 401);
+	/* Cache-Control still bypasses. */
+	x = ask_key(eng, b, KEY_ALPHA, "no-cache", true);
+	ck_assert_str_eq(x.xcache, "BYPASS");
+	ck_assert(x.stages_ran);
+	/* Invalidating alpha: its next repeat is computed, bravo's is not. */
+	a2 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert(!a2.stages_ran);
+	ck_assert_int_eq(invalidate_in(eng, "acme", "alpha", &err), 1);
+	a2 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a2.xcache, "MISS");
+	ck_assert(a2.stages_ran);
+	ck_assert_int_ne(a2.runs, a1.runs);
+	x = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert(!x.stages_ran);
+	ck_assert_str_eq(x.json, a2.json);
+	x = ask_key(eng, b, KEY_BRAVO, NULL, true);
+	ck_assert_str_eq(x.xcache, "HIT-L1");
+	ck_assert(!x.stages_ran);
+	ck_assert_str_eq(x.json, b1.json);
+	ima_engine_free(eng);
+}
+END_TEST
+
+/* A credential that no stage before the cache has checked: the cache
+ * cannot know whose it is when it would replay, so it never does. */
+START_TEST(cache_never_replays_an_unchecked_credential)
+{
+	const char *b = body("Plasterer", NULL, 0.7);
+	struct ima_engine *eng;
+	struct answer a;
+
+	flush();
+	eng = auth_engine(false);
+	ck_assert_str_eq(ask_key(eng, b, KEY_ALPHA, NULL, true).xcache, "MISS");
+	a = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ck_assert(a.stages_ran);
+	ck_assert_int_eq(ask_key(eng, b, "ak_wrong", NULL, true).status, 401);
+	ima_engine_free(eng);
+	/* The identity stage finds the user in the body, after prefetch. */
+	eng = engine("generation_cache_ms = 0;", NULL);
+	b = body("Plasterer", "erin", 0.7);
+	ask_key(eng, b, "some-key", NULL, true);
+	a = ask_key(eng, b, "some-key", NULL, true);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ck_assert(a.stages_ran);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(cache_l1_only_without_redis)
 {
 	struct ima_engine *eng;
@@ -1574,6 +1682,8 @@ int main(void)
 	tcase_add_test(tc, cache_rejects_corrupt_entry);
 	tcase_add_test(tc, cache_replays_exact_repeats);
 	tcase_add_test(tc, cache_identity_keys_are_exact);
+	tcase_add_test(tc, cache_replays_identified_repeats);
+	tcase_add_test(tc, cache_never_replays_an_unchecked_credential);
 	tcase_add_test(tc, cache_l1_only_without_redis);
 	tcase_add_test(tc, cache_ignores_state_forged_in_the_context);
 	tcase_add_test(tc, cache_init_names_the_bad_option);

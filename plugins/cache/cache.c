@@ -25,7 +25,7 @@ static const struct ima_option cache_options[] = {
 	{ "l1_max_bytes", IMA_OPT_INT, "67108864",
 	  "in-process cache size in bytes (keys, answers, bookkeeping); 0 turns L1 off", 0 },
 	{ "replay_max_bytes", IMA_OPT_INT, "16777216",
-	  "in-process cache of rendered answers to byte-identical anonymous requests, replayed before decoding; 0 turns it off", 0 },
+	  "in-process cache of rendered answers to byte-identical repeats (anonymous, or of the same user identified before the cache), replayed before decoding; 0 turns it off", 0 },
 	{ "redis_url", IMA_OPT_STRING, "",
 	  "redis://host:port/db or unix:///path; \"\" uses $IMAGINATOR_REDIS_URL (no L2 when unset); \"none\": no L2", 0 },
 	{ "redis_timeout_ms", IMA_OPT_INT, "50", "Redis connect and command timeout", 0 },
