@@ -333,6 +333,22 @@ bool cache_generation(struct cache_state *st, const struct cache_who *who, long 
 	return known;
 }
 
+/* Writes v in decimal at p; returns the end. Every request that carries an
+ * identity writes three of these: snprintf costs more than the rest of
+ * the identity together. */
+static char *cache_put_num(char *p, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
 int cache_ident(struct ima_req *req, const struct cache_who *who, long long gen,
 		const char **ident, size_t *len)
 {
@@ -344,14 +360,27 @@ int cache_ident(struct ima_req *req, const struct cache_who *who, long long gen,
 	/* Each name after its length: no two identities give the same
 	 * bytes, whatever they contain. An identity whose generation key is
 	 * spelled with escapes since it stopped being ambiguous gets keys of
-	 * its own, so that no answer kept under its old counter comes back. */
-	q = p + sprintf(p, "%zu:", who->tenant_len);
+	 * its own, so that no answer kept under its old counter comes back.
+	 * The bytes are those of "%zu:%s\036%zu:%s\036%lld\036". */
+	q = cache_put_num(p, who->tenant_len);
+	*q++ = ':';
 	memcpy(q, who->tenant, who->tenant_len);
 	q += who->tenant_len;
-	q += sprintf(q, "\036%zu:", who->user_len);
+	*q++ = '\036';
+	q = cache_put_num(q, who->user_len);
+	*q++ = ':';
 	memcpy(q, who->user, who->user_len);
 	q += who->user_len;
-	q += sprintf(q, "\036%lld%s\036", gen, cache_who_escaped(who) ? "e" : "");
+	*q++ = '\036';
+	if (gen < 0) {
+		*q++ = '-';
+		q = cache_put_num(q, 0ULL - (unsigned long long)gen);
+	} else {
+		q = cache_put_num(q, (unsigned long long)gen);
+	}
+	if (cache_who_escaped(who))
+		*q++ = 'e';
+	*q++ = '\036';
 	*ident = p;
 	*len = (size_t)(q - p);
 	return 0;
