@@ -138,8 +138,10 @@ static void xcache_of(struct ima_req *req, char *buf, size_t size)
 	}
 }
 
-/* Runs the cache's invalidate command for user: what it returns. */
-static int invalidate(struct ima_engine *eng, const char *user, struct ima_error *err)
+/* Runs the cache's invalidate command for tenant (NULL: none) and user:
+ * what it returns. */
+static int invalidate_in(struct ima_engine *eng, const char *tenant, const char *user,
+			 struct ima_error *err)
 {
 	msgpack_sbuffer args, out;
 	msgpack_packer pk;
@@ -150,7 +152,11 @@ static int invalidate(struct ima_engine *eng, const char *user, struct ima_error
 
 	msgpack_sbuffer_init(&args);
 	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, tenant ? 2 : 1);
+	if (tenant) {
+		ima_pack_cstr(&pk, "tenant");
+		ima_pack_cstr(&pk, tenant);
+	}
 	ima_pack_cstr(&pk, "user");
 	ima_pack_cstr(&pk, user);
 	msgpack_zone_init(&zone, 256);
@@ -161,6 +167,11 @@ static int invalidate(struct ima_engine *eng, const char *user, struct ima_error
 	msgpack_zone_destroy(&zone);
 	msgpack_sbuffer_destroy(&args);
 	return rc;
+}
+
+static int invalidate(struct ima_engine *eng, const char *user, struct ima_error *err)
+{
+	return invalidate_in(eng, NULL, user, err);
 }
 
 static struct ima_engine *engine(const char *cache_opts, const char *probe_action)
@@ -190,8 +201,9 @@ struct answer {
 	char json[4096];   /* the answer up to run_metrics */
 };
 
-static struct answer ask_full(struct ima_engine *eng, const char *body,
-			      const char *cache_control, bool json_out)
+/* One request; api_key, when not NULL, is sent as X-API-Key. */
+static struct answer ask_key(struct ima_engine *eng, const char *body, const char *api_key,
+			     const char *cache_control, bool json_out)
 {
 	struct ima_req *req = ima_req_new();
 	struct answer a = { 0 };
@@ -206,6 +218,8 @@ static struct answer ask_full(struct ima_engine *eng, const char *body,
 		ima_req_set_meta(req, "cache_control", cache_control);
 	if (json_out)
 		ima_req_set_meta(req, "output", "json");
+	if (api_key)
+		ima_req_set_meta(req, "x_api_key", api_key);
 	a.status = ima_engine_handle(eng, req, body, strlen(body), IMA_FMT_JSON);
 	a.stages_ran = ima_req_stage_seconds(req, 0) >= 0;
 	ck_assert_int_eq(ima_req_render(req, IMA_FMT_JSON, &out), 0);
@@ -221,6 +235,12 @@ static struct answer ask_full(struct ima_engine *eng, const char *body,
 		snprintf(a.cache_status, sizeof(a.cache_status), "%.*s", (int)n, key);
 	ima_req_free(req);
 	return a;
+}
+
+static struct answer ask_full(struct ima_engine *eng, const char *body,
+			      const char *cache_control, bool json_out)
+{
+	return ask_key(eng, body, NULL, cache_control, json_out);
 }
 
 static struct answer ask(struct ima_engine *eng, const char *body, const char *cache_control)
@@ -537,6 +557,168 @@ START_TEST(cache_replays_exact_repeats)
 	d = ask_full(eng, body("Glazier", "dave", 0.7), NULL, true);
 	ck_assert_str_eq(d.xcache, "HIT-L1");
 	ck_assert(d.stages_ran);
+	ima_engine_free(eng);
+}
+END_TEST
+
+/* A request body with the identity the identity stage copies into _auth. */
+static char *who_body(const char *resume, const char *tenant, const char *user)
+{
+	static char buf[4][1024];
+	static int slot;
+	char *b = buf[slot++ % 4];
+
+	snprintf(b, 1024, "{\"resume_text\": \"%s\", \"job_ad\": \"Python role\", "
+		 "\"test_tenant\": \"%s\", \"test_user\": \"%s\"}", resume, tenant, user);
+	return b;
+}
+
+/* Tenants and users of any length and bytes are keyed and invalidated
+ * exactly: names that once shared a 127-byte prefix shared entries, and
+ * "gen:T:U" was one key for tenant "a:b" user "c" and tenant "a" user
+ * "b:c". */
+START_TEST(cache_identity_keys_are_exact)
+{
+	char l1[200], l2[200];
+	struct ima_engine *eng;
+	struct ima_error err;
+	redisReply *r;
+
+	flush();
+	memset(l1, 'x', 150);
+	memcpy(l2, l1, 150);
+	snprintf(l1 + 150, sizeof(l1) - 150, "-one");
+	snprintf(l2 + 150, sizeof(l2) - 150, "-two");
+	eng = engine("generation_cache_ms = 0;", NULL);
+	ck_assert_str_eq(ask(eng, who_body("Roofer", "acme", l1), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, who_body("Roofer", "acme", l2), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, who_body("Roofer", l1, "u"), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, who_body("Roofer", l2, "u"), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, who_body("Roofer", "acme", l2), NULL).xcache, "HIT-L1");
+	ck_assert_int_eq(invalidate_in(eng, "acme", l1, &err), 1);
+	ck_assert_str_eq(ask(eng, who_body("Roofer", "acme", l2), NULL).xcache, "HIT-L1");
+	ck_assert_str_eq(ask(eng, who_body("Roofer", "acme", l1), NULL).xcache, "MISS");
+
+	ck_assert_str_eq(ask(eng, who_body("Tiler", "a:b", "c"), NULL).xcache, "MISS");
+	ck_assert_str_eq(ask(eng, who_body("Tiler", "a", "b:c"), NULL).xcache, "MISS");
+	ck_assert_int_eq(invalidate_in(eng, "a:b", "c", &err), 1);
+	ck_assert_str_eq(ask(eng, who_body("Tiler", "a", "b:c"), NULL).xcache, "HIT-L1");
+	ck_assert_str_eq(ask(eng, who_body("Tiler", "a:b", "c"), NULL).xcache, "MISS");
+	/* Plain names keep the key they always had; the others are escaped. */
+	r = redis_cmd("EXISTS t:gen:a%%3Ab:c");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	r = redis_cmd("EXISTS t:gen:acme:%s", l1);
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	ima_engine_free(eng);
+}
+END_TEST
+
+/* auth_apikey before the cache identifies the caller in prefetch: its
+ * byte-identical repeats are replayed, in its own namespace. */
+static struct ima_engine *auth_engine(bool auth_first)
+{
+	static const char keys[] =
+		"alpha:ef3b7c63330175c2f41d4e213cf64188fab11cfb3212c77ea763e986e27d0b4d:acme:analyze;"
+		"bravo:621a84d52d3feafab24e402d332c5219b22489eaf374d387b22c44c94ba4cb76:acme:analyze";
+	char conf[4096], auth[512];
+
+	snprintf(auth, sizeof(auth),
+		 " { name = \"auth\"; plugin = \"auth_apikey\"; options = { required = false; keys = \"%s\"; }; },\n",
+		 keys);
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n%s"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+		 "   key_prefix = \"t:\"; generation_cache_ms = 0; }; },\n%s"
+		 " { name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 1; }; }\n"
+		 ");\n", auth_first ? auth : "", sock, auth_first ? "" : auth);
+	return engine_from("auth.conf", conf);
+}
+
+#define KEY_ALPHA "ak_test_alpha_0123456789"
+#define KEY_BRAVO "ak_test_bravo_9876543210"
+
+START_TEST(cache_replays_identified_repeats)
+{
+	const char *b = body("Joiner", NULL, 0.7);
+	struct answer anon, a1, a2, b1, b2, x;
+	struct ima_engine *eng;
+	struct ima_error err;
+
+	flush();
+	eng = auth_engine(true);
+	anon = ask_key(eng, b, NULL, NULL, true);
+	ck_assert_str_eq(anon.xcache, "MISS");
+	ck_assert_str_eq(ask_key(eng, b, NULL, NULL, true).xcache, "HIT-L1");
+	/* The anonymous answer, replayed, is never alpha's. */
+	a1 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a1.xcache, "MISS");
+	ck_assert(a1.stages_ran);
+	ck_assert_int_ne(a1.runs, anon.runs);
+	ck_assert_str_ne(a1.json, anon.json);
+	/* Alpha's repeat: answered before decoding, no stage ran. */
+	a2 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a2.xcache, "HIT-L1");
+	ck_assert(!a2.stages_ran);
+	ck_assert_str_eq(a1.json, a2.json);
+	/* Bravo, same bytes: its own computation, then its own replay. */
+	b1 = ask_key(eng, b, KEY_BRAVO, NULL, true);
+	ck_assert_str_eq(b1.xcache, "MISS");
+	ck_assert_int_ne(b1.runs, a1.runs);
+	b2 = ask_key(eng, b, KEY_BRAVO, NULL, true);
+	ck_assert(!b2.stages_ran);
+	ck_assert_str_eq(b2.json, b1.json);
+	ck_assert_str_ne(b2.json, a1.json);
+	/* A wrong key meets the auth stage, never a replay. */
+	ck_assert_int_eq(ask_key(eng, b, "ak_wrong", NULL, true).status, 401);
+	/* Cache-Control still bypasses. */
+	x = ask_key(eng, b, KEY_ALPHA, "no-cache", true);
+	ck_assert_str_eq(x.xcache, "BYPASS");
+	ck_assert(x.stages_ran);
+	/* Invalidating alpha: its next repeat is computed, bravo's is not. */
+	a2 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert(!a2.stages_ran);
+	ck_assert_int_eq(invalidate_in(eng, "acme", "alpha", &err), 1);
+	a2 = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a2.xcache, "MISS");
+	ck_assert(a2.stages_ran);
+	ck_assert_int_ne(a2.runs, a1.runs);
+	x = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert(!x.stages_ran);
+	ck_assert_str_eq(x.json, a2.json);
+	x = ask_key(eng, b, KEY_BRAVO, NULL, true);
+	ck_assert_str_eq(x.xcache, "HIT-L1");
+	ck_assert(!x.stages_ran);
+	ck_assert_str_eq(x.json, b1.json);
+	ima_engine_free(eng);
+}
+END_TEST
+
+/* A credential that no stage before the cache has checked: the cache
+ * cannot know whose it is when it would replay, so it never does. */
+START_TEST(cache_never_replays_an_unchecked_credential)
+{
+	const char *b = body("Plasterer", NULL, 0.7);
+	struct ima_engine *eng;
+	struct answer a;
+
+	flush();
+	eng = auth_engine(false);
+	ck_assert_str_eq(ask_key(eng, b, KEY_ALPHA, NULL, true).xcache, "MISS");
+	a = ask_key(eng, b, KEY_ALPHA, NULL, true);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ck_assert(a.stages_ran);
+	ck_assert_int_eq(ask_key(eng, b, "ak_wrong", NULL, true).status, 401);
+	ima_engine_free(eng);
+	/* The identity stage finds the user in the body, after prefetch. */
+	eng = engine("generation_cache_ms = 0;", NULL);
+	b = body("Plasterer", "erin", 0.7);
+	ask_key(eng, b, "some-key", NULL, true);
+	a = ask_key(eng, b, "some-key", NULL, true);
+	ck_assert_str_eq(a.xcache, "HIT-L1");
+	ck_assert(a.stages_ran);
 	ima_engine_free(eng);
 }
 END_TEST
@@ -1499,6 +1681,9 @@ int main(void)
 	tcase_add_test(tc, cache_survives_redis_dying);
 	tcase_add_test(tc, cache_rejects_corrupt_entry);
 	tcase_add_test(tc, cache_replays_exact_repeats);
+	tcase_add_test(tc, cache_identity_keys_are_exact);
+	tcase_add_test(tc, cache_replays_identified_repeats);
+	tcase_add_test(tc, cache_never_replays_an_unchecked_credential);
 	tcase_add_test(tc, cache_l1_only_without_redis);
 	tcase_add_test(tc, cache_ignores_state_forged_in_the_context);
 	tcase_add_test(tc, cache_init_names_the_bad_option);

@@ -8,3 +8,11 @@ wrk.headers["Content-Type"] = "application/json"
 if os.getenv("CACHE_CONTROL") then
 	wrk.headers["Cache-Control"] = os.getenv("CACHE_CONTROL")
 end
+-- HEADER="Name: value" adds one header (a credential: Authorization,
+-- X-API-Key).
+local h = os.getenv("HEADER")
+if h and h ~= "" then
+	local name, value = h:match("^([^:]+):%s*(.*)$")
+	assert(name, "HEADER must be 'Name: value'")
+	wrk.headers[name] = value
+end

@@ -25,7 +25,7 @@ static const struct ima_option cache_options[] = {
 	{ "l1_max_bytes", IMA_OPT_INT, "67108864",
 	  "in-process cache size in bytes (keys, answers, bookkeeping); 0 turns L1 off", 0 },
 	{ "replay_max_bytes", IMA_OPT_INT, "16777216",
-	  "in-process cache of rendered answers to byte-identical anonymous requests, replayed before decoding; 0 turns it off", 0 },
+	  "in-process cache of rendered answers to byte-identical repeats (anonymous, or of the same user identified before the cache), replayed before decoding; 0 turns it off", 0 },
 	{ "redis_url", IMA_OPT_STRING, "",
 	  "redis://host:port/db or unix:///path; \"\" uses $IMAGINATOR_REDIS_URL (no L2 when unset); \"none\": no L2", 0 },
 	{ "redis_timeout_ms", IMA_OPT_INT, "50", "Redis connect and command timeout", 0 },
@@ -121,6 +121,8 @@ static void cache_fini(void *state)
 	cache_l1_free(st->l1);
 	cache_l1_free(st->raw);
 	cache_redis_free(st->l2);
+	for (size_t i = 0; i < sizeof(st->gens) / sizeof(st->gens[0]); i++)
+		ima_free(st->gens[i].key);
 	EVP_MD_free(st->sha256);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
@@ -323,7 +325,7 @@ static enum ima_rc cache_process(struct ima_req *req, void *state)
 		cache_count_bypass(st);
 		return cache_note(req, t, ST_BYPASS, false, 0);
 	}
-	if (cache_key(st, req, t->key, t->ident, sizeof(t->ident)) != 0)
+	if (cache_key(st, req, t->key, &t->ident, &t->ident_len) != 0)
 		return ima_req_fail(req, 500, "internal", "", "cannot compute the cache key");
 	cache_hex(t->key, t->hex);
 	if (no_cache) {

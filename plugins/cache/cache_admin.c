@@ -12,44 +12,59 @@ int cache_command(void *state, const char *verb, const msgpack_object *args,
 		  msgpack_packer *out, struct ima_error *err)
 {
 	struct cache_state *st = state;
-	char tenant[128] = "", user[128] = "", key[400];
+	const char *tenant = "", *user = "";
+	size_t tlen = 0, ulen = 0, klen;
+	char buf[384], *key;
 	long long gen;
 
 	if (strcmp(verb, "invalidate") != 0)
 		return 0;
 	if (!st->allow_invalidate)
 		return ima_error_set(err, 403, "forbidden", "", "stage %s does not allow invalidation (allow_invalidate = false)", st->name);
+	/* The names as they are, whatever their length or bytes: the same
+	 * identity the keys were made with, never a shortened one. */
 	for (uint32_t i = 0; args && args->type == MSGPACK_OBJECT_MAP && i < args->via.map.size; i++) {
 		const msgpack_object_kv *kv = &args->via.map.ptr[i];
 
 		if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR)
 			continue;
-		if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "user", 4) == 0)
-			snprintf(user, sizeof(user), "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
-		else if (kv->key.via.str.size == 6 && memcmp(kv->key.via.str.ptr, "tenant", 6) == 0)
-			snprintf(tenant, sizeof(tenant), "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+		if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "user", 4) == 0) {
+			user = kv->val.via.str.ptr;
+			ulen = kv->val.via.str.size;
+		} else if (kv->key.via.str.size == 6 && memcmp(kv->key.via.str.ptr, "tenant", 6) == 0) {
+			tenant = kv->val.via.str.ptr;
+			tlen = kv->val.via.str.size;
+		}
 	}
-	if (user[0] == '\0')
+	if (ulen == 0)
 		return ima_error_set(err, 422, "invalid_field", "user", "invalidate needs a user");
 	if (st->l2 == NULL)
 		return ima_error_set(err, 503, "no_redis", "", "per-user invalidation needs Redis (redis_url or IMAGINATOR_REDIS_URL)");
-	cache_gen_key(st, tenant, user, key, sizeof(key));
+	key = cache_gen_key(st, tenant, tlen, user, ulen, buf, sizeof(buf), &klen);
+	if (key == NULL)
+		return ima_error_set(err, 500, "internal", "", "out of memory");
 	gen = cache_redis_incr(st->l2, key);
+	if (gen >= 0) {
+		/* This process forgets the old generations at once, and keeps
+		 * the new one (also for when Redis stops answering). */
+		pthread_mutex_lock(&st->lock);
+		for (size_t i = 0; i < sizeof(st->gens) / sizeof(st->gens[0]); i++)
+			st->gens[i].fetched_ms = 0;
+		pthread_mutex_unlock(&st->lock);
+		cache_generation_note(st, key, klen, gen);
+	}
+	if (key != buf)
+		ima_free(key);
 	if (gen < 0)
 		return ima_error_set(err, 503, "redis_unavailable", "", "Redis did not answer; nothing was invalidated");
-	/* This process forgets the old generation at once. */
-	pthread_mutex_lock(&st->lock);
-	for (size_t i = 0; i < sizeof(st->gens) / sizeof(st->gens[0]); i++)
-		st->gens[i].fetched_ms = 0;
-	pthread_mutex_unlock(&st->lock);
 	ima_metric_add("imaginator_cache_invalidations_total", 1);
 	msgpack_pack_map(out, 4);
 	ima_pack_cstr(out, "stage");
 	ima_pack_cstr(out, st->name);
 	ima_pack_cstr(out, "tenant");
-	ima_pack_cstr(out, tenant);
+	ima_pack_strn(out, tenant, tlen);
 	ima_pack_cstr(out, "user");
-	ima_pack_cstr(out, user);
+	ima_pack_strn(out, user, ulen);
 	ima_pack_cstr(out, "generation");
 	msgpack_pack_int64(out, gen);
 	return 1;

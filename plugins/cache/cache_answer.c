@@ -2,8 +2,9 @@
  * cache_answer.c - answers in the cache: reading them back from L1 or
  * Redis into the context (validated first), counting hits and misses,
  * storing a new answer for a TTL picked by its confidence, and replaying
- * the rendered answer of byte-identical anonymous requests before their
- * body is even decoded.
+ * the rendered answer of byte-identical requests before their body is
+ * even decoded: anonymous ones, and those whose user an auth stage before
+ * the cache has identified by then.
  */
 #include <stdio.h>
 #include <string.h>
@@ -149,9 +150,8 @@ void cache_store_answer(struct cache_state *st, struct ima_req *req, struct cach
 /* ---- replaying exact repeats before decoding ---- */
 
 /*
- * Only anonymous requests (no Authorization or X-API-Key, no identity found by any
- * stage) are replayed, so per-user keys and invalidation are never
- * bypassed; and only JSON answers, which is what is kept.
+ * Only JSON answers are replayed (that is what is kept), and never past
+ * Cache-Control: no-store or no-cache.
  */
 static bool cache_replayable(struct ima_req *req)
 {
@@ -159,23 +159,27 @@ static bool cache_replayable(struct ima_req *req)
 	const char *out = ima_req_meta(req, "output");
 
 	return out != NULL && strcmp(out, "json") == 0 &&
-	       ima_req_meta(req, "authorization") == NULL &&
-	       ima_req_meta(req, "x_api_key") == NULL &&
 	       (cc == NULL || (strstr(cc, "no-store") == NULL && strstr(cc, "no-cache") == NULL));
 }
 
-/* The rendered answer of an anonymous request, for byte-identical repeats:
- * the answer's LLM cost (a double, native order: the entry never leaves
- * the process) followed by the JSON members. */
+/* The rendered answer for byte-identical repeats of the identity that
+ * prefetch keyed it with: the answer's LLM cost (a double, native order:
+ * the entry never leaves the process) followed by the JSON members. */
 void cache_store_replay(struct cache_state *st, struct ima_req *req,
 			const struct cache_task *t, int64_t ttl)
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
+	struct cache_who who;
 	size_t len;
 	char *json, *val;
 	double cost = 0;
 
-	if (st->raw == NULL || !t->replay || ima_ctx_get(ctx, "_auth") != NULL)
+	if (st->raw == NULL || !t->replay)
+		return;
+	/* An identity found after prefetch (or changed since) is not the
+	 * one in the replay key: its answer must not go there. */
+	cache_who_of(ctx, &who);
+	if (!cache_who_equal(&who, &t->replay_who))
 		return;
 	if (ima_ctx_get_double(ctx, "_cache_cost", &cost) != 0)
 		ima_ctx_get_double(ctx, "_cost_usd", &cost);
@@ -189,23 +193,54 @@ void cache_store_replay(struct cache_state *st, struct ima_req *req,
 	ima_free(json);
 }
 
+/*
+ * The replay key of a request, after its identity: none (anonymous), or
+ * the user an earlier stage's prefetch wrote into _auth, with the user's
+ * generation, so that invalidation takes effect here as in the lookups.
+ * false when it must not be replayed: a credential came but no stage
+ * before the cache identified it (the stage checking it has not run yet,
+ * so a replay would skip it), an identity without a user, or a
+ * generation Redis could not tell.
+ */
+static bool cache_replay_key(struct cache_state *st, struct ima_req *req, const char *body,
+			     size_t len, int in_format, struct cache_who *who,
+			     unsigned char key[CACHE_KEY_BYTES])
+{
+	const char *ident = NULL;
+	size_t ilen = 0;
+	long long gen;
+
+	cache_who_of(ima_req_ctx(req), who);
+	if (!who->present) {
+		if (ima_req_meta(req, "authorization") != NULL || ima_req_meta(req, "x_api_key") != NULL)
+			return false;
+	} else if (who->user_len == 0 || !cache_generation(st, who, &gen) ||
+		   cache_ident(req, who, gen, &ident, &ilen) != 0) {
+		return false;
+	}
+	return cache_raw_key(st, body, len, in_format, ima_req_meta(req, "output"), ident, ilen,
+			     key) == 0;
+}
+
 enum ima_rc cache_prefetch(struct ima_req *req, void *state, const char *body,
 			   size_t len, int in_format)
 {
 	struct cache_state *st = state;
 	unsigned char key[CACHE_KEY_BYTES];
+	struct cache_who who;
 	struct cache_task *t;
 	char *val;
 	size_t vlen;
 	double cost;
 
 	if (st->raw == NULL || !cache_replayable(req) ||
-	    cache_raw_key(st, body, len, in_format, key) != 0 ||
+	    !cache_replay_key(st, req, body, len, in_format, &who, key) ||
 	    (t = cache_task_of(st, req)) == NULL)
 		return IMA_CONTINUE;
 	if (!cache_l1_get(st->raw, key, time(NULL), &val, &vlen)) {
 		/* Remembered so that finish can store this request's answer. */
 		memcpy(t->replay_key, key, CACHE_KEY_BYTES);
+		t->replay_who = who;
 		t->replay = true;
 		return IMA_CONTINUE;
 	}

@@ -173,66 +173,224 @@ static void cache_feed_object(struct cache_hash *h, const msgpack_object *o, int
 	}
 }
 
-/* The tenant and user an auth stage put in the context, or "". */
-static void cache_identity(struct ima_ctx *ctx, char *tenant, size_t tsize,
-			   char *user, size_t usize)
+void cache_who_of(struct ima_ctx *ctx, struct cache_who *who)
 {
-	const char *s;
-	size_t n;
-
-	tenant[0] = user[0] = '\0';
-	if (ima_ctx_get_str(ctx, "_auth.tenant", &s, &n) == 0)
-		snprintf(tenant, tsize, "%.*s", (int)n, s);
-	if (ima_ctx_get_str(ctx, "_auth.user", &s, &n) == 0)
-		snprintf(user, usize, "%.*s", (int)n, s);
+	who->present = ima_ctx_get(ctx, "_auth") != NULL;
+	who->tenant = who->user = "";
+	who->tenant_len = who->user_len = 0;
+	if (!who->present)
+		return;
+	if (ima_ctx_get_str(ctx, "_auth.tenant", &who->tenant, &who->tenant_len) != 0) {
+		who->tenant = "";
+		who->tenant_len = 0;
+	}
+	if (ima_ctx_get_str(ctx, "_auth.user", &who->user, &who->user_len) != 0) {
+		who->user = "";
+		who->user_len = 0;
+	}
 }
 
-void cache_gen_key(const struct cache_state *st, const char *tenant,
-		   const char *user, char *buf, size_t size)
+bool cache_who_equal(const struct cache_who *a, const struct cache_who *b)
 {
-	snprintf(buf, size, "%sgen:%s:%s", st->prefix, tenant, user);
+	return a->present == b->present && a->tenant_len == b->tenant_len &&
+	       a->user_len == b->user_len && memcmp(a->tenant, b->tenant, a->tenant_len) == 0 &&
+	       memcmp(a->user, b->user, a->user_len) == 0;
 }
 
-/* The user's generation, from Redis, reused for generation_cache_ms. */
-static long long cache_generation(struct cache_state *st, const char *tenant,
-				  const char *user)
+/* Bytes a generation key spells as %XX: the separator, the escape itself,
+ * and what would cut or garble the key (NUL, control bytes). */
+static bool cache_gen_escaped(unsigned char c)
 {
-	char key[400], id[160];
-	long long now = cache_now_ms(), gen = 0;
-	unsigned slot;
+	return c == ':' || c == '%' || c < 0x20 || c == 0x7f;
+}
 
-	if (user[0] == '\0' || st->l2 == NULL)
-		return 0;
-	snprintf(id, sizeof(id), "%s:%s", tenant, user);
-	slot = 0;
-	for (const char *p = id; *p; p++)
-		slot = slot * 31 + (unsigned char)*p;
-	slot %= sizeof(st->gens) / sizeof(st->gens[0]);
+static bool cache_who_escaped(const struct cache_who *who)
+{
+	for (size_t i = 0; i < who->tenant_len; i++)
+		if (cache_gen_escaped((unsigned char)who->tenant[i]))
+			return true;
+	for (size_t i = 0; i < who->user_len; i++)
+		if (cache_gen_escaped((unsigned char)who->user[i]))
+			return true;
+	return false;
+}
+
+static char *cache_gen_put(char *p, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (cache_gen_escaped(c)) {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	return p;
+}
+
+char *cache_gen_key(const struct cache_state *st, const char *tenant, size_t tlen,
+		    const char *user, size_t ulen, char *buf, size_t size, size_t *len)
+{
+	size_t plen = strlen(st->prefix), need = plen + 4 + 1 + 1;
+	char *p, *out = buf;
+
+	for (size_t i = 0; i < tlen; i++)
+		need += cache_gen_escaped((unsigned char)tenant[i]) ? 3 : 1;
+	for (size_t i = 0; i < ulen; i++)
+		need += cache_gen_escaped((unsigned char)user[i]) ? 3 : 1;
+	if (need > size && (out = ima_malloc(need)) == NULL)
+		return NULL;
+	memcpy(out, st->prefix, plen);
+	memcpy(out + plen, "gen:", 4);
+	p = cache_gen_put(out + plen + 4, tenant, tlen);
+	*p++ = ':';
+	p = cache_gen_put(p, user, ulen);
+	*p = '\0';
+	*len = (size_t)(p - out);
+	return out;
+}
+
+static unsigned cache_gen_slot(const struct cache_state *st, const char *key, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+	return h % (sizeof(st->gens) / sizeof(st->gens[0]));
+}
+
+void cache_generation_note(struct cache_state *st, const char *key, size_t len, long long gen)
+{
+	struct cache_gen *g = &st->gens[cache_gen_slot(st, key, len)];
+	char *copy = ima_malloc(len + 1), *old = NULL;
+
 	pthread_mutex_lock(&st->lock);
-	if (strcmp(st->gens[slot].user, id) == 0 &&
-	    now - st->gens[slot].fetched_ms < st->gen_cache_ms) {
-		gen = st->gens[slot].gen;
-		pthread_mutex_unlock(&st->lock);
-		return gen;
+	if (g->key == NULL || g->len != len || memcmp(g->key, key, len) != 0) {
+		if (copy == NULL) {
+			/* No room to remember it: at least forget the user it
+			 * would have replaced, whose slot this is now. */
+			g->fetched_ms = 0;
+			pthread_mutex_unlock(&st->lock);
+			return;
+		}
+		memcpy(copy, key, len + 1);
+		old = g->key;
+		g->key = copy;
+		g->len = len;
+		copy = NULL;
+	}
+	g->gen = gen;
+	g->fetched_ms = cache_now_ms();
+	pthread_mutex_unlock(&st->lock);
+	ima_free(old);
+	ima_free(copy);
+}
+
+bool cache_generation(struct cache_state *st, const struct cache_who *who, long long *gen)
+{
+	char buf[384], *key;
+	struct cache_gen *g;
+	long long now = cache_now_ms(), last = 0;
+	bool known = false;
+	size_t len;
+
+	*gen = 0;
+	if (who->user_len == 0 || st->l2 == NULL)
+		return true;
+	key = cache_gen_key(st, who->tenant, who->tenant_len, who->user, who->user_len,
+			    buf, sizeof(buf), &len);
+	if (key == NULL)
+		return false;
+	g = &st->gens[cache_gen_slot(st, key, len)];
+	pthread_mutex_lock(&st->lock);
+	if (g->key != NULL && g->len == len && memcmp(g->key, key, len) == 0) {
+		known = true;
+		last = g->gen;
+		if (now - g->fetched_ms < st->gen_cache_ms) {
+			pthread_mutex_unlock(&st->lock);
+			if (key != buf)
+				ima_free(key);
+			*gen = last;
+			return true;
+		}
 	}
 	pthread_mutex_unlock(&st->lock);
-	cache_gen_key(st, tenant, user, key, sizeof(key));
-	/* Redis down: generation 0 still keys the answer to this user. */
-	if (cache_redis_get_int(st->l2, key, &gen) != 0)
-		return 0;
-	pthread_mutex_lock(&st->lock);
-	snprintf(st->gens[slot].user, sizeof(st->gens[slot].user), "%s", id);
-	st->gens[slot].gen = gen;
-	st->gens[slot].fetched_ms = now;
-	pthread_mutex_unlock(&st->lock);
-	return gen;
+	/* Redis down: the last generation seen, else 0, still keys the
+	 * answer to this user. */
+	if (cache_redis_get_int(st->l2, key, gen) != 0) {
+		*gen = last;
+	} else {
+		cache_generation_note(st, key, len, *gen);
+		known = true;
+	}
+	if (key != buf)
+		ima_free(key);
+	return known;
 }
 
-/* SHA-256 of head, then fingerprint (may be NULL), then the canonical
- * encoding of o: every key of the cache, answers and calls alike. */
+/* Writes v in decimal at p; returns the end. Every request that carries an
+ * identity writes three of these: snprintf costs more than the rest of
+ * the identity together. */
+static char *cache_put_num(char *p, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+int cache_ident(struct ima_req *req, const struct cache_who *who, long long gen,
+		const char **ident, size_t *len)
+{
+	size_t size = who->tenant_len + who->user_len + 3 * 24;
+	char *p = ima_req_alloc(req, size), *q;
+
+	if (p == NULL)
+		return -1;
+	/* Each name after its length: no two identities give the same
+	 * bytes, whatever they contain. An identity whose generation key is
+	 * spelled with escapes since it stopped being ambiguous gets keys of
+	 * its own, so that no answer kept under its old counter comes back.
+	 * The bytes are those of "%zu:%s\036%zu:%s\036%lld\036". */
+	q = cache_put_num(p, who->tenant_len);
+	*q++ = ':';
+	memcpy(q, who->tenant, who->tenant_len);
+	q += who->tenant_len;
+	*q++ = '\036';
+	q = cache_put_num(q, who->user_len);
+	*q++ = ':';
+	memcpy(q, who->user, who->user_len);
+	q += who->user_len;
+	*q++ = '\036';
+	if (gen < 0) {
+		*q++ = '-';
+		q = cache_put_num(q, 0ULL - (unsigned long long)gen);
+	} else {
+		q = cache_put_num(q, (unsigned long long)gen);
+	}
+	if (cache_who_escaped(who))
+		*q++ = 'e';
+	*q++ = '\036';
+	*ident = p;
+	*len = (size_t)(q - p);
+	return 0;
+}
+
+/* SHA-256 of head, then ident, then fingerprint (may be NULL), then the
+ * canonical encoding of o: every key of the cache, answers and calls alike. */
 static int cache_digest(const struct cache_state *st, const char *head, size_t n,
-			const char *fingerprint, const msgpack_object *o,
-			unsigned char key[CACHE_KEY_BYTES])
+			const char *ident, size_t ilen, const char *fingerprint,
+			const msgpack_object *o, unsigned char key[CACHE_KEY_BYTES])
 {
 	struct cache_hash h = { EVP_MD_CTX_new(), true, 0, { 0 } };
 	unsigned int len = 0;
@@ -241,6 +399,7 @@ static int cache_digest(const struct cache_state *st, const char *head, size_t n
 		return -1;
 	h.ok = EVP_DigestInit_ex(h.md, st->sha256, NULL) == 1;
 	cache_feed(&h, head, n);
+	cache_feed(&h, ident, ilen);
 	if (fingerprint != NULL)
 		cache_feed(&h, fingerprint, strlen(fingerprint));
 	cache_feed_object(&h, o, 0);
@@ -252,22 +411,25 @@ static int cache_digest(const struct cache_state *st, const char *head, size_t n
 }
 
 int cache_key(struct cache_state *st, struct ima_req *req,
-	      unsigned char key[CACHE_KEY_BYTES], char *ident, size_t isize)
+	      unsigned char key[CACHE_KEY_BYTES], const char **ident, size_t *ilen)
 {
 	struct ima_ctx *ctx = ima_req_ctx(req);
 	const msgpack_object *input = ima_ctx_get(ctx, "_input");
-	char tenant[128], user[128], buf[512];
+	struct cache_who who;
+	long long gen;
+	char head[96];
 	int y, m, d, n;
 
 	if (input == NULL)
 		return -1;
-	cache_identity(ctx, tenant, sizeof(tenant), user, sizeof(user));
+	cache_who_of(ctx, &who);
+	cache_generation(st, &who, &gen);
+	if (cache_ident(req, &who, gen, ident, ilen) != 0)
+		return -1;
 	ima_req_reference_date(req, &y, &m, &d);
-	snprintf(ident, isize, "%zu:%s\036%zu:%s\036%lld\036", strlen(tenant), tenant,
-		 strlen(user), user, cache_generation(st, tenant, user));
-	n = snprintf(buf, sizeof(buf), "imaginator-cache-v%d\036%04d-%02d\036%s",
-		     CACHE_VALUE_VERSION, y, m, ident);
-	return cache_digest(st, buf, (size_t)n, st->fingerprint, input, key);
+	n = snprintf(head, sizeof(head), "imaginator-cache-v%d\036%04d-%02d\036",
+		     CACHE_VALUE_VERSION, y, m);
+	return cache_digest(st, head, (size_t)n, *ident, *ilen, st->fingerprint, input, key);
 }
 
 void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[CACHE_HEX_SIZE])
@@ -293,16 +455,18 @@ void cache_redis_key(const struct cache_state *st, const char *kind,
 int cache_call_key(const struct cache_state *st, const struct cache_task *t,
 		   const msgpack_object *call, unsigned char key[CACHE_KEY_BYTES])
 {
-	char head[512];
-	int n = snprintf(head, sizeof(head), "imaginator-call-v%d\036%s", CACHE_CALL_VERSION, t->ident);
+	char head[64];
+	int n = snprintf(head, sizeof(head), "imaginator-call-v%d\036", CACHE_CALL_VERSION);
 
-	return cache_digest(st, head, (size_t)n, NULL, call, key);
+	return cache_digest(st, head, (size_t)n, t->ident, t->ident_len, NULL, call, key);
 }
 
-/* The replay key: the request's exact bytes and format, the month "Present"
- * means, the pipeline fingerprint. */
+/* The replay key: the request's exact bytes and formats, the month
+ * "Present" means, the pipeline fingerprint, and the identity when there
+ * is one (anonymous and identified entries never meet). */
 int cache_raw_key(const struct cache_state *st, const char *body, size_t len,
-		  int in_format, unsigned char key[CACHE_KEY_BYTES])
+		  int in_format, const char *out_format, const char *ident, size_t ilen,
+		  unsigned char key[CACHE_KEY_BYTES])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned int klen = 0;
@@ -314,10 +478,12 @@ int cache_raw_key(const struct cache_state *st, const char *body, size_t len,
 	if (md == NULL)
 		return -1;
 	gmtime_r(&t, &tm);
-	n = snprintf(head, sizeof(head), "imaginator-replay-v%d\036%d\036%04d-%02d\036",
-		     CACHE_VALUE_VERSION, in_format, tm.tm_year + 1900, tm.tm_mon + 1);
+	n = snprintf(head, sizeof(head), "imaginator-replay-v%d\036%d\036%zu:%.32s\036%04d-%02d\036%c",
+		     CACHE_VALUE_VERSION + 1, in_format, strnlen(out_format, 32), out_format,
+		     tm.tm_year + 1900, tm.tm_mon + 1, ident != NULL ? 'u' : 'a');
 	ok = EVP_DigestInit_ex(md, st->sha256, NULL) == 1 &&
 	     EVP_DigestUpdate(md, head, (size_t)n) == 1 &&
+	     (ident == NULL || EVP_DigestUpdate(md, ident, ilen) == 1) &&
 	     EVP_DigestUpdate(md, st->fingerprint, strlen(st->fingerprint)) == 1 &&
 	     EVP_DigestUpdate(md, body, len) == 1 &&
 	     EVP_DigestFinal_ex(md, key, &klen) == 1 && klen == CACHE_KEY_BYTES;

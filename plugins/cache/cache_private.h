@@ -33,7 +33,6 @@
 #define CACHE_TASK_CLAIMS 16
 #define CACHE_COST_MAX 1e6 /* USD: any call priced above it is not kept */
 #define CACHE_HEX_SIZE (2 * CACHE_KEY_BYTES + 1)
-#define CACHE_IDENT_SIZE 400
 #define CACHE_RKEY_SIZE 256
 
 enum cache_status { ST_MISS = 0, ST_HIT_L1, ST_HIT_L2, ST_BYPASS };
@@ -45,10 +44,24 @@ struct cache_inflight {
 	int waiters;
 };
 
+/* A user's generation as this process last read it, under its Redis key
+ * (ima_malloc'd: identities have no length limit here). */
 struct cache_gen {
-	char user[160];
+	char *key;
+	size_t len;
 	long long gen;
 	long long fetched_ms;
+};
+
+/*
+ * The identity an auth stage wrote into _auth, as the keys use it: tenant
+ * and user are borrowed from the context (valid until the request ends),
+ * "" when absent, and may hold any bytes. present: _auth exists at all.
+ */
+struct cache_who {
+	bool present;
+	const char *tenant, *user;
+	size_t tenant_len, user_len;
 };
 
 struct cache_state {
@@ -106,10 +119,12 @@ struct cache_task {
 	double cost;      /* the stored answer's cost, on a hit */
 	bool replay;      /* the exact bytes missed: finish keeps their answer */
 	unsigned char replay_key[CACHE_KEY_BYTES];
+	struct cache_who replay_who; /* the identity in replay_key */
 
 	bool calls;       /* the call cache serves this request (and stores) */
 	bool call_lookup; /* false with Cache-Control: no-cache */
-	char ident[CACHE_IDENT_SIZE]; /* tenant, user and generation, as hashed into keys */
+	const char *ident; /* tenant, user and generation as hashed into keys (arena) */
+	size_t ident_len;
 	atomic_uint hits, misses, stores;
 	atomic_ullong saved_nusd; /* cost saved by call hits, 1e-9 USD */
 	/* calls this request makes, others wait for them (under st->lock) */
@@ -140,20 +155,41 @@ enum ima_rc cache_note(struct ima_req *req, struct cache_task *t,
 /* ---- cache_key.c ---- */
 
 void cache_hex(const unsigned char key[CACHE_KEY_BYTES], char out[CACHE_HEX_SIZE]);
+/* The identity in the request's context now. */
+void cache_who_of(struct ima_ctx *ctx, struct cache_who *who);
+bool cache_who_equal(const struct cache_who *a, const struct cache_who *b);
+/* The user's generation, reused for generation_cache_ms: 0 without a
+ * user or without Redis. false when Redis did not answer: *gen is then
+ * the last one this process saw, or 0. */
+bool cache_generation(struct cache_state *st, const struct cache_who *who, long long *gen);
+/* What the identity adds to every key: tenant and user, each after its
+ * length, and the generation. In the request's arena; 0 or -1. */
+int cache_ident(struct ima_req *req, const struct cache_who *who, long long gen,
+		const char **ident, size_t *len);
 /* The answer's key, and the identity (tenant, user, generation) that went
  * into it, for the call keys. 0 or -1. */
 int cache_key(struct cache_state *st, struct ima_req *req,
-	      unsigned char key[CACHE_KEY_BYTES], char *ident, size_t isize);
+	      unsigned char key[CACHE_KEY_BYTES], const char **ident, size_t *ilen);
 int cache_call_key(const struct cache_state *st, const struct cache_task *t,
 		   const msgpack_object *call, unsigned char key[CACHE_KEY_BYTES]);
-/* The key of a request's exact bytes, for replay. 0 or -1. */
+/* The key of a request's exact bytes and formats, for replay, after the
+ * identity (ident NULL: anonymous). 0 or -1. */
 int cache_raw_key(const struct cache_state *st, const char *body, size_t len,
-		  int in_format, unsigned char key[CACHE_KEY_BYTES]);
+		  int in_format, const char *out_format, const char *ident, size_t ilen,
+		  unsigned char key[CACHE_KEY_BYTES]);
 /* "<prefix><kind>:<hex of key>", a Redis key. */
 void cache_redis_key(const struct cache_state *st, const char *kind,
 		     const unsigned char key[CACHE_KEY_BYTES], char buf[CACHE_RKEY_SIZE]);
-void cache_gen_key(const struct cache_state *st, const char *tenant,
-		   const char *user, char *buf, size_t size);
+/*
+ * The Redis key of a user's generation, "<prefix>gen:<tenant>:<user>" with
+ * '%', ':' and control bytes written %XX, so that no two identities share
+ * one. In buf when it fits in size, else in memory from ima_malloc (the
+ * caller frees what is not buf); NULL when memory ran out. *len: its length.
+ */
+char *cache_gen_key(const struct cache_state *st, const char *tenant, size_t tlen,
+		    const char *user, size_t ulen, char *buf, size_t size, size_t *len);
+/* Records a generation just read or set for the user of that key. */
+void cache_generation_note(struct cache_state *st, const char *key, size_t len, long long gen);
 
 /* ---- cache_claim.c ---- */
 
