@@ -863,10 +863,16 @@ static int auth_init(const struct ima_conf *conf, void **state, struct ima_error
 					pub, err);
 	if (rc == 0)
 		rc = auth_parse_keys(st, ima_conf_string(conf, "keys"), err);
-	if (rc == 0 && st->nkeys == 0)
+	/* A required stage without a key could never let anyone in; an
+	 * optional one (beside auth_apikey) refuses every bearer token, as
+	 * auth_apikey without keys refuses every key. */
+	if (rc == 0 && st->nkeys == 0 && st->required)
 		rc = ima_error_set(err, 500, "config", "secret",
 				   "no key: set secret, public_key_file or keys, or "
 				   "$IMAGINATOR_JWT_SECRET or $IMAGINATOR_JWT_PUBLIC_KEY");
+	else if (rc == 0 && st->nkeys == 0)
+		ima_log(IMA_LOG_WARN, "stage %s: no JWT key configured: every bearer token is refused",
+			ima_conf_stage_name(conf));
 	/* Another auth stage may have declared the family already. */
 	if (rc == 0)
 		(void)ima_metric_declare(AUTH_REFUSALS, IMA_METRIC_COUNTER,
