@@ -33,6 +33,17 @@ skip() {
 	echo "ok $tap_n - $1 # SKIP $2"
 }
 
+# prod_credentials: conf/production.conf needs a caller: one API key of
+# tenant "test", without request or spend limits. imaginator analyze reads
+# IMAGINATOR_API_KEY; HTTP clients send $IMA_TEST_API_KEY as X-API-Key.
+prod_credentials() {
+	IMA_TEST_API_KEY="ak_test_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+	IMAGINATOR_API_KEYS="test:$(printf %s "$IMA_TEST_API_KEY" | sha256sum | cut -d' ' -f1):test:analyze"
+	IMAGINATOR_API_KEY=$IMA_TEST_API_KEY
+	IMAGINATOR_QUOTA_TENANTS="test:0:0:0:0"
+	export IMA_TEST_API_KEY IMAGINATOR_API_KEYS IMAGINATOR_API_KEY IMAGINATOR_QUOTA_TENANTS
+}
+
 skip_all() {
 	echo "1..0 # SKIP $1"
 	exit 0

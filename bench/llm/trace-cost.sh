@@ -54,20 +54,31 @@ trap 'exit 130' INT TERM
 
 # The three configurations, made from production.conf so they cannot drift
 # from it; its includes are copied beside them.
-prod="$srcdir/conf/production.conf"
 cp "$srcdir"/conf/*.conf "$tmp/"
-# The cache stage is the top-level block that names plugin "cache".
-awk '
+# drop_stages REGEX FILE: FILE without the top-level stage blocks whose
+# plugin line matches REGEX.
+drop_stages() {
+	awk -v re="$1" '
 	!inblock && $0 == "  {" { inblock = 1; block = $0 "\n"; next }
 	inblock { block = block $0 "\n" }
 	inblock && $0 == "  }," {
-		if (block !~ /plugin = "cache";/)
+		if (block !~ re)
 			printf "%s", block
 		inblock = 0
 		next
 	}
 	!inblock { print }
-' "$prod" >"$tmp/no-cache.conf"
+	' "$2"
+}
+# The trace has no callers: production without its auth and quota stages.
+prod="$tmp/production-open.conf"
+drop_stages 'plugin = "(auth_jwt|auth_apikey|quota)";' "$srcdir/conf/production.conf" >"$prod"
+if grep -Eq 'plugin = "(auth_jwt|auth_apikey|quota)";' "$prod"; then
+	echo "trace-cost.sh: production.conf's auth or quota stages are no longer blocks this script drops" >&2
+	exit 3
+fi
+# The cache stage is the top-level block that names plugin "cache".
+drop_stages 'plugin = "cache";' "$prod" >"$tmp/no-cache.conf"
 redis='redis_url = "${IMAGINATOR_REDIS_URL}";'
 sed "s|$redis|redis_url = \"none\"; call_cache = false;|" "$prod" >"$tmp/answer-cache.conf"
 sed "s|$redis|redis_url = \"none\"; call_cache = true;|" "$prod" >"$tmp/answer+call-cache.conf"

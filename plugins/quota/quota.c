@@ -67,6 +67,7 @@ struct quota_state {
 	char host[256];
 	int port;
 	char path[256];                 /* unix socket, or "" */
+	bool no_redis;                  /* redis_url = "none" */
 	int db;
 	struct timeval timeout;
 	long retry_ms;
@@ -90,7 +91,7 @@ static const struct ima_option quota_options[] = {
 	{ "limits", IMA_OPT_STRING, "requests,spend",
 	  "what this instance checks: requests (place before the cache), spend (after it), or both", 0 },
 	{ "redis_url", IMA_OPT_STRING, "${IMAGINATOR_REDIS_URL:-redis://127.0.0.1:6379}",
-	  "redis://host:port/db or unix:///path/to/socket", 0 },
+	  "redis://host:port/db, unix:///path/to/socket, or none (every check as with Redis down)", 0 },
 	{ "key_prefix", IMA_OPT_STRING, "ima:quota:", "prefix of the Redis keys", 0 },
 	{ "timeout_ms", IMA_OPT_INT, "200", "connect and command timeout", 0 },
 	{ "retry_ms", IMA_OPT_INT, "1000", "after a failed connect, a thread leaves Redis alone this long", 0 },
@@ -133,6 +134,12 @@ static void quota_conn_free(void *p)
 static int quota_parse_url(struct quota_state *st, const char *url,
 			   struct ima_error *err)
 {
+	/* As for the cache: "none" is no Redis, so every check takes the
+	 * Redis-down path (fail_open decides), with a warning at start-up. */
+	if (strcmp(url, "none") == 0) {
+		st->no_redis = true;
+		return 0;
+	}
 	if (strncmp(url, "unix:", 5) == 0) {
 		const char *p = url + 5, *q;
 		size_t n;
@@ -282,6 +289,10 @@ static int quota_init(const struct ima_conf *conf, void **state,
 		goto fail;
 	}
 	st->tls_made = true;
+	if (st->no_redis)
+		ima_log(IMA_LOG_WARN, "stage %s: redis_url is none: no limit is counted, and "
+			"fail_open %s every request", ima_conf_stage_name(conf),
+			st->fail_open ? "serves" : "refuses");
 	ima_metric_declare("imaginator_quota_refusals_total", IMA_METRIC_COUNTER,
 			   "requests refused by the quota stage, by the limit they hit");
 	ima_metric_declare("imaginator_quota_redis_errors_total", IMA_METRIC_COUNTER,
@@ -339,8 +350,11 @@ fail:
  * reached (or was not, less than retry_ms ago). */
 static struct quota_conn *quota_conn(struct quota_state *st)
 {
-	struct quota_conn *qc = pthread_getspecific(st->tls);
+	struct quota_conn *qc;
 
+	if (st->no_redis)
+		return NULL;
+	qc = pthread_getspecific(st->tls);
 	if (qc != NULL && qc->pid != getpid()) {
 		/* Inherited across fork: the socket is the parent's. */
 		if (qc->c != NULL)
