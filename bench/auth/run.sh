@@ -10,7 +10,9 @@
 # API-key hits, a fresh analysis (Cache-Control: no-store), and HS256 hits
 # through a second instance with replay_max_bytes = 0 (the canonical
 # lookup every authenticated hit took before identified repeats were
-# replayed). Rows are measured ROUNDS times, interleaved; the table shows
+# replayed), and HS256 and API-key hits through a third instance that
+# counts every request in Redis first, as production.conf's quota_requests
+# does. Rows are measured ROUNDS times, interleaved; the table shows
 # the median. Not part of make check.
 #
 #   bench/auth/run.sh [BUILDDIR]     (default: the current directory)
@@ -61,8 +63,8 @@ redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 --save
 	--appendonly no --dir "$tmp" --loglevel warning >"$tmp/redis.log" 2>&1 & pids="$pids $!"
 for i in $(seq 1 200); do [ -S "$tmp/redis.sock" ] && break; sleep 0.05; done
 cp "$src/conf/request.conf" "$src/conf/analysis.conf" "$tmp/"
-# conf NAME REPLAY_MAX_BYTES: the production cache options, a key prefix of
-# its own for each instance.
+# conf NAME REPLAY_MAX_BYTES [STAGE]: the production cache options, a key
+# prefix of its own for each instance; STAGE goes between auth and the cache.
 conf() {
 	cat >"$tmp/$1.conf" <<CONF
 imaginator = { max_body_bytes = 524288; max_depth = 32; };
@@ -71,6 +73,7 @@ pipeline = (
   keys = "rsa1=RS256:file:$tmp/rsa.pub"; }; },
 { name = "auth_apikey"; plugin = "auth_apikey"; options = { required = false;
   keys = "bench:$apihash:acme:analyze"; }; },
+${3:-}
 @include "request.conf"
 ,
 { name = "cache"; plugin = "cache"; options = {
@@ -83,7 +86,11 @@ CONF
 }
 conf ima 16777216
 conf noreplay 0
-for name in ima noreplay; do
+# As production.conf counts requests: one Redis round trip per request
+# (a limit no run reaches, so that every request is counted and served).
+conf quota 16777216 '{ name = "quota_requests"; plugin = "quota"; options = { limits = "requests";
+  redis_url = "unix://'"$tmp"'/redis.sock"; user_rpm = 1000000000; }; },'
+for name in ima noreplay quota; do
 	"$build/imaginator-fcgi" --listen "unix:$tmp/$name.sock" -c "$tmp/$name.conf" --workers "$WORKERS" \
 		--threads "$THREADS" --no-access-log 2>"$tmp/$name.log" & pids="$pids $!"
 done
@@ -91,7 +98,7 @@ done
 # ---- nginx: one port for imaginator-fcgi and the baseline, one for the
 # instance without replay ----
 port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-np=$(port); nr=$(port)
+np=$(port); nr=$(port); nq=$(port)
 base_servers=""
 for i in $(seq 1 "$WORKERS"); do base_servers="$base_servers server unix:$tmp/base$i.sock;"; done
 mkdir -p "$tmp/nginx"
@@ -112,12 +119,17 @@ http {
     listen 127.0.0.1:$nr;
     location / { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$tmp/noreplay.sock; fastcgi_keep_conn off; }
   }
+  server {
+    listen 127.0.0.1:$nq;
+    location / { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$tmp/quota.sock; fastcgi_keep_conn off; }
+  }
 }
 NGINX
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" & pids="$pids $!"
 for i in $(seq 1 400); do
 	curl -sf -o /dev/null "http://127.0.0.1:$np/health" &&
-		curl -sf -o /dev/null "http://127.0.0.1:$nr/health" && break
+		curl -sf -o /dev/null "http://127.0.0.1:$nr/health" &&
+		curl -sf -o /dev/null "http://127.0.0.1:$nq/health" && break
 	sleep 0.05
 done
 # The size of the anonymous hit's answer (the third request: replayed), for
@@ -141,6 +153,8 @@ HS256, cache hit|http://127.0.0.1:$np/v1/analyze|Authorization: Bearer $hs256|
 RS256, cache hit|http://127.0.0.1:$np/v1/analyze|Authorization: Bearer $rs256|
 API key, cache hit|http://127.0.0.1:$np/v1/analyze|X-API-Key: $apikey|
 HS256, cache hit without replay (replay_max_bytes = 0)|http://127.0.0.1:$nr/v1/analyze|Authorization: Bearer $hs256|
+HS256, cache hit, requests counted by quota_requests (Redis)|http://127.0.0.1:$nq/v1/analyze|Authorization: Bearer $hs256|
+API key, cache hit, requests counted by quota_requests (Redis)|http://127.0.0.1:$nq/v1/analyze|X-API-Key: $apikey|
 anonymous, fresh analysis (no-store)|http://127.0.0.1:$np/v1/analyze||no-store
 ROWS
 
