@@ -26,6 +26,7 @@ cleanup() {
 	[ -n "${KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$src/bench/lib.sh"
 export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 req="$src/examples/request.json"
@@ -37,20 +38,8 @@ if [ -x "$build/.libs/imaginator-fcgi" ]; then
 	export LD_LIBRARY_PATH="$build/core/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/rsa.key" 2>/dev/null
-openssl pkey -in "$tmp/rsa.key" -pubout -out "$tmp/rsa.pub" 2>/dev/null
-export IMAGINATOR_JWT_SECRET="bench-hs256-secret-of-forty-bytes-012345"
-hs256=$($PY -c 'import jwt, os, time
-print(jwt.encode({"sub": "hs-user", "tenant": "acme", "exp": int(time.time()) + 86400, "scope": "analyze"},
-                 os.environ["IMAGINATOR_JWT_SECRET"], algorithm="HS256"))')
-rs256=$($PY -c 'import jwt, sys, time
-print(jwt.encode({"sub": "rs-user", "tenant": "acme", "exp": int(time.time()) + 86400, "scope": "analyze"},
-                 open(sys.argv[1]).read(), algorithm="RS256", headers={"kid": "rsa1"}))' "$tmp/rsa.key")
-apikey="ak_bench_0123456789abcdef"
-apihash=$(printf %s "$apikey" | sha256sum | cut -d' ' -f1)
-redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 --save '' \
-	--appendonly no --dir "$tmp" --loglevel warning >"$tmp/redis.log" 2>&1 & pids="$pids $!"
-for i in $(seq 1 200); do [ -S "$tmp/redis.sock" ] && break; sleep 0.05; done
+bench_credentials
+bench_redis_unix
 cp "$src/conf/request.conf" "$src/conf/analysis.conf" "$tmp/"
 # The pipeline of run.sh, with replay on or off.
 conf() {

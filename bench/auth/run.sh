@@ -41,27 +41,16 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$src/bench/lib.sh"
 export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 req="$src/examples/request.json"
 
 # ---- credentials, made by tools that are not the code under test ----
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/rsa.key" 2>/dev/null
-openssl pkey -in "$tmp/rsa.key" -pubout -out "$tmp/rsa.pub" 2>/dev/null
-export IMAGINATOR_JWT_SECRET="bench-hs256-secret-of-forty-bytes-012345"
-hs256=$($PY -c 'import jwt, os, time
-print(jwt.encode({"sub": "hs-user", "tenant": "acme", "exp": int(time.time()) + 86400, "scope": "analyze"},
-                 os.environ["IMAGINATOR_JWT_SECRET"], algorithm="HS256"))')
-rs256=$($PY -c 'import jwt, sys, time
-print(jwt.encode({"sub": "rs-user", "tenant": "acme", "exp": int(time.time()) + 86400, "scope": "analyze"},
-                 open(sys.argv[1]).read(), algorithm="RS256", headers={"kid": "rsa1"}))' "$tmp/rsa.key")
-apikey="ak_bench_0123456789abcdef"
-apihash=$(printf %s "$apikey" | sha256sum | cut -d' ' -f1)
+bench_credentials
 
 # ---- Redis and two imaginator-fcgi instances (replay on, replay off) ----
-redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 --save '' \
-	--appendonly no --dir "$tmp" --loglevel warning >"$tmp/redis.log" 2>&1 & pids="$pids $!"
-for i in $(seq 1 200); do [ -S "$tmp/redis.sock" ] && break; sleep 0.05; done
+bench_redis_unix
 cp "$src/conf/request.conf" "$src/conf/analysis.conf" "$tmp/"
 # conf NAME REPLAY_MAX_BYTES [STAGE]: the production cache options, a key
 # prefix of its own for each instance; STAGE goes between auth and the cache.
@@ -97,18 +86,11 @@ done
 
 # ---- nginx: one port for imaginator-fcgi and the baseline, one for the
 # instance without replay ----
-port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-np=$(port); nr=$(port); nq=$(port)
+np=$(bench_port); nr=$(bench_port); nq=$(bench_port)
 base_servers=""
 for i in $(seq 1 "$WORKERS"); do base_servers="$base_servers server unix:$tmp/base$i.sock;"; done
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<NGINX
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-daemon off; worker_processes 1; pid $tmp/nginx/pid; error_log $tmp/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/b; fastcgi_temp_path $tmp/nginx/f; proxy_temp_path $tmp/nginx/p;
+bench_nginx_head
+cat >>"$tmp/nginx/nginx.conf" <<NGINX
   upstream base { $base_servers }
   server {
     listen 127.0.0.1:$np;

@@ -30,24 +30,18 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$src/bench/lib.sh"
 export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 
 cc -O2 -o "$tmp/baseline" "$src/bench/fcgi/baseline.c" -lfcgi -lpthread
 "$build/imaginator-fcgi" --listen "unix:$tmp/ima.sock" --workers "$WORKERS" \
 	--threads "$THREADS" 2>"$tmp/ima.log" & pids="$pids $!"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-np=$(port); lp=$(port)
+np=$(bench_port); lp=$(bench_port)
 base_servers=""
 for i in $(seq 1 "$WORKERS"); do base_servers="$base_servers server unix:$tmp/base$i.sock;"; done
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<NGINX
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-daemon off; worker_processes 1; pid $tmp/nginx/pid; error_log $tmp/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/b; fastcgi_temp_path $tmp/nginx/f; proxy_temp_path $tmp/nginx/p;
+bench_nginx_head
+cat >>"$tmp/nginx/nginx.conf" <<NGINX
   upstream base { $base_servers }
   server {
     listen 127.0.0.1:$np;

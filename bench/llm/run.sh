@@ -53,12 +53,12 @@ cleanup() {
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$src/bench/lib.sh"
 export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}:$build/tests/plugins/.libs
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 export OPENROUTER_API_KEY=bench-dummy-key # the upstream takes any
 req=$src/examples/request.json
 cc -O2 -o "$tmp/upstream" "$src/bench/llm/upstream.c"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { # FILE-or-URL: poll, bounded
 	for i in $(seq 1 200); do
 		case $1 in
@@ -174,7 +174,7 @@ for n in $names1; do fcgi $n $n "$WORKERS1" "$THREADS1"; done
 for n in $names2; do fcgi $n $n "$WORKERS2" "$THREADS2"; done
 mkdir -p "$tmp/nginx"
 for n in $names1 $names2; do
-	p=$(port)
+	p=$(bench_port)
 	eval "${n}_port=$p"
 	servers="$servers
   server { listen 127.0.0.1:$p backlog=4096;

@@ -30,16 +30,16 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$src/bench/lib.sh"
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 plugins=$build/plugins/.libs
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 if [ "$REDIS" = unix ]; then
 	redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no --dir "$tmp" \
 		>"$tmp/redis.log" 2>&1 & pids="$pids $!"
 	url="unix://$tmp/redis.sock"
 else
-	rp=$(port)
+	rp=$(bench_port)
 	redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
 		>"$tmp/redis.log" 2>&1 & pids="$pids $!"
 	url="redis://127.0.0.1:$rp"
@@ -69,15 +69,9 @@ conf() {
 conf none 0
 conf quota 1
 
-np=$(port)
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<NGINX
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-daemon off; worker_processes 1; pid $tmp/nginx/pid; error_log $tmp/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/b; fastcgi_temp_path $tmp/nginx/f; proxy_temp_path $tmp/nginx/p;
+np=$(bench_port)
+bench_nginx_head
+cat >>"$tmp/nginx/nginx.conf" <<NGINX
   server {
     listen 127.0.0.1:$np;
     location / { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$tmp/ima.sock; fastcgi_keep_conn off; }
