@@ -61,7 +61,8 @@ struct skillmatch_occupation {
 	const char *title;      /* "Registered Nurses" */
 	int job_zone;           /* O*NET Job Zone 1-5, 0 unknown */
 	int experience_min;     /* usual related work experience, months; */
-	int experience_max;     /* -1 unknown; max 0: no upper bound */
+	int experience_max;     /* -1 unknown; 0-0 none; max 0 after a
+				 * min above 0: no upper bound */
 	const unsigned *related; /* occupation indices, closest first */
 	size_t nrelated;
 };
