@@ -551,6 +551,8 @@ START_TEST(analysis_survives_mutated_bodies)
 }
 END_TEST
 
+#include "check_analysis_careers.h"
+
 Suite *analysis_suite(void)
 {
 	Suite *s = suite_create("analysis");
@@ -573,5 +575,6 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_quantify_only_when_lacking);
 	tcase_add_test(tc, analysis_non_finite_confidence_refused);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, careers_tcase());
 	return s;
 }

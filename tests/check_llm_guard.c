@@ -509,7 +509,7 @@ START_TEST(request_facts)
 	/* Not there. */
 	drops(g, "Led 47 engineers at Globex Corporation as VP of Engineering");
 	drops(g, "an MBA from the University of Oregon");
-	rewrites(g, "cut costs 93%", "cut costs [your figure]");
+	rewrites(g, "cut costs 97%", "cut costs [your figure]");
 	rewrites(g, "since 2012", "since [your figure]");
 }
 END_TEST

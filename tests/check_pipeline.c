@@ -223,7 +223,8 @@ static const char *copy_data_head(const char *name, int lines)
 START_TEST(pipeline_load_allocation_failures)
 {
 	static const char *const data[] = { "aliases.tsv", "adjacency.tsv", "knowledge.tsv",
-					    "roles.tsv", "skills.tsv" };
+					    "roles.tsv", "skills.tsv", "titles.tsv",
+					    "occupations.tsv" };
 	const char *src = getenv("top_srcdir");
 	struct ima_error err;
 	struct ima_engine *eng;

@@ -2,14 +2,15 @@
  * check_units.c - the analysis building blocks on their own: the skills
  * matcher (dictionary, one-letter languages, aliases, word boundaries,
  * UTF-8), the stages' msgpack helpers (anautil) and the resume experience
- * parser (date forms, layouts, overlaps, education, stated years), with
- * texts written for these tests.
+ * parser (date forms, layouts, overlaps, education, stated years) and the
+ * job-title matcher, with texts written for these tests.
  */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "anautil.h"
 #include "exp_parse.h"
@@ -250,6 +251,7 @@ START_TEST(anautil_put_names_malformed_value)
 END_TEST
 
 #include "check_units_experience.h"
+#include "check_units_titles.h"
 
 int main(void)
 {
@@ -270,6 +272,7 @@ int main(void)
 	tcase_add_test(tc, anautil_put_names_malformed_value);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, experience_tcase());
+	suite_add_tcase(s, titles_tcase());
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

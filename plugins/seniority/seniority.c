@@ -8,16 +8,30 @@
  * when years measured from dates sit near a boundary, or decide it when
  * years are unknown, because titles inflate and deflate between companies
  * while years do not.
+ *
+ * The field is the context: the candidate's titles name an O*NET occupation
+ * (data/titles.tsv), whose Job Zone and usual related experience the
+ * reasoning states. Where work has a ladder of individual contributors up
+ * to principal (computing, engineering, science, business and management
+ * occupations of Job Zone 4-5), years reach it; elsewhere principal is a
+ * rank that titles name (director of nursing, chef de cuisine, school
+ * principal): years alone stop at senior there, and such a title with the
+ * years of a senior gives principal.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "anautil.h"
+#include "roles.h"
 
 struct seniority_state {
 	double boundary_margin;
 	double min_quantified_share;
 	struct anautil_wordset lead, impact, uncounted;
+	struct skillmatch_titles *titles; /* NULL: no field context */
+	bool ladder_group[100]; /* SOC major groups with a principal ladder */
+	int64_t ladder_zone;
 };
 
 static const struct ima_option seniority_options[] = {
@@ -25,6 +39,13 @@ static const struct ima_option seniority_options[] = {
 	  "years from a level boundary within which job titles may move the level one step", 0 },
 	{ "min_quantified_share", IMA_OPT_DOUBLE, "0.2",
 	  "share of the statements in jobs that carry a figure below which quantifying is recommended (0-1)", 0 },
+	{ "titles", IMA_OPT_STRING, "titles.tsv",
+	  "job titles and the O*NET occupations they name, for the field (\"\" turns it off)", 0 },
+	{ "occupations", IMA_OPT_STRING, "occupations.tsv", "O*NET occupations", 0 },
+	{ "ladder_groups", IMA_OPT_STRING, "11,13,15,17,19",
+	  "SOC major groups whose occupations years of experience lead up to principal", 0 },
+	{ "ladder_zone", IMA_OPT_INT, "4",
+	  "lowest Job Zone of those occupations with such a ladder (1-5)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
@@ -53,19 +74,61 @@ static const char *const seniority_uncounted_words[] = {
 	"october", "nov", "november", "dec", "december", NULL
 };
 
+static void seniority_fini(void *state)
+{
+	struct seniority_state *st = state;
+
+	skillmatch_titles_free(st->titles);
+	ima_free(st);
+}
+
+/* "11,13,15": two-digit SOC major groups. */
+static int seniority_groups(struct seniority_state *st, const char *list)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		char *end;
+		long g = strtol(p, &end, 10);
+
+		if (end == p || g < 10 || g > 99 || (*end != ',' && *end != '\0'))
+			return -1;
+		st->ladder_group[g] = true;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int seniority_init(const struct ima_conf *conf, void **state,
 			  struct ima_error *err)
 {
 	struct seniority_state *st = ima_calloc(1, sizeof(*st));
+	char path[4096], occ_path[4096], msg[256];
 
 	if (st == NULL)
 		return ima_error_set(err, 500, "internal", "", "out of memory");
 	st->boundary_margin = ima_conf_double(conf, "boundary_margin");
 	st->min_quantified_share = ima_conf_double(conf, "min_quantified_share");
+	st->ladder_zone = ima_conf_int(conf, "ladder_zone");
 	if (!(st->min_quantified_share >= 0 && st->min_quantified_share <= 1)) {
 		ima_free(st);
 		return ima_error_set(err, 500, "config", "min_quantified_share",
 				     "min_quantified_share must be within 0-1");
+	}
+	if (seniority_groups(st, ima_conf_string(conf, "ladder_groups")) != 0 ||
+	    st->ladder_zone < 1 || st->ladder_zone > 5) {
+		ima_free(st);
+		return ima_error_set(err, 500, "config", "ladder_groups",
+				     "ladder_groups must be two-digit SOC major groups separated by commas, ladder_zone 1-5");
+	}
+	/* Either file missing names the file; a format error its line. */
+	snprintf(msg, sizeof(msg), "%s", ima_conf_string(conf, "titles"));
+	if (ima_conf_string(conf, "titles")[0] != '\0' &&
+	    (ima_data_path(ima_conf_string(conf, "titles"), path, sizeof(path)) != 0 ||
+	     ima_data_path(ima_conf_string(conf, "occupations"), occ_path, sizeof(occ_path)) != 0 ||
+	     (st->titles = skillmatch_titles_load(path, occ_path, msg, sizeof(msg))) == NULL)) {
+		ima_free(st);
+		return ima_error_set(err, 500, "config", "titles", "cannot load %s", msg);
 	}
 	anautil_wordset_init(&st->lead, seniority_lead_words);
 	anautil_wordset_init(&st->impact, seniority_impact_words);
@@ -74,9 +137,103 @@ static int seniority_init(const struct ima_conf *conf, void **state,
 	return 0;
 }
 
-static void seniority_fini(void *state)
+static bool seniority_in(const char *w, const char *const *words)
 {
-	ima_free(state);
+	for (; *words; words++)
+		if (strcmp(w, *words) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The level a job title names, in the words of any field; -1 when none.
+ * Principal: director, chief, head of, dean, president, partner, chef de
+ * cuisine, executive chef, head chef or teacher, a school's principal, and
+ * "staff" in engineering ladders only (a staff nurse is a nurse). Senior:
+ * senior, lead, manager, supervisor, charge (charge nurse), foreman, sous
+ * chef, superintendent, head (head nurse, head cashier), architect.
+ * Junior: junior, intern, trainee, apprentice, graduate, entry level, and
+ * assistant or associate before a job ("Assistant Systems Engineer");
+ * before a rank they name the step below it ("Assistant Manager" is
+ * mid-level, "Associate Director" senior); after a job they are the job
+ * ("Medical Assistant", "Sales Associate": no level). Roman numerals: II
+ * mid-level, III and IV senior.
+ */
+static int seniority_title_level(const char *title, size_t len)
+{
+	static const char *const principal[] = {
+		"principal", "director", "chief", "dean", "president", "vp", "svp", "evp",
+		"cto", "ceo", "cfo", "coo", "cio", "cmo", "cno", "partner", "distinguished",
+		"headmaster", "headmistress", NULL
+	};
+	static const char *const senior[] = {
+		"senior", "sr", "lead", "manager", "supervisor", "supervising", "charge",
+		"foreman", "forewoman", "foreperson", "superintendent", "architect", "avp",
+		"iii", "iv", NULL
+	};
+	static const char *const junior[] = {
+		"junior", "jr", "intern", "internship", "trainee", "apprentice", "graduate",
+		"fresher", "extern", "student", NULL
+	};
+	static const char *const staff_ladder[] = {
+		"engineer", "software", "data", "scientist", "developer", "architect",
+		"researcher", "designer", "product", "machine", "security", NULL
+	};
+	static const char *const head_rank[] = { "of", "chef", "teacher", "coach", NULL };
+	char w[16][24];
+	size_t n = 0;
+	int level = -1;
+
+	for (size_t i = 0; i < len && n < 16;) {
+		size_t k = 0;
+
+		while (i < len && !anautil_wordch((unsigned char)title[i]))
+			i++;
+		while (i < len && anautil_wordch((unsigned char)title[i])) {
+			char c = title[i++];
+
+			if (k + 1 < sizeof(w[0]))
+				w[n][k++] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+		}
+		w[n][k] = '\0';
+		n += k > 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *next = i + 1 < n ? w[i + 1] : "";
+		int l = -1;
+
+		if (seniority_in(w[i], principal) ||
+		    (strcmp(w[i], "staff") == 0 && seniority_in(next, staff_ladder)) ||
+		    (strcmp(w[i], "head") == 0 && seniority_in(next, head_rank)) ||
+		    (strcmp(w[i], "executive") == 0 && strcmp(next, "chef") == 0) ||
+		    (strcmp(w[i], "chef") == 0 && strcmp(next, "de") == 0 && i + 2 < n &&
+		     strcmp(w[i + 2], "cuisine") == 0))
+			l = LEVEL_PRINCIPAL;
+		else if (seniority_in(w[i], senior) || strcmp(w[i], "head") == 0 ||
+			 (strcmp(w[i], "sous") == 0 && strcmp(next, "chef") == 0))
+			l = LEVEL_SENIOR;
+		else if (strcmp(w[i], "ii") == 0)
+			l = LEVEL_MID;
+		else if (seniority_in(w[i], junior) ||
+			 (strcmp(w[i], "entry") == 0 && strcmp(next, "level") == 0))
+			l = LEVEL_JUNIOR;
+		else if ((strcmp(w[i], "assistant") == 0 || strcmp(w[i], "associate") == 0 ||
+			  strcmp(w[i], "deputy") == 0) && i + 1 < n) {
+			int rank = seniority_in(next, principal) ? LEVEL_PRINCIPAL
+				 : seniority_in(next, senior) || strcmp(next, "head") == 0 ? LEVEL_SENIOR
+				 : -1;
+
+			if (rank >= 0) {
+				l = rank - 1;
+				i++;
+			} else if (w[i][0] == 'a') {
+				l = LEVEL_JUNIOR;
+			}
+		}
+		if (l > level)
+			level = l;
+	}
+	return level;
 }
 
 static bool seniority_digit(unsigned char c)
@@ -319,7 +476,56 @@ struct seniority_facts {
 	size_t lead_hits, impact_hits;
 	struct seniority_statements said;
 	size_t skills, skills_in_jobs;
+	const struct skillmatch_occupation *occupation; /* named by the titles */
+	bool ladder; /* years lead up to principal in its field */
 };
+
+/*
+ * The occupation the candidate's own titles name most surely: the title
+ * line and the three most recent jobs, each title's weight shared among
+ * the occupations it names (as in the roles stage).
+ */
+static const struct skillmatch_occupation *seniority_occupation(const struct seniority_state *st,
+								struct ima_req *req)
+{
+	static const double place[4] = { 1.0, 0.9, 0.75, 0.6 };
+	struct ima_ctx *ctx = ima_req_ctx(req);
+	const msgpack_object *exps = ima_ctx_get(ctx, "experiences");
+	size_t nocc = skillmatch_occupations_count(st->titles), nt = 0, best = 0;
+	float *score = ima_req_alloc(req, (nocc + 1) * sizeof(*score));
+	const char *text[4], *resume;
+	size_t tlen[4], len;
+
+	if (score == NULL)
+		return NULL;
+	memset(score, 0, (nocc + 1) * sizeof(*score));
+	if (anautil_ctx_str(ctx, "_input.resume_text", &resume, &len) == 0 &&
+	    skillmatch_titles_heading(st->titles, resume, len, &text[nt], &tlen[nt]))
+		nt++;
+	for (uint32_t i = 0; exps && exps->type == MSGPACK_OBJECT_ARRAY &&
+			     i < exps->via.array.size && nt < 4; i++)
+		if (anautil_str(anautil_map_get(&exps->via.array.ptr[i], "title"), &text[nt], &tlen[nt]) &&
+		    tlen[nt] > 0)
+			nt++;
+	for (size_t i = 0; i < nt; i++) {
+		struct skillmatch_title_match m[4];
+		size_t nm = skillmatch_titles_match(st->titles, text[i], tlen[i], m, 4);
+
+		for (size_t k = 0; k < nm; k++) {
+			double e = place[i] * (double)m[k].words / (double)m[k].part_words /
+				   (1.0 + 0.25 * (double)(m[k].noccupations - 1));
+
+			if (3 * m[k].words < m[k].part_words)
+				continue;
+			for (size_t o = 0; o < m[k].noccupations; o++)
+				score[m[k].occupations[o]] += (float)e;
+		}
+	}
+	for (size_t o = 1; o < nocc; o++)
+		if (score[o] > score[best])
+			best = o;
+	return nocc > 0 && score[best] > 0 ? skillmatch_occupation_get(st->titles, best) : NULL;
+}
 
 static void seniority_gather(const struct seniority_state *st,
 			     struct ima_req *req, struct seniority_facts *f)
@@ -354,7 +560,7 @@ static void seniority_gather(const struct seniority_state *st,
 				f->skills_in_jobs += skills->via.array.size;
 			/* The first three jobs as written are the recent ones. */
 			if (i < 3 && t && t->type == MSGPACK_OBJECT_STR && t->via.str.size > 0) {
-				int lvl = anautil_level_from_title(t->via.str.ptr, t->via.str.size);
+				int lvl = seniority_title_level(t->via.str.ptr, t->via.str.size);
 
 				if (f->recent_title == NULL) {
 					f->recent_title = t->via.str.ptr;
@@ -368,7 +574,32 @@ static void seniority_gather(const struct seniority_state *st,
 	f->avg_tenure = f->dated_jobs ? total_months / f->dated_jobs : 0;
 	if (cand != NULL && cand->type == MSGPACK_OBJECT_ARRAY)
 		f->skills = cand->via.array.size;
+	f->ladder = true;
+	if (st->titles != NULL && (f->occupation = seniority_occupation(st, req)) != NULL) {
+		int group = atoi(f->occupation->soc_code);
+
+		/* O*NET gives no Job Zone for the "All Other" occupations: the
+		 * group alone decides there. Job Zone 5 (physicians, lawyers,
+		 * professors) has its ladder in every field. */
+		f->ladder = f->occupation->job_zone == 5 ||
+			    (group >= 10 && group <= 99 && st->ladder_group[group] &&
+			     (f->occupation->job_zone >= st->ladder_zone || f->occupation->job_zone == 0));
+	}
 	if (anautil_ctx_str(ctx, "_input.resume_text", &text, &len) == 0) {
+		const char *line;
+		size_t n;
+
+		/* The resume's own title line ("CHARGE NURSE") is a recent title. */
+		if (st->titles != NULL && skillmatch_titles_heading(st->titles, text, len, &line, &n)) {
+			int lvl = seniority_title_level(line, n);
+
+			if (lvl > f->title_level)
+				f->title_level = lvl;
+			if (f->recent_title == NULL) {
+				f->recent_title = line;
+				f->recent_title_len = n;
+			}
+		}
 		f->lead_hits = anautil_wordset_count(&st->lead, text, len);
 		f->impact_hits = anautil_wordset_count(&st->impact, text, len);
 		seniority_statements(st, text, len, ima_ctx_get(ctx, "_experience.spans"),
@@ -383,8 +614,8 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 	enum anautil_level level;
 	double confidence, quality, leadership, depth, achievement;
 	static const double bounds[] = { 2, 5, 10 };
-	bool near = false, known_years;
-	char reasoning[768];
+	bool near = false, known_years, capped = false;
+	char reasoning[1280];
 	const char *recs[6];
 	size_t nrecs = 0;
 	msgpack_sbuffer sb;
@@ -413,6 +644,11 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 			level = (enum anautil_level)((int)level + (diff > 0 ? 1 : -1));
 		else
 			confidence -= 0.1 * (diff > 0 ? diff : -diff);
+	}
+	/* Outside ladders principal is a rank: a title names it, years do not. */
+	if (!f.ladder && level == LEVEL_PRINCIPAL && f.title_level < LEVEL_PRINCIPAL) {
+		level = LEVEL_SENIOR;
+		capped = true;
 	}
 	if (f.stated > 0 && f.merged_months > 0) {
 		double dated = (double)f.merged_months / 12.0;
@@ -449,12 +685,37 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 			      "; most recent title \"%.*s\"",
 			      (int)(f.recent_title_len > 80 ? 80 : f.recent_title_len),
 			      f.recent_title);
+	if (f.occupation != NULL) {
+		const struct skillmatch_occupation *o = f.occupation;
+
+		n += snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
+			      "; the titles name %s (O*NET %s", o->title, o->soc_code);
+		if (o->job_zone > 0)
+			n += snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
+				      ", Job Zone %d", o->job_zone);
+		if (o->experience_min == 0 && o->experience_max == 0)
+			n += snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
+				      ", usually no related experience needed");
+		else if (o->experience_min > 0 && o->experience_max == 0)
+			n += snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
+				      ", usually over %d years of related experience",
+				      o->experience_min / 12);
+		else if (o->experience_max > 0)
+			n += snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
+				      ", usually %d-%d %s of related experience",
+				      o->experience_max >= 24 ? o->experience_min / 12 : o->experience_min,
+				      o->experience_max >= 24 ? o->experience_max / 12 : o->experience_max,
+				      o->experience_max >= 24 ? "years" : "months");
+		n += snprintf(reasoning + n, sizeof(reasoning) - (size_t)n, ")");
+	}
 	snprintf(reasoning + n, sizeof(reasoning) - (size_t)n,
 		 "; leadership language %zu times, figures in %zu of %zu statements about the work "
-		 "(%zu quantified results), %zu skills. Level %s%s.",
+		 "(%zu quantified results), %zu skills. Level %s%s%s.",
 		 f.lead_hits, f.said.quantified, f.said.statements, f.said.results, f.skills,
 		 anautil_level_names[level],
-		 near && known_years ? " (near a level boundary, so titles weighed in)" : "");
+		 near && known_years ? " (near a level boundary, so titles weighed in)" : "",
+		 capped ? " (in this field principal is a rank that a title names, such as director "
+			  "or head of a unit, not a number of years)" : "");
 
 	if (!known_years)
 		recs[nrecs++] = "Add start and end dates (month and year) to every job so experience can be measured";
