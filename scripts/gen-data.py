@@ -364,6 +364,38 @@ def derive_forms(name, vendors, common, hot=False):
     return forms, short
 
 
+# --- skills beyond software -------------------------------------------------
+# Licences and certifications, and the skills of clinical, culinary, teaching,
+# legal, sales, office and trade work: hand-written lists beside aliases.tsv
+# and knowledge.tsv.
+
+def add_field_arguments(ap):
+    ap.add_argument("--certifications", default=os.path.join(ROOT, "data", "certifications.tsv"))
+    ap.add_argument("--fieldskills", default=os.path.join(ROOT, "data", "fieldskills.tsv"))
+
+
+def field_hand_files(args):
+    return (args.certifications, args.fieldskills)
+
+
+def weak_claim(skills, owner, form):
+    """Does an O*NET technology hold form only as a short form that needs a
+    skills list ('?'), such as an acronym ("Erosion Productivity Impact
+    Calculator EPIC" -> "epic")?  An entry of the field lists then takes the
+    form over instead of merging the technology into itself (Epic, the
+    health record system)."""
+    s = skills[owner]
+    if form in s.get("yielded", ()):
+        return True
+    if s.get("hand") or s.get("tool") or normalise(owner) == form:
+        return False
+    if "?" not in s["forms"].get(form, ""):
+        return False
+    del s["forms"][form]
+    s.setdefault("yielded", set()).add(form)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--onet", default=os.path.join(ROOT, "..", "shared", "data", "onet"))
@@ -371,6 +403,7 @@ def main():
     ap.add_argument("--aliases", default=os.path.join(ROOT, "data", "aliases.tsv"))
     ap.add_argument("--knowledge", default=os.path.join(ROOT, "data", "knowledge.tsv"))
     ap.add_argument("--words", default=WORDLIST)
+    add_field_arguments(ap)
     args = ap.parse_args()
     words = english_words(args.words)
 
@@ -466,7 +499,7 @@ def main():
         for f in s["forms"]:
             form_owner.setdefault(f, key)
     hand_lines = []
-    for hand_path in (args.aliases, args.knowledge):
+    for hand_path in (args.aliases, args.knowledge) + field_hand_files(args):
         with open(hand_path, encoding="utf-8") as f:
             hand_lines += [(hand_path, n, line) for n, line in enumerate(f, 1)]
     for hand_path, lineno, line in hand_lines:
@@ -482,7 +515,9 @@ def main():
             sys.exit("%s:%d: kind must be one of %s" % (hand_path, lineno, ", ".join(KINDS)))
         alias_list = [a for a in aliases.split("|") if a]
         plain = [normalise(a.lstrip("?^!")) for a in alias_list] + [normalise(canon)]
-        targets = {form_owner[p] for p in plain if p in form_owner and form_owner[p] in skills}
+        targets = {form_owner[p] for p in plain if p in form_owner and form_owner[p] in skills
+                   and not (hand_path in field_hand_files(args)
+                            and weak_claim(skills, form_owner[p], p))}
         # An O*NET technology of the same name merges even when all its
         # forms were dropped as ordinary words ("Prolog").
         if canon in skills and not skills[canon].get("hand"):
