@@ -367,7 +367,7 @@ def derive_forms(name, vendors, common, hot=False):
 # --- skills beyond software -------------------------------------------------
 # Licences and certifications, and the skills of clinical, culinary, teaching,
 # legal, sales, office and trade work: hand-written lists beside aliases.tsv
-# and knowledge.tsv.
+# and knowledge.tsv.  Tools and equipment come from O*NET Tools Used.
 
 def add_field_arguments(ap):
     ap.add_argument("--certifications", default=os.path.join(ROOT, "data", "certifications.tsv"))
@@ -394,6 +394,88 @@ def weak_claim(skills, owner, form):
     del s["forms"][form]
     s.setdefault("yielded", set()).add(form)
     return True
+
+
+# Share of all occupations above which a tool is office or workshop furniture
+# (personal computers, telephones, claw hammers) rather than a skill.
+TOOL_MAX_SHARE = 0.03
+# UNSPSC segments of Tools Used examples (the first two digits of the
+# commodity code) whose tools are worked with, as the category of the tools.
+# The others are left out: IT and office equipment (computers, printers,
+# phones), vehicles, domestic, sports and audio-visual goods are what
+# everyone uses, and what job ads offer as perks (espresso machines,
+# shuttle buses).
+TOOL_SEGMENTS = {
+    "21": "equipment-agricultural", "22": "equipment-construction",
+    "23": "equipment-industrial", "24": "equipment-material-handling",
+    "27": "equipment-tools", "40": "equipment-hvac-plumbing",
+    "41": "equipment-laboratory", "42": "equipment-medical",
+    "46": "equipment-safety", "48": "equipment-food-service",
+}
+# A tool that O*NET lists for one occupation only is too specific to be
+# written in resumes ("Halligan bars") and only grows the dictionary.
+TOOL_MIN_OCCUPATIONS = 2
+
+
+def singular(form):
+    """Last word made singular, as a resume names one tool ("food
+    processors" -> "food processor")."""
+    head, _, last = form.rpartition(" ")
+    for plural, one in (("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x"),
+                        ("ies", "y"), ("s", "")):
+        if last.endswith(plural) and len(last) > len(plural) + 2 and not last.endswith("ss"):
+            last = last[: -len(plural)] + one
+            break
+    return (head + " " + last).strip()
+
+
+def add_tools(skills, onet_dir, common):
+    """Tools and equipment of O*NET Tools Used as skills of kind knowledge.
+
+    A tool used by more than TOOL_MAX_SHARE of the occupations or by fewer
+    than TOOL_MIN_OCCUPATIONS, or outside TOOL_SEGMENTS, is dropped.  Forms: the name and its singular, and
+    without an embedded acronym ("Global positioning system GPS receivers").
+    A tool named by one word ("Forklifts", "Levels", "Platforms") is an
+    everyday word, and in a resume's lists a heading ("Platforms: Linux"):
+    only phrases are forms.  Forms a technology already has are left to it."""
+    path = os.path.join(onet_dir, "Tools Used.txt")
+    if not os.path.exists(path):
+        sys.exit("%s: missing (O*NET 29.3 Tools Used)" % path)
+    _, rows = read_tsv(path)
+    occs = set()
+    users = collections.defaultdict(set)
+    segment = {}
+    for r in rows:
+        if len(r) < 5:
+            continue
+        occs.add(r[0])
+        users[r[2].strip()].add(r[0])
+        segment.setdefault(r[2].strip(), r[3][:2])
+    taken = set()
+    for s in skills.values():
+        taken.update(s["forms"])
+    names_lower = {k.lower() for k in skills}
+    for name in sorted(users):
+        cat = TOOL_SEGMENTS.get(segment[name])
+        if cat is None or len(users[name]) > TOOL_MAX_SHARE * len(occs) \
+                or len(users[name]) < TOOL_MIN_OCCUPATIONS \
+                or name.lower() in names_lower:
+            continue
+        full = normalise(name)
+        plain = normalise(" ".join(w for w in name.split()
+                                   if not re.fullmatch(r"[A-Z][A-Z0-9]+", w)))
+        forms = {}
+        for f in (full, singular(full), plain, singular(plain)):
+            if len(f) < 4 or f in taken or len(f) > MAX_FORM:
+                continue
+            if " " in f:
+                forms[f] = ""
+        if not forms:
+            continue
+        taken.update(forms)
+        skills[name] = {"name": name, "short": None, "cat": cat, "hot": False,
+                        "forms": forms, "onet": set(), "tool": True,
+                        "kind": "knowledge"}
 
 
 def main():
@@ -499,6 +581,7 @@ def main():
         for f in s["forms"]:
             form_owner.setdefault(f, key)
     hand_lines = []
+    add_tools(skills, args.onet, common)
     for hand_path in (args.aliases, args.knowledge) + field_hand_files(args):
         with open(hand_path, encoding="utf-8") as f:
             hand_lines += [(hand_path, n, line) for n, line in enumerate(f, 1)]
