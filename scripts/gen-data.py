@@ -414,7 +414,7 @@ TOOL_SEGMENTS = {
 }
 # A tool that O*NET lists for one occupation only is too specific to be
 # written in resumes ("Halligan bars") and only grows the dictionary.
-TOOL_MIN_OCCUPATIONS = 2
+TOOL_MIN_OCCUPATIONS = 3
 
 
 def singular(form):
