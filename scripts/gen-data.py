@@ -5,8 +5,10 @@ Run by hand; the outputs are committed:
 
     scripts/gen-data.py [--onet DIR] [--out DIR]
 
-Inputs: DIR/Technology Skills.txt and DIR/Occupation Data.txt (O*NET, tab
-separated, default ../shared/data/onet) and data/aliases.tsv (hand-written).
+Inputs: DIR/Technology Skills.txt, DIR/Occupation Data.txt and DIR/Tools
+Used.txt (O*NET, tab separated, default ../shared/data/onet) and
+data/aliases.tsv, data/knowledge.tsv, data/certifications.tsv and
+data/fieldskills.tsv (hand-written).
 Outputs: data/skills.tsv, data/roles.tsv, data/adjacency.tsv, data/titles.tsv,
 data/occupations.tsv (the last two from O*NET 29.3 Alternate Titles, Job Zones,
 Education, Training, and Experience and Related Occupations).  The format of
@@ -485,6 +487,120 @@ def gen_titles(onet_dir, out_dir):
             out.write("%s\t%s\t%d\t%s\t%s\n" % (code, occ_title[code], zone.get(code, 0), months, rel))
 
 
+# --- skills beyond software -------------------------------------------------
+# Licences and certifications, and the skills of clinical, culinary, teaching,
+# legal, sales, office and trade work: hand-written lists beside aliases.tsv
+# and knowledge.tsv.  Tools and equipment come from O*NET Tools Used.
+
+def add_field_arguments(ap):
+    ap.add_argument("--certifications", default=os.path.join(ROOT, "data", "certifications.tsv"))
+    ap.add_argument("--fieldskills", default=os.path.join(ROOT, "data", "fieldskills.tsv"))
+
+
+def field_hand_files(args):
+    return (args.certifications, args.fieldskills)
+
+
+def weak_claim(skills, owner, form):
+    """Does an O*NET technology hold form only as a short form that needs a
+    skills list ('?'), such as an acronym ("Erosion Productivity Impact
+    Calculator EPIC" -> "epic")?  An entry of the field lists then takes the
+    form over instead of merging the technology into itself (Epic, the
+    health record system)."""
+    s = skills[owner]
+    if form in s.get("yielded", ()):
+        return True
+    if s.get("hand") or s.get("tool") or normalise(owner) == form:
+        return False
+    if "?" not in s["forms"].get(form, ""):
+        return False
+    del s["forms"][form]
+    s.setdefault("yielded", set()).add(form)
+    return True
+
+
+# Share of all occupations above which a tool is office or workshop furniture
+# (personal computers, telephones, claw hammers) rather than a skill.
+TOOL_MAX_SHARE = 0.03
+# UNSPSC segments of Tools Used examples (the first two digits of the
+# commodity code) whose tools are worked with, as the category of the tools.
+# The others are left out: IT and office equipment (computers, printers,
+# phones), vehicles, domestic, sports and audio-visual goods are what
+# everyone uses, and what job ads offer as perks (espresso machines,
+# shuttle buses).
+TOOL_SEGMENTS = {
+    "21": "equipment-agricultural", "22": "equipment-construction",
+    "23": "equipment-industrial", "24": "equipment-material-handling",
+    "27": "equipment-tools", "40": "equipment-hvac-plumbing",
+    "41": "equipment-laboratory", "42": "equipment-medical",
+    "46": "equipment-safety", "48": "equipment-food-service",
+}
+# A tool that O*NET lists for one occupation only is too specific to be
+# written in resumes ("Halligan bars") and only grows the dictionary.
+TOOL_MIN_OCCUPATIONS = 3
+
+
+def singular(form):
+    """Last word made singular, as a resume names one tool ("food
+    processors" -> "food processor")."""
+    head, _, last = form.rpartition(" ")
+    for plural, one in (("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x"),
+                        ("ies", "y"), ("s", "")):
+        if last.endswith(plural) and len(last) > len(plural) + 2 and not last.endswith("ss"):
+            last = last[: -len(plural)] + one
+            break
+    return (head + " " + last).strip()
+
+
+def add_tools(skills, onet_dir, common):
+    """Tools and equipment of O*NET Tools Used as skills of kind knowledge.
+
+    A tool used by more than TOOL_MAX_SHARE of the occupations or by fewer
+    than TOOL_MIN_OCCUPATIONS, or outside TOOL_SEGMENTS, is dropped.  Forms: the name and its singular, and
+    without an embedded acronym ("Global positioning system GPS receivers").
+    A tool named by one word ("Forklifts", "Levels", "Platforms") is an
+    everyday word, and in a resume's lists a heading ("Platforms: Linux"):
+    only phrases are forms.  Forms a technology already has are left to it."""
+    path = os.path.join(onet_dir, "Tools Used.txt")
+    if not os.path.exists(path):
+        sys.exit("%s: missing (O*NET 29.3 Tools Used)" % path)
+    _, rows = read_tsv(path)
+    occs = set()
+    users = collections.defaultdict(set)
+    segment = {}
+    for r in rows:
+        if len(r) < 5:
+            continue
+        occs.add(r[0])
+        users[r[2].strip()].add(r[0])
+        segment.setdefault(r[2].strip(), r[3][:2])
+    taken = set()
+    for s in skills.values():
+        taken.update(s["forms"])
+    names_lower = {k.lower() for k in skills}
+    for name in sorted(users):
+        cat = TOOL_SEGMENTS.get(segment[name])
+        if cat is None or len(users[name]) > TOOL_MAX_SHARE * len(occs) \
+                or len(users[name]) < TOOL_MIN_OCCUPATIONS \
+                or name.lower() in names_lower:
+            continue
+        full = normalise(name)
+        plain = normalise(" ".join(w for w in name.split()
+                                   if not re.fullmatch(r"[A-Z][A-Z0-9]+", w)))
+        forms = {}
+        for f in (full, singular(full), plain, singular(plain)):
+            if len(f) < 4 or f in taken or len(f) > MAX_FORM:
+                continue
+            if " " in f:
+                forms[f] = ""
+        if not forms:
+            continue
+        taken.update(forms)
+        skills[name] = {"name": name, "short": None, "cat": cat, "hot": False,
+                        "forms": forms, "onet": set(), "tool": True,
+                        "kind": "knowledge"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--onet", default=os.path.join(ROOT, "..", "shared", "data", "onet"))
@@ -492,6 +608,7 @@ def main():
     ap.add_argument("--aliases", default=os.path.join(ROOT, "data", "aliases.tsv"))
     ap.add_argument("--knowledge", default=os.path.join(ROOT, "data", "knowledge.tsv"))
     ap.add_argument("--words", default=WORDLIST)
+    add_field_arguments(ap)
     args = ap.parse_args()
     words = english_words(args.words)
 
@@ -587,7 +704,8 @@ def main():
         for f in s["forms"]:
             form_owner.setdefault(f, key)
     hand_lines = []
-    for hand_path in (args.aliases, args.knowledge):
+    add_tools(skills, args.onet, common)
+    for hand_path in (args.aliases, args.knowledge) + field_hand_files(args):
         with open(hand_path, encoding="utf-8") as f:
             hand_lines += [(hand_path, n, line) for n, line in enumerate(f, 1)]
     for hand_path, lineno, line in hand_lines:
@@ -603,7 +721,9 @@ def main():
             sys.exit("%s:%d: kind must be one of %s" % (hand_path, lineno, ", ".join(KINDS)))
         alias_list = [a for a in aliases.split("|") if a]
         plain = [normalise(a.lstrip("?^!")) for a in alias_list] + [normalise(canon)]
-        targets = {form_owner[p] for p in plain if p in form_owner and form_owner[p] in skills}
+        targets = {form_owner[p] for p in plain if p in form_owner and form_owner[p] in skills
+                   and not (hand_path in field_hand_files(args)
+                            and weak_claim(skills, form_owner[p], p))}
         # An O*NET technology of the same name merges even when all its
         # forms were dropped as ordinary words ("Prolog").
         if canon in skills and not skills[canon].get("hand"):
@@ -673,7 +793,7 @@ def main():
             onet_to_name[o] = s["name"]
 
     with open(os.path.join(args.out, "skills.tsv"), "w", encoding="utf-8", newline="\n") as out:
-        out.write("# Generated by scripts/gen-data.py from O*NET 28.2 Technology Skills, data/aliases.tsv and data/knowledge.tsv; do not edit.\n")
+        out.write("# Generated by scripts/gen-data.py from O*NET 28.2 Technology Skills, O*NET 29.3 Tools Used, data/aliases.tsv, data/knowledge.tsv, data/certifications.tsv and data/fieldskills.tsv; do not edit.\n")
         out.write("# This includes information from the O*NET Database by the U.S. Department of Labor, Employment and Training Administration (USDOL/ETA). Used under the CC BY 4.0 license. O*NET(R) is a trademark of USDOL/ETA.\n")
         out.write("# name\tcategory\thot\tforms ('|' separated; '?' list context only, '!' all capitals also, '^' capitalised only)\tkind (knowledge|practice|language)\n")
         for s in final:

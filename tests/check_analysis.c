@@ -314,8 +314,8 @@ static const char resume_nurse[] =
 START_TEST(analysis_no_recognised_skills_no_score)
 {
 	struct ima_req *req = run(resume_nurse,
-		"Registered Nurse - Medical Surgical Unit\n\nRequirements:\n"
-		"- Current state RN license\n- BLS certification\n"
+		"Night Nurse - Riverside Hospital\n\nRequirements:\n"
+		"- Willing to work nights and weekends\n"
 		"- 2+ years of acute care experience\n- Compassionate bedside manner\n", NULL);
 	const msgpack_object *o = ima_ctx_get(ima_req_ctx(req), "gap_analysis.alignment_score");
 	const char *summary = str_at(req, "gap_analysis.summary");
@@ -344,15 +344,34 @@ END_TEST
 
 /* A part of the score the ad says nothing about drops out instead of
  * counting as met: an ad that asks only for a missing "nice to have" skill
- * (no skill under its requirements, no years, no level) scores 0. */
+ * (no requirements, no years, no level) scores 0. */
 START_TEST(analysis_unstated_parts_not_counted_as_met)
 {
-	struct ima_req *req = run(resume_nurse,
-		"Requirements:\n- A degree in any field\n\nNice to have:\n- Rust\n", NULL);
+	struct ima_req *req = run(resume_nurse, "Nice to have:\n- Rust\n", NULL);
 
 	ck_assert(list_has(req, "job_requirements.skills_preferred", NULL, "Rust"));
 	ck_assert_ptr_null(ima_ctx_get(ima_req_ctx(req), "job_requirements.skills_required.0"));
 	ck_assert_double_eq(num_at(req, "gap_analysis.alignment_score"), 0);
+	ima_req_free(req);
+}
+END_TEST
+
+/* An ad that states requirements of which none is recognised gets no
+ * score, even when a preferred skill is recognised and held: the score
+ * would rest on the nice-to-haves alone. */
+START_TEST(analysis_unrecognised_requirements_no_score)
+{
+	struct ima_req *req = run(resume_nurse,
+		"Night Nurse\n\nRequirements:\n- Willing to work nights and weekends\n"
+		"- Compassionate bedside manner\n\nPreferred:\n- Vital signs monitoring\n", NULL);
+	const msgpack_object *o = ima_ctx_get(ima_req_ctx(req), "gap_analysis.alignment_score");
+
+	ck_assert(list_has(req, "job_requirements.skills_preferred", NULL, "Vital signs"));
+	ck_assert(list_has(req, "gap_analysis.matched_preferred", NULL, "Vital signs"));
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->type, MSGPACK_OBJECT_NIL);
+	ck_assert_str_eq(str_at(req, "gap_analysis.alignment_reason"), "no_recognised_requirements");
+	ck_assert_ptr_nonnull(strstr(str_at(req, "gap_analysis.summary"), "no alignment score"));
 	ima_req_free(req);
 }
 END_TEST
@@ -569,6 +588,7 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_one_megabyte_resume);
 	tcase_add_test(tc, analysis_survives_mutated_bodies);
 	tcase_add_test(tc, analysis_no_recognised_skills_no_score);
+	tcase_add_test(tc, analysis_unrecognised_requirements_no_score);
 	tcase_add_test(tc, analysis_unstated_parts_not_counted_as_met);
 	tcase_add_test(tc, analysis_implied_skill_not_a_gap);
 	tcase_add_test(tc, analysis_matched_preferred_listed);

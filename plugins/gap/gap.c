@@ -144,6 +144,9 @@ struct gap_ad {
 	struct gap_line *lines;
 	size_t nlines;
 	bool has_required;
+	/* Lines with text under a requirements heading: the ad states
+	 * requirements, whether or not a skill of them is recognised. */
+	size_t required_lines;
 	int min_years; /* -1 unknown */
 	int seniority; /* enum anautil_level, -1 unknown */
 };
@@ -181,6 +184,14 @@ static int gap_years_in(const struct gap_state *st, const char *s, size_t n)
 	return best;
 }
 
+static bool gap_has_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (isalnum((unsigned char)s[i]))
+			return true;
+	return false;
+}
+
 static int gap_read_ad(const struct gap_state *st, struct ima_req *req,
 		       const char *ad, size_t len,
 		       const char *title, size_t tlen, struct gap_ad *out)
@@ -216,6 +227,8 @@ static int gap_read_ad(const struct gap_state *st, struct ima_req *req,
 		if (h >= 0) {
 			sec = (enum gap_section)h;
 			out->has_required |= h == SEC_REQUIRED;
+		} else if (sec == SEC_REQUIRED && gap_has_text(ad + start, i - start)) {
+			out->required_lines++;
 		}
 		l->kind = (unsigned char)sec;
 		if (sec != SEC_OTHER &&
@@ -379,10 +392,14 @@ static void gap_pack_implied(msgpack_packer *pk, const struct gap_skill *v, size
  * The weighted mean of the parts the ad states: a part with nothing to
  * measure (no preferred skills, no minimum years, no level) drops out
  * instead of counting as met. Without a skill of the ad recognised there is
- * no score, because years and level alone do not say the candidate fits.
+ * no score, because years and level alone do not say the candidate fits;
+ * nor when the ad states requirements and none of them is recognised,
+ * because its preferred skills alone do not either ("Requirements: RN
+ * license ...; Preferred: Epic" is no perfect fit for an Epic user).
  * Returns the reason there is none (NULL when there is a score).
  */
 static const char *gap_alignment(const struct gap_state *st, size_t adlen,
+				 size_t required_lines,
 				 size_t nreq, size_t creq, size_t npref, size_t cpref,
 				 double years_fit, bool years_known,
 				 double sen_fit, bool sen_known, double *score)
@@ -393,6 +410,8 @@ static const char *gap_alignment(const struct gap_state *st, size_t adlen,
 		return "no_job_ad";
 	if (nreq + npref == 0)
 		return "no_recognised_skills";
+	if (nreq == 0 && required_lines > 0)
+		return "no_recognised_requirements";
 	if (nreq > 0) {
 		sum += st->weight_required * (double)creq / (double)nreq;
 		weights += st->weight_required;
@@ -575,7 +594,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	sen_gap = jad.seniority >= 0 ? jad.seniority - cand_level : 0;
 	sen_fit = sen_gap > 0 ? anautil_clamp01(1.0 - 0.5 * sen_gap) : 1.0;
 	/* An implied skill is covered: the candidate has what implies it. */
-	reason = gap_alignment(st, adlen, nreq, mreq + ireq, npref, mpref + ipref,
+	reason = gap_alignment(st, adlen, jad.required_lines, nreq, mreq + ireq, npref, mpref + ipref,
 			       years_fit, jad.min_years > 0, sen_fit, jad.seniority >= 0,
 			       &align);
 	if (jad.min_years > 0)
@@ -592,6 +611,11 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	if (adlen == 0)
 		snprintf(summary, sizeof(summary),
 			 "No job ad was given, so there is nothing to compare against.");
+	else if (reason != NULL && nreq + npref > 0)
+		snprintf(summary, sizeof(summary),
+			 "None of the requirements of the job ad names a skill this analysis "
+			 "recognises, so there is no alignment score (%zu of %zu preferred skills "
+			 "covered); %s.", mpref, npref, level);
 	else if (reason != NULL)
 		snprintf(summary, sizeof(summary),
 			 "The job ad names no skill this analysis recognises, so there is no "
