@@ -152,6 +152,11 @@ static const struct test_case cases[] = {
       "HR Executive in Initech\n\nInitech Corp -\n\nJune 2017 to Present\n",
       2019, 1, 2, { { "QA Analyst", "Globex Ltd", 2015, 5, 2017, 5, 0, 25 },
                     { "HR Executive", "Initech Corp", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
+    { "indeed layout, employer before \"as a\", title glued to \"@\"",
+      "EXPERIENCE\n\nInitech as a Test Analyst\n\nInitech Ltd - Pune, Maharashtra -\n\nMay 2015 to May 2017\n\n"
+      "Process Associate@ Globex\n\nGlobex Corp -\n\nJune 2017 to Present\n",
+      2019, 1, 2, { { "Test Analyst", "Initech Ltd", 2015, 5, 2017, 5, 0, 25 },
+                    { "Process Associate", "Globex Corp", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
 };
 
 

@@ -2077,24 +2077,39 @@ static int ends_with_title_word(const struct parser *ps, size_t s, size_t e)
 
 /*
  * "Director - Sales & BD", "Sales Manager (Marine Paints)": the title proper
- * is the part before the qualifier, or before "at"/"in" and an employer,
- * when that part names a role on its own;
- * the full line stays in title_line.  A bracket always opens a qualifier
+ * is the part before the qualifier, or before "at"/"in"/"@" and an
+ * employer, when that part names a role on its own, and the part after
+ * "as (a)" when what precedes it names none; the full line stays in
+ * title_line; *start and *e move.  A bracket always opens a qualifier
  * once a role word precedes it; a hyphen glued to a word ("National
  * Head-Postpaid", "Manager -Procurement") only when the words before it end
  * on a role and are more than one word, so "Head-Business Development" and
  * "Part-time Instructor" stay whole.
  */
-static void core_title(const struct parser *ps, size_t s, size_t *e)
+static void core_title(const struct parser *ps, size_t *start, size_t *e)
 {
-    size_t p, d;
+    size_t p, d, skip, s = *start;
     for (p = s; p < *e; p++) {
         unsigned char c = byte_at(ps, p);
         size_t cut = 0;
         int glued = 0, kind = 0;
-        if (c == ' ' && p > s && (((word_at(ps, p + 1, *e, "at") && is_blank(byte_at(ps, p + 3))) ||
-                                   (byte_at(ps, p + 1) == '@' && is_blank(byte_at(ps, p + 2)))) ||
-                                  (joining_word(ps, s, p, *e, &kind) && kind > 0))) {
+        /*
+         * "Infosys as a Test Analyst", "Working as Sales Consultant": the
+         * role follows "as"; what precedes it is the employer or a verb.
+         */
+        if (c == ' ' && p > s && (skip = joining_word(ps, s, p, *e, &kind)) != 0 && kind < 0) {
+            struct cues before;
+            cues_of(ps, s, p, &before);
+            if (!before.strong_title) {
+                s = *start = p + skip;
+                p = s - 1;
+                continue;
+            }
+        }
+        if ((c == ' ' && p > s && (((word_at(ps, p + 1, *e, "at") && is_blank(byte_at(ps, p + 3))) ||
+                                    (byte_at(ps, p + 1) == '@' && is_blank(byte_at(ps, p + 2)))) ||
+                                   (joining_word(ps, s, p, *e, &kind) && kind > 0))) ||
+            (c == '@' && p > s && is_alnum(byte_at(ps, p - 1)) && is_blank(byte_at(ps, p + 1)))) {
             /* "QA Analyst at Globex", "HR Executive in Initech": the employer follows */
             struct cues before;
             cues_of(ps, s, p, &before);
@@ -2265,7 +2280,7 @@ static int build_entry(struct parser *ps, size_t a, size_t floor_line, struct pe
     if (te > ts) {
         size_t line = h.unit_line[title_unit];
         const struct text_line *tl = &ps->lines[line == SIZE_MAX ? a : line];
-        core_title(ps, ts, &te);
+        core_title(ps, &ts, &te);
         en.title = copy_span(ps, ts, te);
         en.title_line = copy_clean(ps, tl->start, tl->end, 0);
     }
@@ -2452,7 +2467,7 @@ static int build_undated(struct parser *ps, size_t i, size_t j, struct pending *
     memset(&h, 0, sizeof(h));
     ts = trim_left(ps, tl->start, tl->end);
     te = trim_right(ps, ts, tl->end);
-    core_title(ps, ts, &te);
+    core_title(ps, &ts, &te);
     assign_company_line(ps, cl->start, cl->end, &cs, &ce, &h);
     en.title = copy_span(ps, ts, te);
     en.title_line = copy_clean(ps, tl->start, tl->end, 0);
@@ -2770,7 +2785,7 @@ static void find_headline(struct parser *ps, struct experience_result *out)
         memset(&h, 0, sizeof(h));
         assign_from_segments(ps, ln->start, ln->end, 0, &ts, &te, &cs, &ce, &h);
         if (te > ts) {
-            core_title(ps, ts, &te);
+            core_title(ps, &ts, &te);
             out->headline_title = copy_span(ps, ts, te);
         }
         if (ce > cs)
