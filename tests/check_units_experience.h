@@ -157,6 +157,20 @@ static const struct test_case cases[] = {
       "Process Associate@ Globex\n\nGlobex Corp -\n\nJune 2017 to Present\n",
       2019, 1, 2, { { "Test Analyst", "Initech Ltd", 2015, 5, 2017, 5, 0, 25 },
                     { "Process Associate", "Globex Corp", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
+    { "a dated sentence of the description is no job",
+      "WORK EXPERIENCE\n\nSales Officer\nContoso Ltd\nJan 2010 - Dec 2012\n"
+      "and increased the market share by 10% in 2011 - 2012\n",
+      2019, 1, 1, { { "Sales Officer", "Contoso Ltd", 2010, 1, 2012, 12, 0, 36 } }, 36, -1 },
+    { "prose over a company line names no title",
+      "EXPERIENCE\n\nStore Manager\nFabrikam Retail Pvt Ltd\nJan 2013 - Dec 2014\n\n"
+      "focused on team work and cost control\nHarbor Foods Ltd\nMar 2015 - Feb 2016\n",
+      2019, 1, 2, { { "Store Manager", "Fabrikam Retail Pvt Ltd", 2013, 1, 2014, 12, 0, 24 },
+                    { NULL, "Harbor Foods Ltd", 2015, 3, 2016, 2, 0, 12 } }, 36, -1 },
+    { "lower-case words and numbers are no company or title",
+      "EXPERIENCE\n\nDeveloper, my responsibility\nJan 2013 - Dec 2014\n\n"
+      "Team Size 12\nNorthwind Traders\nMar 2015 - Feb 2016\n",
+      2019, 1, 2, { { "Developer", NULL, 2013, 1, 2014, 12, 0, 24 },
+                    { NULL, "Northwind Traders", 2015, 3, 2016, 2, 0, 12 } }, 36, -1 },
 };
 
 

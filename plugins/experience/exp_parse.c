@@ -2157,6 +2157,59 @@ static int self_contained(const struct parser *ps, size_t s, size_t e)
     return n >= 2 && role;
 }
 
+/*
+ * A sentence of the job's description, not its title: "and increased the
+ * market share by 10%", "Awarded as second fastest growing area between".
+ * A title neither ends on a function word nor starts on one followed by a
+ * lower-case word, and holds no percentage; a part with no role word that starts in lower case or
+ * carries a number ("Team Size 110") is prose too.  Real titles almost
+ * always hold a role word, so the last test spares them.  For a company
+ * (company set) the last test asks for no corporate word, and two
+ * lower-case words or a number instead: "iGate" is a name.
+ */
+static int prose_text(const struct parser *ps, size_t s, size_t e, int company)
+{
+    static const char *const function_words[] = {
+        "and", "or", "to", "of", "the", "with", "for", "by", "from", "between", "in", "a", "an",
+        "on", NULL
+    };
+    struct cues cu;
+    size_t p, w, digits = 0, longest = 0;
+    s = trim_left(ps, s, e);
+    e = trim_right(ps, s, e);
+    if (s >= e)
+        return 0;
+    for (p = s; p < e; p++) {
+        if (byte_at(ps, p) == '%')
+            return 1;
+        digits = is_digit(byte_at(ps, p)) ? digits + 1 : 0;
+        if (digits > longest)
+            longest = digits;
+    }
+    for (w = e; w > s && is_alpha(byte_at(ps, w - 1)); w--)
+        ;
+    if (w < e && w > s && is_blank(byte_at(ps, w - 1)) && word_in(ps, w, e, function_words))
+        return 1;
+    /* "and increased ...", but not "To Assistant Sales Manager" (promoted to) */
+    if (word_in(ps, s, e, function_words)) {
+        for (p = s; p < e && is_alpha(byte_at(ps, p)); p++)
+            ;
+        p = skip_blanks(ps, p, e);
+        if (p < e && byte_at(ps, p) >= 'a' && byte_at(ps, p) <= 'z')
+            return 1;
+    }
+    cues_of(ps, s, e, &cu);
+    if (company) {
+        /* "my responsibility", "008 till nov": names start in capitals */
+        for (p = s; p < e && is_alpha(byte_at(ps, p)); p++)
+            ;
+        p = skip_blanks(ps, p, e);
+        return cu.company == 0 && (longest >= 2 || (byte_at(ps, s) >= 'a' && byte_at(ps, s) <= 'z' &&
+                                                     p < e && byte_at(ps, p) >= 'a' && byte_at(ps, p) <= 'z'));
+    }
+    return cu.title == 0 && (longest >= 2 || (byte_at(ps, s) >= 'a' && byte_at(ps, s) <= 'z'));
+}
+
 static int education_text(const struct parser *ps, size_t s, size_t e)
 {
     struct cues cu;
@@ -2281,10 +2334,12 @@ static int build_entry(struct parser *ps, size_t a, size_t floor_line, struct pe
         size_t line = h.unit_line[title_unit];
         const struct text_line *tl = &ps->lines[line == SIZE_MAX ? a : line];
         core_title(ps, &ts, &te);
-        en.title = copy_span(ps, ts, te);
-        en.title_line = copy_clean(ps, tl->start, tl->end, 0);
+        if (!prose_text(ps, ts, te, 0)) {
+            en.title = copy_span(ps, ts, te);
+            en.title_line = copy_clean(ps, tl->start, tl->end, 0);
+        }
     }
-    if (ce > cs)
+    if (ce > cs && !prose_text(ps, cs, ce, 1))
         en.company = copy_span(ps, cs, ce);
     if (h.has_location)
         en.location = copy_span(ps, h.loc_start, h.loc_end);
