@@ -171,6 +171,11 @@ static const struct test_case cases[] = {
       "Team Size 12\nNorthwind Traders\nMar 2015 - Feb 2016\n",
       2019, 1, 2, { { "Developer", NULL, 2013, 1, 2014, 12, 0, 24 },
                     { NULL, "Northwind Traders", 2015, 3, 2016, 2, 0, 12 } }, 36, -1 },
+    { "words before the employer's name are no part of it; \"X of India Ltd\" is",
+      "EXPERIENCE\n\nTest Engineer\n\nTraining in Initech Ltd -\n\nMay 2015 to May 2017\n\n"
+      "Service Engineer\n\nContoso of India Ltd -\n\nJune 2017 to Present\n",
+      2019, 1, 2, { { "Test Engineer", "Initech Ltd", 2015, 5, 2017, 5, 0, 25 },
+                    { "Service Engineer", "Contoso of India Ltd", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
 };
 
 

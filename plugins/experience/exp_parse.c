@@ -2210,6 +2210,40 @@ static int prose_text(const struct parser *ps, size_t s, size_t e, int company)
     return cu.title == 0 && (longest >= 2 || (byte_at(ps, s) >= 'a' && byte_at(ps, s) <= 'z'));
 }
 
+/*
+ * "Training in Initech Ltd", "payroll of Globex Services Pvt Ltd": words
+ * with no corporate cue before "in", "with", "for" or "of" and a name
+ * that carries one describe the job; the name is the company.  "State Bank
+ * of India" keeps its cue on the left and stays whole, and one capitalised
+ * word before "of" is part of the name ("Whirlpool of India").  Moves *s.
+ */
+static void core_company(const struct parser *ps, size_t *s, size_t e)
+{
+    static const char *const joins[] = { "in", "with", "for", "of", NULL };
+    size_t p, q;
+    for (p = *s + 1; p + 4 < e; p++) {
+        struct cues before, after;
+        if (!is_blank(byte_at(ps, p - 1)) || !word_in(ps, p, e, joins))
+            continue;
+        for (q = p; q < e && is_alpha(byte_at(ps, q)); q++)
+            ;
+        q = skip_blanks(ps, q, e);
+        if (q >= e || !is_upper(byte_at(ps, q)))
+            continue;
+        cues_of(ps, *s, p, &before);
+        if (before.company)
+            return;
+        /* "Whirlpool of India Ltd" is a name; "payroll of", "Head quarters of" are not */
+        if (word_at(ps, p, e, "of") && before.words < 2 && is_upper(byte_at(ps, *s)))
+            continue;
+        cues_of(ps, q, e, &after);
+        if (after.company) {
+            *s = q;
+            return;
+        }
+    }
+}
+
 static int education_text(const struct parser *ps, size_t s, size_t e)
 {
     struct cues cu;
@@ -2339,6 +2373,8 @@ static int build_entry(struct parser *ps, size_t a, size_t floor_line, struct pe
             en.title_line = copy_clean(ps, tl->start, tl->end, 0);
         }
     }
+    if (ce > cs)
+        core_company(ps, &cs, ce);
     if (ce > cs && !prose_text(ps, cs, ce, 1))
         en.company = copy_span(ps, cs, ce);
     if (h.has_location)
@@ -2526,6 +2562,8 @@ static int build_undated(struct parser *ps, size_t i, size_t j, struct pending *
     assign_company_line(ps, cl->start, cl->end, &cs, &ce, &h);
     en.title = copy_span(ps, ts, te);
     en.title_line = copy_clean(ps, tl->start, tl->end, 0);
+    if (ce > cs)
+        core_company(ps, &cs, ce);
     if (ce > cs)
         en.company = copy_span(ps, cs, ce);
     if (h.has_location)
