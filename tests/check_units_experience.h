@@ -176,6 +176,10 @@ static const struct test_case cases[] = {
       "Service Engineer\n\nContoso of India Ltd -\n\nJune 2017 to Present\n",
       2019, 1, 2, { { "Test Engineer", "Initech Ltd", 2015, 5, 2017, 5, 0, 25 },
                     { "Service Engineer", "Contoso of India Ltd", 2017, 6, 2019, 1, 1, 20 } }, 45, -1 },
+    { "page break with blank lines around the footer URL inside a job header",
+      "WORK EXPERIENCE\n\nSales Executive\n\n-\n\nhttps://example.com/r/footer\n\n\n"
+      "October 2014 to March 2015\n\n- Opened new accounts\n",
+      2019, 1, 1, { { "Sales Executive", NULL, 2014, 10, 2015, 3, 0, 6 } }, 6, -1 },
 };
 
 

@@ -1874,9 +1874,14 @@ static void collect_header(const struct parser *ps, size_t a, size_t floor_line,
                 break;
             continue;
         }
-        /* a page footer (URL) can fall between a job's header lines: look through it */
-        if (url_line(ps, ln))
+        /*
+         * a page footer (URL) can fall between a job's header lines: look
+         * through it and the page break's blank lines around it
+         */
+        if (url_line(ps, ln)) {
+            blanks = 0;
             continue;
+        }
         /* Indeed prints a lone "-" where the company is empty: only the title remains above */
         if (!has_word(ps, ln)) {
             if (named == 0)
