@@ -180,6 +180,10 @@ static const struct test_case cases[] = {
       "WORK EXPERIENCE\n\nSales Executive\n\n-\n\nhttps://example.com/r/footer\n\n\n"
       "October 2014 to March 2015\n\n- Opened new accounts\n",
       2019, 1, 1, { { "Sales Executive", NULL, 2014, 10, 2015, 3, 0, 6 } }, 6, -1 },
+    { "undated job with labelled fields",
+      "WORK EXPERIENCE\n\nPosition: Technical Support Engineer\n\nCompany: Contoso Corporation -\n\n"
+      "- Resolved tickets\n",
+      2019, 1, 1, { { "Technical Support Engineer", "Contoso Corporation", 0, 0, 0, 0, 0, 0 } }, 0, -1 },
 };
 
 

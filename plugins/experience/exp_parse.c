@@ -2557,14 +2557,17 @@ static int build_undated(struct parser *ps, size_t i, size_t j, struct pending *
 {
     struct experience_entry en;
     struct header h;
-    size_t ts, te, cs = 0, ce = 0;
+    size_t ts, te, cs = 0, ce = 0, value, from;
     const struct text_line *tl = &ps->lines[i], *cl = &ps->lines[j];
     memset(&en, 0, sizeof(en));
     memset(&h, 0, sizeof(h));
-    ts = trim_left(ps, tl->start, tl->end);
+    /* "Position: X" over "Company: Y": the labels name nothing */
+    from = field_label(ps, tl->start, tl->end, &value) == FIELD_TITLE ? value : tl->start;
+    ts = trim_left(ps, from, tl->end);
     te = trim_right(ps, ts, tl->end);
     core_title(ps, &ts, &te);
-    assign_company_line(ps, cl->start, cl->end, &cs, &ce, &h);
+    from = field_label(ps, cl->start, cl->end, &value) == FIELD_COMPANY ? value : cl->start;
+    assign_company_line(ps, from, cl->end, &cs, &ce, &h);
     en.title = copy_span(ps, ts, te);
     en.title_line = copy_clean(ps, tl->start, tl->end, 0);
     if (ce > cs)
