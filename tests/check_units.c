@@ -80,6 +80,9 @@ static const struct {
 	{ "Profile: https://www.java.com/python docker", "Docker" },
 	/* ordinary words that are also product names */
 	{ "She gave her best, the fastest way to interact", "" },
+	/* "teams" of people beside a methodology; the product is capitalised */
+	{ "Agile teams and Scrum", "Agile,Scrum" },
+	{ "Slack, Teams, Zoom", "Slack,Microsoft Teams,Zoom" },
 	{ "", "" },
 	{ "   \n\t ", "" },
 	{ "C", "" },
