@@ -69,6 +69,8 @@ static const struct {
 	{ "Experience with C#/.NET", "C#,.NET" },
 	{ "golang microservices", "Go,Microservices" },
 	{ "CI/CD with Jenkins", "CI/CD,Jenkins" },
+	{ "Logs in CloudWatch, queues on SQS, Istio", "Amazon CloudWatch,Amazon SQS,Istio" },
+	{ "MSc or cand.polyt in physics", "Master's degree,Master's degree,Physics" },
 	{ "you will excel at Excel", "Excel" },
 	/* word boundaries, line breaks, UTF-8 */
 	{ "javascript but not javascripting", "JavaScript" },
