@@ -48,7 +48,7 @@
 #define QUOTA_MAX_CMDS 4
 
 struct quota_limits {
-	char tenant[64];
+	char tenant[QUOTA_NAME_MAX];
 	int64_t tenant_rpm, user_rpm;   /* 0: no limit */
 	double tenant_usd_day, user_usd_day;
 };
@@ -211,7 +211,7 @@ static int quota_parse_tenants(struct quota_state *st, const char *spec,
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (char *e = strtok_r(buf, ";", &save); e; e = strtok_r(NULL, ";", &save)) {
 		struct quota_limits *l;
-		char tenant[64];
+		char tenant[QUOTA_NAME_MAX];
 		long long trpm, urpm;
 		double tusd, uusd;
 		int used = 0;
@@ -222,7 +222,7 @@ static int quota_parse_tenants(struct quota_state *st, const char *spec,
 			continue;
 		if (st->ntenants == QUOTA_MAX_TENANTS)
 			return ima_error_set(err, 500, "config", "tenants", "at most %d tenants", QUOTA_MAX_TENANTS);
-		if (sscanf(e, "%63[^:]:%lld:%lld:%lf:%lf%n", tenant, &trpm, &urpm, &tusd, &uusd, &used) != 5 ||
+		if (sscanf(e, "%127[^:]:%lld:%lld:%lf:%lf%n", tenant, &trpm, &urpm, &tusd, &uusd, &used) != 5 ||
 		    e[used + strspn(e + used, " \t\n")] != '\0' || trpm < 0 || urpm < 0 || !(tusd >= 0) || !(uusd >= 0))
 			return ima_error_set(err, 500, "config", "tenants",
 					     "entry '%.40s': want tenant:tenant_rpm:user_rpm:tenant_usd_day:user_usd_day", e);
