@@ -15,6 +15,7 @@
 #include "anautil.h"
 #include "exp_parse.h"
 #include "ima_core.h"
+#include "redis_url.h"
 #include "roles.h"
 #include "skillmatch.h"
 
@@ -255,6 +256,38 @@ START_TEST(anautil_put_names_malformed_value)
 }
 END_TEST
 
+/* The Redis address forms the cache and quota share. */
+START_TEST(redis_url_forms)
+{
+	struct redis_url u;
+	char err[512];
+
+	ck_assert_int_eq(redis_url_parse("redis://cache.internal:6380/3", &u, err, sizeof(err)), 0);
+	ck_assert_str_eq(u.host, "cache.internal");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 3);
+	ck_assert(u.host_given);
+	ck_assert_str_eq(u.path, "");
+	ck_assert_int_eq(redis_url_parse("redis://:6379", &u, err, sizeof(err)), 0);
+	ck_assert_str_eq(u.host, "127.0.0.1");
+	ck_assert(!u.host_given);
+	ck_assert_int_eq(redis_url_parse("redis://h", &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(u.port, 6379);
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_int_eq(redis_url_parse("unix:///run/redis.sock?db=2", &u, err, sizeof(err)), 0);
+	ck_assert_str_eq(u.path, "/run/redis.sock");
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_int_eq(redis_url_parse("redis://h:99999", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bad port"));
+	ck_assert_int_eq(redis_url_parse("unix:///s?db=x", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "?db=N"));
+	ck_assert_int_eq(redis_url_parse("unix://", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(redis_url_parse("unix:/run/redis.sock", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(redis_url_parse("", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "use redis://"));
+}
+END_TEST
+
 #include "check_units_experience.h"
 #include "check_units_titles.h"
 
@@ -275,6 +308,9 @@ int main(void)
 	tcase_add_test(tc, anautil_empty_string_pointer);
 	tcase_add_test(tc, anautil_number_finite_only);
 	tcase_add_test(tc, anautil_put_names_malformed_value);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("redis_url");
+	tcase_add_test(tc, redis_url_forms);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, experience_tcase());
 	suite_add_tcase(s, titles_tcase());

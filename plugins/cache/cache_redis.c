@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cache_redis.h"
+#include "redis_url.h"
 #include "ima_plugin.h"
 
 struct cache_redis {
@@ -59,57 +60,15 @@ static void redis_conn_free(void *p)
 static int redis_parse_url(struct cache_redis *r, const char *url, char *err,
 			   size_t errlen)
 {
-	const char *q;
+	struct redis_url u;
 
-	r->port = 6379;
-	snprintf(r->host, sizeof(r->host), "127.0.0.1");
-	if (strncmp(url, "unix://", 7) == 0) {
-		size_t n;
-
-		q = strchr(url + 7, '?');
-		n = q ? (size_t)(q - url - 7) : strlen(url + 7);
-		if (n == 0 || n >= sizeof(r->path)) {
-			snprintf(err, errlen, "redis url %s: bad socket path", url);
-			return -1;
-		}
-		memcpy(r->path, url + 7, n);
-		r->path[n] = '\0';
-		if (q != NULL && sscanf(q, "?db=%d", &r->db) != 1) {
-			snprintf(err, errlen, "redis url %s: expected ?db=N", url);
-			return -1;
-		}
-		return 0;
-	}
-	if (strncmp(url, "redis://", 8) == 0) {
-		const char *h = url + 8, *colon, *slash;
-		size_t n;
-
-		slash = strchr(h, '/');
-		colon = strchr(h, ':');
-		if (colon != NULL && slash != NULL && colon > slash)
-			colon = NULL;
-		n = (size_t)((colon ? colon : slash ? slash : h + strlen(h)) - h);
-		if (n >= sizeof(r->host)) {
-			snprintf(err, errlen, "redis url %s: host too long", url);
-			return -1;
-		}
-		if (n > 0) {
-			memcpy(r->host, h, n);
-			r->host[n] = '\0';
-		}
-		if (colon != NULL && (sscanf(colon + 1, "%d", &r->port) != 1 ||
-				      r->port <= 0 || r->port > 65535)) {
-			snprintf(err, errlen, "redis url %s: bad port", url);
-			return -1;
-		}
-		if (slash != NULL && slash[1] != '\0' && sscanf(slash + 1, "%d", &r->db) != 1) {
-			snprintf(err, errlen, "redis url %s: bad database number", url);
-			return -1;
-		}
-		return 0;
-	}
-	snprintf(err, errlen, "redis url %s: use redis://host:port/db or unix:///path", url);
-	return -1;
+	if (redis_url_parse(url, &u, err, errlen) != 0)
+		return -1;
+	memcpy(r->host, u.host, sizeof(r->host));
+	memcpy(r->path, u.path, sizeof(r->path));
+	r->port = u.port;
+	r->db = u.db;
+	return 0;
 }
 
 struct cache_redis *cache_redis_new(const char *url, int timeout_ms,

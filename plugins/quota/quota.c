@@ -41,6 +41,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ima_plugin.h"
+#include "redis_url.h"
 
 #define QUOTA_MAX_TENANTS 64
 #define QUOTA_NAME_MAX 128      /* _auth tenant and user: 1..127 bytes */
@@ -129,54 +130,36 @@ static void quota_conn_free(void *p)
 	ima_free(qc);
 }
 
-/* The cache's forms (redis://host:port/db, unix:///path?db=N), so both can
- * use IMAGINATOR_REDIS_URL, and unix:/path as before. */
+/* The cache's forms (redis://host:port/db, unix:///path?db=N, through the
+ * shared parser), so both can use IMAGINATOR_REDIS_URL, and unix:/path as
+ * before; a host and a database of 0 or more are required here. */
 static int quota_parse_url(struct quota_state *st, const char *url,
 			   struct ima_error *err)
 {
+	struct redis_url u;
+	char buf[600], why[640];
+
 	/* As for the cache: "none" is no Redis, so every check takes the
 	 * Redis-down path (fail_open decides), with a warning at start-up. */
 	if (strcmp(url, "none") == 0) {
 		st->no_redis = true;
 		return 0;
 	}
-	if (strncmp(url, "unix:", 5) == 0) {
-		const char *p = url + 5, *q;
-		size_t n;
-
-		if (strncmp(p, "//", 2) == 0)
-			p += 2;
-		q = strchr(p, '?');
-		n = q ? (size_t)(q - p) : strlen(p);
-		if (n == 0 || n >= sizeof(st->path))
-			return ima_error_set(err, 500, "config", "redis_url", "unix: needs a socket path");
-		memcpy(st->path, p, n);
-		st->path[n] = '\0';
-		if (q != NULL && (sscanf(q, "?db=%d", &st->db) != 1 || st->db < 0))
-			return ima_error_set(err, 500, "config", "redis_url", "want ?db=N after the path in '%s'", url);
-		return 0;
+	if (strncmp(url, "unix:", 5) == 0 && strncmp(url + 5, "//", 2) != 0) {
+		snprintf(buf, sizeof(buf), "unix://%s", url + 5);
+		url = buf;
 	}
-	if (strncmp(url, "redis://", 8) == 0) {
-		const char *h = url + 8, *colon = strchr(h, ':'), *slash = strchr(h, '/');
-		size_t n;
-
-		if (colon != NULL && slash != NULL && colon > slash)
-			colon = NULL;
-		n = (size_t)((colon ? colon : slash ? slash : h + strlen(h)) - h);
-		if (n == 0 || n >= sizeof(st->host))
-			return ima_error_set(err, 500, "config", "redis_url", "bad host in '%s'", url);
-		memcpy(st->host, h, n);
-		st->host[n] = '\0';
-		st->port = 6379;
-		if (colon != NULL && (sscanf(colon + 1, "%d", &st->port) != 1 ||
-				      st->port <= 0 || st->port > 65535))
-			return ima_error_set(err, 500, "config", "redis_url", "bad port in '%s'", url);
-		if (slash != NULL && slash[1] != '\0' && (sscanf(slash + 1, "%d", &st->db) != 1 || st->db < 0))
-			return ima_error_set(err, 500, "config", "redis_url", "bad database number in '%s'", url);
-		return 0;
-	}
-	return ima_error_set(err, 500, "config", "redis_url",
-			     "want redis://host:port/db or unix:///path, not '%s'", url);
+	if (redis_url_parse(url, &u, why, sizeof(why)) != 0)
+		return ima_error_set(err, 500, "config", "redis_url", "%s", why);
+	if (u.path[0] == '\0' && !u.host_given)
+		return ima_error_set(err, 500, "config", "redis_url", "bad host in '%s'", url);
+	if (u.db < 0)
+		return ima_error_set(err, 500, "config", "redis_url", "bad database number in '%s'", url);
+	memcpy(st->host, u.host, sizeof(st->host));
+	memcpy(st->path, u.path, sizeof(st->path));
+	st->port = u.port;
+	st->db = u.db;
+	return 0;
 }
 
 static int quota_parse_limits(struct quota_state *st, const char *spec,
