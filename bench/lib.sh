@@ -1,5 +1,5 @@
-# bench/lib.sh - what the benchmark scripts share (sourced after $tmp and
-# $pids are set): a free loopback port, the common head of an nginx
+# bench/lib.sh - what the benchmark scripts share (sourced after $src, $tmp
+# and $pids are set): a free loopback port, the common head of an nginx
 # configuration, a Redis on a unix socket, and credentials made by tools
 # that are not the code under test (openssl, python3-jwt).
 
@@ -47,4 +47,30 @@ print(jwt.encode({"sub": "rs-user", "tenant": "acme", "exp": int(time.time()) + 
                  open(sys.argv[1]).read(), algorithm="RS256", headers={"kid": "rsa1"}))' "$tmp/rsa.key")
 	apikey="ak_bench_0123456789abcdef"
 	apihash=$(printf %s "$apikey" | sha256sum | cut -d' ' -f1)
+}
+
+# bench_auth_conf NAME REPLAY_MAX_BYTES [STAGE]: $tmp/NAME.conf, the
+# pipeline of bench/auth (after bench_redis_unix and bench_credentials):
+# both auth stages optional, the production cache options with a key prefix
+# of its own for each instance, the deterministic analysis; STAGE goes
+# between auth and the cache.
+bench_auth_conf() {
+	cp "$src/conf/request.conf" "$src/conf/analysis.conf" "$tmp/"
+	cat >"$tmp/$1.conf" <<CONF
+imaginator = { max_body_bytes = 524288; max_depth = 32; };
+pipeline = (
+{ name = "auth_jwt"; plugin = "auth_jwt"; options = { required = false;
+  keys = "rsa1=RS256:file:$tmp/rsa.pub"; }; },
+{ name = "auth_apikey"; plugin = "auth_apikey"; options = { required = false;
+  keys = "bench:$apihash:acme:analyze"; }; },
+${3:-}
+@include "request.conf"
+,
+{ name = "cache"; plugin = "cache"; options = {
+  l1_max_bytes = 134217728; replay_max_bytes = $2; key_prefix = "$1:";
+  redis_url = "unix://$tmp/redis.sock"; redis_timeout_ms = 50;
+  breaker_failures = 3; breaker_cooldown_ms = 5000; coalesce_wait_ms = 2000; }; },
+@include "analysis.conf"
+);
+CONF
 }

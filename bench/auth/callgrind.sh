@@ -40,31 +40,12 @@ fi
 
 bench_credentials
 bench_redis_unix
-cp "$src/conf/request.conf" "$src/conf/analysis.conf" "$tmp/"
-# The pipeline of run.sh, with replay on or off.
-conf() {
-	cat >"$tmp/$1.conf" <<CONF
-imaginator = { max_body_bytes = 524288; max_depth = 32; };
-pipeline = (
-{ name = "auth_jwt"; plugin = "auth_jwt"; options = { required = false;
-  keys = "rsa1=RS256:file:$tmp/rsa.pub"; }; },
-{ name = "auth_apikey"; plugin = "auth_apikey"; options = { required = false;
-  keys = "bench:$apihash:acme:analyze"; }; },
-@include "request.conf"
-,
-{ name = "cache"; plugin = "cache"; options = {
-  l1_max_bytes = 134217728; replay_max_bytes = $2; key_prefix = "$1:";
-  redis_url = "unix://$tmp/redis.sock"; }; },
-@include "analysis.conf"
-);
-CONF
-}
 
 # measure NAME REPLAY_MAX_BYTES "LABEL|PARAM"...: one worker under
 # callgrind; per row, N requests between a zeroing and a dump.
 measure() {
 	name=$1
-	conf "$name" "$2"
+	bench_auth_conf "$name" "$2"
 	shift 2
 	valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$tmp/cg.$name.%p" \
 		$fcgi --listen "unix:$tmp/$name.sock" -c "$tmp/$name.conf" \

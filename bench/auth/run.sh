@@ -51,33 +51,11 @@ bench_credentials
 
 # ---- Redis and two imaginator-fcgi instances (replay on, replay off) ----
 bench_redis_unix
-cp "$src/conf/request.conf" "$src/conf/analysis.conf" "$tmp/"
-# conf NAME REPLAY_MAX_BYTES [STAGE]: the production cache options, a key
-# prefix of its own for each instance; STAGE goes between auth and the cache.
-conf() {
-	cat >"$tmp/$1.conf" <<CONF
-imaginator = { max_body_bytes = 524288; max_depth = 32; };
-pipeline = (
-{ name = "auth_jwt"; plugin = "auth_jwt"; options = { required = false;
-  keys = "rsa1=RS256:file:$tmp/rsa.pub"; }; },
-{ name = "auth_apikey"; plugin = "auth_apikey"; options = { required = false;
-  keys = "bench:$apihash:acme:analyze"; }; },
-${3:-}
-@include "request.conf"
-,
-{ name = "cache"; plugin = "cache"; options = {
-  l1_max_bytes = 134217728; replay_max_bytes = $2; key_prefix = "$1:";
-  redis_url = "unix://$tmp/redis.sock"; redis_timeout_ms = 50;
-  breaker_failures = 3; breaker_cooldown_ms = 5000; coalesce_wait_ms = 2000; }; },
-@include "analysis.conf"
-);
-CONF
-}
-conf ima 16777216
-conf noreplay 0
+bench_auth_conf ima 16777216
+bench_auth_conf noreplay 0
 # As production.conf counts requests: one Redis round trip per request
 # (a limit no run reaches, so that every request is counted and served).
-conf quota 16777216 '{ name = "quota_requests"; plugin = "quota"; options = { limits = "requests";
+bench_auth_conf quota 16777216 '{ name = "quota_requests"; plugin = "quota"; options = { limits = "requests";
   redis_url = "unix://'"$tmp"'/redis.sock"; user_rpm = 1000000000; }; },'
 for name in ima noreplay quota; do
 	"$build/imaginator-fcgi" --listen "unix:$tmp/$name.sock" -c "$tmp/$name.conf" --workers "$WORKERS" \
