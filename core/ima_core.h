@@ -203,6 +203,12 @@ int ima_engine_health(struct ima_engine *eng, struct ima_buf *out);
 void ima_engine_describe_json(const struct ima_engine *eng, struct ima_buf *b,
 			      int indent);
 
+/* ---- shared data ---------------------------------------------------- */
+
+/* Entries alive in the shared data table and calls of a loader so far
+ * (tests, diagnostics). Either pointer may be NULL. */
+void ima_data_stats(size_t *entries, uint64_t *loads);
+
 /* ---- plugins -------------------------------------------------------- */
 
 struct ima_loaded_plugin {

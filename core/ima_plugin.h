@@ -45,6 +45,10 @@
  *        end can authenticate requests that have none: the admin routes)
  *        and the descriptor's challenge. Plugins built for 1.0 to 1.4
  *        load unchanged; flags a plugin's ABI did not define are ignored.
+ *   1.6  data files parsed once per process and shared by every stage and
+ *        engine that asks for them (ima_data_acquire, ima_data_release),
+ *        and the monotonic clock (ima_now_ms). Plugins built for 1.0 to
+ *        1.5 load unchanged.
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -64,7 +68,8 @@
  *     request is freed after the pipeline.
  *   - From such a thread only these are safe: ima_call_cache_get and
  *     ima_call_cache_put, ima_req_task_get, ima_req_meta, ima_req_elapsed,
- *     ima_req_reference_date, ima_conf_*, ima_data_path, ima_metric_*,
+ *     ima_req_reference_date, ima_conf_*, ima_data_path, ima_data_acquire,
+ *     ima_data_release, ima_now_ms, ima_metric_*,
  *     ima_log, ima_error_set, ima_msgpack_check, ima_json_to_msgpack,
  *     ima_json_schema_check, the
  *     ima_malloc family and the packing helpers.
@@ -91,7 +96,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 5
+#define IMA_ABI_MINOR 6
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -176,6 +181,57 @@ int ima_conf_line(const struct ima_conf *conf);
  * the last candidate tried).
  */
 int ima_data_path(const char *name, char *buf, size_t size);
+
+/* ---- shared data (ABI 1.6) ------------------------------------------- */
+
+/*
+ * Parses the files paths[0 .. npaths) (as given to ima_data_acquire) into
+ * one object, against base when one was given. Returns the object, or NULL
+ * after writing a message naming the file (and, for a format error, the
+ * line) into err, errlen bytes.
+ */
+typedef void *(*ima_data_load_fn)(const char *const *paths, const void *base,
+				  char *err, size_t errlen);
+/* Frees what an ima_data_load_fn returned. */
+typedef void (*ima_data_free_fn)(void *object);
+
+/*
+ * The object that load builds from the files, parsed once per process:
+ * every stage of every engine asking with the same kind, the same files
+ * (the same file on disk, however its path is written) and the same base
+ * gets the same object, and load runs only for the first. A file changed
+ * on disk (size, mtime or ctime, or another inode) is a new object for the
+ * acquirers from then on; those holding the old one keep it.
+ *
+ * kind names the loader and everything that changes what it builds from
+ * the files ("skillmatch.dict/1"): two loaders that build different
+ * objects, or the same object with another layout, must never use the same
+ * kind, or one would get the other's. base is an object from
+ * ima_data_acquire that this one is built against (a dictionary whose ids
+ * the object holds), or NULL: it stays alive as long as this one does and
+ * is passed to load.
+ *
+ * The object is read-only from then on: it is shared between stages and
+ * threads without a lock. Returns it, or NULL with err (load's message, or
+ * which file is missing); a failure is not remembered, the next call loads
+ * again. Call it from init (it may read files for a while), and end each
+ * successful call with exactly one ima_data_release(). Thread-safe.
+ *
+ * release frees the object when the last holder has released it, possibly
+ * after the engine of the stage that loaded it has gone (a reload): the
+ * core keeps the shared object that release lives in open until then.
+ */
+const void *ima_data_acquire(const char *kind, const char *const *paths,
+			     size_t npaths, const void *base,
+			     ima_data_load_fn load, ima_data_free_fn release,
+			     char *err, size_t errlen);
+/* Drops one reference of an object from ima_data_acquire; the last frees
+ * it (and releases its base). NULL is accepted. */
+void ima_data_release(const void *object);
+
+/* Milliseconds of a monotonic clock (ABI 1.6): for deadlines and
+ * intervals, never for dates. */
+int64_t ima_now_ms(void);
 
 /* ---- the request and its context ------------------------------------ */
 

@@ -38,14 +38,6 @@ struct redis_conn {
 	pid_t pid;
 };
 
-static long long redis_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void redis_conn_free(void *p)
 {
 	struct redis_conn *rc = p;
@@ -105,7 +97,7 @@ void cache_redis_free(struct cache_redis *r)
 
 int cache_redis_breaker_open(struct cache_redis *r)
 {
-	return redis_now_ms() < atomic_load(&r->open_until_ms);
+	return ima_now_ms() < atomic_load(&r->open_until_ms);
 }
 
 uint64_t cache_redis_errors(struct cache_redis *r)
@@ -123,7 +115,7 @@ static void redis_failed(struct cache_redis *r, struct redis_conn *rc)
 		rc->c = NULL;
 	}
 	if (atomic_fetch_add(&r->failures, 1) + 1 >= r->breaker_failures)
-		atomic_store(&r->open_until_ms, redis_now_ms() + r->breaker_cooldown_ms);
+		atomic_store(&r->open_until_ms, ima_now_ms() + r->breaker_cooldown_ms);
 }
 
 /* The calling thread's connection, connected; NULL when Redis is not to be

@@ -34,6 +34,7 @@
 #include "anautil.h"
 #include "llm_guard.h"
 #include "skillmatch.h"
+#include "skillmatch_data.h"
 
 /* No LLM field is this long; a longer string is not read, it is dropped. */
 #define GUARD_MAX_STRING 65536
@@ -61,10 +62,10 @@ struct llm_guard {
 	bool owned;       /* ima_malloc'd (llm_guard_from_texts) */
 };
 
-/* ---- the skill dictionary, one per plugin ---- */
+/* ---- the skill dictionary: shared data, held once per plugin ---- */
 
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct skillmatch_dict *guard_skills;
+static const struct skillmatch_dict *guard_skills;
 static unsigned guard_opens;
 
 int llm_guard_open(char *err, size_t errlen)
@@ -77,7 +78,7 @@ int llm_guard_open(char *err, size_t errlen)
 		if (ima_data_path("skills.tsv", path, sizeof(path)) != 0) {
 			snprintf(err, errlen, "llm_guard: %s not found", path);
 			rc = -1;
-		} else if ((guard_skills = skillmatch_load(path, err, errlen)) == NULL) {
+		} else if ((guard_skills = skillmatch_dict_acquire(path, err, errlen)) == NULL) {
 			rc = -1;
 		}
 	}
@@ -91,7 +92,7 @@ void llm_guard_close(void)
 {
 	pthread_mutex_lock(&guard_lock);
 	if (guard_opens > 0 && --guard_opens == 0) {
-		skillmatch_free(guard_skills);
+		ima_data_release(guard_skills);
 		guard_skills = NULL;
 	}
 	pthread_mutex_unlock(&guard_lock);

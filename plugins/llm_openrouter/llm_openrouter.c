@@ -22,7 +22,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "openrouter.h"
 
@@ -112,14 +111,6 @@ static const struct ima_option llm_openrouter_options[] = {
 	  "max_tokens sent when an ask sets none; 0: not sent", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
-
-static int64_t llm_openrouter_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- init and fini ------------------------------------------------------ */
 
@@ -321,7 +312,7 @@ static int llm_openrouter_init(const struct ima_conf *conf, void **state,
 		ima_log(IMA_LOG_WARN, "llm_openrouter: stage %s: no API key in %s: every call will fail",
 			st->stage, key_env);
 	llm_openrouter_declare_metrics(st);
-	openrouter_random_seed((uint64_t)llm_openrouter_now_ms() * 0x2545f4914f6cdd1dULL ^
+	openrouter_random_seed((uint64_t)ima_now_ms() * 0x2545f4914f6cdd1dULL ^
 			       (uint64_t)(uintptr_t)st);
 	ima_free(base);
 	*state = st;
@@ -594,7 +585,7 @@ static void llm_openrouter_http_done(struct ima_req *req, const struct ima_http_
 	case OPENROUTER_NEXT_KEY:
 		/* The server's text about a refused key may quote the key: not
 		 * shown at all. */
-		openrouter_keys_set_aside(&c->st->keys, (size_t)c->key, llm_openrouter_now_ms(),
+		openrouter_keys_set_aside(&c->st->keys, (size_t)c->key, ima_now_ms(),
 					  c->st->key_cooldown_ms);
 		ima_metric_add(c->st->metric_aside, 1);
 		c->keys_refused |= 1u << c->key;
@@ -646,7 +637,7 @@ static void llm_openrouter_attempt(struct ima_req *req, struct llm_openrouter_ca
 				       c->attempts, c->error);
 		return;
 	}
-	key = openrouter_keys_pick(&st->keys, llm_openrouter_now_ms(), c->keys_refused);
+	key = openrouter_keys_pick(&st->keys, ima_now_ms(), c->keys_refused);
 	if (key < 0) {
 		/* Keys are not per model: no other model can be asked either. */
 		if (c->attempts == 0)
@@ -760,7 +751,7 @@ static enum ima_rc llm_openrouter_process(struct ima_req *req, void *state)
 static int llm_openrouter_health(void *state, msgpack_packer *out)
 {
 	struct llm_openrouter *st = state;
-	size_t aside = openrouter_keys_aside(&st->keys, llm_openrouter_now_ms());
+	size_t aside = openrouter_keys_aside(&st->keys, ima_now_ms());
 	char detail[160];
 	bool usable = st->keys.count > aside;
 

@@ -111,14 +111,6 @@ static const char *const quota_reasons[] = {
 	"tenant_rpm", "user_rpm", "tenant_usd_day", "user_usd_day", "redis_unavailable"
 };
 
-static long long quota_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void quota_conn_free(void *p)
 {
 	struct quota_conn *qc = p;
@@ -325,7 +317,7 @@ fail:
 	if (qc->c != NULL)
 		redisFree(qc->c);
 	qc->c = NULL;
-	qc->retry_at_ms = quota_now_ms() + st->retry_ms;
+	qc->retry_at_ms = ima_now_ms() + st->retry_ms;
 	return -1;
 }
 
@@ -358,7 +350,7 @@ static struct quota_conn *quota_conn(struct quota_state *st)
 		redisFree(qc->c);
 		qc->c = NULL;
 	}
-	if (qc->c == NULL && (quota_now_ms() < qc->retry_at_ms || quota_connect(st, qc) != 0))
+	if (qc->c == NULL && (ima_now_ms() < qc->retry_at_ms || quota_connect(st, qc) != 0))
 		return NULL;
 	return qc;
 }

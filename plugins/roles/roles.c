@@ -27,6 +27,7 @@
 #include "anautil.h"
 #include "roles.h"
 #include "skillmatch.h"
+#include "skillmatch_data.h"
 
 /* Most titles of the candidate looked at: the title line, five jobs and
  * four other lines that are titles. */
@@ -34,9 +35,10 @@
 #define ROLES_JOBS 5
 
 struct roles_state {
-	struct skillmatch_dict *dict;
-	struct skillmatch_roles *roles;
-	struct skillmatch_titles *occupations;
+	/* shared data (ima_data_acquire) */
+	const struct skillmatch_dict *dict;
+	const struct skillmatch_roles *roles;
+	const struct skillmatch_titles *occupations;
 	/* Candidates: every occupation, then catalogue roles that are not one
 	 * (a catalogue from another generator run). */
 	size_t ncand;
@@ -178,13 +180,13 @@ static void roles_fini(void *state)
 	ima_free(st->cand_role);
 	ima_free(st->cand_occ);
 	ima_free(st->role_cand);
-	skillmatch_titles_free(st->occupations);
+	ima_data_release(st->occupations);
 	ima_free(st->weight);
 	ima_free(st->role_total);
 	ima_free(st->post_start);
 	ima_free(st->post_roles);
-	skillmatch_roles_free(st->roles);
-	skillmatch_free(st->dict);
+	ima_data_release(st->roles);
+	ima_data_release(st->dict);
 	ima_free(st);
 }
 
@@ -343,12 +345,12 @@ static int roles_init(const struct ima_conf *conf, void **state,
 				     "title_weight and related_share must be within 0-1");
 	}
 	if (ima_data_path(ima_conf_string(conf, "dictionary"), path, sizeof(path)) != 0 ||
-	    (st->dict = skillmatch_load(path, msg, sizeof(msg))) == NULL) {
+	    (st->dict = skillmatch_dict_acquire(path, msg, sizeof(msg))) == NULL) {
 		roles_fini(st);
 		return ima_error_set(err, 500, "config", "dictionary", "cannot load %s", path);
 	}
 	if (ima_data_path(ima_conf_string(conf, "catalogue"), path, sizeof(path)) != 0 ||
-	    (st->roles = skillmatch_roles_load(path, st->dict, msg, sizeof(msg))) == NULL) {
+	    (st->roles = skillmatch_roles_acquire(path, st->dict, msg, sizeof(msg))) == NULL) {
 		roles_fini(st);
 		return ima_error_set(err, 500, "config", "catalogue", "cannot load %s", path);
 	}
@@ -357,7 +359,7 @@ static int roles_init(const struct ima_conf *conf, void **state,
 	if (ima_conf_string(conf, "titles")[0] != '\0' &&
 	    (ima_data_path(ima_conf_string(conf, "titles"), path, sizeof(path)) != 0 ||
 	     ima_data_path(ima_conf_string(conf, "occupations"), occ_path, sizeof(occ_path)) != 0 ||
-	     (st->occupations = skillmatch_titles_load(path, occ_path, msg, sizeof(msg))) == NULL)) {
+	     (st->occupations = skillmatch_titles_acquire(path, occ_path, msg, sizeof(msg))) == NULL)) {
 		roles_fini(st);
 		return ima_error_set(err, 500, "config", "titles", "cannot load %s", msg);
 	}

@@ -24,12 +24,13 @@
 
 #include "anautil.h"
 #include "roles.h"
+#include "skillmatch_data.h"
 
 struct seniority_state {
 	double boundary_margin;
 	double min_quantified_share;
 	struct anautil_wordset lead, impact, uncounted;
-	struct skillmatch_titles *titles; /* NULL: no field context */
+	const struct skillmatch_titles *titles; /* shared data; NULL: no field context */
 	bool ladder_group[100]; /* SOC major groups with a principal ladder */
 	int64_t ladder_zone;
 };
@@ -78,7 +79,7 @@ static void seniority_fini(void *state)
 {
 	struct seniority_state *st = state;
 
-	skillmatch_titles_free(st->titles);
+	ima_data_release(st->titles);
 	ima_free(st);
 }
 
@@ -126,7 +127,7 @@ static int seniority_init(const struct ima_conf *conf, void **state,
 	if (ima_conf_string(conf, "titles")[0] != '\0' &&
 	    (ima_data_path(ima_conf_string(conf, "titles"), path, sizeof(path)) != 0 ||
 	     ima_data_path(ima_conf_string(conf, "occupations"), occ_path, sizeof(occ_path)) != 0 ||
-	     (st->titles = skillmatch_titles_load(path, occ_path, msg, sizeof(msg))) == NULL)) {
+	     (st->titles = skillmatch_titles_acquire(path, occ_path, msg, sizeof(msg))) == NULL)) {
 		ima_free(st);
 		return ima_error_set(err, 500, "config", "titles", "cannot load %s", msg);
 	}

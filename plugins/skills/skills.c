@@ -21,10 +21,11 @@
 #include "anautil.h"
 #include "roles.h"
 #include "skillmatch.h"
+#include "skillmatch_data.h"
 
 struct skills_state {
-	struct skillmatch_dict *dict;
-	struct skillmatch_adjacency *adj;
+	const struct skillmatch_dict *dict;      /* shared data */
+	const struct skillmatch_adjacency *adj; /* shared data */
 	double medium_threshold;
 	int64_t max_inferred;
 };
@@ -56,7 +57,7 @@ static int skills_init(const struct ima_conf *conf, void **state,
 			      "dictionary %s not found (set IMAGINATOR_DATA_DIR)", path);
 		goto fail;
 	}
-	st->dict = skillmatch_load(path, msg, sizeof(msg));
+	st->dict = skillmatch_dict_acquire(path, msg, sizeof(msg));
 	if (st->dict == NULL) {
 		ima_error_set(err, 500, "config", "dictionary", "%s", msg);
 		goto fail;
@@ -67,7 +68,7 @@ static int skills_init(const struct ima_conf *conf, void **state,
 				      "adjacency table %s not found", path);
 			goto fail;
 		}
-		st->adj = skillmatch_adjacency_load(path, st->dict, msg, sizeof(msg));
+		st->adj = skillmatch_adjacency_acquire(path, st->dict, msg, sizeof(msg));
 		if (st->adj == NULL) {
 			ima_error_set(err, 500, "config", "adjacency", "%s", msg);
 			goto fail;
@@ -76,7 +77,7 @@ static int skills_init(const struct ima_conf *conf, void **state,
 	*state = st;
 	return 0;
 fail:
-	skillmatch_free(st->dict);
+	ima_data_release(st->dict);
 	ima_free(st);
 	return -1;
 }
@@ -85,8 +86,8 @@ static void skills_fini(void *state)
 {
 	struct skills_state *st = state;
 
-	skillmatch_adjacency_free(st->adj);
-	skillmatch_free(st->dict);
+	ima_data_release(st->adj);
+	ima_data_release(st->dict);
 	ima_free(st);
 }
 
