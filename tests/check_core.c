@@ -66,6 +66,7 @@ int main(void)
 	srunner_add_suite(sr, request_suite());
 	srunner_add_suite(sr, analysis_suite());
 	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, data_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -18,6 +18,7 @@ Suite *config_suite(void);
 Suite *request_suite(void);
 Suite *analysis_suite(void);
 Suite *metrics_suite(void);
+Suite *data_suite(void);
 
 /* Directory of the test plugins (.libs of tests/plugins). */
 const char *test_plugin_dir(void);
