@@ -40,6 +40,27 @@ START_TEST(jobads_sections)
 }
 END_TEST
 
+/* Knowledge areas an ad names beside its technologies (data/areas.tsv). */
+START_TEST(jobads_knowledge_areas)
+{
+	static const char ad[] =
+		"Embedded Engineer\n"
+		"Requirements\n"
+		"- Firmware development for ARM and device drivers on the Linux kernel\n"
+		"- Sound system architecture and communication protocols\n"
+		"- Scripting languages\n";
+	struct ima_req *req = run("Engineer\nI write software.\n", ad, NULL);
+
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "Firmware development"));
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "Device drivers"));
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "Linux kernel"));
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "System architecture"));
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "Communication protocols"));
+	ck_assert(list_has(req, "job_requirements.skills_required", NULL, "Scripting languages"));
+	ima_req_free(req);
+}
+END_TEST
+
 static TCase *jobads_tcase(void)
 {
 	TCase *tc = tcase_create("jobads");
@@ -47,5 +68,6 @@ static TCase *jobads_tcase(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, jobads_sections);
+	tcase_add_test(tc, jobads_knowledge_areas);
 	return tc;
 }
