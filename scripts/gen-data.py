@@ -601,6 +601,19 @@ def add_tools(skills, onet_dir, common):
                         "kind": "knowledge"}
 
 
+# --- knowledge areas of job ads ------------------------------------------------
+# Architecture, development and engineering disciplines, protocols and fields
+# of science and business that job ads name beside their technologies: a
+# hand-written list beside knowledge.tsv.
+
+def add_area_arguments(ap):
+    ap.add_argument("--areas", default=os.path.join(ROOT, "data", "areas.tsv"))
+
+
+def area_hand_files(args):
+    return (args.areas,)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--onet", default=os.path.join(ROOT, "..", "shared", "data", "onet"))
@@ -609,6 +622,7 @@ def main():
     ap.add_argument("--knowledge", default=os.path.join(ROOT, "data", "knowledge.tsv"))
     ap.add_argument("--words", default=WORDLIST)
     add_field_arguments(ap)
+    add_area_arguments(ap)
     args = ap.parse_args()
     words = english_words(args.words)
 
@@ -705,7 +719,7 @@ def main():
             form_owner.setdefault(f, key)
     hand_lines = []
     add_tools(skills, args.onet, common)
-    for hand_path in (args.aliases, args.knowledge) + field_hand_files(args):
+    for hand_path in (args.aliases, args.knowledge) + field_hand_files(args) + area_hand_files(args):
         with open(hand_path, encoding="utf-8") as f:
             hand_lines += [(hand_path, n, line) for n, line in enumerate(f, 1)]
     for hand_path, lineno, line in hand_lines:

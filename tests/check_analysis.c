@@ -571,6 +571,7 @@ START_TEST(analysis_survives_mutated_bodies)
 END_TEST
 
 #include "check_analysis_careers.h"
+#include "check_analysis_jobads.h"
 
 Suite *analysis_suite(void)
 {
@@ -596,5 +597,6 @@ Suite *analysis_suite(void)
 	tcase_add_test(tc, analysis_non_finite_confidence_refused);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, careers_tcase());
+	suite_add_tcase(s, jobads_tcase());
 	return s;
 }

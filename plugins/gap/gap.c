@@ -26,7 +26,8 @@ static const char *const gap_required_heads[] = {
 	"what you will need", "what we're looking for", "what we are looking for",
 	"who you are", "you have", "you bring", "your profile", "skills",
 	"requirements and skills", "skills and experience", "experience",
-	"your skills", "about you", "the ideal candidate", NULL
+	"your skills", "about you", "the ideal candidate", "who we are looking for",
+	"who we're looking for", "who you are looking for", NULL
 };
 
 static const char *const gap_preferred_heads[] = {
@@ -39,7 +40,23 @@ static const char *const gap_preferred_heads[] = {
 static const char *const gap_other_heads[] = {
 	"benefits", "what we offer", "perks", "about us", "who we are",
 	"about the company", "our offer", "compensation", "salary", "why join us",
-	"how to apply", "equal opportunity", NULL
+	"how to apply", "equal opportunity", "company description", "job benefits",
+	"we offer", "further information", "location options", "contact",
+	"application procedure", "terms of employment", NULL
+};
+
+/* Headings of the job itself (its duties, its facts): they end a
+ * "Benefits" or "About us" section, and skills under them are neither
+ * required nor preferred by layout. */
+static const char *const gap_neutral_heads[] = {
+	"job description", "description", "the job", "the role", "the position",
+	"your role", "about the role", "about the job", "about the position",
+	"role", "responsibilities", "key responsibilities", "your responsibilities",
+	"duties", "tasks", "your tasks", "your job", "your mission", "the mission",
+	"what you'll do", "what you will do", "what you'll be doing",
+	"what you will be doing", "job summary", "summary", "overview",
+	"job type", "experience level", "industry", "technologies", "tech stack",
+	"our stack", "our tech stack", NULL
 };
 
 static const char *const gap_preferred_cues[] = {
@@ -129,6 +146,9 @@ static int gap_heading(const char *s, size_t n)
 		    (n > strlen(*h) && strncasecmp(s, *h, strlen(*h)) == 0 &&
 		     strchr(" (:", s[strlen(*h)]) != NULL))
 			return SEC_REQUIRED;
+	for (const char *const *h = gap_neutral_heads; *h; h++)
+		if (anautil_eq_ci(s, n, *h))
+			return SEC_NEUTRAL;
 	for (const char *const *h = gap_other_heads; *h; h++)
 		if (n >= strlen(*h) && strncasecmp(s, *h, strlen(*h)) == 0)
 			return SEC_OTHER;
@@ -509,7 +529,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	const msgpack_object *insights = ima_ctx_get(ctx, "_input.domain_insights");
 	const msgpack_object *exps = ima_ctx_get(ctx, "experiences");
 	const char *ad = "", *title = "", *lvl = "mid-level", *reason;
-	size_t adlen = 0, tlen = 0, lvllen = 9, n = 0;
+	size_t adlen = 0, tlen = 0, lvllen = 9, n = 0, nhits;
 	size_t nreq = 0, npref = 0, mreq = 0, mpref = 0, ireq = 0, ipref = 0, ncrit = 0;
 	double years = 0, align = 0, years_fit, sen_fit;
 	int cand_level, year_gap, sen_gap;
@@ -534,11 +554,13 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	skills = ima_req_alloc(req, (n ? n : 1) * sizeof(*skills));
 	if (skills == NULL)
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
-	for (size_t i = 0; i < n; i++) {
+	nhits = n;
+	n = 0;
+	for (size_t i = 0; i < nhits; i++) {
 		const msgpack_object *e = &job->via.array.ptr[i];
 		const msgpack_object *offs = anautil_map_get(e, "offsets");
-		struct gap_skill *g = &skills[i];
-		bool req_hit = false, pref_hit = false, neutral = false;
+		struct gap_skill *g = &skills[n];
+		bool req_hit = false, pref_hit = false, neutral = false, other = false;
 
 		memset(g, 0, sizeof(*g));
 		anautil_str(anautil_map_get(e, "name"), &g->name, &g->len);
@@ -551,9 +573,14 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 			case SEC_REQUIRED: req_hit = true; break;
 			case SEC_PREFERRED: pref_hit = true; break;
 			case SEC_NEUTRAL: neutral = true; break;
-			case SEC_OTHER: break;
+			case SEC_OTHER: other = true; break;
 			}
 		}
+		/* Named only under "Benefits" or "About us": not asked of the
+		 * candidate, so neither a requirement nor a gap. */
+		if (other && !req_hit && !pref_hit && !neutral)
+			continue;
+		n++;
 		g->required = req_hit || (neutral && !jad.has_required) ||
 			      (!pref_hit && !jad.has_required);
 		g->matched = g->name && (gap_find(cand, "name", g->name, g->len, 0.5) != NULL ||
