@@ -402,14 +402,38 @@ static void roles_join(float *acc, double e)
 }
 
 /*
+ * How many SOC minor groups ("25-2", the first four characters of the code)
+ * the occupations of a match fall in.
+ */
+static size_t roles_minor_groups(const struct roles_state *st,
+				 const struct skillmatch_title_match *m)
+{
+	size_t groups = 0;
+
+	for (size_t o = 0; o < m->noccupations; o++) {
+		const char *code = skillmatch_occupation_get(st->occupations, m->occupations[o])->soc_code;
+		bool seen = false;
+
+		for (size_t k = 0; k < o && !seen; k++)
+			seen = strncmp(code, skillmatch_occupation_get(st->occupations,
+								       m->occupations[k])->soc_code, 4) == 0;
+		groups += !seen;
+	}
+	return groups;
+}
+
+/*
  * Weighs what each of the candidate's titles names: the title line counts
  * most, then jobs from the most recent; a known title covering part of a
- * title counts less; a title shared by many occupations ("Teacher" names 24)
- * says less about each.
+ * title counts less; a title shared by many occupations says less about
+ * each, mostly when they lie in different fields: "Teacher" names 24
+ * occupations, nearly all teachers of one SOC minor group or another, so it
+ * still says the candidate teaches, where "Supervisor" leaves the field
+ * open.
  */
 static void roles_title_evidence(const struct roles_state *st, struct roles_titles *rt)
 {
-	static const double place[ROLES_SOURCES] = { 1.0, 0.9, 0.75, 0.6, 0.5, 0.4,
+	static const double place[ROLES_SOURCES] = { 1.0, 0.7, 0.5, 0.4, 0.3, 0.25,
 						      0.5, 0.5, 0.5, 0.5 };
 	size_t nocc = skillmatch_occupations_count(st->occupations);
 
@@ -419,8 +443,10 @@ static void roles_title_evidence(const struct roles_state *st, struct roles_titl
 
 		for (size_t k = 0; k < nm; k++) {
 			double cover = (double)m[k].words / (double)m[k].part_words;
+			size_t groups = roles_minor_groups(st, &m[k]);
 			double e = place[i] * (0.4 + 0.6 * cover) /
-				   (1.0 + 0.25 * (double)(m[k].noccupations - 1));
+				   ((1.0 + 0.25 * (double)(groups - 1)) *
+				    (1.0 + 0.05 * (double)(m[k].noccupations - groups)));
 
 			if (3 * m[k].words < m[k].part_words)
 				continue;
