@@ -403,21 +403,29 @@ static void roles_join(float *acc, double e)
 
 /*
  * How many SOC minor groups ("25-2", the first four characters of the code)
- * the occupations of a match fall in.
+ * the occupations of a match fall in: one pass, a bit per group.
  */
 static size_t roles_minor_groups(const struct roles_state *st,
 				 const struct skillmatch_title_match *m)
 {
+	unsigned char seen[1000 / 8 + 1];
 	size_t groups = 0;
 
+	memset(seen, 0, sizeof(seen));
 	for (size_t o = 0; o < m->noccupations; o++) {
-		const char *code = skillmatch_occupation_get(st->occupations, m->occupations[o])->soc_code;
-		bool seen = false;
+		const char *c = skillmatch_occupation_get(st->occupations, m->occupations[o])->soc_code;
+		unsigned g;
 
-		for (size_t k = 0; k < o && !seen; k++)
-			seen = strncmp(code, skillmatch_occupation_get(st->occupations,
-								       m->occupations[k])->soc_code, 4) == 0;
-		groups += !seen;
+		if (c[0] < '0' || c[0] > '9' || c[1] < '0' || c[1] > '9' || c[2] != '-' ||
+		    c[3] < '0' || c[3] > '9') {
+			groups++;
+			continue;
+		}
+		g = (unsigned)((c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[3] - '0'));
+		if (!(seen[g / 8] & (1u << (g % 8)))) {
+			seen[g / 8] |= (unsigned char)(1u << (g % 8));
+			groups++;
+		}
 	}
 	return groups;
 }
