@@ -13,10 +13,14 @@
  *                             of the heading title (O*NET labels, below)
  *
  * Usage: ima-eval [-c CONF] [--data DIR] [--subset N] [--by-category]
- *                 [--set indeed|skillspan|livecareer]...
+ *                 [--no-heading] [--set indeed|skillspan|livecareer]...
  *        ima-eval [--data DIR] --label TITLE...   (prints the labels only)
  * --subset N: the first N records of each set, of each category for
  * livecareer (its file is sorted by category). Every set by default.
+ * --no-heading: livecareer resumes are analysed without their first
+ * non-blank line, the one the label is read from, so that the role fit
+ * measures what the rest of the resume says (the title line would
+ * otherwise hand the roles stage the label itself).
  * Prints a table of aggregate figures only: the resumes hold personal data.
  * Each figure has the target of the analysis' accuracy goals beside it, and
  * for livecareer the category where it is lowest.
@@ -1186,7 +1190,22 @@ static int eval_label_titles(const char *dir, char **titles, size_t n)
 	return 0;
 }
 
-static int eval_livecareer(struct ima_engine *eng, const char *dir, long subset, bool by_category)
+/*
+ * The resume without its first non-blank line (the heading title), the
+ * blank lines before it and its line break.
+ */
+static const char *eval_drop_heading(const char *text)
+{
+	const char *p = text;
+
+	while (*p != '\0' && isspace((unsigned char)*p))
+		p++;
+	p += strcspn(p, "\n");
+	return *p == '\n' ? p + 1 : p;
+}
+
+static int eval_livecareer(struct ima_engine *eng, const char *dir, long subset, bool by_category,
+			   bool no_heading)
 {
 	struct eval_onet onet = { 0 };
 	struct eval_cat *cats = calloc(EVAL_MAX_CATS, sizeof(*cats));
@@ -1227,7 +1246,9 @@ static int eval_livecareer(struct ima_engine *eng, const char *dir, long subset,
 			json_decref(rec);
 			continue;
 		}
-		request = json_pack("{s:s, s:s}", "resume_text", text, "reference_date", "2021-01-01");
+		request = json_pack("{s:s, s:s}", "resume_text",
+				    no_heading ? eval_drop_heading(text) : text,
+				    "reference_date", "2021-01-01");
 		req = eval_run(eng, request);
 		eval_cover_add(req, &c->cover);
 		label = eval_title_label(&onet, heading ? heading : "", &rule);
@@ -1260,7 +1281,7 @@ enum { EVAL_INDEED = 1, EVAL_SKILLSPAN = 2, EVAL_LIVECAREER = 4 };
 
 static const char eval_usage[] =
 	"usage: ima-eval [-c CONF] [--data DIR] [--subset N] [--by-category]\n"
-	"                [--set indeed|skillspan|livecareer]...\n"
+	"                [--no-heading] [--set indeed|skillspan|livecareer]...\n"
 	"       ima-eval [--data DIR] --label TITLE...\n";
 
 int main(int argc, char **argv)
@@ -1272,12 +1293,13 @@ int main(int argc, char **argv)
 		{ "set", required_argument, NULL, 'S' },
 		{ "by-category", no_argument, NULL, 'B' },
 		{ "label", no_argument, NULL, 'L' },
+		{ "no-heading", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf = NULL, *dir = getenv("IMAGINATOR_EVAL_DATA");
 	long subset = 0;
 	unsigned sets = 0;
-	bool by_category = false, label = false;
+	bool by_category = false, label = false, no_heading = false;
 	struct ima_engine *eng;
 	struct ima_error err;
 	char path[4096], msg[256];
@@ -1293,6 +1315,7 @@ int main(int argc, char **argv)
 		case 's': subset = atol(optarg); break;
 		case 'B': by_category = true; break;
 		case 'L': label = true; break;
+		case 'H': no_heading = true; break;
 		case 'S':
 			if (strcmp(optarg, "indeed") == 0)
 				sets |= EVAL_INDEED;
@@ -1344,7 +1367,7 @@ int main(int argc, char **argv)
 	}
 	/* Last: its per-category table comes after the main one. */
 	if (sets & EVAL_LIVECAREER)
-		rc |= eval_livecareer(eng, dir, subset, by_category);
+		rc |= eval_livecareer(eng, dir, subset, by_category, no_heading);
 	clock_gettime(CLOCK_MONOTONIC, &w1);
 	printf("\n%s, %.1f s CPU, %.1f s wall\n", ima_engine_source(eng),
 	       (double)(clock() - t0) / CLOCKS_PER_SEC,

@@ -103,6 +103,28 @@ START_TEST(careers_data_engineer)
 }
 END_TEST
 
+/*
+ * No title line: the most recent job says what the candidate does now, and
+ * "Teacher" still says it although it names 24 occupations (nearly all in
+ * the teachers' SOC minor groups), ahead of an older, narrower title.
+ */
+START_TEST(careers_recent_broad_title)
+{
+	struct ima_req *req = run(
+		"Summary\nPatient and organised, with a calm classroom manner.\n"
+		"Experience\nTeacher , 08/2016 to Current\nCompany Name \xef\xbc\x8d City , State\n"
+		"Planned lessons for 28 pupils and met parents every term.\n"
+		"Cashier , 06/2012 to 07/2016\nCompany Name \xef\xbc\x8d City , State\n"
+		"Handled cash and card payments.\n", "", NULL);
+	int teacher = role_rank(req, "25-", 3);
+
+	ck_assert_msg(teacher >= 0, "no teaching role in the top 3: %s",
+		      str_at(req, "role_suggestions.0.soc_code"));
+	ck_assert_msg(role_rank(req, "41-2011", 1) < 0, "the older job ranks first");
+	ima_req_free(req);
+}
+END_TEST
+
 /* Field words set the level from titles: a staff nurse is not a staff
  * engineer, a school principal is a principal. */
 START_TEST(careers_title_levels)
@@ -150,5 +172,6 @@ static TCase *careers_tcase(void)
 	tcase_add_test(tc, careers_charge_nurse);
 	tcase_add_test(tc, careers_data_engineer);
 	tcase_add_test(tc, careers_title_levels);
+	tcase_add_test(tc, careers_recent_broad_title);
 	return tc;
 }

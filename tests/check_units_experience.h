@@ -184,6 +184,15 @@ static const struct test_case cases[] = {
       "WORK EXPERIENCE\n\nPosition: Technical Support Engineer\n\nCompany: Contoso Corporation -\n\n"
       "- Resolved tickets\n",
       2019, 1, 1, { { "Technical Support Engineer", "Contoso Corporation", 0, 0, 0, 0, 0, 0 } }, 0, -1 },
+    { "undated job under a bare employer name, after a dated one",
+      "WORK EXPERIENCE\n\nStore Manager\n\nNorthwind Traders -\n\nMay 2015 to Present\n\n"
+      "- Ran a team of 12\n\nQA Analyst\n\nGlobex\n\nTested billing releases by hand.\n",
+      2019, 1, 2, { { "Store Manager", "Northwind Traders", 2015, 5, 2019, 1, 1, 45 },
+                    { "QA Analyst", "Globex", 0, 0, 0, 0, 0, 0 } }, 45, -1 },
+    { "a duty or a period under a title is no employer",
+      "WORK EXPERIENCE\n\nSales Manager\n\nSales marketing\n\n"
+      "Branch Manager\n\n+1 year\n\nEDUCATION\n\nB.Com\n",
+      2019, 1, 0, { { NULL } }, 0, -1 },
 };
 
 

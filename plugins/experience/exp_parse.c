@@ -2518,10 +2518,30 @@ static int join_split_ranges(struct parser *ps)
 }
 
 /*
+ * A bare employer name on its own line, set off by a blank line below it as
+ * Indeed sets off its header lines: "Oracle", "Domino's pizza", "IT Mall".
+ * At most four capitalised-first words, none of them a title word or a
+ * digit, so a duty ("Sales marketing") or a period ("+1 year") is no
+ * employer.
+ */
+static int employer_name_line(const struct parser *ps, size_t j, const struct cues *cc)
+{
+    const struct text_line *cl = &ps->lines[j];
+    size_t first = trim_left_plain(ps, cl->start, cl->end);
+    unsigned char last = byte_at(ps, cl->end - 1);
+    if (cc->words == 0 || cc->words > 4 || cc->title || cc->digits || cc->institution)
+        return 0;
+    if (first >= cl->end || !is_upper(byte_at(ps, first)) || last == '.' || last == ',')
+        return 0;
+    return j + 1 >= ps->line_count || line_is_blank(&ps->lines[j + 1]);
+}
+
+/*
  * An undated job in the Indeed layout: a role line that opens a block, then
- * an employer line ("Company -", "Company - City, State" or a name with a
- * corporate cue), and no date range right after it (a dated job is read
- * from its date line instead).  Returns the employer line or SIZE_MAX.
+ * an employer line ("Company -", "Company - City, State", a name with a
+ * corporate cue or a bare name as employer_name_line() says), and no date
+ * range right after it (a dated job is read from its date line instead).
+ * Returns the employer line or SIZE_MAX.
  */
 static size_t undated_header(const struct parser *ps, size_t i, size_t floor_line)
 {
@@ -2541,7 +2561,8 @@ static size_t undated_header(const struct parser *ps, size_t i, size_t floor_lin
     if (cl->section != SECTION_EXPERIENCE || cl->bullet || !header_candidate(ps, cl) || location_line(ps, cl))
         return SIZE_MAX;
     cues_of(ps, cl->start, cl->end, &cc);
-    if (cc.strong_title || cc.degree || cc.words > 10 || (!trailing_dash(ps, cl) && !cc.company))
+    if (cc.strong_title || cc.degree || cc.words > 10 ||
+        (!trailing_dash(ps, cl) && !cc.company && !employer_name_line(ps, j, &cc)))
         return SIZE_MAX;
     /* the date may follow the employer line, or a location line and then the date */
     for (k = j; (k = next_content_line(ps, k)) != SIZE_MAX && k - j <= 4;) {

@@ -404,14 +404,46 @@ static void roles_join(float *acc, double e)
 }
 
 /*
+ * How many SOC minor groups ("25-2", the first four characters of the code)
+ * the occupations of a match fall in: one pass, a bit per group.
+ */
+static size_t roles_minor_groups(const struct roles_state *st,
+				 const struct skillmatch_title_match *m)
+{
+	unsigned char seen[1000 / 8 + 1];
+	size_t groups = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (size_t o = 0; o < m->noccupations; o++) {
+		const char *c = skillmatch_occupation_get(st->occupations, m->occupations[o])->soc_code;
+		unsigned g;
+
+		if (c[0] < '0' || c[0] > '9' || c[1] < '0' || c[1] > '9' || c[2] != '-' ||
+		    c[3] < '0' || c[3] > '9') {
+			groups++;
+			continue;
+		}
+		g = (unsigned)((c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[3] - '0'));
+		if (!(seen[g / 8] & (1u << (g % 8)))) {
+			seen[g / 8] |= (unsigned char)(1u << (g % 8));
+			groups++;
+		}
+	}
+	return groups;
+}
+
+/*
  * Weighs what each of the candidate's titles names: the title line counts
  * most, then jobs from the most recent; a known title covering part of a
- * title counts less; a title shared by many occupations ("Teacher" names 24)
- * says less about each.
+ * title counts less; a title shared by many occupations says less about
+ * each, mostly when they lie in different fields: "Teacher" names 24
+ * occupations, nearly all teachers of one SOC minor group or another, so it
+ * still says the candidate teaches, where "Supervisor" leaves the field
+ * open.
  */
 static void roles_title_evidence(const struct roles_state *st, struct roles_titles *rt)
 {
-	static const double place[ROLES_SOURCES] = { 1.0, 0.9, 0.75, 0.6, 0.5, 0.4,
+	static const double place[ROLES_SOURCES] = { 1.0, 0.7, 0.5, 0.4, 0.3, 0.25,
 						      0.5, 0.5, 0.5, 0.5 };
 	size_t nocc = skillmatch_occupations_count(st->occupations);
 
@@ -421,8 +453,10 @@ static void roles_title_evidence(const struct roles_state *st, struct roles_titl
 
 		for (size_t k = 0; k < nm; k++) {
 			double cover = (double)m[k].words / (double)m[k].part_words;
+			size_t groups = roles_minor_groups(st, &m[k]);
 			double e = place[i] * (0.4 + 0.6 * cover) /
-				   (1.0 + 0.25 * (double)(m[k].noccupations - 1));
+				   ((1.0 + 0.25 * (double)(groups - 1)) *
+				    (1.0 + 0.05 * (double)(m[k].noccupations - groups)));
 
 			if (3 * m[k].words < m[k].part_words)
 				continue;
