@@ -21,6 +21,14 @@ TESTS += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lightt
 # Scopes and the admin routes: auth stages, python3-jwt tokens, Redis.
 TESTS += tests/e2e/auth-scopes.test
 EXTRA_DIST += tests/e2e/auth-scopes.test
+# /health/live and /health/ready, with a stage whose dependency a test
+# takes down and up (tests/plugins/healthsim.c).
+TESTS += tests/e2e/health.test
+EXTRA_DIST += tests/e2e/health.test
+check_LTLIBRARIES += tests/plugins/healthsim.la
+tests_plugins_healthsim_la_SOURCES = tests/plugins/healthsim.c
+tests_plugins_healthsim_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_healthsim_la_LIBADD = core/libimaginator.la $(MSGPACK_LIBS)
 check_PROGRAMS += tests/e2e/fcgi-client
 tests_e2e_fcgi_client_SOURCES = tests/e2e/fcgi-client.c
 tests_e2e_fcgi_client_CFLAGS = $(AM_CFLAGS) -pthread
