@@ -26,6 +26,11 @@ EXTRA_DIST += tests/e2e/auth-scopes.test
 TESTS += tests/e2e/health.test
 EXTRA_DIST += tests/e2e/health.test
 check_LTLIBRARIES += tests/plugins/healthsim.la
+# docs/openapi.yaml, the contract of the routes, against real answers
+# (python3-jsonschema, python3-yaml).
+TESTS += tests/e2e/openapi.test
+EXTRA_DIST += tests/e2e/openapi.test tests/openapi-check.py
+dist_doc_DATA += docs/openapi.yaml
 tests_plugins_healthsim_la_SOURCES = tests/plugins/healthsim.c
 tests_plugins_healthsim_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_healthsim_la_LIBADD = core/libimaginator.la $(MSGPACK_LIBS)
