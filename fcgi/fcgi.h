@@ -23,9 +23,16 @@ enum ima_fcgi_route {
 	IMA_ROUTE_PIPELINE,
 	IMA_ROUTE_INVALIDATE,
 	IMA_ROUTE_CACHE_ME,
+	IMA_ROUTE_HEALTH_LIVE,
+	IMA_ROUTE_HEALTH_READY,
 	IMA_ROUTE_OTHER,
 	IMA_ROUTE_COUNT
 };
+
+/* The version of the HTTP API (info.version of docs/openapi.yaml), sent
+ * as Imaginator-Api-Version on every answer: the major is the /v1 of the
+ * paths, the minor grows with additions a client may ignore. */
+#define IMA_FCGI_API_VERSION "1.0"
 
 #define IMA_FCGI_STATUS_SLOTS 16 /* the statuses we answer, plus "other" */
 #define IMA_FCGI_BUCKETS 14      /* latency histogram buckets, +Inf last */

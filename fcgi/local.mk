@@ -21,6 +21,19 @@ TESTS += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/lightt
 # Scopes and the admin routes: auth stages, python3-jwt tokens, Redis.
 TESTS += tests/e2e/auth-scopes.test
 EXTRA_DIST += tests/e2e/auth-scopes.test
+# /health/live and /health/ready, with a stage whose dependency a test
+# takes down and up (tests/plugins/healthsim.c).
+TESTS += tests/e2e/health.test
+EXTRA_DIST += tests/e2e/health.test
+check_LTLIBRARIES += tests/plugins/healthsim.la
+# docs/openapi.yaml, the contract of the routes, against real answers
+# (python3-jsonschema, python3-yaml).
+TESTS += tests/e2e/openapi.test
+EXTRA_DIST += tests/e2e/openapi.test tests/openapi-check.py docs/openapi.md
+dist_doc_DATA += docs/openapi.yaml
+tests_plugins_healthsim_la_SOURCES = tests/plugins/healthsim.c
+tests_plugins_healthsim_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_healthsim_la_LIBADD = core/libimaginator.la $(MSGPACK_LIBS)
 check_PROGRAMS += tests/e2e/fcgi-client
 tests_e2e_fcgi_client_SOURCES = tests/e2e/fcgi-client.c
 tests_e2e_fcgi_client_CFLAGS = $(AM_CFLAGS) -pthread
@@ -48,3 +61,17 @@ EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/l
 	bench/llm/run.sh bench/llm/upstream.c bench/llm/post.lua bench/llm/gap-reply.json \
 	bench/llm/trace-cost.sh \
 	docs/fcgi.md
+
+# A third-party lint of docs/openapi.yaml (Redocly's recommended rules),
+# opt-in: it needs node and the npm registry. The CLI goes into a cache
+# under the build tree, never into the source tree. docs/openapi.md lists
+# what it may still warn about.
+REDOCLY_CLI = @redocly/cli@2.77.0
+lint-openapi:
+	@command -v npx >/dev/null 2>&1 || { echo "lint-openapi: npx not found (apt-get install npm)"; exit 1; }
+	cd $(abs_builddir) && npx --yes --cache $(abs_builddir)/tests/.npm-redocly \
+		$(REDOCLY_CLI) lint --format=stylish $(abs_top_srcdir)/docs/openapi.yaml
+clean-local: clean-redocly
+clean-redocly:
+	-rm -rf tests/.npm-redocly
+.PHONY: lint-openapi clean-redocly

@@ -23,7 +23,7 @@ static const double fcgi_bounds[IMA_FCGI_BUCKETS - 1] = {
 
 static const char *const fcgi_route_labels[IMA_ROUTE_COUNT] = {
 	"/v1/analyze", "/analyze", "/health", "/metrics", "/v1/pipeline",
-	"/v1/cache/invalidate", "/v1/cache/me", "other"
+	"/v1/cache/invalidate", "/v1/cache/me", "/health/live", "/health/ready", "other"
 };
 
 const char *ima_fcgi_route_label(enum ima_fcgi_route route)

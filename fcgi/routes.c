@@ -1,9 +1,11 @@
 /*
  * routes.c - what a request is answered: POST /v1/analyze (and /analyze),
- * GET /health, /metrics and /v1/pipeline, POST /v1/cache/invalidate and
- * DELETE /v1/cache/me, the scopes they need, the errors in the client's
- * format, request ids, the response headers, the metrics of each request
- * and its access log line. It reads the request through an FCGX_Request
+ * GET /health, /health/live, /health/ready, /metrics and /v1/pipeline,
+ * POST /v1/cache/invalidate and DELETE /v1/cache/me, the scopes they need,
+ * the errors in the client's format, request ids, the response headers,
+ * the metrics of each request and its access log line. docs/openapi.yaml
+ * is the contract of these routes; tests/e2e/openapi.test holds the
+ * answers to it. It reads the request through an FCGX_Request
  * (its envp and streams) and knows nothing of sockets or threads.
  */
 #include "config.h"
@@ -150,7 +152,7 @@ static void fcgi_send(FCGX_Request *r, struct fcgi_resp *resp, const char *id)
 	ima_buf_append_uint(&head, resp->body.len);
 	IMA_BUF_LIT(&head, "\r\nX-Request-Id: ");
 	ima_buf_append(&head, id, strlen(id));
-	IMA_BUF_LIT(&head, "\r\n");
+	IMA_BUF_LIT(&head, "\r\nImaginator-Api-Version: " IMA_FCGI_API_VERSION "\r\n");
 	if (resp->allow != NULL) {
 		IMA_BUF_LIT(&head, "Allow: ");
 		ima_buf_append(&head, resp->allow, strlen(resp->allow));
@@ -317,6 +319,8 @@ static enum ima_fcgi_route fcgi_route(const char *path)
 		{ "/v1/analyze", IMA_ROUTE_ANALYZE_V1 },
 		{ "/analyze", IMA_ROUTE_ANALYZE },
 		{ "/health", IMA_ROUTE_HEALTH },
+		{ "/health/live", IMA_ROUTE_HEALTH_LIVE },
+		{ "/health/ready", IMA_ROUTE_HEALTH_READY },
 		{ "/metrics", IMA_ROUTE_METRICS },
 		{ "/v1/pipeline", IMA_ROUTE_PIPELINE },
 		{ "/v1/cache/invalidate", IMA_ROUTE_INVALIDATE },
@@ -578,6 +582,28 @@ static void fcgi_analyze(struct ima_fcgi_worker *w, FCGX_Request *r,
 		"application/msgpack" : "application/json";
 }
 
+/*
+ * GET /health/ready: the stages' dependencies, as /health probes them. A
+ * degraded one (Redis away: the cache reads as misses; an LLM key set
+ * aside: the offline parts answer) still serves analyses, so only one
+ * that is down makes the worker unready: 503, for a balancer to route
+ * around it.
+ */
+static void fcgi_ready(struct ima_fcgi_worker *w, struct fcgi_resp *resp)
+{
+	struct ima_buf deps = { 0 };
+	int worst = ima_engine_health(w->eng, &deps);
+
+	resp->status = worst >= 2 ? 503 : 200;
+	ima_buf_printf(&resp->body, "{\"ready\":%s,\"status\":\"%s\",\"api_version\":\""
+		       IMA_FCGI_API_VERSION "\",\"dependencies\":",
+		       worst >= 2 ? "false" : "true",
+		       worst == 0 ? "ok" : worst == 1 ? "degraded" : "down");
+	ima_buf_append(&resp->body, deps.data ? deps.data : "[]", deps.data ? deps.len : 2);
+	ima_buf_append(&resp->body, "}", 1);
+	ima_buf_free(&deps);
+}
+
 /* "2026-11-25T16:42:23." for the current second, formatted again only when
  * the second changes; then the milliseconds. */
 static void fcgi_log_time(struct ima_fcgi_thread *t, struct ima_buf *line)
@@ -709,7 +735,8 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 	}
 	is_post = strcmp(method, "POST") == 0;
 	resp.head_only = strcmp(method, "HEAD") == 0;
-	/* /health stays open: load balancers probe it without credentials. */
+	/* The /health routes stay open: load balancers and orchestrators
+	 * probe them without credentials. */
 	need = route == IMA_ROUTE_METRICS ? w->metrics_scope :
 	       route == IMA_ROUTE_PIPELINE ? w->pipeline_scope : "";
 
@@ -729,6 +756,8 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 		}
 		break;
 	case IMA_ROUTE_HEALTH:
+	case IMA_ROUTE_HEALTH_LIVE:
+	case IMA_ROUTE_HEALTH_READY:
 	case IMA_ROUTE_METRICS:
 	case IMA_ROUTE_PIPELINE:
 		if (strcmp(method, "GET") != 0 && !resp.head_only) {
@@ -748,6 +777,15 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 			ima_buf_append(&resp.body, deps.data ? deps.data : "[]", deps.data ? deps.len : 2);
 			ima_buf_append(&resp.body, "}", 1);
 			ima_buf_free(&deps);
+		} else if (route == IMA_ROUTE_HEALTH_LIVE) {
+			/* A worker answers: the process is up. Nothing is probed,
+			 * so a slow Redis never makes a liveness probe fail and
+			 * get a healthy process restarted. */
+			ima_buf_printf(&resp.body, "{\"status\":\"ok\",\"api_version\":\""
+				       IMA_FCGI_API_VERSION "\",\"version\":\"%s\",\"pid\":%d}",
+				       PACKAGE_VERSION, (int)w->pid);
+		} else if (route == IMA_ROUTE_HEALTH_READY) {
+			fcgi_ready(w, &resp);
 		} else if (route == IMA_ROUTE_PIPELINE) {
 			ima_buf_append(&resp.body, w->pipeline.data, w->pipeline.len);
 		} else {
@@ -801,8 +839,9 @@ void ima_fcgi_build_static(struct ima_fcgi_worker *w)
 
 	/* The fixed part; the status and the dependencies are added per
 	 * request, since Redis or an LLM endpoint can come and go. */
-	ima_buf_printf(&w->health, "\"version\":\"%s\",\"pid\":%d,"
-		       "\"config\":", PACKAGE_VERSION, (int)getpid());
+	ima_buf_printf(&w->health, "\"api_version\":\"" IMA_FCGI_API_VERSION "\","
+		       "\"version\":\"%s\",\"pid\":%d,\"config\":",
+		       PACKAGE_VERSION, (int)getpid());
 	ima_json_write_str(&w->health, src, strlen(src));
 	ima_buf_append(&w->health, ",\"stages\":[", 11);
 	for (size_t i = 0; i < w->nstages; i++) {

@@ -211,7 +211,7 @@ restricted_checks() {
 	conf=$3
 	grep -q "$4" "$conf" && ok "$name: the example restricts the operator's routes ($4)" ||
 		not_ok "$name: the example restricts the operator's routes" "no '$4' in $conf"
-	for r in /metrics /health /v1/pipeline; do
+	for r in /metrics /health /health/live /health/ready /v1/pipeline; do
 		s=$(http GET "$base$r")
 		[ "$s" = 200 ] && ok "$name: GET $r from 127.0.0.1 gets through" ||
 			not_ok "$name: GET $r from 127.0.0.1 gets through" "status $s"
@@ -224,7 +224,7 @@ restricted_checks() {
 		return 0
 	fi
 	ok "$name: POST /v1/analyze from 127.0.0.2 is served"
-	for r in /metrics /health /v1/pipeline /v1/cache/invalidate; do
+	for r in /metrics /health /health/live /health/ready /v1/pipeline /v1/cache/invalidate; do
 		s=$(http GET "$base$r" --interface 127.0.0.2)
 		[ "$s" = 403 ] && ok "$name: GET $r from 127.0.0.2 is 403" ||
 			not_ok "$name: GET $r from 127.0.0.2 is 403" "status $s" "$(head -c 200 "$tmp/body")"
