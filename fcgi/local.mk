@@ -34,6 +34,8 @@ man/imaginator-fcgi.8: $(srcdir)/man/imaginator-fcgi.8.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) man && $(IMA_UNIT_SED) $(srcdir)/man/imaginator-fcgi.8.in > $@.tmp && mv $@.tmp $@
 CLEANFILES += $(systemdsystemunit_DATA) $(sysusers_DATA) man/imaginator-fcgi.8
 EXTRA_DIST += fcgi/systemd/imaginator-fcgi.service.in fcgi/systemd/imaginator.sysusers
+TESTS += tests/systemd-units.test
+EXTRA_DIST += tests/systemd-units.test
 
 # ---- end-to-end tests ---------------------------------------------------
 # Real lighttpd, nginx and Apache started on loopback by the tests.
