@@ -10,7 +10,7 @@ imaginator_fcgi_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS) $(JANSSON_CFLAGS) -pthread
 imaginator_fcgi_LDADD = core/libimaginator.la $(FCGI_LIBS) $(JANSSON_LIBS) \
 	$(MSGPACK_LIBS) -lpthread
 
-man_MANS = man/imaginator-fcgi.8
+man_MANS += man/imaginator-fcgi.8
 EXTRA_DIST += man/imaginator-fcgi.8.in
 
 # systemd units and the service's user, with the configured paths: both
@@ -19,19 +19,19 @@ systemdsystemunit_DATA = fcgi/systemd/imaginator-fcgi.service \
 	fcgi/systemd/imaginator-fcgi-standalone.service
 dist_systemdsystemunit_DATA = fcgi/systemd/imaginator-fcgi.socket
 sysusers_DATA = fcgi/systemd/imaginator.conf
-IMA_UNIT_SED = sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+IMA_PATH_SED = sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	-e 's|@pkglibdir[@]|$(pkglibdir)|g' -e 's|@pkgdatadir[@]|$(pkgdatadir)|g' \
 	-e 's|@systemdsystemunitdir[@]|$(systemdsystemunitdir)|g'
 fcgi/systemd/imaginator-fcgi.service: $(srcdir)/fcgi/systemd/imaginator-fcgi.service.in Makefile
-	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && $(IMA_UNIT_SED) -e '/^@LISTEN@/d' -e 's/^@SOCKET@//' \
+	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && $(IMA_PATH_SED) -e '/^@LISTEN@/d' -e 's/^@SOCKET@//' \
 		$(srcdir)/fcgi/systemd/imaginator-fcgi.service.in > $@.tmp && mv $@.tmp $@
 fcgi/systemd/imaginator-fcgi-standalone.service: $(srcdir)/fcgi/systemd/imaginator-fcgi.service.in Makefile
-	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && $(IMA_UNIT_SED) -e '/^@SOCKET@/d' -e 's/^@LISTEN@//' \
+	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && $(IMA_PATH_SED) -e '/^@SOCKET@/d' -e 's/^@LISTEN@//' \
 		$(srcdir)/fcgi/systemd/imaginator-fcgi.service.in > $@.tmp && mv $@.tmp $@
 fcgi/systemd/imaginator.conf: $(srcdir)/fcgi/systemd/imaginator.sysusers
 	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && cp $(srcdir)/fcgi/systemd/imaginator.sysusers $@
 man/imaginator-fcgi.8: $(srcdir)/man/imaginator-fcgi.8.in Makefile
-	$(AM_V_GEN)$(MKDIR_P) man && $(IMA_UNIT_SED) $(srcdir)/man/imaginator-fcgi.8.in > $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(MKDIR_P) man && $(IMA_PATH_SED) $(srcdir)/man/imaginator-fcgi.8.in > $@.tmp && mv $@.tmp $@
 CLEANFILES += $(systemdsystemunit_DATA) $(sysusers_DATA) man/imaginator-fcgi.8
 EXTRA_DIST += fcgi/systemd/imaginator-fcgi.service.in fcgi/systemd/imaginator.sysusers
 TESTS += tests/systemd-units.test
