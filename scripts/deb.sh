@@ -99,6 +99,9 @@ install_check() {
 	cmd=$(unit_value $unit ExecStart)
 	envs=$(unit_value $unit Environment)
 	user=$(unit_value $unit User)
+	group=$(unit_value $unit Group)
+	groups=$(unit_value $unit SupplementaryGroups)
+	umask=$(unit_value $unit UMask)
 	# EnvironmentFile=-FILE: VAR=value lines, the value to the end of the line.
 	efile=$(unit_value $unit EnvironmentFile)
 	set --
@@ -109,13 +112,16 @@ install_check() {
 		done <"${efile#-}"
 	fi
 	mkdir -p /run/imaginator && chown "$user" /run/imaginator
+	# As systemd would: the unit's user, group, supplementary groups and
+	# umask (setpriv, util-linux), its environment, its command line.
 	# shellcheck disable=SC2086 # the unit's words, split as systemd splits them
-	env -i PATH=/usr/sbin:/usr/bin $envs "$@" runuser -u "$user" -- $cmd --pidfile /run/imaginator/pid \
-		>"$out.daemon" 2>&1 &
+	(umask "${umask:-0022}" && exec env -i PATH=/usr/sbin:/usr/bin $envs "$@" \
+		setpriv --reuid="$user" --regid="${group:-$user}" --groups="${groups:-$user}" -- \
+		$cmd --pidfile /run/imaginator/pid) >"$out.daemon" 2>&1 &
 	i=0
 	while [ ! -S /run/imaginator/fcgi.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	if health >"$out" 2>&1 && grep -q '^Status: 200' "$out" && grep -q '"status":"ok"' "$out"; then
-		ok "imaginator-fcgi as $unit runs it ($envs, $efile, user $user) serves /health"
+		ok "imaginator-fcgi as $unit runs it ($envs, $efile, user $user, groups ${groups:-none}) serves /health"
 	else
 		not_ok "/health from the packaged daemon: $(head -c 400 "$out"; tail -5 "$out.daemon")"
 	fi
