@@ -30,7 +30,7 @@ static void usage(FILE *out)
 	fputs("usage: imaginator analyze [-c CONF] [--pretty] [--msgpack-in] [--msgpack-out]\n"
 	      "                          [--authorization VALUE] [--api-key KEY] FILE|-\n"
 	      "       imaginator config check [-c CONF]\n"
-	      "       imaginator plugins\n"
+	      "       imaginator plugins [--man]\n"
 	      "       imaginator cache invalidate --user U [--tenant T] [-c CONF]\n"
 	      "       imaginator version\n"
 	      "\n"
@@ -345,6 +345,56 @@ static void print_plugin(const struct ima_plugin *p, const char *path)
 	print_options(p->options);
 }
 
+/* Text as roff: backslashes and double quotes escaped, a leading dot or
+ * quote made literal, hyphens as minus signs (values are typed as shown). */
+static void man_text(const char *s)
+{
+	if (s[0] == '.' || s[0] == '\'')
+		fputs("\\&", stdout);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", stdout);
+		else if (*s == '-')
+			fputs("\\-", stdout);
+		else if (*s == '"')
+			fputs("\\(dq", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+/* The same listing as a section of imaginator.conf(5): one .SS a group,
+ * one .TP an option. */
+static void man_group(const char *title, const char *what, const struct ima_option *options)
+{
+	printf(".SS ");
+	man_text(title);
+	printf("\n");
+	man_text(what);
+	printf("\n");
+	if (options == NULL || options[0].name == NULL)
+		printf(".PP\nNo options.\n");
+	for (const struct ima_option *o = options; o && o->name; o++) {
+		printf(".TP\n.BR ");
+		man_text(o->name);
+		printf(" \" (%s, default ", type_name(o->type));
+		man_text(o->default_value && o->default_value[0] ? o->default_value : "\"\"");
+		printf(")\"\n");
+		man_text(o->description ? o->description : "");
+		printf("%s\n", o->flags & IMA_OPT_SECRET ?
+		       "; secret: left out of the pipeline fingerprint and redacted" : "");
+	}
+}
+
+static void man_plugin(const struct ima_plugin *p)
+{
+	char title[256];
+
+	snprintf(title, sizeof(title), "plugin = \"%s\" (%s)", p->name,
+		 p->version ? p->version : "");
+	man_group(title, p->description ? p->description : "", p->options);
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -358,13 +408,15 @@ static int cmd_plugins(int argc, char **argv)
 	size_t n = 0;
 	int bad = 0;
 
-	(void)argv;
-	if (argc != 1) {
+	bool man = argc == 2 && strcmp(argv[1], "--man") == 0;
+
+	if (argc != 1 && !man) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	printf("plugin path: %s (host ABI %d.%d)\n\n", dirs, IMA_ABI_MAJOR,
-	       IMA_ABI_MINOR);
+	if (!man)
+		printf("plugin path: %s (host ABI %d.%d)\n\n", dirs, IMA_ABI_MAJOR,
+		       IMA_ABI_MINOR);
 	for (const char *p = dirs; p && *p;) {
 		const char *colon = strchr(p, ':');
 		size_t len = colon ? (size_t)(colon - p) : strlen(p);
@@ -403,15 +455,26 @@ static int cmd_plugins(int argc, char **argv)
 			fprintf(stderr, "imaginator: %s\n", err.message);
 			bad++;
 		} else {
-			print_plugin(&lp.desc, names[i]);
+			if (man)
+				man_plugin(&lp.desc);
+			else
+				print_plugin(&lp.desc, names[i]);
 			ima_plugin_close(&lp);
 		}
 		ima_free(names[i]);
 	}
 	/* The front end's group is configured like a stage: list it too. */
-	printf("%s = { ... } - settings of imaginator-fcgi (see imaginator-fcgi(8))\n",
-	       ima_fcgi_front.group);
-	print_options(ima_fcgi_front.options);
+	if (man) {
+		char title[64];
+
+		snprintf(title, sizeof(title), "%s = { ... }", ima_fcgi_front.group);
+		man_group(title, "Settings of imaginator-fcgi (see imaginator-fcgi(8)).",
+			  ima_fcgi_front.options);
+	} else {
+		printf("%s = { ... } - settings of imaginator-fcgi (see imaginator-fcgi(8))\n",
+		       ima_fcgi_front.group);
+		print_options(ima_fcgi_front.options);
+	}
 	if (n == 0) {
 		fprintf(stderr, "imaginator: no plugins in %s (set IMAGINATOR_PLUGIN_DIR)\n", dirs);
 		return EXIT_CONFIG;

@@ -1,7 +1,8 @@
 # fcgi/local.mk - the FastCGI front end, its tests and examples (included
 # by the top-level Makefile.am).
 
-bin_PROGRAMS += imaginator-fcgi
+# A daemon, in sbin to match its section-8 page.
+sbin_PROGRAMS = imaginator-fcgi
 imaginator_fcgi_SOURCES = fcgi/imaginator-fcgi.c fcgi/worker.c \
 	fcgi/receive.c fcgi/stream.c fcgi/routes.c fcgi/worker_private.h \
 	fcgi/metrics.c fcgi/fcgi.h fcgi/options.c fcgi/front.h
@@ -9,7 +10,32 @@ imaginator_fcgi_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS) $(JANSSON_CFLAGS) -pthread
 imaginator_fcgi_LDADD = core/libimaginator.la $(FCGI_LIBS) $(JANSSON_LIBS) \
 	$(MSGPACK_LIBS) -lpthread
 
-dist_man_MANS += man/imaginator-fcgi.8
+man_MANS += man/imaginator-fcgi.8
+EXTRA_DIST += man/imaginator-fcgi.8.in
+
+# systemd units and the service's user, with the configured paths: both
+# services come from one template (fcgi/systemd/imaginator-fcgi.service.in).
+systemdsystemunit_DATA = fcgi/systemd/imaginator-fcgi.service \
+	fcgi/systemd/imaginator-fcgi-standalone.service
+dist_systemdsystemunit_DATA = fcgi/systemd/imaginator-fcgi.socket
+sysusers_DATA = fcgi/systemd/imaginator.conf
+IMA_PATH_SED = sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	-e 's|@pkglibdir[@]|$(pkglibdir)|g' -e 's|@pkgdatadir[@]|$(pkgdatadir)|g' \
+	-e 's|@systemdsystemunitdir[@]|$(systemdsystemunitdir)|g'
+fcgi/systemd/imaginator-fcgi.service: $(srcdir)/fcgi/systemd/imaginator-fcgi.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && $(IMA_PATH_SED) -e '/^@LISTEN@/d' -e 's/^@SOCKET@//' \
+		$(srcdir)/fcgi/systemd/imaginator-fcgi.service.in > $@.tmp && mv $@.tmp $@
+fcgi/systemd/imaginator-fcgi-standalone.service: $(srcdir)/fcgi/systemd/imaginator-fcgi.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && $(IMA_PATH_SED) -e '/^@SOCKET@/d' -e 's/^@LISTEN@//' \
+		$(srcdir)/fcgi/systemd/imaginator-fcgi.service.in > $@.tmp && mv $@.tmp $@
+fcgi/systemd/imaginator.conf: $(srcdir)/fcgi/systemd/imaginator.sysusers
+	$(AM_V_GEN)$(MKDIR_P) fcgi/systemd && cp $(srcdir)/fcgi/systemd/imaginator.sysusers $@
+man/imaginator-fcgi.8: $(srcdir)/man/imaginator-fcgi.8.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) man && $(IMA_PATH_SED) $(srcdir)/man/imaginator-fcgi.8.in > $@.tmp && mv $@.tmp $@
+CLEANFILES += $(systemdsystemunit_DATA) $(sysusers_DATA) man/imaginator-fcgi.8
+EXTRA_DIST += fcgi/systemd/imaginator-fcgi.service.in fcgi/systemd/imaginator.sysusers
+TESTS += tests/systemd-units.test
+EXTRA_DIST += tests/systemd-units.test
 
 # ---- end-to-end tests ---------------------------------------------------
 # Real lighttpd, nginx and Apache started on loopback by the tests.
@@ -55,7 +81,6 @@ EXTRA_DIST += tests/e2e/fcgi-direct.test tests/e2e/fcgi-hostile.test tests/e2e/l
 	examples/lighttpd/lighttpd-external.conf examples/lighttpd/lighttpd-spawn.conf \
 	examples/nginx/imaginator.conf \
 	examples/apache/imaginator-proxy-fcgi.conf examples/apache/imaginator-fcgid.conf \
-	examples/systemd/imaginator-fcgi.service examples/systemd/imaginator-fcgi.socket \
 	bench/fcgi/run.sh bench/fcgi/baseline.c bench/fcgi/post.lua \
 	bench/fcgi/callgrind.sh bench/fcgi/fcgi-client.py \
 	bench/llm/run.sh bench/llm/upstream.c bench/llm/post.lua bench/llm/gap-reply.json \
