@@ -272,7 +272,7 @@ static enum ima_rc apikey_run(struct ima_req *req, const struct apikey_state *st
 	if (key == NULL || key[0] == '\0') {
 		if (!st->required)
 			return IMA_CONTINUE;
-		return apikey_refuse(req, "missing", "missing_credentials",
+		return apikey_refuse(req, "missing", "missing_credential",
 				     "this service needs an X-API-Key header");
 	}
 	len = strlen(key);
