@@ -6,9 +6,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -342,6 +345,44 @@ int ima_conf_build(struct ima_conf *conf, const struct ima_option *options,
 
 /* ---- what the fingerprint and the describers see ---- */
 
+/*
+ * A string option that names a data file ("skills.tsv", "prompts/gap.v2.json",
+ * an absolute path) makes the file's content part of the fingerprint: answers
+ * computed with other data never share a cache entry, also across hosts that
+ * share Redis (the content, not the inode or the time, decides). Other
+ * strings, and names that are no regular file, add nothing.
+ */
+static int conf_digest_file(EVP_MD_CTX *md, const char *value)
+{
+	char path[4096], buf[65536];
+	struct stat st;
+	ssize_t n;
+	int fd, ok = 1;
+
+	if (value == NULL || value[0] == '\0' || strlen(value) >= 1024 ||
+	    strpbrk(value, " \t\n$") != NULL || ima_data_path(value, path, sizeof(path)) != 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	ok = EVP_DigestUpdate(md, "\035file\035", 6);
+	while (ok && (n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ok = 0;
+			break;
+		}
+		ok = EVP_DigestUpdate(md, buf, (size_t)n);
+	}
+	close(fd);
+	return ok ? 0 : -1;
+}
+
 int ima_conf_digest(const struct ima_conf *conf, void *md_ctx)
 {
 	EVP_MD_CTX *md = md_ctx;
@@ -366,7 +407,8 @@ int ima_conf_digest(const struct ima_conf *conf, void *md_ctx)
 		ok = EVP_DigestUpdate(md, name, strlen(name)) &&
 		     EVP_DigestUpdate(md, "=", 1);
 		if (ok && v->opt->type == IMA_OPT_STRING)
-			ok = EVP_DigestUpdate(md, v->s ? v->s : "", v->s ? strlen(v->s) : 0);
+			ok = EVP_DigestUpdate(md, v->s ? v->s : "", v->s ? strlen(v->s) : 0) &&
+			     conf_digest_file(md, v->s) == 0;
 		else if (ok)
 			ok = EVP_DigestUpdate(md, num, (size_t)n);
 		ok = ok && EVP_DigestUpdate(md, "\037", 1);

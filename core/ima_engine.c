@@ -262,7 +262,8 @@ static int engine_stages(struct ima_engine *eng, const config_t *cfg,
 	return 0;
 }
 
-/* SHA-256 over every stage: name, plugin, version, options (no secrets). */
+/* SHA-256 over every stage: name, plugin, version, options (no secrets),
+ * the content of the data files options name (ima_conf_digest). */
 static int engine_fingerprint(struct ima_engine *eng)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -60,7 +60,7 @@ START_TEST(config_unknown_option)
 {
 	expect_load_error("pipeline = (\n{ name = \"a\"; plugin = \"probe\";\n"
 			  "  options = {\n    colour = \"red\"; }; }\n);",
-			  "test.conf:4: stage 'a' (plugin probe): unknown option 'colour' (known: action, fail_init, count, ratio, secret)");
+			  "test.conf:4: stage 'a' (plugin probe): unknown option 'colour' (known: action, fail_init, count, ratio, secret, data)");
 }
 END_TEST
 
@@ -359,6 +359,39 @@ START_TEST(config_fingerprint_tracks_pipeline)
 }
 END_TEST
 
+/* A data file an option names is part of the fingerprint by its content:
+ * new data never meets answers cached from the old, and the same data on
+ * another host (another inode, another time) gives the same fingerprint. */
+START_TEST(config_fingerprint_tracks_data_files)
+{
+	const char *p1 = test_write_file("fpdata1.tsv", "skill\tcategory\nawk\tlanguage\n");
+	char conf[8192], fa[65];
+	struct ima_error err;
+	struct ima_engine *eng;
+
+	snprintf(conf, sizeof(conf),
+		 "pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { data = \"%s\"; }; });", p1);
+	eng = test_engine(conf, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	snprintf(fa, sizeof(fa), "%s", ima_engine_fingerprint(eng));
+	ima_engine_free(eng);
+	/* Written again with the same bytes (a later time): the same. */
+	test_write_file("fpdata1.tsv", "skill\tcategory\nawk\tlanguage\n");
+	eng = test_engine(conf, &err);
+	ck_assert_str_eq(ima_engine_fingerprint(eng), fa);
+	ima_engine_free(eng);
+	/* Rewritten: another fingerprint, though the option is the same. */
+	test_write_file("fpdata1.tsv", "skill\tcategory\nsed\tlanguage\n");
+	eng = test_engine(conf, &err);
+	ck_assert_str_ne(ima_engine_fingerprint(eng), fa);
+	ima_engine_free(eng);
+	/* A string that names no file adds nothing but itself. */
+	eng = test_engine("pipeline = ({ name = \"a\"; plugin = \"probe\"; options = { data = \"no-such.tsv\"; }; });", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ima_engine_free(eng);
+}
+END_TEST
+
 /* A NUL byte ends the text libconfig sees: what follows it would be
  * dropped without a word, unknown settings and all. */
 START_TEST(config_nul_byte_refused)
@@ -490,6 +523,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_embedded_errors_cite_real_files);
 	tcase_add_test(tc, config_long_stage_name_fingerprint);
 	tcase_add_test(tc, config_fingerprint_tracks_pipeline);
+	tcase_add_test(tc, config_fingerprint_tracks_data_files);
 	tcase_add_test(tc, config_nul_byte_refused);
 	tcase_add_test(tc, config_include_in_block_comment_ignored);
 	tcase_add_test(tc, config_include_fan_out_bounded);

@@ -20,6 +20,7 @@ static const struct ima_option probe_options[] = {
 	{ "count", IMA_OPT_INT, "1", "an integer option", 0 },
 	{ "ratio", IMA_OPT_DOUBLE, "0.5", "a number option", 0 },
 	{ "secret", IMA_OPT_STRING, "", "a secret option", IMA_OPT_SECRET },
+	{ "data", IMA_OPT_STRING, "", "a data file the stage would read (never read)", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
