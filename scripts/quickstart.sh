@@ -22,7 +22,7 @@ build_deps="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libmsgpack-dev libhiredis-dev
 	libssl-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libjwt-dev"
 test_deps="check jq redis-server lighttpd nginx-light apache2 libapache2-mod-fcgid curl python3
-	prometheus openssl python3-jsonschema python3-yaml python3-jwt python3-cryptography systemd"
+	prometheus openssl python3-jsonschema python3-yaml python3-jwt python3-cryptography systemd man-db"
 # For tests/e2e/mock-llm.test. A nodejs that bundles npm (NodeSource's)
 # conflicts with Debian's npm package: ask only for the commands missing.
 command -v node >/dev/null 2>&1 || test_deps="$test_deps nodejs"
