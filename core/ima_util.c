@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,7 +109,10 @@ int ima_error_set(struct ima_error *err, int status, const char *code,
 
 /* ---- logging ---- */
 
-#define LOG_LINE_MAX 8192   /* one write(): PIPE_BUF does not bind stderr to a file or journal */
+/* One write() per line, of at most PIPE_BUF bytes: what a pipe (a web
+ * server or a log collector reading our stderr) writes without mixing it
+ * with another process's line. */
+#define LOG_LINE_MAX PIPE_BUF
 #define LOG_MESSAGE_MAX 4096
 #define LOG_ID_MAX 64
 #define LOG_RESERVE 48      /* what may follow the message: ,"truncated":true}\n */
@@ -157,7 +161,7 @@ int ima_log_format_parse(const char *name, enum ima_log_format *out)
 void ima_log_set_process(const char *worker)
 {
 	snprintf(log_worker, sizeof(log_worker), "%s", worker ? worker : "");
-	log_pid = getpid();
+	log_pid = worker ? getpid() : 0;
 }
 
 void ima_log_set_request(const char *id)
@@ -304,7 +308,9 @@ static void log_emit(enum ima_log_level level, const char *fields, size_t flen,
 			line_puts(&l, num);
 		}
 		if (log_worker[0] != '\0') {
-			line_puts(&l, " ");
+			/* A bare number is a worker's index: say so to a reader. */
+			line_puts(&l, log_worker[0] >= '0' && log_worker[0] <= '9' ?
+				  " worker " : " ");
 			line_puts(&l, log_worker);
 		}
 		line_puts(&l, ": ");
@@ -354,7 +360,6 @@ static void log_emit(enum ima_log_level level, const char *fields, size_t flen,
 			line_puts(&l, ",\"truncated\":true");
 		line_puts(&l, "}\n");
 	}
-	/* One write per line, so lines from several processes never mix. */
 	if (write(STDERR_FILENO, l.buf, l.len) < 0)
 		return; /* nowhere left to report it */
 }
