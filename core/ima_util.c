@@ -350,10 +350,10 @@ static void log_emit(enum ima_log_level level, const char *fields, size_t flen,
 		whole &= line_escape(&l, msg, mlen, sizeof(l.buf) - LOG_RESERVE, true);
 		line_puts(&l, "\"");
 		/* The fields go whole or not at all: a cut would break the line. */
-		if (flen > 0 && l.len + 1 + flen <= sizeof(l.buf) - LOG_RESERVE) {
+		if (fields != NULL && flen > 0 && l.len + 1 + flen <= sizeof(l.buf) - LOG_RESERVE) {
 			line_puts(&l, ",");
 			line_put(&l, fields, flen);
-		} else if (flen > 0) {
+		} else if (fields != NULL && flen > 0) {
 			whole = false;
 		}
 		if (!whole)
