@@ -318,8 +318,44 @@ void ima_metrics_render(struct ima_buf *out);
 
 /* ---- logging -------------------------------------------------------- */
 
+/*
+ * Every line (ima_log, ima_log_fields) goes to standard error in one
+ * write() of at most PIPE_BUF (4096) bytes, so lines of concurrent
+ * processes never interleave. Text is
+ * "IDENT[PID] worker N: level: message (request ID)" (a worker named by
+ * a number; "IDENT[PID] NAME: ..." otherwise), the parts a front did
+ * not set left out ("imaginator: error: ..." for the CLI). JSON is one
+ * object per line: time (RFC 3339, UTC, milliseconds), level, worker (when
+ * set), pid, request_id (when set), message, then the caller's fields;
+ * "truncated": true when the message or the fields did not fit (the
+ * fields go whole or not at all). Any bytes may be logged: control bytes
+ * are escaped and invalid UTF-8 becomes U+FFFD, so a line stays one valid
+ * JSON object.
+ * The setters other than ima_log_set_request are for the start of a
+ * process, before its threads.
+ */
+enum ima_log_format { IMA_LOG_TEXT = 0, IMA_LOG_JSON };
+
 void ima_log_set_level(enum ima_log_level level);
 void ima_log_vwrite(enum ima_log_level level, const char *fmt, va_list ap);
+/* Text (the default) or JSON lines; ident names the program in text lines
+ * (kept when NULL). */
+void ima_log_set_format(enum ima_log_format format, const char *ident);
+enum ima_log_format ima_log_get_format(void);
+/* "json" or "text" into *out: 0, or -1 for anything else. */
+int ima_log_format_parse(const char *name, enum ima_log_format *out);
+/* Names the calling process in every line from now on (the worker key,
+ * at most 15 bytes: "supervisor", "3") and records its pid; after fork.
+ * NULL forgets both (text lines as the CLI writes them). */
+void ima_log_set_process(const char *worker);
+/* The calling thread's request id (copied, at most 64 bytes), on every
+ * line the thread logs until the next call; NULL or "" clears it. */
+void ima_log_set_request(const char *id);
+/* As ima_log, with extra members for JSON lines: fields is
+ * "key":value,... (valid JSON members, no braces), len its length.
+ * Text lines show only the message. */
+void ima_log_fields(enum ima_log_level level, const char *fields, size_t len,
+		    const char *fmt, ...) IMA_PRINTF(4, 5);
 
 /* ---- allocation failure injection (tests) ----------------------------- */
 

@@ -696,6 +696,13 @@ void ima_llm_call_done(struct ima_req *req, struct ima_llm_call *call,
 
 /* ---- logging ---------------------------------------------------------- */
 
+/*
+ * One line on standard error, in the host's format: imaginator-fcgi writes
+ * a JSON object with the time, level, worker, pid and the id of the
+ * request the calling thread serves; the CLI writes text. The message may
+ * hold any bytes (quotes, newlines, invalid UTF-8): the host escapes them.
+ * A line is at most 4 KiB: a longer message is cut.
+ */
 enum ima_log_level { IMA_LOG_ERROR = 0, IMA_LOG_WARN, IMA_LOG_INFO, IMA_LOG_DEBUG };
 void ima_log(enum ima_log_level level, const char *fmt, ...) IMA_PRINTF(2, 3);
 

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,29 +109,264 @@ int ima_error_set(struct ima_error *err, int status, const char *code,
 
 /* ---- logging ---- */
 
+/* One write() per line, of at most PIPE_BUF bytes: what a pipe (a web
+ * server or a log collector reading our stderr) writes without mixing it
+ * with another process's line. */
+#define LOG_LINE_MAX PIPE_BUF
+#define LOG_MESSAGE_MAX 4096
+#define LOG_ID_MAX 64
+#define LOG_RESERVE 48      /* what may follow the message: ,"truncated":true}\n */
+
+/* Set before any thread starts (the front, right after fork), read after. */
 static enum ima_log_level log_level = IMA_LOG_INFO;
+static enum ima_log_format log_format = IMA_LOG_TEXT;
+static char log_ident[32] = "imaginator";
+static char log_worker[16]; /* "" until a front names the process */
+static pid_t log_pid;
+
+/* Per thread: the request being served, and the formatted second of the
+ * last line (most lines of a busy worker fall in the same second). */
+static _Thread_local char log_request[LOG_ID_MAX + 1];
+static _Thread_local time_t log_sec = -1;
+static _Thread_local char log_sec_text[24];
 
 void ima_log_set_level(enum ima_log_level level)
 {
 	log_level = level;
 }
 
-void ima_log_vwrite(enum ima_log_level level, const char *fmt, va_list ap)
+void ima_log_set_format(enum ima_log_format format, const char *ident)
+{
+	log_format = format;
+	if (ident != NULL)
+		snprintf(log_ident, sizeof(log_ident), "%s", ident);
+}
+
+enum ima_log_format ima_log_get_format(void)
+{
+	return log_format;
+}
+
+int ima_log_format_parse(const char *name, enum ima_log_format *out)
+{
+	if (strcmp(name, "json") == 0)
+		*out = IMA_LOG_JSON;
+	else if (strcmp(name, "text") == 0)
+		*out = IMA_LOG_TEXT;
+	else
+		return -1;
+	return 0;
+}
+
+void ima_log_set_process(const char *worker)
+{
+	snprintf(log_worker, sizeof(log_worker), "%s", worker ? worker : "");
+	log_pid = worker ? getpid() : 0;
+}
+
+void ima_log_set_request(const char *id)
+{
+	snprintf(log_request, sizeof(log_request), "%s", id ? id : "");
+}
+
+/* A line being built in a fixed buffer: logging never allocates, so it
+ * works when memory ran out and does not move the allocation counts the
+ * failure-injection tests rely on. */
+struct log_line {
+	char buf[LOG_LINE_MAX];
+	size_t len;
+};
+
+static void line_put(struct log_line *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->buf) - l->len)
+		n = sizeof(l->buf) - l->len;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void line_puts(struct log_line *l, const char *s)
+{
+	line_put(l, s, strlen(s));
+}
+
+/*
+ * Appends s escaped for JSON (or, for text, with control bytes made
+ * visible), stopping before limit: whole UTF-8 sequences or whole escapes
+ * only, so a cut never leaves half a character. Invalid UTF-8 becomes
+ * U+FFFD in JSON. Returns false when it stopped early.
+ */
+static bool line_escape(struct log_line *l, const char *str, size_t len, size_t limit,
+			bool json)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i];
+		char e[6];
+		size_t n = 1, elen = 0;
+		const char *out = str + i;
+
+		if (c >= 0x80 && json) {
+			n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			if (c >= 0xc2 && c <= 0xf4 && i + n <= len && ima_utf8_valid(str + i, n)) {
+				elen = n;
+			} else {
+				n = 1;
+				out = "\\ufffd";
+				elen = 6;
+			}
+		} else if (c >= 0x80) {
+			elen = 1; /* text: a terminal shows what it can */
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			e[0] = '\\';
+			e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			out = e;
+			elen = 2;
+		} else if (c < 0x20 || (!json && c == 0x7f)) {
+			if (json) {
+				memcpy(e, "\\u00", 4);
+				e[4] = hex[c >> 4];
+				e[5] = hex[c & 15];
+				elen = 6;
+			} else {
+				e[0] = '\\';
+				e[1] = 'x';
+				e[2] = hex[c >> 4];
+				e[3] = hex[c & 15];
+				elen = 4;
+			}
+			out = e;
+		} else if (json && (c == '"' || c == '\\')) {
+			e[0] = '\\';
+			e[1] = (char)c;
+			out = e;
+			elen = 2;
+		} else {
+			elen = 1;
+		}
+		if (l->len + elen > limit)
+			return false;
+		line_put(l, out, elen);
+		i += n;
+	}
+	return true;
+}
+
+/* "2026-11-25T16:42:23.123Z": RFC 3339, UTC, milliseconds. */
+static void line_time(struct log_line *l)
+{
+	struct timespec ts;
+	long ms;
+	char three[5];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != log_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(log_sec_text, sizeof(log_sec_text), "%04d-%02d-%02dT%02d:%02d:%02d",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec);
+		log_sec = ts.tv_sec;
+	}
+	line_puts(l, log_sec_text);
+	ms = ts.tv_nsec / 1000000;
+	three[0] = '.';
+	three[1] = (char)('0' + ms / 100);
+	three[2] = (char)('0' + ms / 10 % 10);
+	three[3] = (char)('0' + ms % 10);
+	three[4] = 'Z';
+	line_put(l, three, 5);
+}
+
+static void log_emit(enum ima_log_level level, const char *fields, size_t flen,
+		     const char *fmt, va_list ap)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	char line[1024];
+	struct log_line l;
+	char msg[LOG_MESSAGE_MAX];
+	char num[24];
 	int n;
+	size_t mlen;
+	bool whole;
 
 	if (level > log_level)
 		return;
-	/* One write per line, so lines from several processes never mix. */
-	n = snprintf(line, sizeof(line), "imaginator: %s: ", names[level]);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		n = 0;
+	whole = (size_t)n < sizeof(msg);
+	mlen = whole ? (size_t)n : sizeof(msg) - 1;
+	l.len = 0;
+	if (log_format == IMA_LOG_TEXT) {
+		/* "imaginator: error: ..." as ever; a front adds who wrote it. */
+		line_puts(&l, log_ident);
+		if (log_pid != 0) {
+			snprintf(num, sizeof(num), "[%d]", (int)log_pid);
+			line_puts(&l, num);
+		}
+		if (log_worker[0] != '\0') {
+			/* A bare number is a worker's index: say so to a reader. */
+			line_puts(&l, log_worker[0] >= '0' && log_worker[0] <= '9' ?
+				  " worker " : " ");
+			line_puts(&l, log_worker);
+		}
+		line_puts(&l, ": ");
+		line_puts(&l, names[level]);
+		line_puts(&l, ": ");
+		/* Room kept for "...", the request id (4 bytes a byte at
+		 * worst) and the newline. */
+		whole &= line_escape(&l, msg, mlen,
+				     sizeof(l.buf) - LOG_RESERVE - 4 * LOG_ID_MAX, false);
+		if (!whole)
+			line_puts(&l, "...");
+		if (log_request[0] != '\0') {
+			line_puts(&l, " (request ");
+			line_escape(&l, log_request, strlen(log_request), sizeof(l.buf) - 4, false);
+			line_puts(&l, ")");
+		}
+		line_puts(&l, "\n");
+	} else {
+		line_puts(&l, "{\"time\":\"");
+		line_time(&l);
+		line_puts(&l, "\",\"level\":\"");
+		line_puts(&l, names[level]);
+		line_puts(&l, "\"");
+		if (log_worker[0] != '\0') {
+			line_puts(&l, ",\"worker\":\"");
+			line_escape(&l, log_worker, strlen(log_worker), sizeof(l.buf), true);
+			line_puts(&l, "\"");
+		}
+		snprintf(num, sizeof(num), ",\"pid\":%d", (int)(log_pid ? log_pid : getpid()));
+		line_puts(&l, num);
+		if (log_request[0] != '\0') {
+			line_puts(&l, ",\"request_id\":\"");
+			line_escape(&l, log_request, strlen(log_request), sizeof(l.buf), true);
+			line_puts(&l, "\"");
+		}
+		line_puts(&l, ",\"message\":\"");
+		whole &= line_escape(&l, msg, mlen, sizeof(l.buf) - LOG_RESERVE, true);
+		line_puts(&l, "\"");
+		/* The fields go whole or not at all: a cut would break the line. */
+		if (fields != NULL && flen > 0 && l.len + 1 + flen <= sizeof(l.buf) - LOG_RESERVE) {
+			line_puts(&l, ",");
+			line_put(&l, fields, flen);
+		} else if (fields != NULL && flen > 0) {
+			whole = false;
+		}
+		if (!whole)
+			line_puts(&l, ",\"truncated\":true");
+		line_puts(&l, "}\n");
+	}
+	if (write(STDERR_FILENO, l.buf, l.len) < 0)
+		return; /* nowhere left to report it */
+}
+
+void ima_log_vwrite(enum ima_log_level level, const char *fmt, va_list ap)
+{
+	log_emit(level, NULL, 0, fmt, ap);
 }
 
 void ima_log(enum ima_log_level level, const char *fmt, ...)
@@ -138,7 +374,17 @@ void ima_log(enum ima_log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	ima_log_vwrite(level, fmt, ap);
+	log_emit(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void ima_log_fields(enum ima_log_level level, const char *fields, size_t len,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(level, fields, len, fmt, ap);
 	va_end(ap);
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "front.h"
 #include "ima_core.h"
 
 /* Routes the metrics count separately; IMA_ROUTE_OTHER is every 404. */
@@ -37,6 +38,8 @@ enum ima_fcgi_route {
 #define IMA_FCGI_STATUS_SLOTS 16 /* the statuses we answer, plus "other" */
 #define IMA_FCGI_BUCKETS 14      /* latency histogram buckets, +Inf last */
 #define IMA_FCGI_MAX_STAGES 64   /* distinct stage names over all reloads */
+/* The supervisor (0), then one per worker slot: two generations at a reload. */
+#define IMA_FCGI_PROC_SLOTS (2 * IMA_FCGI_MAX_WORKERS + 1)
 
 /*
  * Counters shared by the supervisor and every worker: one MAP_SHARED
@@ -51,6 +54,18 @@ struct ima_fcgi_stage_stat {
 	uint64_t bucket[IMA_FCGI_BUCKETS];
 };
 
+/* What Prometheus clients export as process_*, for one process, written by
+ * that process from /proc/self; pid 0: the slot is free. */
+struct ima_fcgi_proc {
+	uint64_t pid;
+	uint64_t start_ms; /* Unix time */
+	uint64_t cpu_ns;
+	uint64_t rss_bytes;
+	uint64_t vm_bytes;
+	uint64_t open_fds;
+	uint64_t max_fds;
+};
+
 struct ima_fcgi_shm {
 	uint64_t requests[IMA_ROUTE_COUNT][IMA_FCGI_STATUS_SLOTS];
 	uint64_t bucket[IMA_ROUTE_COUNT][IMA_FCGI_BUCKETS];
@@ -63,6 +78,7 @@ struct ima_fcgi_shm {
 	uint64_t started_unix;
 	uint64_t nstages;
 	struct ima_fcgi_stage_stat stages[IMA_FCGI_MAX_STAGES];
+	struct ima_fcgi_proc proc[IMA_FCGI_PROC_SLOTS];
 };
 
 /* Seconds on the monotonic clock: deadlines and ages in every part. */
@@ -82,7 +98,7 @@ struct ima_fcgi_opts {
 	int io_timeout;        /* seconds a peer may stall a write of an answer */
 	int receive_timeout;   /* seconds a peer has to send a whole request */
 	bool tcp;              /* listen_fd is AF_INET: check FCGI_WEB_SERVER_ADDRS */
-	bool access_log;       /* one JSON line per request on stderr */
+	bool access_log;       /* one log line per request */
 	bool admin_routes;     /* no auth stage: serve POST /v1/cache/invalidate */
 	const char *web_server_addrs;
 };
@@ -99,6 +115,11 @@ int ima_fcgi_shm_stage_slot(struct ima_fcgi_shm *shm, const char *name);
 void ima_fcgi_shm_record(struct ima_fcgi_shm *shm, enum ima_fcgi_route route,
 			 int status, double seconds, const int *stage_slot,
 			 const double *stage_seconds, size_t nstages);
+/* Refreshes the calling process's figures in proc[slot] from /proc/self
+ * (which ProtectProc=invisible and ProcSubset=pid leave readable). */
+void ima_fcgi_proc_update(struct ima_fcgi_shm *shm, int slot);
+/* The process of proc[slot] is gone: its series disappear. */
+void ima_fcgi_proc_clear(struct ima_fcgi_shm *shm, int slot);
 /* Prometheus text exposition of every counter. */
 void ima_fcgi_shm_render(const struct ima_fcgi_shm *shm, struct ima_buf *out);
 const char *ima_fcgi_route_label(enum ima_fcgi_route route);
@@ -110,10 +131,11 @@ const char *ima_fcgi_route_label(enum ima_fcgi_route route);
  * status: runs the worker_init hooks, starts a receiving thread and
  * opts->threads handler threads, writes one byte to ready_fd once they
  * run, and drains in-flight requests for at most opts->drain_seconds when
- * told to stop. The engine is the copy
- * inherited from the supervisor; the worker frees it.
+ * told to stop. slot (1..) is its place among the workers (process
+ * metrics). The engine is the copy inherited from the supervisor; the
+ * worker frees it.
  */
 int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
-			const struct ima_fcgi_opts *opts, int ready_fd);
+			const struct ima_fcgi_opts *opts, int ready_fd, int slot);
 
 #endif /* IMA_FCGI_H */

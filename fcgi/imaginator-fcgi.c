@@ -49,7 +49,8 @@ struct fcgi_child {
 enum {
 	SET_LISTEN = 1 << 0, SET_WORKERS = 1 << 1, SET_THREADS = 1 << 2,
 	SET_MODE = 1 << 3, SET_GROUP = 1 << 4, SET_DRAIN = 1 << 5, SET_IO = 1 << 6,
-	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8, SET_RECEIVE = 1 << 9
+	SET_BACKLOG = 1 << 7, SET_PIDFILE = 1 << 8, SET_RECEIVE = 1 << 9,
+	SET_LOG_FORMAT = 1 << 10
 };
 
 struct fcgi_sup {
@@ -82,11 +83,13 @@ static void fcgi_usage(FILE *out)
 	      "                       [--socket-group GROUP] [--drain-timeout SEC]\n"
 	      "                       [--io-timeout SEC] [--receive-timeout SEC]\n"
 	      "                       [--backlog N] [--no-access-log]\n"
+	      "                       [--log-format json|text]\n"
 	      "\n"
 	      "Without --listen: $IMAGINATOR_FCGI_LISTEN, else the socket inherited on\n"
 	      "stdin from a web server (lighttpd bin-path, mod_fcgid). --workers and\n"
 	      "--threads default to $IMAGINATOR_FCGI_WORKERS / $IMAGINATOR_FCGI_THREADS,\n"
-	      "else 2 and 4. See imaginator-fcgi(8).\n",
+	      "else 2 and 4. Log lines are JSON unless --log-format text (or\n"
+	      "$IMAGINATOR_FCGI_LOG_FORMAT). See imaginator-fcgi(8).\n",
 	      out);
 }
 
@@ -117,7 +120,7 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "imaginator-fcgi: socket path too long: %s\n", path);
+		ima_log(IMA_LOG_ERROR, "socket path too long: %s", path);
 		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -128,7 +131,7 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 	 * never steal the socket of a running instance. */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			fprintf(stderr, "imaginator-fcgi: %s: another process is listening\n", path);
+			ima_log(IMA_LOG_ERROR, "%s: another process is listening", path);
 			close(fd);
 			return -1;
 		}
@@ -141,7 +144,7 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 	old = umask(0177); /* no window in which the socket is world-open */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		umask(old);
-		fprintf(stderr, "imaginator-fcgi: bind %s: %s\n", path, strerror(errno));
+		ima_log(IMA_LOG_ERROR, "bind %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -151,28 +154,28 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 		struct group *g = getgrnam(s->socket_group);
 
 		if (g == NULL || chown(path, (uid_t)-1, g->gr_gid) != 0) {
-			fprintf(stderr, "imaginator-fcgi: cannot give %s to group %s\n",
-				path, s->socket_group);
+			ima_log(IMA_LOG_ERROR, "cannot give %s to group %s", path,
+				s->socket_group);
 			close(fd);
 			return -1;
 		}
 	}
 	if (chmod(path, s->socket_mode) != 0 || listen(fd, s->backlog) != 0) {
-		fprintf(stderr, "imaginator-fcgi: %s: %s\n", path, strerror(errno));
+		ima_log(IMA_LOG_ERROR, "%s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-/* As ima_fcgi_split_tcp(), with the reason on stderr. */
+/* As ima_fcgi_split_tcp(), with the reason logged. */
 static int fcgi_split_tcp(const char *spec, char *host, size_t size, char port[6])
 {
 	struct ima_error err = { 0 };
 
 	if (ima_fcgi_split_tcp(spec, host, size, port, &err) == 0)
 		return 0;
-	fprintf(stderr, "imaginator-fcgi: %s\n", err.message);
+	ima_log(IMA_LOG_ERROR, "%s", err.message);
 	return -1;
 }
 
@@ -188,7 +191,7 @@ static int fcgi_listen_tcp(struct fcgi_sup *s, const char *spec)
 		return -1;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
-		fprintf(stderr, "imaginator-fcgi: %s: %s\n", spec, gai_strerror(rc));
+		ima_log(IMA_LOG_ERROR, "%s: %s", spec, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -196,8 +199,7 @@ static int fcgi_listen_tcp(struct fcgi_sup *s, const char *spec)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
 		    listen(fd, s->backlog) != 0) {
-			fprintf(stderr, "imaginator-fcgi: listen %s: %s\n", spec,
-				strerror(errno));
+			ima_log(IMA_LOG_ERROR, "listen %s: %s", spec, strerror(errno));
 			close(fd);
 			fd = -1;
 		}
@@ -213,8 +215,8 @@ static int fcgi_open_listen(struct fcgi_sup *s)
 
 	if (s->listen == NULL || s->listen[0] == '\0') {
 		if (!fcgi_inherited(&tcp)) {
-			fprintf(stderr, "imaginator-fcgi: no --listen given and stdin is not a "
-				"listening socket\n");
+			ima_log(IMA_LOG_ERROR, "no --listen given and stdin is not a "
+				"listening socket");
 			return -1;
 		}
 		s->opts.tcp = tcp;
@@ -270,16 +272,20 @@ static pid_t fcgi_spawn(struct fcgi_sup *s, unsigned gen, int ready_r, int ready
 		return -1;
 	}
 	if (pid == 0) {
+		char name[16];
 		int rc;
 
 		/* A worker must not outlive a supervisor killed with SIGKILL. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* Its log lines name it by slot, as its metrics do. */
+		snprintf(name, sizeof(name), "%d", slot + 1);
+		ima_log_set_process(name);
 		if (ready_r >= 0)
 			close(ready_r);
 		/* Its own column for per-worker gauges, which no other live
 		 * worker shares. */
 		ima_metrics_set_worker((unsigned)slot + 1);
-		rc = ima_fcgi_worker_run(s->eng, s->shm, &s->opts, ready_w);
+		rc = ima_fcgi_worker_run(s->eng, s->shm, &s->opts, ready_w, slot + 1);
 		ima_free(s->unix_path);
 		exit(rc);
 	}
@@ -305,12 +311,20 @@ static int fcgi_reap(struct fcgi_sup *s, unsigned watch_gen)
 				died++;
 			if (c->gen == s->gen && !s->stopping) {
 				/* Unasked: a crash, the libfcgi assertion, an OOM kill. */
+				char fields[96];
+				int n = snprintf(fields, sizeof(fields),
+						 "\"worker_slot\":%d,\"worker_pid\":%d,\"%s\":%d", i + 1,
+						 (int)pid, WIFSIGNALED(status) ? "signal" : "exit_status",
+						 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+
 				if (WIFSIGNALED(status))
-					ima_log(IMA_LOG_ERROR, "worker %d killed by signal %d, replacing it",
-						(int)pid, WTERMSIG(status));
+					ima_log_fields(IMA_LOG_ERROR, fields, (size_t)n,
+						       "worker %d (pid %d) killed by signal %d, replacing it",
+						       i + 1, (int)pid, WTERMSIG(status));
 				else
-					ima_log(IMA_LOG_ERROR, "worker %d exited with %d, replacing it",
-						(int)pid, WEXITSTATUS(status));
+					ima_log_fields(IMA_LOG_ERROR, fields, (size_t)n,
+						       "worker %d (pid %d) exited with %d, replacing it",
+						       i + 1, (int)pid, WEXITSTATUS(status));
 				__atomic_fetch_add(&s->shm->worker_restarts, 1, __ATOMIC_RELAXED);
 				if (ima_fcgi_now() - c->started < 1.0)
 					s->fast_deaths++;
@@ -323,6 +337,7 @@ static int fcgi_reap(struct fcgi_sup *s, unsigned watch_gen)
 			}
 			c->pid = 0;
 			ima_metrics_worker_gone((unsigned)i + 1);
+			ima_fcgi_proc_clear(s->shm, i + 1);
 		}
 	}
 	fcgi_update_gauge(s);
@@ -470,10 +485,26 @@ static int fcgi_write_pidfile(const char *path)
 	return fclose(f);
 }
 
+/* The log format named by --log-format or the environment. */
+static int fcgi_log_format(struct fcgi_sup *s, const char *name)
+{
+	enum ima_log_format f;
+
+	if (ima_log_format_parse(name, &f) != 0)
+		return -1;
+	ima_log_set_format(f, NULL);
+	s->explicit_set |= SET_LOG_FORMAT;
+	return 0;
+}
+
+/*
+ * Errors are logged once the whole command line is read, so that a
+ * --log-format after the bad option still applies to the message.
+ */
 static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 {
 	enum { O_PIDFILE = 256, O_MODE, O_GROUP, O_DRAIN, O_IO, O_BACKLOG, O_NOLOG,
-	       O_RECEIVE };
+	       O_RECEIVE, O_LOG_FORMAT };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -487,90 +518,102 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 		{ "receive-timeout", required_argument, NULL, O_RECEIVE },
 		{ "backlog", required_argument, NULL, O_BACKLOG },
 		{ "no-access-log", no_argument, NULL, O_NOLOG },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	char bad[600] = "";
 	const char *env;
 	int c, v;
 
 	/* Defaults come from the fcgi option table (options.c), applied with
-	 * the configuration. */
+	 * the configuration. Lines are JSON unless asked otherwise. */
+	ima_log_set_format(IMA_LOG_JSON, "imaginator-fcgi");
+	ima_log_set_process("supervisor");
 	s->opts.access_log = true;
+	if ((env = getenv("IMAGINATOR_FCGI_LOG_FORMAT")) != NULL && fcgi_log_format(s, env) != 0)
+		snprintf(bad, sizeof(bad), "bad IMAGINATOR_FCGI_LOG_FORMAT '%s' (json or text)", env);
 	s->listen = getenv("IMAGINATOR_FCGI_LISTEN");
 	if (s->listen != NULL)
 		s->explicit_set |= SET_LISTEN;
 	if ((env = getenv("IMAGINATOR_FCGI_WORKERS")) != NULL) {
-		if (ima_fcgi_int("workers", env, &s->workers) != 0) {
-			fprintf(stderr, "imaginator-fcgi: bad IMAGINATOR_FCGI_WORKERS '%s'\n", env);
-			return -1;
-		}
+		if (ima_fcgi_int("workers", env, &s->workers) != 0 && bad[0] == '\0')
+			snprintf(bad, sizeof(bad), "bad IMAGINATOR_FCGI_WORKERS '%s'", env);
 		s->explicit_set |= SET_WORKERS;
 	}
 	if ((env = getenv("IMAGINATOR_FCGI_THREADS")) != NULL) {
-		if (ima_fcgi_int("threads", env, &s->opts.threads) != 0) {
-			fprintf(stderr, "imaginator-fcgi: bad IMAGINATOR_FCGI_THREADS '%s'\n", env);
-			return -1;
-		}
+		if (ima_fcgi_int("threads", env, &s->opts.threads) != 0 && bad[0] == '\0')
+			snprintf(bad, sizeof(bad), "bad IMAGINATOR_FCGI_THREADS '%s'", env);
 		s->explicit_set |= SET_THREADS;
 	}
-	while ((c = getopt_long(argc, argv, "c:l:w:t:hV", opts, NULL)) != -1) {
+	opterr = 0; /* getopt's own messages would not be log lines */
+	while ((c = getopt_long(argc, argv, ":c:l:w:t:hV", opts, NULL)) != -1) {
+		int rc = 0;
+
 		switch (c) {
 		case 'c': s->conf_arg = optarg; break;
 		case 'l': s->listen = optarg; s->explicit_set |= SET_LISTEN; break;
 		case 'w':
-			if (ima_fcgi_int("workers", optarg, &s->workers) != 0)
-				goto bad;
+			rc = ima_fcgi_int("workers", optarg, &s->workers);
 			s->explicit_set |= SET_WORKERS;
 			break;
 		case 't':
-			if (ima_fcgi_int("threads", optarg, &s->opts.threads) != 0)
-				goto bad;
+			rc = ima_fcgi_int("threads", optarg, &s->opts.threads);
 			s->explicit_set |= SET_THREADS;
 			break;
 		case O_PIDFILE: s->pidfile = optarg; s->explicit_set |= SET_PIDFILE; break;
 		case O_MODE: {
-			unsigned m;
+			unsigned m = 0;
 
-			if (ima_fcgi_socket_mode(optarg, &m) != 0)
-				goto bad;
+			rc = ima_fcgi_socket_mode(optarg, &m);
 			s->socket_mode = (mode_t)m;
 			s->explicit_set |= SET_MODE;
 			break;
 		}
 		case O_GROUP: s->socket_group = optarg; s->explicit_set |= SET_GROUP; break;
 		case O_DRAIN:
-			if (ima_fcgi_int("drain_timeout", optarg, &v) != 0)
-				goto bad;
+			rc = ima_fcgi_int("drain_timeout", optarg, &v);
 			s->opts.drain_seconds = v;
 			s->explicit_set |= SET_DRAIN;
 			break;
 		case O_IO:
-			if (ima_fcgi_int("io_timeout", optarg, &s->opts.io_timeout) != 0)
-				goto bad;
+			rc = ima_fcgi_int("io_timeout", optarg, &s->opts.io_timeout);
 			s->explicit_set |= SET_IO;
 			break;
 		case O_RECEIVE:
-			if (ima_fcgi_int("receive_timeout", optarg, &s->opts.receive_timeout) != 0)
-				goto bad;
+			rc = ima_fcgi_int("receive_timeout", optarg, &s->opts.receive_timeout);
 			s->explicit_set |= SET_RECEIVE;
 			break;
 		case O_BACKLOG:
-			if (ima_fcgi_int("backlog", optarg, &s->backlog) != 0)
-				goto bad;
+			rc = ima_fcgi_int("backlog", optarg, &s->backlog);
 			s->explicit_set |= SET_BACKLOG;
 			break;
 		case O_NOLOG: s->opts.access_log = false; break;
+		case O_LOG_FORMAT: rc = fcgi_log_format(s, optarg); break;
 		case 'h': fcgi_usage(stdout); exit(FCGI_EXIT_OK);
 		case 'V':
 			printf("imaginator-fcgi %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
 			       IMA_ABI_MAJOR, IMA_ABI_MINOR);
 			exit(FCGI_EXIT_OK);
-		default: fcgi_usage(stderr); return -1;
+		case ':':
+			if (bad[0] == '\0')
+				snprintf(bad, sizeof(bad), "%s needs a value", argv[optind - 1]);
+			break;
+		default:
+			if (bad[0] == '\0')
+				snprintf(bad, sizeof(bad), "unknown option %s", argv[optind - 1]);
+			break;
 		}
+		if (rc != 0 && bad[0] == '\0')
+			snprintf(bad, sizeof(bad), "bad value '%s'", optarg);
 	}
-	if (optind != argc) {
-		fcgi_usage(stderr);
+	if (bad[0] == '\0' && optind != argc)
+		snprintf(bad, sizeof(bad), "unexpected argument %s", argv[optind]);
+	if (bad[0] != '\0') {
+		ima_log(IMA_LOG_ERROR, "%s (imaginator-fcgi --help shows the usage)", bad);
+		if (ima_log_get_format() == IMA_LOG_TEXT)
+			fcgi_usage(stderr);
 		return -1;
 	}
 	/* A bad port given here is a usage error; one from the configuration
@@ -582,9 +625,6 @@ static int fcgi_parse_args(struct fcgi_sup *s, int argc, char **argv)
 			return -1;
 	}
 	return 0;
-bad:
-	fprintf(stderr, "imaginator-fcgi: bad value '%s'\n", optarg);
-	return -1;
 }
 
 /*
@@ -614,6 +654,13 @@ static void fcgi_apply_config(struct fcgi_sup *s)
 	if (!(s->explicit_set & SET_BACKLOG))
 		s->backlog = (int)ima_conf_int(c, "backlog");
 	s->opts.admin_routes = ima_conf_int(c, "admin_routes") != 0;
+	if (!(s->explicit_set & SET_LOG_FORMAT)) {
+		enum ima_log_format f = IMA_LOG_JSON;
+
+		/* options.c checked the value already */
+		ima_log_format_parse(ima_conf_string(c, "log_format"), &f);
+		ima_log_set_format(f, NULL);
+	}
 	/* Empty strings are "not set": the inherited socket, no group, no
 	 * pidfile. */
 	if (!(s->explicit_set & SET_LISTEN)) {
@@ -635,6 +682,7 @@ int main(int argc, char **argv)
 	static struct fcgi_sup s; /* large; static keeps it off the stack */
 	struct ima_error err = { 0 };
 	sigset_t set;
+	double proc_next;
 	int fd;
 
 	if (fcgi_parse_args(&s, argc, argv) != 0)
@@ -645,12 +693,12 @@ int main(int argc, char **argv)
 	s.shm = ima_fcgi_shm_create();
 	/* Stage metrics too: one table for every worker, before any fork. */
 	if (s.shm == NULL || ima_metrics_share(FCGI_MAX_CHILDREN) != 0) {
-		fprintf(stderr, "imaginator-fcgi: cannot map shared counters\n");
+		ima_log(IMA_LOG_ERROR, "cannot map shared counters");
 		return FCGI_EXIT_CONFIG;
 	}
 	s.eng = fcgi_load(&s, &err);
 	if (s.eng == NULL) {
-		fprintf(stderr, "imaginator-fcgi: config: %s\n", err.message);
+		ima_log(IMA_LOG_ERROR, "config: %s", err.message);
 		ima_fcgi_shm_destroy(s.shm);
 		return FCGI_EXIT_CONFIG;
 	}
@@ -682,7 +730,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 	s.gen = s.gen_next = 1;
 	if (!fcgi_start_gen(&s, s.gen)) {
-		fprintf(stderr, "imaginator-fcgi: workers did not start\n");
+		ima_log(IMA_LOG_ERROR, "workers did not start");
 		s.stopping = true;
 		fcgi_shutdown(&s, &set);
 		ima_engine_free(s.eng);
@@ -696,9 +744,17 @@ int main(int argc, char **argv)
 		ima_engine_source(s.eng), s.listen && s.listen[0] ? s.listen : "inherited socket",
 		s.workers, s.opts.threads);
 
+	ima_fcgi_proc_update(s.shm, 0);
+	proc_next = ima_fcgi_now() + 1.0;
 	for (;;) {
 		struct timespec ts = { 0, 100 * 1000000 };
 		int sig = sigtimedwait(&set, NULL, &ts);
+
+		/* Its process metrics, as fresh as the workers' (worker.c). */
+		if (ima_fcgi_now() >= proc_next) {
+			ima_fcgi_proc_update(s.shm, 0);
+			proc_next = ima_fcgi_now() + 1.0;
+		}
 
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
 			break;
@@ -717,5 +773,6 @@ int main(int argc, char **argv)
 	ima_free(s.unix_path);
 	ima_engine_free(s.eng);
 	ima_fcgi_shm_destroy(s.shm);
+	ima_log(IMA_LOG_INFO, "stopped");
 	return FCGI_EXIT_OK;
 }

@@ -100,3 +100,21 @@ clean-local: clean-redocly
 clean-redocly:
 	-rm -rf tests/.npm-redocly
 .PHONY: lint-openapi clean-redocly
+
+# ---- log lines and process metrics ---------------------------------------
+# The core's log lines (tests/check_log.c: escaping, truncation, one write
+# per line); every stderr line of a real imaginator-fcgi run is JSON
+# (tests/e2e/logs.test).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_log
+tests_check_log_SOURCES = tests/check_log.c
+tests_check_log_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) -pthread -Wno-missing-prototypes
+tests_check_log_LDADD = core/libimaginator.la $(CHECK_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) -lpthread
+TESTS += tests/check_log
+endif
+TESTS += tests/e2e/logs.test
+EXTRA_DIST += tests/e2e/logs.test
+check_LTLIBRARIES += tests/plugins/logline.la
+tests_plugins_logline_la_SOURCES = tests/plugins/logline.c
+tests_plugins_logline_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_logline_la_LIBADD = core/libimaginator.la $(MSGPACK_LIBS)

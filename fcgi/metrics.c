@@ -5,9 +5,17 @@
 #define _GNU_SOURCE /* mmap flags, snprintf under -std=gnu11 */
 #include "config.h"
 
+#include <dirent.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fcgi.h"
 
@@ -111,6 +119,156 @@ void ima_fcgi_shm_record(struct ima_fcgi_shm *shm, enum ima_fcgi_route route,
 	}
 }
 
+/* ---- process metrics ------------------------------------------------ */
+
+static void fcgi_store(uint64_t *field, uint64_t v)
+{
+	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
+/* Fields 22-24 of /proc/self/stat (after the command, which may hold
+ * spaces and parentheses): start time in clock ticks after boot, virtual
+ * size in bytes, resident pages. 0 or -1. */
+static int fcgi_proc_stat(uint64_t *start_ticks, uint64_t *vm, uint64_t *rss_pages)
+{
+	char buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return -1;
+	/* p + 2 is field 3 (the state); field k is 19 fields after that for 22. */
+	p += 2;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (p == NULL)
+			return -1;
+		p++;
+	}
+	return sscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64, start_ticks, vm, rss_pages) == 3 ?
+		0 : -1;
+}
+
+/* Entries of /proc/self/fd, less the one reading it. */
+static uint64_t fcgi_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint64_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;
+}
+
+void ima_fcgi_proc_update(struct ima_fcgi_shm *shm, int slot)
+{
+	struct ima_fcgi_proc *pr;
+	uint64_t start_ticks = 0, vm = 0, rss = 0;
+	struct timespec cpu = { 0 };
+	struct rlimit rl;
+
+	if (slot < 0 || slot >= IMA_FCGI_PROC_SLOTS)
+		return;
+	pr = &shm->proc[slot];
+	if (fcgi_proc_stat(&start_ticks, &vm, &rss) != 0)
+		return;
+	if (__atomic_load_n(&pr->pid, __ATOMIC_RELAXED) != (uint64_t)getpid()) {
+		/* Boot time from the clocks: /proc/stat (btime) is hidden by
+		 * ProcSubset=pid. */
+		struct timespec now, up;
+		double boot, start;
+		long hz = sysconf(_SC_CLK_TCK);
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		clock_gettime(CLOCK_BOOTTIME, &up);
+		boot = (double)(now.tv_sec - up.tv_sec) + (double)(now.tv_nsec - up.tv_nsec) / 1e9;
+		start = boot + (double)start_ticks / (double)(hz > 0 ? hz : 100);
+		fcgi_store(&pr->start_ms, (uint64_t)(start * 1000.0));
+	}
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	fcgi_store(&pr->cpu_ns, (uint64_t)cpu.tv_sec * 1000000000u + (uint64_t)cpu.tv_nsec);
+	fcgi_store(&pr->vm_bytes, vm);
+	fcgi_store(&pr->rss_bytes, rss * (uint64_t)sysconf(_SC_PAGESIZE));
+	fcgi_store(&pr->open_fds, fcgi_open_fds());
+	fcgi_store(&pr->max_fds, getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		   rl.rlim_cur != RLIM_INFINITY ? (uint64_t)rl.rlim_cur : 0);
+	/* The pid last: a reader skips a slot without one. */
+	__atomic_store_n(&pr->pid, (uint64_t)getpid(), __ATOMIC_RELEASE);
+}
+
+void ima_fcgi_proc_clear(struct ima_fcgi_shm *shm, int slot)
+{
+	if (slot >= 0 && slot < IMA_FCGI_PROC_SLOTS)
+		__atomic_store_n(&shm->proc[slot].pid, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * One family, a series per live process labelled worker="supervisor" or
+ * worker="N" (the slot, as in the log lines): Prometheus clients export
+ * process metrics per process, and a sum would make the CPU counter go
+ * back whenever a worker is replaced.
+ */
+static void fcgi_proc_family(struct ima_buf *out, const struct ima_fcgi_shm *shm,
+			     const char *name, const char *type, const char *help,
+			     size_t offset, double scale)
+{
+	ima_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (int i = 0; i < IMA_FCGI_PROC_SLOTS; i++) {
+		const struct ima_fcgi_proc *pr = &shm->proc[i];
+		const uint64_t *field = (const uint64_t *)((const char *)pr + offset);
+		uint64_t v;
+
+		if (__atomic_load_n(&pr->pid, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		v = fcgi_load(field);
+		if (i == 0)
+			ima_buf_printf(out, "%s{worker=\"supervisor\"} ", name);
+		else
+			ima_buf_printf(out, "%s{worker=\"%d\"} ", name, i);
+		if (scale == 1.0)
+			ima_buf_append_uint(out, v);
+		else
+			ima_buf_append_fixed(out, (double)v * scale, 3);
+		ima_buf_append(out, "\n", 1);
+	}
+}
+
+static void fcgi_proc_render(const struct ima_fcgi_shm *shm, struct ima_buf *out)
+{
+	fcgi_proc_family(out, shm, "process_cpu_seconds_total", "counter",
+			 "Total user and system CPU time spent in seconds, per process.",
+			 offsetof(struct ima_fcgi_proc, cpu_ns), 1e-9);
+	fcgi_proc_family(out, shm, "process_start_time_seconds", "gauge",
+			 "Start time of the process since unix epoch in seconds.",
+			 offsetof(struct ima_fcgi_proc, start_ms), 1e-3);
+	fcgi_proc_family(out, shm, "process_resident_memory_bytes", "gauge",
+			 "Resident memory size in bytes, per process.",
+			 offsetof(struct ima_fcgi_proc, rss_bytes), 1.0);
+	fcgi_proc_family(out, shm, "process_virtual_memory_bytes", "gauge",
+			 "Virtual memory size in bytes, per process.",
+			 offsetof(struct ima_fcgi_proc, vm_bytes), 1.0);
+	fcgi_proc_family(out, shm, "process_open_fds", "gauge",
+			 "Number of open file descriptors, per process.",
+			 offsetof(struct ima_fcgi_proc, open_fds), 1.0);
+	fcgi_proc_family(out, shm, "process_max_fds", "gauge",
+			 "Maximum number of open file descriptors, per process.",
+			 offsetof(struct ima_fcgi_proc, max_fds), 1.0);
+}
+
 /* One histogram series: cumulative buckets, then _sum and _count. */
 static void fcgi_histogram(struct ima_buf *out, const char *metric,
 			   const char *label, const char *value,
@@ -200,4 +358,5 @@ void ima_fcgi_shm_render(const struct ima_fcgi_shm *shm, struct ima_buf *out)
 		       (unsigned long long)fcgi_load(&shm->reloads_ok),
 		       (unsigned long long)fcgi_load(&shm->reloads_failed),
 		       (unsigned long long)shm->started_unix);
+	fcgi_proc_render(shm, out);
 }

@@ -26,6 +26,8 @@ static const struct ima_option fcgi_options[] = {
 	{ "receive_timeout", IMA_OPT_INT, "10", "seconds a peer has to send a whole request (1-3600)", 0 },
 	{ "backlog", IMA_OPT_INT, "1024", "listen() backlog (1-65535)", 0 },
 	{ "pidfile", IMA_OPT_STRING, "", "file the supervisor writes its pid to", 0 },
+	{ "log_format", IMA_OPT_STRING, "json",
+	  "log lines on stderr: \"json\" (one object per line) or \"text\" (for humans)", 0 },
 	{ "admin_routes", IMA_OPT_INT, "0",
 	  "pipelines without an auth stage: 1 serves POST /v1/cache/invalidate to any caller (0 or 1)", 0 },
 	{ "admin_scope", IMA_OPT_STRING, "admin",
@@ -176,6 +178,11 @@ static int fcgi_check(const struct ima_conf *conf, struct ima_error *err)
 					     fcgi_ranges[i].name, v, fcgi_ranges[i].lo,
 					     fcgi_ranges[i].hi);
 	}
+	if (ima_log_format_parse(ima_conf_string(conf, "log_format"),
+				 &(enum ima_log_format){ IMA_LOG_JSON }) != 0)
+		return ima_error_set(err, 500, "config", "log_format",
+				     "fcgi.log_format = \"%s\": must be \"json\" or \"text\"",
+				     ima_conf_string(conf, "log_format"));
 	if (ima_fcgi_socket_mode(ima_conf_string(conf, "socket_mode"), &(unsigned){ 0 }) != 0)
 		return ima_error_set(err, 500, "config", "socket_mode",
 				     "fcgi.socket_mode = \"%s\": must be an octal mode up to \"0777\", e.g. \"0660\"",

@@ -692,7 +692,7 @@ void ima_fcgi_wake_receiver(struct ima_fcgi_worker *w)
 	uint64_t one = 1;
 
 	if (write(w->wake_fd, &one, sizeof(one)) < 0)
-		ima_log(IMA_LOG_WARN, "worker %d: cannot wake the receiver", (int)w->pid);
+		ima_log(IMA_LOG_WARN, "cannot wake the receiver");
 }
 
 void ima_fcgi_hand_over(struct ima_fcgi_worker *w, struct ima_fcgi_conn *c)

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <stddef.h>
 #include <time.h>
 #include <unistd.h>
@@ -604,97 +605,88 @@ static void fcgi_ready(struct ima_fcgi_worker *w, struct fcgi_resp *resp)
 	ima_buf_free(&deps);
 }
 
-/* "2026-11-25T16:42:23." for the current second, formatted again only when
- * the second changes; then the milliseconds. */
-static void fcgi_log_time(struct ima_fcgi_thread *t, struct ima_buf *line)
+/* The X-Cache a cache stage answered (HIT, MISS...), or NULL. */
+static const char *fcgi_cache_status(const struct ima_req *req)
 {
-	struct timespec ts;
-	long ms;
-	char three[3];
+	for (size_t i = 0; req != NULL && i < ima_req_header_count(req); i++) {
+		const char *name, *value;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ts.tv_sec != t->log_sec) {
-		struct tm tm;
-
-		gmtime_r(&ts.tv_sec, &tm);
-		snprintf(t->log_prefix, sizeof(t->log_prefix), "%04d-%02d-%02dT%02d:%02d:%02d.",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec);
-		t->log_sec = ts.tv_sec;
+		ima_req_header(req, i, &name, &value);
+		if (name != NULL && value != NULL && strcasecmp(name, "X-Cache") == 0)
+			return value;
 	}
-	ima_buf_append(line, t->log_prefix, strlen(t->log_prefix));
-	ms = ts.tv_nsec / 1000000;
-	three[0] = (char)('0' + ms / 100);
-	three[1] = (char)('0' + ms / 10 % 10);
-	three[2] = (char)('0' + ms % 10);
-	ima_buf_append(line, three, 3);
+	return NULL;
 }
 
-/* One JSON line per request; one write() so lines of concurrent workers
- * never interleave. Built with appends: it runs for every request. */
-static void fcgi_log(struct ima_fcgi_thread *t, const char *id, const char *method,
-		     const char *path, enum ima_fcgi_route route,
-		     struct fcgi_resp *resp, double seconds, const double *stage_s)
+/*
+ * The access line: the message for humans ("GET /v1/analyze 200"), the
+ * fields for JSON lines; time, worker, pid and request_id come with every
+ * line (ima_log_fields). Built with appends: it runs for every request.
+ */
+static void fcgi_log(struct ima_fcgi_thread *t, const char *method, const char *path,
+		     enum ima_fcgi_route route, struct fcgi_resp *resp, double seconds,
+		     const double *stage_s)
 {
 	struct ima_fcgi_worker *w = t->w;
-	struct ima_buf line = { 0 };
+	struct ima_buf f = { 0 };
 	const char *label = ima_fcgi_route_label(route);
-	char safe[129];
-	size_t n = 0;
+	const char *cache = fcgi_cache_status(resp->req);
+	size_t plen = strlen(path);
+	uint64_t out = resp->head_only ? 0 : resp->body.len;
 
-	for (const char *p = path; *p && n < sizeof(safe) - 1; p++)
-		safe[n++] = (*p > ' ' && *p < 127 && *p != '"' && *p != '\\') ? *p : '?';
-	safe[n] = '\0';
-	IMA_BUF_LIT(&line, "{\"time\":\"");
-	fcgi_log_time(t, &line);
-	IMA_BUF_LIT(&line, "Z\",\"id\":\"");
-	ima_buf_append(&line, id, strlen(id));
-	IMA_BUF_LIT(&line, "\",\"pid\":");
-	ima_buf_append_uint(&line, (uint64_t)w->pid);
-	IMA_BUF_LIT(&line, ",\"method\":");
-	ima_json_write_str(&line, method, strlen(method));
-	IMA_BUF_LIT(&line, ",\"route\":\"");
-	ima_buf_append(&line, label, strlen(label));
-	IMA_BUF_LIT(&line, "\",\"path\":\"");
-	ima_buf_append(&line, safe, n);
-	IMA_BUF_LIT(&line, "\",\"status\":");
-	ima_buf_append_uint(&line, (uint64_t)resp->status);
-	IMA_BUF_LIT(&line, ",\"duration_ms\":");
-	ima_buf_append_fixed(&line, seconds * 1e3, 3);
-	IMA_BUF_LIT(&line, ",\"bytes_in\":");
-	ima_buf_append_uint(&line, resp->bytes_in);
-	IMA_BUF_LIT(&line, ",\"bytes_out\":");
-	ima_buf_append_uint(&line, resp->head_only ? 0 : resp->body.len);
+	/* A path is at most 1 KiB here; 256 bytes of it say enough. */
+	if (plen > 256)
+		plen = 256;
+	IMA_BUF_LIT(&f, "\"method\":");
+	ima_json_write_str(&f, method, strlen(method));
+	IMA_BUF_LIT(&f, ",\"path\":");
+	ima_json_write_str(&f, path, plen);
+	IMA_BUF_LIT(&f, ",\"route\":\"");
+	ima_buf_append(&f, label, strlen(label));
+	IMA_BUF_LIT(&f, "\",\"status\":");
+	ima_buf_append_uint(&f, (uint64_t)resp->status);
+	IMA_BUF_LIT(&f, ",\"seconds\":");
+	ima_buf_append_fixed(&f, seconds, 6);
+	IMA_BUF_LIT(&f, ",\"bytes_in\":");
+	ima_buf_append_uint(&f, resp->bytes_in);
+	IMA_BUF_LIT(&f, ",\"bytes_out\":");
+	ima_buf_append_uint(&f, out);
+	if (cache != NULL) {
+		IMA_BUF_LIT(&f, ",\"cache\":");
+		ima_json_write_str(&f, cache, strlen(cache));
+	}
 	if (resp->req != NULL && resp->status >= 400) {
 		const struct ima_error *e = ima_req_error(resp->req);
 
 		if (e != NULL) {
-			IMA_BUF_LIT(&line, ",\"error\":");
-			ima_json_write_str(&line, e->code, strlen(e->code));
+			IMA_BUF_LIT(&f, ",\"error\":");
+			ima_json_write_str(&f, e->code, strlen(e->code));
 		}
 	}
 	if (resp->req != NULL) {
 		bool first = true;
 
-		IMA_BUF_LIT(&line, ",\"stages_ms\":{");
+		IMA_BUF_LIT(&f, ",\"stage_seconds\":{");
 		for (size_t i = 0; i < w->nstages; i++) {
 			const char *name = ima_engine_stage_name(w->eng, i);
 
 			if (stage_s[i] < 0)
 				continue;
 			if (!first)
-				ima_buf_append(&line, ",", 1);
+				ima_buf_append(&f, ",", 1);
 			first = false;
-			ima_json_write_str(&line, name, strlen(name));
-			ima_buf_append(&line, ":", 1);
-			ima_buf_append_fixed(&line, stage_s[i] * 1e3, 3);
+			ima_json_write_str(&f, name, strlen(name));
+			ima_buf_append(&f, ":", 1);
+			ima_buf_append_fixed(&f, stage_s[i], 6);
 		}
-		ima_buf_append(&line, "}", 1);
+		ima_buf_append(&f, "}", 1);
 	}
-	IMA_BUF_LIT(&line, "}\n");
-	if (!line.failed && write(STDERR_FILENO, line.data, line.len) < 0)
-		line.failed = true; /* nowhere left to report it */
-	ima_buf_free(&line);
+	/* Out of memory: the line still goes, without its fields. */
+	ima_log_fields(IMA_LOG_INFO, f.failed ? NULL : f.data, f.failed ? 0 : f.len,
+		       "%s %.*s %d %.3f ms %llu bytes%s%s", method, (int)plen, path,
+		       resp->status, seconds * 1e3, (unsigned long long)out,
+		       cache != NULL ? " cache " : "", cache != NULL ? cache : "");
+	ima_buf_free(&f);
 }
 
 /* bad_param: the name of a param with a NUL in it, or NULL. */
@@ -721,6 +713,9 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 		snprintf(id, sizeof(id), "%s", client_id);
 	else
 		fcgi_new_id(t, id, sizeof(id));
+	/* Whatever this thread logs until the answer is out (the stages
+	 * too) carries the id the client gets in X-Request-Id. */
+	ima_log_set_request(id);
 	resp.out_fmt = fcgi_out_format(p.accept);
 	fcgi_path(&p, path, sizeof(path));
 	route = fcgi_route(path);
@@ -789,6 +784,9 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 		} else if (route == IMA_ROUTE_PIPELINE) {
 			ima_buf_append(&resp.body, w->pipeline.data, w->pipeline.len);
 		} else {
+			/* This worker's own process metrics as of now; the
+			 * others' are at most a second old. */
+			ima_fcgi_proc_update(w->shm, w->slot);
 			ima_fcgi_shm_render(w->shm, &resp.body);
 			/* What the stages count (cache levels, cost saved...). */
 			ima_metrics_render(&resp.body);
@@ -825,7 +823,8 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 			    stage_s, w->nstages);
 	__atomic_fetch_sub(&w->shm->in_flight, 1, __ATOMIC_RELAXED);
 	if (w->opts->access_log)
-		fcgi_log(t, id, method, path, route, &resp, seconds, stage_s);
+		fcgi_log(t, method, path, route, &resp, seconds, stage_s);
+	ima_log_set_request(NULL);
 	ima_req_free(resp.req);
 	ima_buf_free(&resp.body);
 }

@@ -275,7 +275,7 @@ static int fcgi_start_thread(struct ima_fcgi_worker *w, pthread_attr_t *attr,
 }
 
 int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
-			const struct ima_fcgi_opts *opts, int ready_fd)
+			const struct ima_fcgi_opts *opts, int ready_fd, int slot)
 {
 	struct ima_fcgi_worker w = { .eng = eng, .shm = shm, .opts = opts,
 				 .epfd = -1, .wake_fd = -1 };
@@ -291,20 +291,19 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	if (ima_engine_worker_init(eng, &err) != 0) {
-		ima_log(IMA_LOG_ERROR, "worker %d: worker_init failed: %s",
-			(int)getpid(), err.message);
+		ima_log(IMA_LOG_ERROR, "worker_init failed: %s", err.message);
 		ima_engine_free(eng);
 		return 3;
 	}
 	w.pid = getpid();
+	w.slot = slot;
 	w.nstages = ima_engine_stage_count(eng);
 	if (w.nstages > IMA_FCGI_MAX_STAGES)
 		w.nstages = IMA_FCGI_MAX_STAGES;
 	w.stage_slot = ima_calloc(w.nstages + 1, sizeof(int));
 	w.threads = ima_calloc((size_t)opts->threads + 1, sizeof(*w.threads));
 	if (w.stage_slot == NULL || w.threads == NULL || fcgi_open_poll(&w) != 0) {
-		ima_log(IMA_LOG_ERROR, "worker %d: cannot set up: %s", (int)getpid(),
-			strerror(errno));
+		ima_log(IMA_LOG_ERROR, "cannot set up: %s", strerror(errno));
 		if (w.epfd >= 0)
 			close(w.epfd);
 		if (w.wake_fd >= 0)
@@ -326,14 +325,16 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	if (fcgi_start_thread(&w, &attr, ima_fcgi_receiver_main) == 0)
 		for (int i = 0; i < opts->threads; i++)
 			if (fcgi_start_thread(&w, &attr, fcgi_handler_main) != 0) {
-				ima_log(IMA_LOG_ERROR, "worker %d: cannot start thread %d",
-					(int)getpid(), i);
+				ima_log(IMA_LOG_ERROR, "cannot start thread %d", i);
 				break;
 			}
 	pthread_attr_destroy(&attr);
 	serving = w.nthreads > 1;
+	ima_fcgi_proc_update(shm, slot);
+	if (serving)
+		ima_log(IMA_LOG_INFO, "worker started: %d threads", w.nthreads - 1);
 	if (serving && ready_fd >= 0 && write(ready_fd, "r", 1) != 1)
-		ima_log(IMA_LOG_WARN, "worker %d: cannot report ready", (int)getpid());
+		ima_log(IMA_LOG_WARN, "cannot report ready");
 	if (ready_fd >= 0)
 		close(ready_fd);
 
@@ -343,11 +344,22 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGQUIT);
+	/* Waking once a second keeps the process metrics fresh for whichever
+	 * worker answers /metrics. */
+	while (serving && sig == 0) {
+		struct timespec second = { 1, 0 };
+		int got = sigtimedwait(&stopset, NULL, &second);
+
+		if (got > 0)
+			sig = got;
+		else
+			ima_fcgi_proc_update(shm, slot);
+	}
 	if (serving)
-		sigwait(&stopset, &sig);
+		ima_log(IMA_LOG_INFO, "worker stopping: draining requests");
 	if (!fcgi_drain(&w)) {
-		ima_log(IMA_LOG_ERROR, "worker %d: requests still running after %.0f s, exiting",
-			(int)getpid(), opts->drain_seconds);
+		ima_log(IMA_LOG_ERROR, "requests still running after %.0f s, exiting",
+			opts->drain_seconds);
 		_exit(1); /* threads still use the engine: nothing can be freed */
 	}
 	for (int i = 0; i < w.nthreads; i++) {
@@ -365,5 +377,7 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 	ima_free(w.stage_slot);
 	ima_free(w.threads);
 	ima_engine_free(eng);
+	if (serving)
+		ima_log(IMA_LOG_INFO, "worker stopped");
 	return serving ? 0 : 3;
 }

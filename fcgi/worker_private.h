@@ -68,8 +68,6 @@ struct ima_fcgi_thread {
 	unsigned char *out; /* IMA_FCGI_OUT_BUF bytes: the answer's records */
 	char *scratch;      /* IMA_FCGI_READ_CHUNK bytes: one recv() */
 	struct ima_fcgi_conn *spare; /* reused for the next accepted connection */
-	time_t log_sec;     /* the second log_prefix shows */
-	char log_prefix[80];
 };
 
 struct ima_fcgi_worker {
@@ -78,6 +76,7 @@ struct ima_fcgi_worker {
 	const struct ima_fcgi_opts *opts;
 	int stop; /* atomic */
 	pid_t pid;
+	int slot; /* among the workers, 1..: its process metrics */
 	size_t nstages;
 	int *stage_slot;
 	struct ima_buf health;   /* built once: the answers never change */
