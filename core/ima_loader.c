@@ -11,9 +11,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ima_core.h"
@@ -98,9 +100,89 @@ int ima_plugin_check_options(const struct ima_plugin *p, struct ima_error *err)
 	return 0;
 }
 
+/* Who may own what a plugin is loaded from: root, or the user running us
+ * (a developer's build tree, the tests). */
+static bool owner_trusted(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+static int unsafe_path(struct ima_error *err, const char *name, const char *path,
+		       const char *what, const char *at, const struct stat *st,
+		       const char *why)
+{
+	return ima_error_set(err, 500, "plugin_unsafe", "",
+			     "plugin %s: refusing %s: %s %s is %s (owner uid %u, mode %04o); "
+			     "plugins load only from files and directories owned by root or uid %u "
+			     "and not writable by group or others",
+			     name, path, what, at, why, (unsigned)st->st_uid,
+			     (unsigned)(st->st_mode & 07777), (unsigned)geteuid());
+}
+
+/*
+ * A plugin runs with all the rights of the service, so whoever can replace
+ * the file, or rename any directory above it, can run code as the service.
+ * Accept only what root or we ourselves own and nobody else can write: the
+ * file, its directory, and every directory up to / (an ancestor may be
+ * writable by all when it is sticky, as /tmp is: others cannot rename or
+ * remove what we own in it). The path is resolved first and the resolved
+ * one is what dlopen() opens, so a symbolic link is judged by its target
+ * and cannot be switched between the check and the load; with every
+ * directory on the way trusted, nobody else can switch anything either.
+ */
+static int plugin_path_check(const char *path, const char *name, char *real,
+			     struct ima_error *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (realpath(path, real) == NULL)
+		return ima_error_set(err, 500, "plugin_missing", "",
+				     "plugin %s: cannot read %s: %s", name, path,
+				     strerror(errno));
+	if (stat(real, &st) != 0)
+		return ima_error_set(err, 500, "plugin_missing", "",
+				     "plugin %s: cannot read %s: %s", name, real,
+				     strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ima_error_set(err, 500, "plugin_load", "",
+				     "plugin %s: %s is not a regular file", name, real);
+	if (!owner_trusted(st.st_uid))
+		return unsafe_path(err, name, path, "file", real, &st,
+				   "owned by another user");
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return unsafe_path(err, name, path, "file", real, &st,
+				   "writable by group or others");
+	snprintf(dir, sizeof(dir), "%s", real);
+	for (bool parent = true; (slash = strrchr(dir, '/')) != NULL; parent = false) {
+		/* "/a/b.so" -> "/a" -> "/" -> done */
+		if (slash == dir) {
+			if (dir[1] == '\0')
+				break;
+			dir[1] = '\0';
+		} else {
+			*slash = '\0';
+		}
+		if (stat(dir, &st) != 0)
+			return ima_error_set(err, 500, "plugin_missing", "",
+					     "plugin %s: cannot check %s: %s", name, dir,
+					     strerror(errno));
+		if (!owner_trusted(st.st_uid))
+			return unsafe_path(err, name, path, "directory", dir, &st,
+					   "owned by another user");
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    (parent || !(st.st_mode & S_ISVTX)))
+			return unsafe_path(err, name, path, "directory", dir, &st,
+					   "writable by group or others");
+	}
+	return 0;
+}
+
 int ima_plugin_open(const char *path, const char *name,
 		    struct ima_loaded_plugin *out, struct ima_error *err)
 {
+	char real[PATH_MAX];
 	struct abi_header h;
 	char symbol[160];
 	const void *desc;
@@ -111,7 +193,9 @@ int ima_plugin_open(const char *path, const char *name,
 		return ima_error_set(err, 500, "plugin_missing", "",
 				     "plugin %s: cannot read %s: %s", name, path,
 				     strerror(errno));
-	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (plugin_path_check(path, name, real, err) != 0)
+		return -1;
+	handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (handle == NULL)
 		return ima_error_set(err, 500, "plugin_load", "",
 				     "plugin %s: %s", name, dlerror());

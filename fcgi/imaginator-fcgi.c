@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -95,6 +96,31 @@ static void fcgi_usage(FILE *out)
 
 /* ---- the listening socket ---------------------------------------------- */
 
+/*
+ * The mode of an inherited socket is its creator's (systemd's SocketMode,
+ * the web server's umask): say so when anyone on the host may connect,
+ * since libfcgi must be reachable by the web server only.
+ */
+static void fcgi_inherited_mode(const struct sockaddr_un *sa, socklen_t len)
+{
+	char path[sizeof(sa->sun_path) + 1];
+	size_t n = len > offsetof(struct sockaddr_un, sun_path) ?
+		   len - offsetof(struct sockaddr_un, sun_path) : 0;
+	struct stat st;
+
+	/* Unnamed and abstract sockets have no file mode. */
+	if (n == 0 || sa->sun_path[0] == '\0')
+		return;
+	if (n > sizeof(sa->sun_path))
+		n = sizeof(sa->sun_path);
+	memcpy(path, sa->sun_path, n);
+	path[n] = '\0';
+	if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
+		ima_log(IMA_LOG_WARN, "inherited socket %s has mode %04o: any local user who "
+			"can reach its directory may connect (use 0660 and the web server's group)",
+			path, (unsigned)(st.st_mode & 07777));
+}
+
 /* A web server that spawns us passes the listening socket as fd 0. */
 static bool fcgi_inherited(bool *tcp)
 {
@@ -109,6 +135,8 @@ static bool fcgi_inherited(bool *tcp)
 	if (getsockname(0, (struct sockaddr *)&ss, &sl) != 0)
 		return false;
 	*tcp = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+	if (ss.ss_family == AF_UNIX)
+		fcgi_inherited_mode((const struct sockaddr_un *)&ss, sl);
 	return true;
 }
 
@@ -141,7 +169,9 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 		if (fd < 0)
 			return -1;
 	}
-	old = umask(0177); /* no window in which the socket is world-open */
+	/* Owner only until the group and mode are set, whatever the umask;
+	 * nobody can connect before listen() anyway. */
+	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		umask(old);
 		ima_log(IMA_LOG_ERROR, "bind %s: %s", path, strerror(errno));
@@ -150,10 +180,17 @@ static int fcgi_listen_unix(struct fcgi_sup *s, const char *path)
 	}
 	umask(old);
 	s->unix_path = ima_strdup(path);
+	/* chmod() follows symbolic links: change nothing but the socket just
+	 * bound (a directory others can write lets them swap the name). */
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+		ima_log(IMA_LOG_ERROR, "%s is no longer the socket just bound", path);
+		close(fd);
+		return -1;
+	}
 	if (s->socket_group != NULL) {
 		struct group *g = getgrnam(s->socket_group);
 
-		if (g == NULL || chown(path, (uid_t)-1, g->gr_gid) != 0) {
+		if (g == NULL || lchown(path, (uid_t)-1, g->gr_gid) != 0) {
 			ima_log(IMA_LOG_ERROR, "cannot give %s to group %s", path,
 				s->socket_group);
 			close(fd);

@@ -1,4 +1,7 @@
 /* check_loader.c - plugin loading with real shared objects. */
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "ima_test.h"
 
 static int open_test_plugin(const char *name, struct ima_loaded_plugin *lp,
@@ -130,6 +133,212 @@ START_TEST(loader_option_table_checked)
 }
 END_TEST
 
+/* ---- where plugins may be loaded from ---------------------------------- */
+
+/* A fresh tree <tmp>/ima-loader-XXXXXX/plugins/probe.so (a copy of the
+ * test plugin), every mode set explicitly so the umask does not matter. */
+struct plugin_tree {
+	char root[4096];
+	char dir[4200];
+	char file[4300];
+};
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	FILE *in = fopen(from, "rb");
+	FILE *out = fopen(to, "wb");
+	size_t n;
+
+	ck_assert_msg(in != NULL && out != NULL, "copy %s -> %s", from, to);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+	ck_assert_int_eq(chmod(to, mode), 0);
+}
+
+static void plugin_tree_make(struct plugin_tree *t)
+{
+	const char *tmp = getenv("TMPDIR");
+	char probe[4096];
+
+	snprintf(t->root, sizeof(t->root), "%s/ima-loader-XXXXXX", tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(t->root));
+	ck_assert_int_eq(chmod(t->root, 0755), 0);
+	snprintf(t->dir, sizeof(t->dir), "%s/plugins", t->root);
+	ck_assert_int_eq(mkdir(t->dir, 0755), 0);
+	ck_assert_int_eq(chmod(t->dir, 0755), 0);
+	snprintf(t->file, sizeof(t->file), "%s/probe.so", t->dir);
+	snprintf(probe, sizeof(probe), "%s/probe.so", test_plugin_dir());
+	copy_file(probe, t->file, 0644);
+}
+
+static void plugin_tree_free(struct plugin_tree *t)
+{
+	char path[4400];
+
+	chmod(t->root, 0700);
+	chmod(t->dir, 0700);
+	unlink(t->file);
+	snprintf(path, sizeof(path), "%s/link.so", t->dir);
+	unlink(path);
+	rmdir(t->dir);
+	rmdir(t->root);
+}
+
+/* Opens path as plugin "probe" and expects a refusal naming what and why. */
+static void expect_unsafe(const char *path, const char *names, const char *why)
+{
+	struct ima_loaded_plugin lp;
+	struct ima_error err;
+
+	ck_assert_int_ne(ima_plugin_open(path, "probe", &lp, &err), 0);
+	ck_assert_ptr_null(lp.handle);
+	ck_assert_str_eq(err.code, "plugin_unsafe");
+	ck_assert_msg(strstr(err.message, names) != NULL, "'%s' not in: %s", names, err.message);
+	ck_assert_msg(strstr(err.message, why) != NULL, "'%s' not in: %s", why, err.message);
+}
+
+static void expect_loads(const char *path)
+{
+	struct ima_loaded_plugin lp;
+	struct ima_error err;
+
+	ck_assert_msg(ima_plugin_open(path, "probe", &lp, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(lp.desc.name, "probe");
+	ima_plugin_close(&lp);
+}
+
+START_TEST(loader_safe_tree_loads)
+{
+	struct plugin_tree t;
+
+	/* The control for the refusals below: the same copy, modes 0755/0644. */
+	plugin_tree_make(&t);
+	expect_loads(t.file);
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_world_writable_dir_refused)
+{
+	struct plugin_tree t;
+	char want[4500];
+
+	plugin_tree_make(&t);
+	ck_assert_int_eq(chmod(t.dir, 0777), 0);
+	snprintf(want, sizeof(want), "directory %s is writable by group or others", t.dir);
+	expect_unsafe(t.file, want, "mode 0777");
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_group_writable_dir_refused)
+{
+	struct plugin_tree t;
+	char want[4500];
+
+	plugin_tree_make(&t);
+	ck_assert_int_eq(chmod(t.dir, 0775), 0);
+	snprintf(want, sizeof(want), "directory %s is writable by group or others", t.dir);
+	expect_unsafe(t.file, want, "mode 0775");
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_writable_file_refused)
+{
+	struct plugin_tree t;
+	char want[4500];
+
+	plugin_tree_make(&t);
+	ck_assert_int_eq(chmod(t.file, 0666), 0);
+	snprintf(want, sizeof(want), "file %s is writable by group or others", t.file);
+	expect_unsafe(t.file, want, "mode 0666");
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_writable_ancestor_refused)
+{
+	struct plugin_tree t;
+	char want[4500];
+
+	/* Whoever can write the directory above can rename plugins/ away and
+	 * put their own in its place; a sticky one (as /tmp) cannot. */
+	plugin_tree_make(&t);
+	ck_assert_int_eq(chmod(t.root, 0777), 0);
+	snprintf(want, sizeof(want), "directory %s is writable by group or others", t.root);
+	expect_unsafe(t.file, want, "mode 0777");
+	ck_assert_int_eq(chmod(t.root, 01777), 0);
+	expect_loads(t.file);
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_symlink_judged_by_target)
+{
+	struct plugin_tree t, safe;
+	char link[4400], want[4500];
+
+	/* A link in a safe directory to a plugin in an unsafe one. */
+	plugin_tree_make(&t);
+	plugin_tree_make(&safe);
+	ck_assert_int_eq(chmod(t.dir, 0777), 0);
+	snprintf(link, sizeof(link), "%s/link.so", safe.dir);
+	ck_assert_int_eq(symlink(t.file, link), 0);
+	snprintf(want, sizeof(want), "directory %s is writable", t.dir);
+	expect_unsafe(link, want, "refusing");
+	plugin_tree_free(&safe);
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_foreign_owner_refused)
+{
+	struct plugin_tree t;
+	char want[4500];
+
+	/* Only root can give a file away; as anyone else the ownership rule is
+	 * covered by the trees above being accepted as the user's own. */
+	if (geteuid() != 0)
+		return;
+	plugin_tree_make(&t);
+	ck_assert_int_eq(chown(t.dir, 65534, (gid_t)-1), 0);
+	snprintf(want, sizeof(want), "directory %s is owned by another user", t.dir);
+	expect_unsafe(t.file, want, "owner uid 65534");
+	ck_assert_int_eq(chown(t.dir, 0, (gid_t)-1), 0);
+	ck_assert_int_eq(chown(t.file, 65534, (gid_t)-1), 0);
+	snprintf(want, sizeof(want), "file %s is owned by another user", t.file);
+	expect_unsafe(t.file, want, "owner uid 65534");
+	plugin_tree_free(&t);
+}
+END_TEST
+
+START_TEST(loader_config_path_checked)
+{
+	struct plugin_tree t;
+	struct ima_error err;
+	struct ima_engine *eng;
+	char conf[8192];
+
+	/* plugin = "/path/probe.so" in the configuration: the same rules. */
+	plugin_tree_make(&t);
+	snprintf(conf, sizeof(conf),
+		 "pipeline = ( { name = \"p\"; plugin = \"%s\"; } );", t.file);
+	eng = test_engine(conf, &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ima_engine_free(eng);
+	ck_assert_int_eq(chmod(t.dir, 0777), 0);
+	eng = test_engine(conf, &err);
+	ck_assert_ptr_null(eng);
+	ck_assert_msg(strstr(err.message, "is writable by group or others") != NULL &&
+		      strstr(err.message, "refusing") != NULL, "%s", err.message);
+	plugin_tree_free(&t);
+}
+END_TEST
+
 Suite *loader_suite(void)
 {
 	Suite *s = suite_create("loader");
@@ -144,6 +353,14 @@ Suite *loader_suite(void)
 	tcase_add_test(tc, loader_missing_file);
 	tcase_add_test(tc, loader_find_in_path);
 	tcase_add_test(tc, loader_option_table_checked);
+	tcase_add_test(tc, loader_safe_tree_loads);
+	tcase_add_test(tc, loader_world_writable_dir_refused);
+	tcase_add_test(tc, loader_group_writable_dir_refused);
+	tcase_add_test(tc, loader_writable_file_refused);
+	tcase_add_test(tc, loader_writable_ancestor_refused);
+	tcase_add_test(tc, loader_symlink_judged_by_target);
+	tcase_add_test(tc, loader_foreign_owner_refused);
+	tcase_add_test(tc, loader_config_path_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }
