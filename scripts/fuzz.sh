@@ -32,6 +32,7 @@ export IMAGINATOR_DATA_DIR="$srcdir/data"
 export IMAGINATOR_PLUGIN_DIR="$build/plugins/.libs"
 export IMAGINATOR_NO_DLCLOSE=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$srcdir/tests/fuzz/lsan.supp}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 max_len() {
