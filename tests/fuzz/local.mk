@@ -120,4 +120,4 @@ tests_fuzz_fuzz_config_LDADD = $(FUZZ_LIBS)
 # harnesses, which `make check` builds either way.
 TESTS += tests/fuzz/replay.test
 EXTRA_DIST += tests/fuzz/replay.test tests/fuzz/corpus tests/fuzz/README.md \
-	tests/fuzz/driver.c tests/fuzz/seeds.py tests/fuzz/lsan.supp scripts/fuzz.sh
+	docs/reliability.md tests/fuzz/driver.c tests/fuzz/seeds.py tests/fuzz/lsan.supp scripts/fuzz.sh
