@@ -171,6 +171,15 @@ struct gap_ad {
 	int seniority; /* enum anautil_level, -1 unknown */
 };
 
+/* Whether the n bytes at s start with word, ignoring case. A line of the
+ * ad is not NUL-terminated: nothing past n may be read. */
+static bool gap_word_at(const char *s, size_t n, const char *word)
+{
+	size_t len = strlen(word);
+
+	return n >= len && strncasecmp(s, word, len) == 0;
+}
+
 /* "5+ years", "5 or more years", "3-5 years", "at least 4 years" of
  * experience: the smallest number in the phrase is the minimum. */
 static int gap_years_in(const struct gap_state *st, const char *s, size_t n)
@@ -187,16 +196,19 @@ static int gap_years_in(const struct gap_state *st, const char *s, size_t n)
 			continue;
 		while (k < n && isdigit((unsigned char)s[k]) && v < 100)
 			v = v * 10 + (s[k++] - '0');
-		while (k < n && strchr("+ -–", s[k]) != NULL)
+		while (k < n && s[k] != '\0' && strchr("+ -–", s[k]) != NULL)
 			k++;
 		/* a range "3-5": skip the upper bound */
 		while (k < n && isdigit((unsigned char)s[k]))
 			k++;
 		while (k < n && (s[k] == ' ' || s[k] == '+'))
 			k++;
-		if (k + 2 <= n && strncasecmp(s + k, "or more", 7) == 0)
-			k += 8;
-		if (k < n && (strncasecmp(s + k, "year", 4) == 0 || strncasecmp(s + k, "yrs", 3) == 0) &&
+		if (gap_word_at(s + k, n - k, "or more")) {
+			k += 7;
+			while (k < n && s[k] == ' ')
+				k++;
+		}
+		if ((gap_word_at(s + k, n - k, "year") || gap_word_at(s + k, n - k, "yrs")) &&
 		    v > 0 && v <= 30 && (best < 0 || v > best))
 			best = v;
 		i = k;
