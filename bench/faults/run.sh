@@ -184,10 +184,14 @@ for h in $HOSTS; do until_ok 30 host_up "$h" || { log "host $h did not start"; c
 nport=$(bench_port)
 bench_nginx_head
 cat >>"$tmp/nginx/nginx.conf" <<NGINX
+  # max_fails=0: a host is never taken out for failures. One crashing
+  # worker fails the requests it held, not its host (the other worker and
+  # its replacement serve on); a dead host refuses connections at once,
+  # and the retry takes the request elsewhere.
   upstream ima {
-    server $H1 max_fails=1 fail_timeout=2s;
-    server $H2 max_fails=1 fail_timeout=2s;
-    server $H3 max_fails=1 fail_timeout=2s;
+    server $H1 max_fails=0;
+    server $H2 max_fails=0;
+    server $H3 max_fails=0;
   }
   server {
     listen 127.0.0.1:$nport backlog=1024;
