@@ -319,7 +319,16 @@ start_crash() {
 	done
 	window=0
 }
-end_crash() { echo "crash requests answered: $(tr '\n' ' ' <"$tmp/crash.codes")" >>"$tmp/cur.notes"; }
+end_crash() {
+	echo "crash requests answered: $(tr '\n' ' ' <"$tmp/crash.codes")" >>"$tmp/cur.notes"
+	note_replaced
+}
+# Workers of the three hosts now, and how many of those in $tmp/workers.before are gone.
+all_workers() { for n in 1 2 3; do eval "ps -o pid= --ppid \$host_pid_$n"; done | tr -d ' ' | sort; }
+note_replaced() {
+	until_ok 10 all_serving
+	echo "workers replaced: $(all_workers | comm -23 "$tmp/workers.before" - | wc -l)" >>"$tmp/cur.notes"
+}
 note_worker_kill="one worker of host 1 SIGKILLed"
 start_worker_kill() { kill -9 "$(ps -o pid= --ppid "$host_pid_1" | head -n1)"; window=0; }
 end_worker_kill() { :; }
@@ -343,7 +352,7 @@ start_hostile() {
 	for h in $HOSTS; do for i in 1 2 3; do "$C" "$h" --hostile >/dev/null 2>&1; done; done
 	window=0
 }
-end_hostile() { :; }
+end_hostile() { note_replaced; }
 note_slow_clients="50 clients trickling request bodies through nginx (1 B per 200 ms) for ${WINDOW} s"
 start_slow_clients() {
 	python3 - "$nport" "$WINDOW" <<'PY' &
@@ -412,6 +421,7 @@ run_fault() {
 	[ "$name" = sighup ] && fwd=60
 	wrk_run "$fwd" "$name-fw-$$" "$tmp/$name.fw" &
 	fww=$!
+	all_workers >"$tmp/workers.before"
 	t0=$(now_ms)
 	"start_$fn"
 	[ "$window" -gt 0 ] && sleep "$window"
