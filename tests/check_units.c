@@ -285,6 +285,48 @@ START_TEST(redis_url_forms)
 	ck_assert_int_eq(redis_url_parse("unix:/run/redis.sock", &u, err, sizeof(err)), -1);
 	ck_assert_int_eq(redis_url_parse("", &u, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "use redis://"));
+	/* A Sentinel address where only redis:// is read says so. */
+	ck_assert_int_eq(redis_url_parse("redis-sentinel://h/m", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "cache stage"));
+}
+END_TEST
+
+START_TEST(redis_sentinel_url_forms)
+{
+	struct redis_sentinel_url u;
+	char err[512];
+
+	ck_assert(redis_url_is_sentinel("redis-sentinel://h/m"));
+	ck_assert(!redis_url_is_sentinel("redis://h/1"));
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://10.0.0.1:5000,s2,s3:26380/cache-main/2",
+						  &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(u.count, 3);
+	ck_assert_str_eq(u.addr[0].host, "10.0.0.1");
+	ck_assert_int_eq(u.addr[0].port, 5000);
+	ck_assert_str_eq(u.addr[1].host, "s2");
+	ck_assert_int_eq(u.addr[1].port, 26379);
+	ck_assert_int_eq(u.addr[2].port, 26380);
+	ck_assert_str_eq(u.master, "cache-main");
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h/m", &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(u.count, 1);
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "master-name"));
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel:///m", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h,/m", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h:0/m", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "port"));
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h:1x/m", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h/", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h/a b", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "master name"));
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://h/m/x", &u, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "database"));
+	ck_assert_int_eq(redis_sentinel_url_parse("redis-sentinel://a,b,c,d,e,f,g,h,i/m", &u, err,
+						  sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "more than 8"));
+	ck_assert_int_eq(redis_sentinel_url_parse("redis://h/m", &u, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -311,6 +353,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("redis_url");
 	tcase_add_test(tc, redis_url_forms);
+	tcase_add_test(tc, redis_sentinel_url_forms);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, experience_tcase());
 	suite_add_tcase(s, titles_tcase());

@@ -27,8 +27,10 @@ static const struct ima_option cache_options[] = {
 	{ "replay_max_bytes", IMA_OPT_INT, "16777216",
 	  "in-process cache of rendered answers to byte-identical repeats (anonymous, or of the same user identified before the cache), replayed before decoding; 0 turns it off", 0 },
 	{ "redis_url", IMA_OPT_STRING, "",
-	  "redis://host:port/db or unix:///path; \"\" uses $IMAGINATOR_REDIS_URL (no L2 when unset); \"none\": no L2", 0 },
+	  "redis://host:port/db, unix:///path, or redis-sentinel://host:port[,host:port...]/master-name[/db] (the primary found through Sentinel and followed through failovers); \"\" uses $IMAGINATOR_REDIS_URL (no L2 when unset); \"none\": no L2", 0 },
 	{ "redis_timeout_ms", IMA_OPT_INT, "50", "Redis connect and command timeout", 0 },
+	{ "sentinel_timeout_ms", IMA_OPT_INT, "250",
+	  "connect and command timeout per Sentinel (asked by a background thread, never by a request)", 0 },
 	{ "breaker_failures", IMA_OPT_INT, "3", "consecutive Redis failures that open the breaker", 0 },
 	{ "breaker_cooldown_ms", IMA_OPT_INT, "5000", "how long the open breaker leaves Redis alone", 0 },
 	{ "key_prefix", IMA_OPT_STRING, "ima:", "prefix of every Redis key", 0 },
@@ -67,7 +69,7 @@ static const struct {
 	{ "l1_max_bytes", 0 }, { "replay_max_bytes", 0 }, { "ttl_high", 1 },
 	{ "ttl_medium", 1 }, { "ttl_low", 1 }, { "coalesce_wait_ms", 0 },
 	{ "lock_ms", 1 }, { "call_ttl", 1 }, { "call_wait_ms", 0 },
-	{ "call_max_bytes", 1 }, { "call_lock_ms", 1 },
+	{ "call_max_bytes", 1 }, { "call_lock_ms", 1 }, { "sentinel_timeout_ms", 1 },
 };
 
 static const struct {
@@ -110,6 +112,8 @@ static const struct {
 	  "Entries in the in-process cache of answers and calls, summed over workers." },
 	{ "imaginator_cache_l1_evictions_total", IMA_METRIC_COUNTER,
 	  "Entries evicted from the in-process cache to make room for new ones." },
+	{ "imaginator_cache_redis_primary_switches_total", IMA_METRIC_COUNTER,
+	  "Changes of the Redis primary announced by Sentinel, summed over the workers that saw them." },
 	{ "imaginator_cache_breaker_open", IMA_METRIC_GAUGE_SUM,
 	  "Number of workers whose Redis circuit breaker is open (Redis left alone, reads as misses)." },
 };
@@ -202,7 +206,8 @@ static int cache_init(const struct ima_conf *conf, void **state,
 			signal(SIGPIPE, SIG_IGN);
 		st->l2 = cache_redis_new(url, (int)ima_conf_int(conf, "redis_timeout_ms"),
 					 (int)ima_conf_int(conf, "breaker_failures"),
-					 (int)ima_conf_int(conf, "breaker_cooldown_ms"), msg, sizeof(msg));
+					 (int)ima_conf_int(conf, "breaker_cooldown_ms"),
+					 (int)ima_conf_int(conf, "sentinel_timeout_ms"), msg, sizeof(msg));
 		if (st->l2 == NULL) {
 			cache_fini(st);
 			return ima_error_set(err, 500, "config", "redis_url", "%s", msg);

@@ -74,6 +74,7 @@ int cache_command(void *state, const char *verb, const msgpack_object *args,
 int cache_health(void *state, msgpack_packer *out)
 {
 	struct cache_state *st = state;
+	char where[200], detail[300];
 	bool open, up;
 
 	if (st->l2 == NULL)
@@ -89,8 +90,12 @@ int cache_health(void *state, msgpack_packer *out)
 	/* Redis down only degrades: answers are computed instead. */
 	ima_pack_cstr(out, up ? "ok" : "degraded");
 	ima_pack_cstr(out, "detail");
-	ima_pack_cstr(out, up ? "answering PING" : open ? "circuit breaker open: cache reads as misses"
-						       : "not answering: cache reads as misses");
+	cache_redis_describe(st->l2, where, sizeof(where));
+	snprintf(detail, sizeof(detail), "%s%s%s%s",
+		 up ? "answering PING" : open ? "circuit breaker open: cache reads as misses"
+					      : "not answering: cache reads as misses",
+		 where[0] ? " (" : "", where, where[0] ? ")" : "");
+	ima_pack_cstr(out, detail);
 	return 1;
 }
 

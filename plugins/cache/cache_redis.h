@@ -14,12 +14,17 @@ struct cache_redis;
 
 /*
  * url: "redis://host:port/db" or "unix:///path/to/socket" (an optional
- * "?db=N" selects a database). Connects lazily. NULL with a message in err
- * when the URL does not parse or memory ran out.
+ * "?db=N" selects a database), or
+ * "redis-sentinel://host:port[,host:port...]/master-name[/db]": the
+ * primary is asked of those Sentinels (once here, bounded by
+ * sentinel_timeout_ms per Sentinel), then followed by a watcher thread per
+ * process through failovers; while none is known every command fails (a
+ * miss). Connects lazily. NULL with a message in err when the URL does not
+ * parse or memory ran out.
  */
 struct cache_redis *cache_redis_new(const char *url, int timeout_ms,
 				    int breaker_failures, int breaker_cooldown_ms,
-				    char *err, size_t errlen);
+				    int sentinel_timeout_ms, char *err, size_t errlen);
 void cache_redis_free(struct cache_redis *r);
 
 /* GET: 1 and *val (malloc'd) on a hit, 0 on a miss, -1 on an error. */
@@ -49,5 +54,9 @@ int cache_redis_ping(struct cache_redis *r);
 int cache_redis_breaker_open(struct cache_redis *r);
 /* Errors and timeouts so far (this process). */
 uint64_t cache_redis_errors(struct cache_redis *r);
+/* For /health: "", or whether Sentinel named a primary (no address). */
+int cache_redis_describe(struct cache_redis *r, char *buf, size_t len);
+/* Changes of primary Sentinel announced to this process. */
+uint64_t cache_redis_switches(struct cache_redis *r);
 
 #endif

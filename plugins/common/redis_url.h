@@ -23,4 +23,28 @@ struct redis_url {
  */
 int redis_url_parse(const char *url, struct redis_url *u, char *err, size_t errlen);
 
+#define REDIS_SENTINELS_MAX 8
+#define REDIS_SENTINEL_PORT 26379
+
+/* The Sentinels to ask for the primary of one monitored master. */
+struct redis_sentinel_url {
+	int count;        /* 1 to REDIS_SENTINELS_MAX */
+	struct {
+		char host[256];
+		int port;     /* 26379 when the URL names none */
+	} addr[REDIS_SENTINELS_MAX];
+	char master[128]; /* the name Sentinel monitors it under */
+	int db;           /* 0 when the URL names none */
+};
+
+/* True when url starts with "redis-sentinel://". */
+bool redis_url_is_sentinel(const char *url);
+
+/*
+ * "redis-sentinel://host[:port][,host[:port]...]/master-name[/db]".
+ * Returns 0, or -1 with a message naming the URL in err.
+ */
+int redis_sentinel_url_parse(const char *url, struct redis_sentinel_url *u,
+			     char *err, size_t errlen);
+
 #endif
