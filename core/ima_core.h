@@ -359,9 +359,15 @@ void ima_log_fields(enum ima_log_level level, const char *fields, size_t len,
 
 /* ---- allocation failure injection (tests) ----------------------------- */
 
-/* Makes the nth allocation from now fail (1 = the next one); 0 disables. */
+/* Makes the nth allocation from now and every later one fail (1 = the
+ * next one); 0 disables. */
 void ima_alloc_fail_after(long n);
+/* Makes only the nth allocation from now fail, so that the code handling
+ * the failure runs with memory again; 0 disables. */
+void ima_alloc_fail_nth(long n);
 /* Number of allocations since the counter was last reset. */
 long ima_alloc_count(void);
+/* Number of allocations failed on purpose since the last reset. */
+long ima_alloc_failed(void);
 
 #endif /* IMA_CORE_H */

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -17,15 +18,39 @@
 
 /* ---- allocation ---- */
 
+/*
+ * Every allocation of the core and the stages comes through here, so a test
+ * can fail the nth one. Libraries with allocators of their own keep them:
+ * jansson's json_set_alloc_funcs is process-wide (the program embedding the
+ * library and libjwt share it), and jansson 2.14 aborts on an assertion
+ * when an allocation fails while it reads a string (lex_scan_string);
+ * msgpack-c's zones and sbuffer call malloc with no hook; libcurl and
+ * libconfig likewise. Their failures reach the callers as errors.
+ */
+
 /* Failure injection is global and atomic: the tests that use it run one
  * thread, and the cost on the normal path is one relaxed load. */
 static atomic_long alloc_fail_at;
 static atomic_long alloc_calls;
+static atomic_bool alloc_fail_once;
+static atomic_long alloc_failed;
+
+static void alloc_fail_set(long n, bool once)
+{
+	atomic_store(&alloc_calls, 0);
+	atomic_store(&alloc_failed, 0);
+	atomic_store(&alloc_fail_once, once);
+	atomic_store(&alloc_fail_at, n);
+}
 
 void ima_alloc_fail_after(long n)
 {
-	atomic_store(&alloc_calls, 0);
-	atomic_store(&alloc_fail_at, n);
+	alloc_fail_set(n, false);
+}
+
+void ima_alloc_fail_nth(long n)
+{
+	alloc_fail_set(n, true);
 }
 
 long ima_alloc_count(void)
@@ -33,12 +58,23 @@ long ima_alloc_count(void)
 	return atomic_load(&alloc_calls);
 }
 
+long ima_alloc_failed(void)
+{
+	return atomic_load(&alloc_failed);
+}
+
+/* An injected failure looks like a real one: NULL with errno ENOMEM, which
+ * callers report with strerror(). */
 static bool alloc_should_fail(void)
 {
 	long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
 	long n = atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed) + 1;
 
-	return at > 0 && n >= at;
+	if (at <= 0 || n < at || (n > at && atomic_load_explicit(&alloc_fail_once, memory_order_relaxed)))
+		return false;
+	atomic_fetch_add_explicit(&alloc_failed, 1, memory_order_relaxed);
+	errno = ENOMEM;
+	return true;
 }
 
 void *ima_malloc(size_t size)

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ima_plugin.h"
+
 struct skillmatch_roles {
 	char *file; /* file contents; codes and titles point into it */
 	struct skillmatch_role *roles;
@@ -90,19 +92,19 @@ struct skillmatch_roles *skillmatch_roles_load(const char *path,
 	char **lines = NULL, *tab1, *tab2;
 	size_t *linenos = NULL, len, n, i, total, used = 0;
 
-	r = calloc(1, sizeof(*r));
+	r = ima_calloc(1, sizeof(*r));
 	if (r == NULL || (r->file = skillmatch_read_file(path, &len)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(r ? errno : ENOMEM));
-		free(r);
+		ima_free(r);
 		return NULL;
 	}
 	/* Every '|' or data line bounds the number of ids: one allocation. */
 	total = skillmatch_count_char(r->file, '|') + skillmatch_count_char(r->file, '\n') + 1;
 	n = skillmatch_lines(r->file, NULL, NULL);
-	lines = malloc((n + 1) * sizeof(*lines));
-	linenos = malloc((n + 1) * sizeof(*linenos));
-	r->roles = calloc(n + 1, sizeof(*r->roles));
-	r->ids = malloc(total * sizeof(*r->ids));
+	lines = ima_malloc((n + 1) * sizeof(*lines));
+	linenos = ima_malloc((n + 1) * sizeof(*linenos));
+	r->roles = ima_calloc(n + 1, sizeof(*r->roles));
+	r->ids = ima_malloc(total * sizeof(*r->ids));
 	if (lines == NULL || linenos == NULL || r->roles == NULL || r->ids == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
 		goto fail;
@@ -124,12 +126,12 @@ struct skillmatch_roles *skillmatch_roles_load(const char *path,
 		used += r->roles[i].nskills;
 	}
 	r->nroles = n;
-	free(lines);
-	free(linenos);
+	ima_free(lines);
+	ima_free(linenos);
 	return r;
 fail:
-	free(lines);
-	free(linenos);
+	ima_free(lines);
+	ima_free(linenos);
 	skillmatch_roles_free(r);
 	return NULL;
 }
@@ -138,10 +140,10 @@ void skillmatch_roles_free(struct skillmatch_roles *r)
 {
 	if (r == NULL)
 		return;
-	free(r->file);
-	free(r->roles);
-	free(r->ids);
-	free(r);
+	ima_free(r->file);
+	ima_free(r->roles);
+	ima_free(r->ids);
+	ima_free(r);
 }
 
 size_t skillmatch_roles_count(const struct skillmatch_roles *r)
@@ -166,22 +168,22 @@ struct skillmatch_adjacency *skillmatch_adjacency_load(const char *path,
 	size_t *owner = NULL;
 	int id;
 
-	a = calloc(1, sizeof(*a));
+	a = ima_calloc(1, sizeof(*a));
 	if (a == NULL || (file = skillmatch_read_file(path, &len)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(a ? errno : ENOMEM));
-		free(a);
+		ima_free(a);
 		return NULL;
 	}
 	a->nskills = skillmatch_count(d);
 	total = skillmatch_count_char(file, '|') + skillmatch_count_char(file, '\n') + 1;
 	n = skillmatch_lines(file, NULL, NULL);
-	lines = malloc((n + 1) * sizeof(*lines));
-	linenos = malloc((n + 1) * sizeof(*linenos));
-	tmp = malloc(total * sizeof(*tmp));
-	owner = malloc(total * sizeof(*owner));
-	count = calloc(a->nskills + 1, sizeof(*count));
-	a->first = calloc(a->nskills + 1, sizeof(*a->first));
-	a->ids = malloc(total * sizeof(*a->ids));
+	lines = ima_malloc((n + 1) * sizeof(*lines));
+	linenos = ima_malloc((n + 1) * sizeof(*linenos));
+	tmp = ima_malloc(total * sizeof(*tmp));
+	owner = ima_malloc(total * sizeof(*owner));
+	count = ima_calloc(a->nskills + 1, sizeof(*count));
+	a->first = ima_calloc(a->nskills + 1, sizeof(*a->first));
+	a->ids = ima_malloc(total * sizeof(*a->ids));
 	if (lines == NULL || linenos == NULL || tmp == NULL || owner == NULL ||
 	    count == NULL || a->first == NULL || a->ids == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
@@ -214,20 +216,20 @@ struct skillmatch_adjacency *skillmatch_adjacency_load(const char *path,
 	memset(count, 0, (a->nskills + 1) * sizeof(*count));
 	for (i = 0; i < k; i++)
 		a->ids[a->first[owner[i]] + count[owner[i]]++] = tmp[i];
-	free(file);
-	free(lines);
-	free(linenos);
-	free(tmp);
-	free(owner);
-	free(count);
+	ima_free(file);
+	ima_free(lines);
+	ima_free(linenos);
+	ima_free(tmp);
+	ima_free(owner);
+	ima_free(count);
 	return a;
 fail:
-	free(file);
-	free(lines);
-	free(linenos);
-	free(tmp);
-	free(owner);
-	free(count);
+	ima_free(file);
+	ima_free(lines);
+	ima_free(linenos);
+	ima_free(tmp);
+	ima_free(owner);
+	ima_free(count);
 	skillmatch_adjacency_free(a);
 	return NULL;
 }
@@ -236,9 +238,9 @@ void skillmatch_adjacency_free(struct skillmatch_adjacency *a)
 {
 	if (a == NULL)
 		return;
-	free(a->first);
-	free(a->ids);
-	free(a);
+	ima_free(a->first);
+	ima_free(a->ids);
+	ima_free(a);
 }
 
 size_t skillmatch_adjacency_implied(const struct skillmatch_adjacency *a,
@@ -367,11 +369,11 @@ static int skillmatch_occupations_parse(struct skillmatch_titles *t, const char 
 		return -1;
 	}
 	n = skillmatch_lines(t->occ_file, NULL, NULL);
-	lines = malloc((n + 1) * sizeof(*lines));
-	linenos = malloc((n + 1) * sizeof(*linenos));
-	rel = calloc(n + 1, sizeof(*rel));
-	t->occ = calloc(n + 1, sizeof(*t->occ));
-	t->related = malloc((skillmatch_count_char(t->occ_file, '|') + n + 1) *
+	lines = ima_malloc((n + 1) * sizeof(*lines));
+	linenos = ima_malloc((n + 1) * sizeof(*linenos));
+	rel = ima_calloc(n + 1, sizeof(*rel));
+	t->occ = ima_calloc(n + 1, sizeof(*t->occ));
+	t->related = ima_malloc((skillmatch_count_char(t->occ_file, '|') + n + 1) *
 			    sizeof(*t->related));
 	if (lines == NULL || linenos == NULL || rel == NULL || t->occ == NULL ||
 	    t->related == NULL) {
@@ -434,9 +436,9 @@ static int skillmatch_occupations_parse(struct skillmatch_titles *t, const char 
 	}
 	rc = 0;
 out:
-	free(lines);
-	free(linenos);
-	free(rel);
+	ima_free(lines);
+	ima_free(linenos);
+	ima_free(rel);
 	return rc;
 }
 
@@ -485,7 +487,7 @@ static void skillmatch_word_add(struct skillmatch_titles *t, const char *w, size
 struct skillmatch_titles *skillmatch_titles_load(const char *path, const char *occ_path,
 						 char *err, size_t errlen)
 {
-	struct skillmatch_titles *t = calloc(1, sizeof(*t));
+	struct skillmatch_titles *t = ima_calloc(1, sizeof(*t));
 	char **lines = NULL, *tab;
 	size_t *linenos = NULL, len, n, used = 0, nwords;
 
@@ -508,11 +510,11 @@ struct skillmatch_titles *skillmatch_titles_load(const char *path, const char *o
 	nwords = skillmatch_count_char(t->file, ' ') + n;
 	t->mask = skillmatch_pow2(n) - 1;
 	t->wmask = skillmatch_pow2(nwords) - 1;
-	lines = malloc((n + 1) * sizeof(*lines));
-	linenos = malloc((n + 1) * sizeof(*linenos));
-	t->slots = calloc(t->mask + 1, sizeof(*t->slots));
-	t->words = calloc(t->wmask + 1, sizeof(*t->words));
-	t->codes = malloc((skillmatch_count_char(t->file, '|') + n + 1) * sizeof(*t->codes));
+	lines = ima_malloc((n + 1) * sizeof(*lines));
+	linenos = ima_malloc((n + 1) * sizeof(*linenos));
+	t->slots = ima_calloc(t->mask + 1, sizeof(*t->slots));
+	t->words = ima_calloc(t->wmask + 1, sizeof(*t->words));
+	t->codes = ima_malloc((skillmatch_count_char(t->file, '|') + n + 1) * sizeof(*t->codes));
 	if (lines == NULL || linenos == NULL || t->slots == NULL || t->words == NULL ||
 	    t->codes == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
@@ -563,12 +565,12 @@ struct skillmatch_titles *skillmatch_titles_load(const char *path, const char *o
 	}
 	if (t->max_key_words > TITLE_PART_WORDS)
 		t->max_key_words = TITLE_PART_WORDS;
-	free(lines);
-	free(linenos);
+	ima_free(lines);
+	ima_free(linenos);
 	return t;
 fail:
-	free(lines);
-	free(linenos);
+	ima_free(lines);
+	ima_free(linenos);
 	skillmatch_titles_free(t);
 	return NULL;
 }
@@ -577,14 +579,14 @@ void skillmatch_titles_free(struct skillmatch_titles *t)
 {
 	if (t == NULL)
 		return;
-	free(t->occ_file);
-	free(t->file);
-	free(t->occ);
-	free(t->related);
-	free(t->slots);
-	free(t->words);
-	free(t->codes);
-	free(t);
+	ima_free(t->occ_file);
+	ima_free(t->file);
+	ima_free(t->occ);
+	ima_free(t->related);
+	ima_free(t->slots);
+	ima_free(t->words);
+	ima_free(t->codes);
+	ima_free(t);
 }
 
 static bool skillmatch_alnum(unsigned char c)

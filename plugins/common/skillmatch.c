@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ima_plugin.h"
+
 /* Longer forms are full O*NET product names that never occur in prose; the
  * cap bounds the ring of offsets a scan keeps. */
 #define SKILLMATCH_MAX_FORM 128
@@ -267,7 +269,7 @@ static int skillmatch_table_init(struct skillmatch_table *t, size_t entries)
 		bits++;
 	}
 	t->shift = 32 - bits;
-	t->slots = calloc(size, sizeof(*t->slots));
+	t->slots = ima_calloc(size, sizeof(*t->slots));
 	t->mask = (uint32_t)(size - 1);
 	return t->slots == NULL ? -1 : 0;
 }
@@ -367,7 +369,7 @@ static int skillmatch_grow(struct skillmatch_dict *d, struct skillmatch_build *b
 
 #define SKILLMATCH_GROW(ptr)                                     \
 	do {                                                     \
-		p = realloc((ptr), (size_t)cap * sizeof(*(ptr))); \
+		p = ima_realloc((ptr), (size_t)cap * sizeof(*(ptr))); \
 		if (p == NULL)                                   \
 			return -1;                               \
 		(ptr) = p;                                       \
@@ -439,23 +441,23 @@ static int skillmatch_cells_grow(struct skillmatch_dict *d,
 		return 0;
 	while (ncap < need)
 		ncap *= 2;
-	p = realloc(d->cells, (size_t)ncap * sizeof(*d->cells));
+	p = ima_realloc(d->cells, (size_t)ncap * sizeof(*d->cells));
 	if (p == NULL)
 		return -1;
 	d->cells = p;
-	p = realloc(d->term, (size_t)ncap * sizeof(*d->term));
+	p = ima_realloc(d->term, (size_t)ncap * sizeof(*d->term));
 	if (p == NULL)
 		return -1;
 	d->term = p;
-	p = realloc(d->wordlen, (size_t)ncap * sizeof(*d->wordlen));
+	p = ima_realloc(d->wordlen, (size_t)ncap * sizeof(*d->wordlen));
 	if (p == NULL)
 		return -1;
 	d->wordlen = p;
-	p = realloc(*skip, (size_t)ncap * sizeof(**skip));
+	p = ima_realloc(*skip, (size_t)ncap * sizeof(**skip));
 	if (p == NULL)
 		return -1;
 	*skip = p;
-	p = realloc(l->bskip, (size_t)ncap * sizeof(*l->bskip));
+	p = ima_realloc(l->bskip, (size_t)ncap * sizeof(*l->bskip));
 	if (p == NULL)
 		return -1;
 	l->bskip = p;
@@ -497,11 +499,11 @@ static int skillmatch_compact(struct skillmatch_dict *d,
 	uint32_t lo;
 	int rc = -1;
 
-	order = malloc((size_t)d->nnodes * sizeof(*order));
-	cell_of = malloc((size_t)d->nnodes * sizeof(*cell_of));
+	order = ima_malloc((size_t)d->nnodes * sizeof(*order));
+	cell_of = ima_malloc((size_t)d->nnodes * sizeof(*cell_of));
 	/* By build node: is the whole path ASCII letters and digits, and how
 	 * many of its leading bytes are. */
-	allword = malloc(3 * (size_t)d->nnodes);
+	allword = ima_malloc(3 * (size_t)d->nnodes);
 	if (order == NULL || cell_of == NULL || allword == NULL)
 		goto out;
 	wln = allword + d->nnodes;
@@ -623,11 +625,11 @@ static int skillmatch_compact(struct skillmatch_dict *d,
 		d->ncells = d->nclasses + 1;
 	rc = 0;
 out:
-	free(order);
-	free(cell_of);
-	free(allword);
-	free(l.skip);
-	free(l.bskip);
+	ima_free(order);
+	ima_free(cell_of);
+	ima_free(allword);
+	ima_free(l.skip);
+	ima_free(l.bskip);
 	return rc;
 }
 
@@ -638,7 +640,7 @@ static int skillmatch_index_names(struct skillmatch_dict *d)
 
 	while (size < (size_t)d->nskills * 2)
 		size *= 2;
-	d->name_slots = malloc(size * sizeof(*d->name_slots));
+	d->name_slots = ima_malloc(size * sizeof(*d->name_slots));
 	if (d->name_slots == NULL)
 		return -1;
 	memset(d->name_slots, 0xFF, size * sizeof(*d->name_slots));
@@ -664,10 +666,10 @@ char *skillmatch_read_file(const char *path, size_t *len)
 		return NULL;
 	for (;;) {
 		if (cap - n < 65536) {
-			char *p = realloc(buf, cap = cap ? cap * 2 : 1 << 20);
+			char *p = ima_realloc(buf, cap = cap ? cap * 2 : 1 << 20);
 
 			if (p == NULL) {
-				free(buf);
+				ima_free(buf);
 				fclose(f);
 				errno = ENOMEM;
 				return NULL;
@@ -680,7 +682,7 @@ char *skillmatch_read_file(const char *path, size_t *len)
 			break;
 	}
 	if (ferror(f)) {
-		free(buf);
+		ima_free(buf);
 		fclose(f);
 		errno = EIO;
 		return NULL;
@@ -694,9 +696,9 @@ char *skillmatch_read_file(const char *path, size_t *len)
 /* Release the insertion-order trie once the automaton is compacted. */
 static void skillmatch_free_build(struct skillmatch_dict *d)
 {
-	free(d->term_skill);
-	free(d->term_flags);
-	free(d->edges.slots);
+	ima_free(d->term_skill);
+	ima_free(d->term_flags);
+	ima_free(d->edges.slots);
 	d->term_skill = NULL;
 	d->term_flags = NULL;
 	d->edges.slots = NULL;
@@ -712,7 +714,7 @@ struct skillmatch_dict *skillmatch_load(const char *path, char *err,
 	char *p, *end, *eol, *cols[5], *q;
 	int rc, ncol;
 
-	d = calloc(1, sizeof(*d));
+	d = ima_calloc(1, sizeof(*d));
 	if (d == NULL) {
 		skillmatch_error(err, errlen, path, 0, "out of memory");
 		return NULL;
@@ -720,7 +722,7 @@ struct skillmatch_dict *skillmatch_load(const char *path, char *err,
 	d->file = skillmatch_read_file(path, &len);
 	if (d->file == NULL) {
 		skillmatch_error(err, errlen, path, 0, strerror(errno));
-		free(d);
+		ima_free(d);
 		return NULL;
 	}
 	end = d->file + len;
@@ -818,7 +820,7 @@ struct skillmatch_dict *skillmatch_load(const char *path, char *err,
 						 line, "no skills");
 				goto fail;
 			}
-			d->skills = calloc(d->nskills, sizeof(*d->skills));
+			d->skills = ima_calloc(d->nskills, sizeof(*d->skills));
 			/* States <= form bytes. */
 			if (d->skills == NULL ||
 			    skillmatch_table_init(&d->edges, total_bytes) != 0 ||
@@ -840,14 +842,14 @@ struct skillmatch_dict *skillmatch_load(const char *path, char *err,
 		goto fail;
 	}
 	skillmatch_free_build(d);
-	free(b.first_child);
-	free(b.next_sibling);
-	free(b.byte);
+	ima_free(b.first_child);
+	ima_free(b.next_sibling);
+	ima_free(b.byte);
 	return d;
 fail:
-	free(b.first_child);
-	free(b.next_sibling);
-	free(b.byte);
+	ima_free(b.first_child);
+	ima_free(b.next_sibling);
+	ima_free(b.byte);
 	skillmatch_free(d);
 	return NULL;
 }
@@ -857,13 +859,13 @@ void skillmatch_free(struct skillmatch_dict *d)
 	if (d == NULL)
 		return;
 	skillmatch_free_build(d);
-	free(d->file);
-	free(d->skills);
-	free(d->cells);
-	free(d->term);
-	free(d->wordlen);
-	free(d->name_slots);
-	free(d);
+	ima_free(d->file);
+	ima_free(d->skills);
+	ima_free(d->cells);
+	ima_free(d->term);
+	ima_free(d->wordlen);
+	ima_free(d->name_slots);
+	ima_free(d);
 }
 
 unsigned skillmatch_count(const struct skillmatch_dict *d)
@@ -1227,8 +1229,8 @@ static int skillmatch_push(struct skillmatch_found_list *l, size_t offset,
 
 	if (l->n == l->cap) {
 		grown = l->v == l->local ?
-				malloc(2 * l->cap * sizeof(*grown)) :
-				realloc(l->v, 2 * l->cap * sizeof(*grown));
+				ima_malloc(2 * l->cap * sizeof(*grown)) :
+				ima_realloc(l->v, 2 * l->cap * sizeof(*grown));
 		if (grown == NULL)
 			return -1;
 		if (l->v == l->local)
@@ -1315,7 +1317,7 @@ unusual:
 			if (skillmatch_push(&list, (size_t)(p - text),
 					    (size_t)(best - p), info) != 0) {
 				if (list.v != list.local)
-					free(list.v);
+					ima_free(list.v);
 				errno = ENOMEM;
 				return -1;
 			}
@@ -1345,6 +1347,6 @@ skip_word:
 		cb(&hit, arg);
 	}
 	if (found != list.local)
-		free(found);
+		ima_free(found);
 	return 0;
 }

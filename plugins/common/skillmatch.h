@@ -94,7 +94,7 @@ int skillmatch_find(const struct skillmatch_dict *d, const char *name,
 
 /*
  * Reads a whole file into a NUL-terminated buffer (the caller frees it with
- * free()); NULL with errno set on failure. Shared by the data loaders.
+ * ima_free()); NULL with errno set on failure. Shared by the data loaders.
  */
 char *skillmatch_read_file(const char *path, size_t *len);
 

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ima_plugin.h"
+
 enum section_kind {
     SECTION_NONE,        /* before any known heading */
     SECTION_EXPERIENCE,
@@ -1473,7 +1475,7 @@ static char *copy_clean(struct parser *ps, size_t start, size_t end, size_t cap)
     int space = 0;
     if (end <= start)
         return NULL;
-    out = malloc((cap && end - start > cap ? cap : end - start) + 1);
+    out = ima_malloc((cap && end - start > cap ? cap : end - start) + 1);
     if (!out) {
         ps->oom = 1;
         return NULL;
@@ -1514,7 +1516,7 @@ static char *copy_clean(struct parser *ps, size_t start, size_t end, size_t cap)
     while (n > 0 && out[n - 1] == ' ')
         n--;
     if (n == 0) {
-        free(out);
+        ima_free(out);
         return NULL;
     }
     out[n] = 0;
@@ -1537,7 +1539,7 @@ static int split_lines(struct parser *ps)
     /* memchr finds the newlines many bytes at a time */
     for (p = 0; p < ps->len && (nl = memchr(ps->text + p, '\n', ps->len - p)) != NULL; p = (size_t)(nl - ps->text) + 1)
         count++;
-    ps->lines = calloc(count, sizeof(*ps->lines));
+    ps->lines = ima_calloc(count, sizeof(*ps->lines));
     if (!ps->lines)
         return -1;
     for (p = 0; p <= ps->len; p++) {
@@ -1571,7 +1573,7 @@ static void *grow(void *arr, size_t *cap, size_t count, size_t elem, size_t firs
     if (count < *cap)
         return arr;
     n = *cap ? *cap * 2 : first;
-    p = realloc(arr, n * elem);
+    p = ima_realloc(arr, n * elem);
     if (p)
         *cap = n;
     return p;
@@ -2272,11 +2274,11 @@ static int push_entry(struct parser *ps, struct experience_entry *en)
 
 static void free_entry(struct experience_entry *en)
 {
-    free(en->title_line);
-    free(en->title);
-    free(en->company);
-    free(en->location);
-    free(en->snippet);
+    ima_free(en->title_line);
+    ima_free(en->title);
+    ima_free(en->company);
+    ima_free(en->location);
+    ima_free(en->snippet);
     memset(en, 0, sizeof(*en));
 }
 
@@ -2682,7 +2684,7 @@ static int build_entries(struct parser *ps, int has_experience)
         if (ps->oom)
             rc = -1;
     }
-    free(pend);
+    ima_free(pend);
     return rc;
 }
 
@@ -2923,9 +2925,9 @@ void experience_result_free(struct experience_result *res)
         return;
     for (k = 0; k < res->count; k++)
         free_entry(&res->entries[k]);
-    free(res->entries);
-    free(res->headline_title);
-    free(res->headline_company);
+    ima_free(res->entries);
+    ima_free(res->headline_title);
+    ima_free(res->headline_company);
     memset(res, 0, sizeof(*res));
     res->stated_years = -1;
 }
@@ -2980,9 +2982,9 @@ done:
         for (k = 0; k < ps.entry_count; k++)
             free_entry(&ps.entries[k]);
     }
-    free(ps.entries);
-    free(ps.lines);
-    free(ps.ranges);
+    ima_free(ps.entries);
+    ima_free(ps.lines);
+    ima_free(ps.ranges);
     if (rc != 0)
         experience_result_free(out);
     return rc;

@@ -1,5 +1,6 @@
 /*
- * exp_parse.h - resume experience parser (pure C, libc only)
+ * exp_parse.h - resume experience parser (pure C; memory from the core's
+ * ima_malloc family, so the allocation failure tests reach it)
  *
  * Finds the jobs in a plain-text resume: title, company, location, date
  * range and description of each, the number of distinct months worked and
