@@ -117,6 +117,14 @@ static int json_decode(const char *text, size_t len, int max_depth,
 		return -1;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
 			  &jerr);
+	/* Out of memory inside jansson is the service's failure, not the
+	 * caller's malformed JSON. jansson 2.14 says so with an error of no
+	 * text (no position, no reason) when its first allocations fail, and
+	 * as an invalid token when a later one does: only the first kind can
+	 * be told apart. */
+	if (root == NULL && (json_error_code(&jerr) == json_error_out_of_memory ||
+			     jerr.text[0] == '\0'))
+		return ima_error_set(err, 500, "internal", "", "out of memory reading the JSON body");
 	if (root == NULL) {
 		ima_error_set(err, 400, "malformed_json", "",
 			      "line %d column %d: %s", jerr.line, jerr.column,

@@ -1,4 +1,6 @@
 /* check_codec.c - request bodies in, answers out. */
+#include <jansson.h>
+
 #include "ima_test.h"
 
 static const struct ima_limits lim = { 4096, 32 };
@@ -24,6 +26,30 @@ START_TEST(json_duplicate_keys_rejected)
 	ck_assert_int_eq(err.line, 2);
 	ck_assert_int_gt(err.column, 0);
 	ck_assert_ptr_nonnull(strstr(err.message, "duplicate"));
+}
+END_TEST
+
+/* jansson out of memory is a 500 of the service, not the caller's 400.
+ * Only the first allocation fails (its reader's buffer): jansson 2.14
+ * aborts on a failure in the middle of a string. */
+static int jansson_allocs;
+static void *jansson_failing_malloc(size_t n)
+{
+	return jansson_allocs++ == 0 ? NULL : malloc(n);
+}
+
+START_TEST(json_out_of_memory_is_internal)
+{
+	struct ima_error err;
+	int rc;
+
+	jansson_allocs = 0;
+	json_set_alloc_funcs(jansson_failing_malloc, free);
+	rc = decode_json("{\"resume_text\": \"x\"}", &err);
+	json_set_alloc_funcs(malloc, free);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_int_eq(err.status, 500);
+	ck_assert_str_eq(err.code, "internal");
 }
 END_TEST
 
@@ -245,6 +271,7 @@ Suite *codec_suite(void)
 
 	tcase_add_test(tc, json_duplicate_keys_rejected);
 	tcase_add_test(tc, json_syntax_error_has_position);
+	tcase_add_test(tc, json_out_of_memory_is_internal);
 	tcase_add_test(tc, json_depth_limited);
 	tcase_add_test(tc, json_invalid_utf8_rejected);
 	tcase_add_test(tc, json_not_object_and_too_large);
