@@ -159,7 +159,7 @@ static int cache_call_ask(struct ima_req *req, struct cache_state *st,
 		return !blocking && cache_call_tried(st, t, key) ? cache_call_coalesced(st, t, key) : 1;
 	/* One deadline for every wait of this lookup. */
 	if (blocking)
-		until = cache_now_ms() + st->call_wait_ms;
+		until = ima_now_ms() + st->call_wait_ms;
 	for (;;) {
 		int c = cache_call_claim(st, t, key, until);
 
@@ -173,7 +173,7 @@ static int cache_call_ask(struct ima_req *req, struct cache_state *st,
 		 * else try to take it over. */
 		if (cache_call_found(&q))
 			return cache_call_coalesced(st, t, key);
-		if (cache_now_ms() >= until)
+		if (ima_now_ms() >= until)
 			goto miss;
 	}
 	/* Owned in this process; across processes and hosts, a Redis lock. */

@@ -42,7 +42,7 @@ static bool cache_claim_locked(struct cache_state *st, const unsigned char *key,
 	f->waiters++;
 	deadline.tv_sec = until / 1000;
 	deadline.tv_nsec = (until % 1000) * 1000000;
-	while (!f->done && cache_now_ms() < until)
+	while (!f->done && ima_now_ms() < until)
 		if (pthread_cond_timedwait(&st->cond, &st->lock, &deadline) != 0)
 			break;
 	/* The last waiter out frees an entry its owner already released. */
@@ -56,7 +56,7 @@ bool cache_claim(struct cache_state *st, const unsigned char *key, int64_t wait_
 	bool owner;
 
 	pthread_mutex_lock(&st->lock);
-	owner = cache_claim_locked(st, key, cache_now_ms() + wait_ms);
+	owner = cache_claim_locked(st, key, ima_now_ms() + wait_ms);
 	pthread_mutex_unlock(&st->lock);
 	return owner;
 }
@@ -92,9 +92,9 @@ enum cache_lock cache_lock_answer(struct cache_state *st, struct cache_task *t,
 	got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms, token);
 	if (got == 0) {
 		/* Another process or host computes it: poll L2. */
-		long long until = cache_now_ms() + st->wait_ms;
+		long long until = ima_now_ms() + st->wait_ms;
 
-		while (cache_now_ms() < until) {
+		while (ima_now_ms() < until) {
 			struct timespec pause = { 0, 10 * 1000000 };
 
 			nanosleep(&pause, NULL);
@@ -181,7 +181,7 @@ enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 			break;
 		if (until == CACHE_NO_WAIT)
 			return LOCK_BUSY;
-		if (cache_now_ms() >= until)
+		if (ima_now_ms() >= until)
 			return LOCK_NONE;
 		{
 			struct timespec d = { 0, pause_ms * 1000000 };
@@ -201,7 +201,7 @@ enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 bool cache_call_may_retry(struct cache_state *st, struct cache_task *t,
 			  const unsigned char *key)
 {
-	long long now = cache_now_ms(), since = now;
+	long long now = ima_now_ms(), since = now;
 	int i;
 
 	pthread_mutex_lock(&st->lock);

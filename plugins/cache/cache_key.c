@@ -285,7 +285,7 @@ void cache_generation_note(struct cache_state *st, const char *key, size_t len, 
 		copy = NULL;
 	}
 	g->gen = gen;
-	g->fetched_ms = cache_now_ms();
+	g->fetched_ms = ima_now_ms();
 	pthread_mutex_unlock(&st->lock);
 	ima_free(old);
 	ima_free(copy);
@@ -295,7 +295,7 @@ bool cache_generation(struct cache_state *st, const struct cache_who *who, long 
 {
 	char buf[384], *key;
 	struct cache_gen *g;
-	long long now = cache_now_ms(), last = 0;
+	long long now = ima_now_ms(), last = 0;
 	bool known = false;
 	size_t len;
 

@@ -135,14 +135,6 @@ struct cache_task {
 	int ntries;
 };
 
-static inline long long cache_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- cache.c ---- */
 
 /* The request's task, made (zeroed, from the request's arena) on first use;
