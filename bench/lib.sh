@@ -3,6 +3,20 @@
 # configuration, a Redis on a unix socket, and credentials made by tools
 # that are not the code under test (openssl, python3-jwt).
 
+# bench_stop PID...: the processes a script started, stopped by pid:
+# SIGCONT (one may be stopped on purpose), SIGTERM, up to 5 s to exit,
+# then SIGKILL. Safe under set -e.
+bench_stop() {
+	for p in "$@"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+	for i in $(seq 1 50); do
+		alive=""
+		for p in "$@"; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+		[ -z "$alive" ] && break
+		sleep 0.1
+	done
+	for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
+}
+
 # bench_port: a free TCP port on 127.0.0.1.
 bench_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -38,19 +38,13 @@ done
 mkdir -p "$out"
 tmp=$(mktemp -d /tmp/ima-faults.XXXXXX)
 pids=""
+. "$src/bench/lib.sh"
 cleanup() {
-	for p in $pids; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-	for i in $(seq 1 50); do
-		alive=""
-		for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-		[ -z "$alive" ] && break
-		sleep 0.1
-	done
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	# shellcheck disable=SC2086 # one word a pid
+	bench_stop $pids
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
-. "$src/bench/lib.sh"
 C="$build/tests/e2e/fcgi-client"
 export IMAGINATOR_PLUGIN_DIR=$build/plugins/.libs:$build/tests/plugins/.libs
 export IMAGINATOR_DATA_DIR=$src/data

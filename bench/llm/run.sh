@@ -41,19 +41,13 @@ llm) [ -e "$build/plugins/.libs/llm_openrouter.so" ] && [ -e "$build/plugins/.li
 esac
 tmp=$(mktemp -d /tmp/ima-llm-bench.XXXXXX)
 pids=""
+. "$src/bench/lib.sh"
 cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for i in $(seq 1 50); do
-		alive=""
-		for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-		[ -z "$alive" ] && break
-		sleep 0.1
-	done
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+	# shellcheck disable=SC2086 # one word a pid
+	bench_stop $pids
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
-. "$src/bench/lib.sh"
 export IMAGINATOR_PLUGIN_DIR=${IMAGINATOR_PLUGIN_DIR:-$build/plugins/.libs}:$build/tests/plugins/.libs
 export IMAGINATOR_DATA_DIR=${IMAGINATOR_DATA_DIR:-$src/data}
 export OPENROUTER_API_KEY=bench-dummy-key # the upstream takes any
