@@ -5,7 +5,7 @@
 sbin_PROGRAMS = imaginator-fcgi
 imaginator_fcgi_SOURCES = fcgi/imaginator-fcgi.c fcgi/worker.c \
 	fcgi/receive.c fcgi/stream.c fcgi/routes.c fcgi/worker_private.h \
-	fcgi/metrics.c fcgi/fcgi.h fcgi/options.c fcgi/front.h
+	fcgi/metrics.c fcgi/fcgi.h fcgi/options.c fcgi/front.h fcgi/crash.c
 imaginator_fcgi_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS) $(JANSSON_CFLAGS) -pthread
 imaginator_fcgi_LDADD = core/libimaginator.la $(FCGI_LIBS) $(JANSSON_LIBS) \
 	$(MSGPACK_LIBS) -lpthread

@@ -19,7 +19,6 @@
 
 #include "worker_private.h"
 
-#define FCGI_ID_MAX 64 /* longest X-Request-Id taken from a client */
 
 /* The parameters the routes read, found in one pass over the environment
  * (FCGX_GetParam scans it once per name, and most names are absent). */
@@ -100,7 +99,7 @@ static bool fcgi_id_sane(const char *id)
 	for (const char *p = id; *p; p++, n++) {
 		char c = *p;
 
-		if (n >= FCGI_ID_MAX)
+		if (n >= IMA_FCGI_ID_MAX)
 			return false;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
@@ -700,7 +699,7 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 	enum ima_fcgi_route route;
 	double stage_s[IMA_FCGI_MAX_STAGES];
 	char path[1024];
-	char id[FCGI_ID_MAX + 1];
+	char id[IMA_FCGI_ID_MAX + 1];
 	bool is_post;
 
 	__atomic_fetch_add(&w->shm->in_flight, 1, __ATOMIC_RELAXED);
@@ -716,6 +715,7 @@ void ima_fcgi_handle(struct ima_fcgi_thread *t, FCGX_Request *r, const char *bad
 	/* Whatever this thread logs until the answer is out (the stages
 	 * too) carries the id the client gets in X-Request-Id. */
 	ima_log_set_request(id);
+	ima_fcgi_crash_request_id(t, id);
 	resp.out_fmt = fcgi_out_format(p.accept);
 	fcgi_path(&p, path, sizeof(path));
 	route = fcgi_route(path);

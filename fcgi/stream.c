@@ -20,6 +20,7 @@ struct fcgi_out {
 	int id;
 	int timeout_s;
 	unsigned char *buf; /* IMA_FCGI_OUT_BUF bytes */
+	volatile sig_atomic_t *sent; /* the thread's crash_sent */
 };
 
 /* The socket is non-blocking (accept4); a write may wait for room
@@ -103,6 +104,8 @@ static void fcgi_out_empty(FCGX_Stream *s, int close)
 		memset(end + 2 * FCGI_HEADER_LEN, 0, 8);
 		end += 3 * FCGI_HEADER_LEN;
 	}
+	if (end > start)
+		*o->sent = 1; /* a crash from now on leaves the answer as it is */
 	if (end > start && fcgi_write_all(o->fd, start, (size_t)(end - start), o->timeout_s) != 0) {
 		s->isClosed = 1;
 		s->FCGI_errno = errno != 0 ? errno : EIO;
@@ -117,9 +120,11 @@ bool ima_fcgi_answer(struct ima_fcgi_thread *t, struct ima_fcgi_conn *c)
 	static unsigned char nothing[1];
 	struct ima_fcgi_worker *w = t->w;
 	struct fcgi_out o = { .fd = c->fd, .id = c->id,
-			      .timeout_s = w->opts->io_timeout, .buf = t->out };
+			      .timeout_s = w->opts->io_timeout, .buf = t->out,
+			      .sent = &t->crash_sent };
 	FCGX_Stream in = { 0 }, out = { 0 };
 	FCGX_Request r = { 0 };
+	bool ok;
 
 	in.rdNext = in.stopUnget = c->body.len > 0 ? (unsigned char *)c->body.data : nothing;
 	in.stop = in.wrNext = in.rdNext + c->body.len;
@@ -140,6 +145,9 @@ bool ima_fcgi_answer(struct ima_fcgi_thread *t, struct ima_fcgi_conn *c)
 	r.envp = c->envp;
 	r.ipcFd = -1;
 	r.keepConnection = c->keep;
+	ima_fcgi_crash_begin(t, c->fd, c->id);
 	ima_fcgi_handle(t, &r, c->has_bad_param ? c->bad_param : NULL);
-	return FCGX_FClose(&out) == 0;
+	ok = FCGX_FClose(&out) == 0;
+	ima_fcgi_crash_end(t);
+	return ok;
 }

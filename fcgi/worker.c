@@ -185,6 +185,7 @@ static void *fcgi_handler_main(void *arg)
 
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
+	ima_fcgi_crash_thread(t);
 	while ((c = fcgi_next(t, &usr1)) != NULL) {
 		fcgi_carry(t, c);
 		/* A handler that finds the next connection waiting runs request
@@ -197,6 +198,7 @@ static void *fcgi_handler_main(void *arg)
 	if (t->spare != NULL)
 		ima_fcgi_conn_free(t->spare);
 	t->spare = NULL;
+	ima_fcgi_crash_thread_end(t);
 	ima_fcgi_thread_exit(t);
 	return NULL;
 }
@@ -295,6 +297,8 @@ int ima_fcgi_worker_run(struct ima_engine *eng, struct ima_fcgi_shm *shm,
 		ima_engine_free(eng);
 		return 3;
 	}
+	if (ima_fcgi_crash_init() != 0)
+		ima_log(IMA_LOG_WARN, "cannot install the crash handler: %s", strerror(errno));
 	w.pid = getpid();
 	w.slot = slot;
 	w.nstages = ima_engine_stage_count(eng);

@@ -16,6 +16,7 @@
 
 #include "fcgi.h"
 
+#define IMA_FCGI_ID_MAX 64            /* longest X-Request-Id taken from a client */
 #define IMA_FCGI_ADMIN_BODY_MAX 4096    /* POST /v1/cache/invalidate */
 #define IMA_FCGI_READ_CHUNK (64 * 1024) /* one recv() */
 #define IMA_FCGI_KEEP_BUF 4096          /* larger input buffers are freed when empty */
@@ -68,6 +69,13 @@ struct ima_fcgi_thread {
 	unsigned char *out; /* IMA_FCGI_OUT_BUF bytes: the answer's records */
 	char *scratch;      /* IMA_FCGI_READ_CHUNK bytes: one recv() */
 	struct ima_fcgi_conn *spare; /* reused for the next accepted connection */
+	/* The request being answered, for the answer of a crash (crash.c):
+	 * written by this thread, read by its signal handler. */
+	volatile sig_atomic_t crash_fd; /* -1: none */
+	volatile sig_atomic_t crash_id;
+	volatile sig_atomic_t crash_sent; /* a byte of its answer went out */
+	char crash_rid[IMA_FCGI_ID_MAX + 1];
+	void *crash_stack; /* the alternate signal stack we gave the thread */
 };
 
 struct ima_fcgi_worker {
@@ -110,6 +118,20 @@ struct ima_fcgi_worker {
 
 /* A thread is done: counted off for the drain. */
 void ima_fcgi_thread_exit(struct ima_fcgi_thread *t);
+
+/* ---- crash.c ---- */
+
+/* Installs the crash handler in the worker (after the sanitizers' own,
+ * which it hands on to). 0 or -1. */
+int ima_fcgi_crash_init(void);
+/* On a handler thread, at its start and its end. */
+void ima_fcgi_crash_thread(struct ima_fcgi_thread *t);
+void ima_fcgi_crash_thread_end(struct ima_fcgi_thread *t);
+/* Around one request on connection fd, FastCGI request id; its
+ * X-Request-Id once known. */
+void ima_fcgi_crash_begin(struct ima_fcgi_thread *t, int fd, int id);
+void ima_fcgi_crash_request_id(struct ima_fcgi_thread *t, const char *id);
+void ima_fcgi_crash_end(struct ima_fcgi_thread *t);
 
 /* ---- receive.c ---- */
 

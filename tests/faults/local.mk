@@ -5,7 +5,10 @@
 TESTS += tests/e2e/cache-sentinel.test
 EXTRA_DIST += tests/e2e/cache-sentinel.test tests/faults/local.mk
 
-# A stage that dies with SIGSEGV on demand (bench/faults/run.sh).
+# A stage that dies with SIGSEGV on demand (bench/faults/run.sh), and the
+# answer a crashing worker still gives (fcgi/crash.c).
+TESTS += tests/e2e/fcgi-crash.test
+EXTRA_DIST += tests/e2e/fcgi-crash.test
 check_LTLIBRARIES += tests/plugins/crash.la
 tests_plugins_crash_la_SOURCES = tests/plugins/crash.c
 tests_plugins_crash_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)

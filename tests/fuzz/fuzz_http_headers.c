@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fcgi_path(&p, path, sizeof(path));
 	fcgi_route(path);
 	if (fcgi_id_sane(f[3]))
-		FUZZ_CHECK(strlen(f[3]) > 0 && strlen(f[3]) <= FCGI_ID_MAX);
+		FUZZ_CHECK(strlen(f[3]) > 0 && strlen(f[3]) <= IMA_FCGI_ID_MAX);
 	if (fcgi_header_ok(f[4], f[5]))
 		FUZZ_CHECK(strpbrk(f[4], ":\r\n ") == NULL && strpbrk(f[5], "\r\n") == NULL);
 	if (ima_fcgi_parse_length(f[6], &clen) == 0)

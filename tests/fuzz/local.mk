@@ -30,7 +30,7 @@ FUZZ_CACHE_SOURCES = plugins/cache/cache.c plugins/cache/cache_key.c \
 	plugins/cache/cache_redis.c $(PLUGIN_REDIS_URL)
 # The front's sources but main's file, for the harnesses that compile one
 # of them in for its static functions.
-FUZZ_FCGI_SOURCES = fcgi/worker.c fcgi/stream.c fcgi/metrics.c fcgi/options.c
+FUZZ_FCGI_SOURCES = fcgi/worker.c fcgi/stream.c fcgi/metrics.c fcgi/options.c fcgi/crash.c
 
 tests_fuzz_fuzz_request_SOURCES = tests/fuzz/fuzz_request.c tests/fuzz/fuzz.h $(FUZZ_DRIVER)
 tests_fuzz_fuzz_request_CPPFLAGS = $(FUZZ_CPPFLAGS)
