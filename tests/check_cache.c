@@ -797,6 +797,88 @@ START_TEST(cache_ignores_state_forged_in_the_context)
 }
 END_TEST
 
+/* An answer's Redis lock held by a connection (SET like the cache's own
+ * lock, its client id in the token); the connection when keep, else NULL
+ * (closed: a holder that died). */
+static redisContext *hold_lock(const char *rk, bool keep, char *token, size_t size)
+{
+	redisContext *c = redisConnectUnix(sock);
+	redisReply *r;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->err, 0);
+	r = redisCommand(c, "CLIENT ID");
+	ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+	snprintf(token, size, "c%lld.1.2.3", r->integer);
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(c, "SET t:lock:%s %s PX 60000", rk + 4, token));
+	if (keep)
+		return c;
+	redisFree(c);
+	return NULL;
+}
+
+/* A process that died holding an answer's lock: its connection is gone, so
+ * a waiter frees the lock and computes instead of waiting for a result
+ * that never comes; a holder still connected keeps its lock. */
+START_TEST(cache_takes_over_the_lock_of_a_dead_holder)
+{
+	struct ima_engine *eng;
+	struct answer a;
+	char rk[100], token[64], conf[2048];
+	redisContext *alive;
+	redisReply *r;
+
+	flush();
+	eng = engine("lock_ms = 60000;", NULL);
+	a = ask(eng, body("Orphaned analyst", NULL, 0.7), NULL);
+	ck_assert_str_eq(a.xcache, "MISS");
+	answer_rkey(&a, rk, sizeof(rk));
+	ima_engine_free(eng);
+
+	/* Dead holder: the waiter's new process computes, and its own lock
+	 * replaced the orphan (it released it after storing). */
+	freeReplyObject(redis_cmd("DEL %s", rk));
+	hold_lock(rk, false, token, sizeof(token));
+	eng = engine("lock_ms = 60000;", NULL);
+	a = ask(eng, body("Orphaned analyst", NULL, 0.7), NULL);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_str_eq(a.xcache, "MISS");
+	r = redis_cmd("GET t:lock:%s", rk + 4);
+	ck_assert_msg(r->type == REDIS_REPLY_NIL, "the dead holder's lock is still there: %s",
+		      r->type == REDIS_REPLY_STRING ? r->str : "?");
+	freeReplyObject(r);
+	r = redis_cmd("EXISTS %s", rk);
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	ima_engine_free(eng);
+
+	/* Live holder: the waiter waits its coalesce_wait_ms, computes
+	 * without the lock, and leaves the holder's lock alone. */
+	freeReplyObject(redis_cmd("DEL %s", rk));
+	alive = hold_lock(rk, true, token, sizeof(token));
+	snprintf(conf, sizeof(conf),
+		 "pipeline = (\n"
+		 " { name = \"request\"; plugin = \"request\"; },\n"
+		 " { name = \"identity\"; plugin = \"identity\"; },\n"
+		 " { name = \"cache\"; plugin = \"cache\"; options = { redis_url = \"unix://%s\";\n"
+		 "   key_prefix = \"t:\"; confidence_path = \"_input.confidence_threshold\";\n"
+		 "   lock_ms = 60000; coalesce_wait_ms = 300; }; },\n"
+		 " { name = \"slow\"; plugin = \"slow\"; options = { delay_ms = 30; }; },\n"
+		 " { name = \"probe\"; plugin = \"probe\"; options = { action = \"continue\"; }; }\n"
+		 ");\n", sock);
+	eng = engine_from("cache-wait.conf", conf);
+	a = ask(eng, body("Orphaned analyst", NULL, 0.7), NULL);
+	ck_assert_int_eq(a.status, 200);
+	r = redis_cmd("GET t:lock:%s", rk + 4);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, token);
+	freeReplyObject(r);
+	ima_engine_free(eng);
+	redisFree(alive);
+}
+END_TEST
+
 /* A bad option value stops the pipeline at load, and the message names the
  * option and its value (the core adds file, line, stage and plugin). */
 START_TEST(cache_init_names_the_bad_option)
@@ -1551,6 +1633,44 @@ START_TEST(call_try_across_processes)
 }
 END_TEST
 
+/* A call's Redis lock whose holder's connection is gone (a process that
+ * died making it): the next try frees it and makes the call itself. */
+START_TEST(call_try_takes_over_the_lock_of_a_dead_holder)
+{
+	struct hook h;
+	struct ima_req *a, *b;
+	char lkey[128], token[64];
+	redisContext *c;
+	redisReply *k;
+
+	hook_setup(&h, NULL, 2);
+	a = hook_req(&h, 0, "Process one");
+	b = hook_req(&h, 1, "Process two");
+	ck_assert_int_eq(try_call(&h, a).rc, 0);
+	k = redis_cmd("KEYS t:clock:*");
+	ck_assert_uint_eq(k->elements, 1);
+	snprintf(lkey, sizeof(lkey), "%s", k->element[0]->str);
+	freeReplyObject(k);
+	put_call(&h, a, NULL, 0);
+	ck_assert_int_eq(clock_keys(), 0);
+	c = redisConnectUnix(sock);
+	ck_assert_ptr_nonnull(c);
+	k = redisCommand(c, "CLIENT ID");
+	snprintf(token, sizeof(token), "c%lld.1.2.3", k->integer);
+	freeReplyObject(k);
+	freeReplyObject(redisCommand(c, "SET %s %s PX 30000", lkey, token));
+	redisFree(c);
+	ck_assert_int_eq(try_call(&h, b).rc, 0);
+	k = redis_cmd("GET %s", lkey);
+	ck_assert_int_eq(k->type, REDIS_REPLY_STRING);
+	ck_assert_str_ne(k->str, token);
+	freeReplyObject(k);
+	put_call(&h, b, "made here", 0.75);
+	ck_assert_int_eq(clock_keys(), 0);
+	hook_teardown(&h);
+}
+END_TEST
+
 /*
  * A try is told to come back for call_wait_ms from its request's first try,
  * then makes the call though its twin still holds it: a twin in the same
@@ -1686,6 +1806,7 @@ int main(void)
 	tcase_add_test(tc, cache_never_replays_an_unchecked_credential);
 	tcase_add_test(tc, cache_l1_only_without_redis);
 	tcase_add_test(tc, cache_ignores_state_forged_in_the_context);
+	tcase_add_test(tc, cache_takes_over_the_lock_of_a_dead_holder);
 	tcase_add_test(tc, cache_init_names_the_bad_option);
 	tcase_add_test(tc, cache_metrics_are_declared);
 	tcase_add_test(tc, cache_hits_count_the_answers_cost_as_saved);
@@ -1700,6 +1821,7 @@ int main(void)
 	tcase_add_test(tc, call_try_failed_owner_hands_the_call_over);
 	tcase_add_test(tc, call_try_waits_no_longer_than_call_wait_ms);
 	tcase_add_test(tc, call_try_across_processes);
+	tcase_add_test(tc, call_try_takes_over_the_lock_of_a_dead_holder);
 	tcase_add_test(tc, call_try_waits_no_longer_for_another_process);
 	tcase_add_test(tc, call_try_claims_end_with_the_request);
 	suite_add_tcase(s, tc);

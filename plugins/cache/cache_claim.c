@@ -7,7 +7,9 @@
  * Across processes and hosts, the claimer also takes a short Redis lock
  * (SET NX PX, with a token of its own) and the others poll for its result
  * while it is held, with a bounded wait and then a fallback to computing.
- * A lock is only ever deleted by its holder (compare and delete).
+ * A lock is only ever deleted by its holder (compare and delete), or by a
+ * waiter once Redis says the holder's connection is gone: the token names
+ * the holder's client id, and a process that dies closes its connections.
  * call_try never waits: it claims or locks what is free and otherwise has
  * the core ask again, for as long as call_get would have waited, counted
  * from the request's first try.
@@ -88,18 +90,24 @@ enum cache_lock cache_lock_answer(struct cache_state *st, struct cache_task *t,
 	int got;
 
 	cache_redis_key(st, "lock", t->key, lkey);
-	cache_redis_token(token);
+	cache_redis_token(st->l2, token);
 	got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms, token);
 	if (got == 0) {
-		/* Another process or host computes it: poll L2. */
+		/* Another process or host computes it: poll L2, and every
+		 * 100 ms whether the lock is still held by someone alive. An
+		 * answer not to be stored (DEGRADED) lets it go with nothing
+		 * in L2, and a worker that died holds it until it expires:
+		 * either way waiting on would only cost time. */
 		long long until = ima_now_ms() + st->wait_ms;
 
-		while (ima_now_ms() < until) {
+		for (int i = 1; got == 0 && ima_now_ms() < until; i++) {
 			struct timespec pause = { 0, 10 * 1000000 };
 
 			nanosleep(&pause, NULL);
 			if (found(arg))
 				return LOCK_FOUND;
+			if (i % 10 == 0 && cache_redis_lock_orphaned(st->l2, lkey) == 1)
+				got = cache_redis_lock(st->l2, lkey, (int)st->lock_ms, token);
 		}
 	}
 	if (got != 1)
@@ -162,12 +170,19 @@ enum cache_lock cache_lock_call(struct cache_state *st, struct cache_task *t,
 {
 	char lkey[CACHE_RKEY_SIZE], token[CACHE_REDIS_TOKEN];
 	long pause_ms = 10;
-	int i;
+	int i, tries = 0;
 
 	cache_redis_key(st, "clock", key, lkey);
-	cache_redis_token(token);
+	cache_redis_token(st->l2, token);
 	for (;;) {
 		int got = cache_redis_lock(st->l2, lkey, (int)st->call_lock_ms, token);
+
+		/* Held by a worker that died: free it and try again at once.
+		 * A wait looks from its fifth try (150 ms on: the holder had
+		 * time); call_try on each, since the core asks it again. */
+		if (got == 0 && (until == CACHE_NO_WAIT || ++tries > 4) &&
+		    cache_redis_lock_orphaned(st->l2, lkey) == 1)
+			got = cache_redis_lock(st->l2, lkey, (int)st->call_lock_ms, token);
 
 		if (got < 0)
 			return LOCK_NONE;

@@ -47,6 +47,7 @@ struct cache_redis {
 	atomic_int failures;        /* consecutive */
 	atomic_llong open_until_ms; /* breaker open until then */
 	atomic_ullong errors;
+	atomic_int no_client_list; /* CLIENT LIST refused: no orphan checks */
 	pthread_key_t tls;
 
 	/* Sentinel: NULL primary while none is known */
@@ -67,7 +68,8 @@ struct cache_redis {
 struct redis_conn {
 	redisContext *c;
 	pid_t pid;
-	unsigned epoch; /* of the primary c is connected to */
+	unsigned epoch;      /* of the primary c is connected to */
+	long long client_id; /* CLIENT ID of c; 0: unknown */
 };
 
 static void redis_conn_free(void *p)
@@ -420,6 +422,20 @@ static bool redis_is_primary(redisContext *c)
 	return ok;
 }
 
+/* The connection's CLIENT ID, which goes into the tokens of the locks
+ * taken on it (cache_redis_token): a waiter tells by it whether the holder
+ * is still connected. 0 when Redis does not say (before 5.0, or refused
+ * by an ACL): locks then only end by their holder or their expiry. */
+static long long redis_client_id(redisContext *c)
+{
+	redisReply *rep = redisCommand(c, "CLIENT ID");
+	long long id = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return id > 0 ? id : 0;
+}
+
 /* The calling thread's connection, connected; NULL when Redis is not to be
  * used now (breaker open) or cannot be reached. */
 static struct redis_conn *redis_conn(struct cache_redis *r)
@@ -493,6 +509,7 @@ static struct redis_conn *redis_conn(struct cache_redis *r)
 				return NULL;
 			}
 		}
+		rc->client_id = redis_client_id(rc->c);
 	}
 	return rc;
 }
@@ -560,13 +577,15 @@ int cache_redis_set(struct cache_redis *r, const char *key, const char *val,
 	return 0;
 }
 
-void cache_redis_token(char token[CACHE_REDIS_TOKEN])
+void cache_redis_token(struct cache_redis *r, char token[CACHE_REDIS_TOKEN])
 {
 	static atomic_ullong counter;
+	struct redis_conn *rc = redis_conn(r);
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(token, CACHE_REDIS_TOKEN, "%x.%llx.%lx", (unsigned)getpid(),
+	snprintf(token, CACHE_REDIS_TOKEN, "c%lld.%x.%llx.%lx", rc != NULL ? rc->client_id : 0,
+		 (unsigned)getpid(),
 		 (unsigned long long)atomic_fetch_add(&counter, 1) ^
 			 ((unsigned long long)ts.tv_sec << 20),
 		 (long)ts.tv_nsec);
@@ -610,6 +629,50 @@ int cache_redis_unlock(struct cache_redis *r, const char *key, const char *token
 		return -1;
 	freeReplyObject(rep);
 	return 0;
+}
+
+int cache_redis_lock_orphaned(struct cache_redis *r, const char *key)
+{
+	const char *argv[] = { "GET", key };
+	size_t lens[] = { 3, strlen(key) };
+	redisReply *rep = redis_command(r, 2, argv, lens);
+	struct redis_conn *rc;
+	char token[CACHE_REDIS_TOKEN], *end = token;
+	long long id;
+	bool gone;
+
+	if (rep == NULL)
+		return -1;
+	if (rep->type != REDIS_REPLY_STRING) {
+		freeReplyObject(rep);
+		return 1; /* let go meanwhile */
+	}
+	snprintf(token, sizeof(token), "%.*s", (int)rep->len, rep->str);
+	freeReplyObject(rep);
+	id = token[0] == 'c' ? strtoll(token + 1, &end, 10) : 0;
+	if (id <= 0 || *end != '.' || atomic_load(&r->no_client_list))
+		return 0;
+	/* Not through redis_command: a refusal (an ACL without CLIENT, a
+	 * Redis before 6.2) is no Redis failure, only no answer here. */
+	if ((rc = redis_conn(r)) == NULL)
+		return -1;
+	rep = redisCommand(rc->c, "CLIENT LIST ID %lld", id);
+	if (rep == NULL) {
+		redis_failed(r, rc);
+		return -1;
+	}
+	if (rep->type != REDIS_REPLY_STRING) {
+		atomic_store(&r->no_client_list, 1);
+		freeReplyObject(rep);
+		return 0;
+	}
+	/* The holder's connection is closed: its process died (or lost
+	 * Redis) with the lock held. */
+	gone = rep->len == 0;
+	freeReplyObject(rep);
+	if (!gone)
+		return 0;
+	return cache_redis_unlock(r, key, token) == 0 ? 1 : -1;
 }
 
 int cache_redis_del(struct cache_redis *r, const char *key)

@@ -34,13 +34,19 @@ int cache_redis_get(struct cache_redis *r, const char *key, char **val,
 int cache_redis_set(struct cache_redis *r, const char *key, const char *val,
 		    size_t len, int ttl_seconds);
 #define CACHE_REDIS_TOKEN 48
-/* A token no other lock holder has: pid, a counter, the time. */
-void cache_redis_token(char token[CACHE_REDIS_TOKEN]);
+/* A token no other lock holder has: the CLIENT ID of this thread's
+ * connection (which takes the lock), the pid, a counter, the time. */
+void cache_redis_token(struct cache_redis *r, char token[CACHE_REDIS_TOKEN]);
 /* SET key token NX PX ms: 1 acquired, 0 held by another, -1 error. */
 int cache_redis_lock(struct cache_redis *r, const char *key, int ms, const char *token);
 /* Deletes key if it still holds token (compare and delete, in Lua): 0 or
  * -1 on error. */
 int cache_redis_unlock(struct cache_redis *r, const char *key, const char *token);
+/* Whether the lock at key is free now: 1 when nobody holds it or its
+ * holder's connection is gone (the lock is then deleted: a process that
+ * died holding it), 0 while it is held by a connected or unknown holder,
+ * -1 on an error. */
+int cache_redis_lock_orphaned(struct cache_redis *r, const char *key);
 /* DEL key: 0 or -1. */
 int cache_redis_del(struct cache_redis *r, const char *key);
 /* GET of an integer (0 when absent): 0 or -1. */
