@@ -304,7 +304,7 @@ for f in 429 500 stall trickle close; do eval "end_llm_$f() { llm_script '{\"del
 note_llm_down="LLM server SIGKILL, restarted on its port after ${WINDOW} s"
 start_llm_down() { kill -9 "$llm_pid"; }
 end_llm_down() { start_llm "$llm_port"; }
-note_crash="3 requests to a stage that SIGSEGVs (tried on 2 hosts each)"
+note_crash="3 requests to a stage that SIGSEGVs (each answered 500 by its dying worker)"
 start_crash() {
 	for i in 1 2 3; do
 		curl -s -m 20 -o /dev/null -w '%{http_code}\n' -H "X-API-Key: $apikey" -H "X-Request-Id: crash-$i" \
