@@ -66,7 +66,7 @@ static size_t crash_put_uint(unsigned char *dst, size_t at, size_t cap, size_t v
 /* The whole answer as FastCGI records: STDOUT, the empty STDOUT,
  * END_REQUEST. One send(), without waiting: it is a few hundred bytes on
  * a socket that has sent nothing of this answer. */
-static void crash_answer(const struct ima_fcgi_thread *t)
+static void crash_answer(const struct ima_fcgi_thread *t, int fd)
 {
 	unsigned char rec[FCGI_HEADER_LEN + 512 + 3 * FCGI_HEADER_LEN];
 	size_t cap = FCGI_HEADER_LEN + 512, n = FCGI_HEADER_LEN;
@@ -85,19 +85,23 @@ static void crash_answer(const struct ima_fcgi_thread *t)
 	for (size_t i = 0; i < 8; i++)
 		rec[n + 2 * FCGI_HEADER_LEN + i] = 0; /* appStatus 0, REQUEST_COMPLETE */
 	n += 3 * FCGI_HEADER_LEN;
-	(void)!send(t->crash_fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)!send(fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void crash_on_signal(int sig, siginfo_t *si, void *uc)
 {
 	struct ima_fcgi_thread *t = crash_self;
+	int fd = t != NULL ? t->crash_fd : -1;
 
-	/* No log line: the supervisor logs the death, and a line formatted
-	 * here could not be the JSON every other line is. */
+	/* Forgotten first: should the answer itself fault, the handler
+	 * (SA_NODEFER) runs again and goes straight on. No log line: the
+	 * supervisor logs the death, and a line formatted here could not be
+	 * the JSON every other line is. */
 	(void)uc;
-	if (t != NULL && t->crash_fd >= 0 && !t->crash_sent) {
-		crash_answer(t);
+	if (fd >= 0) {
 		t->crash_fd = -1;
+		if (!t->crash_sent)
+			crash_answer(t, fd);
 	}
 	for (size_t i = 0; i < CRASH_NSIG; i++)
 		if (crash_signals[i] == sig)
