@@ -278,7 +278,7 @@ static int quota_init(const struct ima_conf *conf, void **state,
 		goto fail;
 	}
 	if (ima_conf_int(conf, "sentinel_timeout_ms") < 1 || ima_conf_int(conf, "sentinel_timeout_ms") > 60000) {
-		ima_error_set(err, 500, "config", "sentinel_timeout_ms", "must be 1 to 60000");
+		ima_error_set(err, 500, "config", "sentinel_timeout_ms", "sentinel_timeout_ms must be 1 to 60000");
 		goto fail;
 	}
 	if (st->deflt.tenant_rpm < 0 || st->deflt.user_rpm < 0 ||
