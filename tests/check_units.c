@@ -287,7 +287,7 @@ START_TEST(redis_url_forms)
 	ck_assert_ptr_nonnull(strstr(err, "use redis://"));
 	/* A Sentinel address where only redis:// is read says so. */
 	ck_assert_int_eq(redis_url_parse("redis-sentinel://h/m", &u, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "cache stage"));
+	ck_assert_ptr_nonnull(strstr(err, "Sentinel address"));
 }
 END_TEST
 

@@ -155,7 +155,7 @@ grep -q 'plugin = "crash"' "$tmp/production.conf" && grep -q call_timeout_ms "$t
 apikey="ak_faults_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 export IMAGINATOR_API_KEYS="test:$(printf %s "$apikey" | sha256sum | cut -d' ' -f1):test:analyze"
 export IMAGINATOR_QUOTA_TENANTS="test:0:0:0:0"
-export IMAGINATOR_REDIS_URL="redis://127.0.0.1:$P"  # the quota stages (no Sentinel there)
+export IMAGINATOR_REDIS_URL="redis-sentinel://$SENT/m"  # the quota stages, through Sentinel as the cache
 export IMAGINATOR_LLM_BASE_URL="http://127.0.0.1:$llm_port/api/v1" OPENROUTER_API_KEY=sk-test-faults
 unset IMAGINATOR_ENV
 

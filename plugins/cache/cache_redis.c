@@ -4,18 +4,12 @@
  * otherwise), a context that saw any error is thrown away, contexts are per
  * thread and per process (never used across fork).
  *
- * With Sentinel the primary's address can change under the threads: it is
- * published as a pointer to an address that is never freed before the
- * cache (readers copy it without a lock, and no lock can be left held
- * across a fork), and each change bumps an epoch that makes every thread
- * drop its connection before its next command. Only a watcher thread per
- * process talks to the Sentinels: request threads never wait for them, and
- * while no primary is known the cache reads as misses.
+ * With Sentinel (redis_sentinel.c) the primary's address can change under
+ * the threads: each change bumps an epoch that makes every thread drop its
+ * connection before its next command, and while no primary is known the
+ * cache reads as misses.
  */
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,14 +21,9 @@
 #include <hiredis/hiredis.h>
 
 #include "cache_redis.h"
+#include "redis_sentinel.h"
 #include "redis_url.h"
 #include "ima_plugin.h"
-
-struct redis_addr {
-	char host[256];
-	int port;
-	struct redis_addr *older; /* kept until the cache goes: readers copy without a lock */
-};
 
 struct cache_redis {
 	char host[256];
@@ -50,19 +39,7 @@ struct cache_redis {
 	atomic_int no_client_list; /* CLIENT LIST refused: no orphan checks */
 	pthread_key_t tls;
 
-	/* Sentinel: NULL primary while none is known */
-	bool sentinel;
-	struct redis_sentinel_url sentinels;
-	struct timeval sentinel_timeout;
-	_Atomic(struct redis_addr *) primary;
-	atomic_uint epoch;         /* bumped when primary changes */
-	atomic_int reask;          /* a thread saw an error: ask the Sentinels again */
-	atomic_int answered;       /* the Sentinel that answered last, asked first */
-	atomic_int stop;
-	atomic_int watcher_pid;    /* the process that started (or starts) a watcher */
-	atomic_int watcher_running; /* pid whose watcher thread is to be joined, or 0 */
-	pthread_t watcher;
-	atomic_ullong switches;
+	struct redis_sentinel *sentinel; /* NULL: a fixed address */
 };
 
 struct redis_conn {
@@ -83,16 +60,15 @@ static void redis_conn_free(void *p)
 	ima_free(rc);
 }
 
-static int redis_parse_url(struct cache_redis *r, const char *url, char *err,
-			   size_t errlen)
+static int redis_parse_url(struct cache_redis *r, const char *url,
+			   struct redis_sentinel_url *sentinels, char *err, size_t errlen)
 {
 	struct redis_url u;
 
 	if (redis_url_is_sentinel(url)) {
-		r->sentinel = true;
-		if (redis_sentinel_url_parse(url, &r->sentinels, err, errlen) != 0)
+		if (redis_sentinel_url_parse(url, sentinels, err, errlen) != 0)
 			return -1;
-		r->db = r->sentinels.db;
+		r->db = sentinels->db;
 		return 0;
 	}
 	if (redis_url_parse(url, &u, err, errlen) != 0)
@@ -104,229 +80,24 @@ static int redis_parse_url(struct cache_redis *r, const char *url, char *err,
 	return 0;
 }
 
-/* ---- Sentinel ---- */
-
 static void redis_timeval(struct timeval *tv, int ms)
 {
 	tv->tv_sec = ms / 1000;
 	tv->tv_usec = (ms % 1000) * 1000;
 }
 
-/* Publishes host:port as the primary when it is a new address: the
- * threads reconnect, and the breaker, which guarded the old address,
- * closes. Called by one thread at a time (init, then the watcher). */
-static void sentinel_set_primary(struct cache_redis *r, const char *host, int port)
-{
-	struct redis_addr *cur = atomic_load(&r->primary), *a;
-
-	if (cur != NULL && cur->port == port && strcmp(cur->host, host) == 0)
-		return;
-	if ((a = ima_calloc(1, sizeof(*a))) == NULL)
-		return;
-	snprintf(a->host, sizeof(a->host), "%s", host);
-	a->port = port;
-	/* Every address ever published stays on the chain: a thread may be
-	 * copying the one it just loaded. */
-	a->older = cur;
-	atomic_store(&r->primary, a);
-	atomic_fetch_add(&r->epoch, 1);
-	atomic_store(&r->failures, 0);
-	atomic_store(&r->open_until_ms, 0);
-	if (cur != NULL) {
-		atomic_fetch_add(&r->switches, 1);
-		ima_metric_add("imaginator_cache_redis_primary_switches_total", 1);
-	}
-	ima_log(IMA_LOG_INFO, "cache: Redis primary of %s is %s:%d (from Sentinel)",
-		r->sentinels.master, host, port);
-}
-
-static redisContext *sentinel_connect(struct cache_redis *r, int i)
-{
-	redisContext *c = redisConnectWithTimeout(r->sentinels.addr[i].host,
-						  r->sentinels.addr[i].port,
-						  r->sentinel_timeout);
-
-	if (c != NULL && (c->err || redisSetTimeout(c, r->sentinel_timeout) != REDIS_OK)) {
-		redisFree(c);
-		c = NULL;
-	}
-	return c;
-}
-
-/*
- * Asks the Sentinels in turn, the one that answered last first, for the
- * primary's address, and publishes it. 0 when one knew the master, -1
- * when none did (the address known so far is kept: a Sentinel that cannot
- * be reached says nothing about the primary).
- */
-static int sentinel_ask(struct cache_redis *r)
-{
-	int n = r->sentinels.count, first = atomic_load(&r->answered);
-
-	for (int k = 0; k < n; k++) {
-		int i = (first + k) % n;
-		redisContext *c = sentinel_connect(r, i);
-		redisReply *rep;
-		int ok = 0;
-
-		if (c == NULL)
-			continue;
-		rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->sentinels.master);
-		if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-		    rep->element[0]->type == REDIS_REPLY_STRING &&
-		    rep->element[1]->type == REDIS_REPLY_STRING) {
-			int port = atoi(rep->element[1]->str);
-
-			if (port > 0 && port <= 65535 && rep->element[0]->len < 256) {
-				sentinel_set_primary(r, rep->element[0]->str, port);
-				atomic_store(&r->answered, i);
-				ok = 1;
-			}
-		}
-		if (rep != NULL)
-			freeReplyObject(rep);
-		redisFree(c);
-		if (ok)
-			return 0;
-	}
-	return -1;
-}
-
-/* A SUBSCRIBE +switch-master on the next Sentinel that answers, or NULL. */
-static redisContext *sentinel_subscribe(struct cache_redis *r, int *next)
-{
-	for (int k = 0; k < r->sentinels.count; k++) {
-		int i = (*next + k) % r->sentinels.count;
-		redisContext *c = sentinel_connect(r, i);
-		redisReply *rep;
-
-		if (c == NULL)
-			continue;
-		rep = redisCommand(c, "SUBSCRIBE +switch-master");
-		if (rep != NULL && rep->type == REDIS_REPLY_ARRAY) {
-			freeReplyObject(rep);
-			*next = i;
-			return c;
-		}
-		if (rep != NULL)
-			freeReplyObject(rep);
-		redisFree(c);
-	}
-	return NULL;
-}
-
-/* "+switch-master <name> <old ip> <old port> <new ip> <new port>" */
-static void sentinel_message(struct cache_redis *r, const redisReply *rep)
-{
-	char name[128], oldhost[256], host[256];
-	int oldport, port;
-
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(rep->element[0]->str, "message") != 0 ||
-	    rep->element[2]->type != REDIS_REPLY_STRING)
-		return;
-	if (sscanf(rep->element[2]->str, "%127s %255s %d %255s %d", name, oldhost, &oldport,
-		   host, &port) == 5 &&
-	    strcmp(name, r->sentinels.master) == 0 && port > 0 && port <= 65535)
-		sentinel_set_primary(r, host, port);
-}
-
-#define SENTINEL_TICK_MS 100
-#define SENTINEL_REFRESH_MS 10000
-#define SENTINEL_BREAKER_ASK_MS 500
-
-/*
- * The watcher: subscribed to +switch-master on one Sentinel, it moves the
- * cache to a new primary the moment the Sentinels announce it; it asks
- * them again when a thread saw Redis fail or the breaker is open, after
- * (re)subscribing (a switch
- * may have gone by unheard) and every SENTINEL_REFRESH_MS. Every wait is
- * bounded by a tick, so fini stops it within a tick and the timeouts.
- */
-static void *sentinel_watch(void *arg)
+/* A new primary: the breaker, which guarded the old address, closes. */
+static void cache_redis_switched(void *arg)
 {
 	struct cache_redis *r = arg;
-	redisContext *sub = NULL;
-	long long asked = 0;
-	int next = 0;
 
-	while (!atomic_load(&r->stop)) {
-		struct pollfd pfd;
-		long long now = ima_now_ms();
-
-		/* The open breaker stops the commands that would ask for this:
-		 * while it is open, the Sentinels are asked twice a second. */
-		if (atomic_exchange(&r->reask, 0) || now - asked >= SENTINEL_REFRESH_MS ||
-		    (cache_redis_breaker_open(r) && now - asked >= SENTINEL_BREAKER_ASK_MS)) {
-			sentinel_ask(r);
-			asked = now;
-		}
-		if (sub == NULL && (sub = sentinel_subscribe(r, &next)) != NULL) {
-			sentinel_ask(r);
-			asked = ima_now_ms();
-		}
-		if (sub == NULL) {
-			struct timespec ts = { 0, SENTINEL_TICK_MS * 1000000L };
-
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		pfd.fd = sub->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, SENTINEL_TICK_MS) <= 0)
-			continue;
-		if (redisBufferRead(sub) == REDIS_OK) {
-			void *rep = NULL;
-
-			while (redisGetReplyFromReader(sub, &rep) == REDIS_OK && rep != NULL) {
-				sentinel_message(r, rep);
-				freeReplyObject(rep);
-				rep = NULL;
-			}
-		}
-		if (sub->err) {
-			/* That Sentinel went away: the next one, and ask again. */
-			redisFree(sub);
-			sub = NULL;
-			next++;
-			atomic_store(&r->reask, 1);
-		}
-	}
-	if (sub != NULL)
-		redisFree(sub);
-	return NULL;
+	atomic_store(&r->failures, 0);
+	atomic_store(&r->open_until_ms, 0);
 }
 
-/* Starts this process's watcher, once per process (threads do not survive
- * fork, so a worker starts its own on its first command). */
-static void sentinel_watch_start(struct cache_redis *r)
+static bool cache_redis_stalled(void *arg)
 {
-	int pid = (int)getpid(), seen = atomic_load(&r->watcher_pid);
-	sigset_t all, old;
-
-	if (seen == pid || !atomic_compare_exchange_strong(&r->watcher_pid, &seen, pid))
-		return;
-	atomic_store(&r->stop, 0);
-	/* Signals stay with the threads that take them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (pthread_create(&r->watcher, NULL, sentinel_watch, r) == 0)
-		atomic_store(&r->watcher_running, pid);
-	else
-		ima_log(IMA_LOG_ERROR, "cache: cannot start the Sentinel watcher: the "
-			"primary is not followed after a failover");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-static void sentinel_watch_stop(struct cache_redis *r)
-{
-	if (atomic_load(&r->watcher_running) != (int)getpid())
-		return;
-	atomic_store(&r->stop, 1);
-	pthread_join(r->watcher, NULL);
-	atomic_store(&r->watcher_running, 0);
+	return cache_redis_breaker_open(arg);
 }
 
 /* ---- the cache's level ---- */
@@ -336,46 +107,43 @@ struct cache_redis *cache_redis_new(const char *url, int timeout_ms,
 				    int sentinel_timeout_ms, char *err, size_t errlen)
 {
 	struct cache_redis *r = ima_calloc(1, sizeof(*r));
+	struct redis_sentinel_url sentinels = { 0 };
+	const struct redis_sentinel_hooks hooks = {
+		cache_redis_switched, cache_redis_stalled, r
+	};
 
 	if (r == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (redis_parse_url(r, url, err, errlen) != 0 ||
+	if (redis_parse_url(r, url, &sentinels, err, errlen) != 0 ||
 	    pthread_key_create(&r->tls, redis_conn_free) != 0) {
 		ima_free(r);
 		return NULL;
 	}
 	redis_timeval(&r->timeout, timeout_ms);
-	redis_timeval(&r->sentinel_timeout, sentinel_timeout_ms > 0 ? sentinel_timeout_ms : 1);
 	r->breaker_failures = breaker_failures > 0 ? breaker_failures : 1;
 	r->breaker_cooldown_ms = breaker_cooldown_ms;
-	/* Asked once here, where waiting costs no request: the workers start
-	 * with the address. None answering only degrades (the watcher keeps
-	 * asking). */
-	if (r->sentinel && sentinel_ask(r) != 0)
-		ima_log(IMA_LOG_WARN, "cache: no Sentinel of %s knows the primary of %s yet: "
-			"the cache reads as misses until one does", url, r->sentinels.master);
+	if (sentinels.count > 0 &&
+	    (r->sentinel = redis_sentinel_new(&sentinels, sentinel_timeout_ms, "cache",
+					      "imaginator_cache_redis_primary_switches_total",
+					      &hooks)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		pthread_key_delete(r->tls);
+		ima_free(r);
+		return NULL;
+	}
 	return r;
 }
 
 void cache_redis_free(struct cache_redis *r)
 {
-	struct redis_addr *a;
-
 	if (r == NULL)
 		return;
-	sentinel_watch_stop(r);
+	redis_sentinel_free(r->sentinel);
 	redis_conn_free(pthread_getspecific(r->tls));
 	pthread_setspecific(r->tls, NULL);
 	pthread_key_delete(r->tls);
-	a = atomic_load(&r->primary);
-	while (a != NULL) {
-		struct redis_addr *older = a->older;
-
-		ima_free(a);
-		a = older;
-	}
 	ima_free(r);
 }
 
@@ -398,28 +166,15 @@ static void redis_failed(struct cache_redis *r, struct redis_conn *rc)
 		redisFree(rc->c);
 		rc->c = NULL;
 	}
-	if (r->sentinel) {
+	if (r->sentinel != NULL) {
 		/* The primary may have moved. A command to the one before the
 		 * last switch says nothing about the new one: not counted. */
-		atomic_store(&r->reask, 1);
-		if (rc != NULL && rc->epoch != atomic_load(&r->epoch))
+		redis_sentinel_reask(r->sentinel);
+		if (rc != NULL && rc->epoch != redis_sentinel_epoch(r->sentinel))
 			return;
 	}
 	if (atomic_fetch_add(&r->failures, 1) + 1 >= r->breaker_failures)
 		atomic_store(&r->open_until_ms, ima_now_ms() + r->breaker_cooldown_ms);
-}
-
-/* ROLE says "master": what a client of Sentinel checks on every connect. */
-static bool redis_is_primary(redisContext *c)
-{
-	redisReply *rep = redisCommand(c, "ROLE");
-	bool ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-		  rep->element[0]->type == REDIS_REPLY_STRING &&
-		  strcmp(rep->element[0]->str, "master") == 0;
-
-	if (rep != NULL)
-		freeReplyObject(rep);
-	return ok;
 }
 
 /* The connection's CLIENT ID, which goes into the tokens of the locks
@@ -445,19 +200,9 @@ static struct redis_conn *redis_conn(struct cache_redis *r)
 	int port = r->port;
 	unsigned epoch = 0;
 
-	if (r->sentinel) {
-		struct redis_addr *a;
-
-		sentinel_watch_start(r);
-		/* The epoch first: a newer address with an older epoch only
-		 * costs one more reconnect. */
-		epoch = atomic_load(&r->epoch);
-		if ((a = atomic_load(&r->primary)) == NULL) {
-			atomic_store(&r->reask, 1);
+	if (r->sentinel != NULL) {
+		if (redis_sentinel_primary(r->sentinel, host, &port, &epoch) != 0)
 			return NULL;
-		}
-		snprintf(host, sizeof(host), "%s", a->host);
-		port = a->port;
 	} else {
 		snprintf(host, sizeof(host), "%s", r->host);
 	}
@@ -492,7 +237,7 @@ static struct redis_conn *redis_conn(struct cache_redis *r)
 			redis_failed(r, rc);
 			return NULL;
 		}
-		if (r->sentinel && !redis_is_primary(rc->c)) {
+		if (r->sentinel != NULL && !redis_sentinel_is_primary(rc->c)) {
 			/* Sentinel's word is checked: a demoted primary that came
 			 * back, or one not yet promoted, takes no writes. */
 			redis_failed(r, rc);
@@ -729,14 +474,15 @@ int cache_redis_ping(struct cache_redis *r)
 int cache_redis_describe(struct cache_redis *r, char *buf, size_t len)
 {
 	/* No address: /health may be seen by more than the operators. */
-	if (!r->sentinel)
+	if (r->sentinel == NULL)
 		return snprintf(buf, len, "%s", "");
-	if (atomic_load(&r->primary) == NULL)
-		return snprintf(buf, len, "no primary of %s known to Sentinel", r->sentinels.master);
-	return snprintf(buf, len, "primary of %s through Sentinel", r->sentinels.master);
+	if (!redis_sentinel_known(r->sentinel))
+		return snprintf(buf, len, "no primary of %s known to Sentinel",
+				redis_sentinel_master(r->sentinel));
+	return snprintf(buf, len, "primary of %s through Sentinel", redis_sentinel_master(r->sentinel));
 }
 
 uint64_t cache_redis_switches(struct cache_redis *r)
 {
-	return atomic_load(&r->switches);
+	return r->sentinel != NULL ? redis_sentinel_switches(r->sentinel) : 0;
 }

@@ -61,7 +61,7 @@ int redis_url_parse(const char *url, struct redis_url *u, char *err, size_t errl
 		return 0;
 	}
 	if (redis_url_is_sentinel(url))
-		snprintf(err, errlen, "redis url %s: only the cache stage reads Sentinel addresses", url);
+		snprintf(err, errlen, "redis url %s: a Sentinel address where one Redis server is wanted", url);
 	else
 		snprintf(err, errlen, "redis url %s: use redis://host:port/db or unix:///path", url);
 	return -1;

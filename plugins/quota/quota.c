@@ -27,6 +27,13 @@
  * the commands sent again once; a failed connect is not tried again for
  * retry_ms, so a Redis that is down costs one connect timeout per thread
  * and period, not one per request.
+ *
+ * Under Sentinel (redis-sentinel://, redis_sentinel.c, shared with the
+ * cache) a thread connects to the primary Sentinel named last; a watcher
+ * thread per process follows +switch-master, and a change of primary makes
+ * every thread reconnect at its next check, without the retry_ms wait
+ * (that was for the old address). No request waits for a Sentinel: while
+ * none has named a primary, checks take the Redis-down path.
  */
 #include <errno.h>
 #include <math.h>
@@ -41,6 +48,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ima_plugin.h"
+#include "redis_sentinel.h"
 #include "redis_url.h"
 
 #define QUOTA_MAX_TENANTS 64
@@ -60,6 +68,7 @@ struct quota_conn {
 	pid_t pid;
 	bool used;                      /* served a round trip since connecting */
 	long long retry_at_ms;          /* no connect before then */
+	unsigned epoch;                 /* of the Sentinel primary connected to */
 };
 
 struct quota_state {
@@ -69,6 +78,7 @@ struct quota_state {
 	int port;
 	char path[256];                 /* unix socket, or "" */
 	bool no_redis;                  /* redis_url = "none" */
+	struct redis_sentinel *sentinel; /* redis-sentinel://, or NULL */
 	int db;
 	struct timeval timeout;
 	long retry_ms;
@@ -92,10 +102,13 @@ static const struct ima_option quota_options[] = {
 	{ "limits", IMA_OPT_STRING, "requests,spend",
 	  "what this instance checks: requests (place before the cache), spend (after it), or both", 0 },
 	{ "redis_url", IMA_OPT_STRING, "${IMAGINATOR_REDIS_URL:-redis://127.0.0.1:6379}",
-	  "redis://host:port/db, unix:///path/to/socket, or none (every check as with Redis down)", 0 },
+	  "redis://host:port/db, unix:///path/to/socket, redis-sentinel://host:port[,host:port...]/master-name[/db] "
+	  "(the primary found through Sentinel and followed through failovers), or none (every check as with Redis down)", 0 },
 	{ "key_prefix", IMA_OPT_STRING, "ima:quota:", "prefix of the Redis keys", 0 },
 	{ "timeout_ms", IMA_OPT_INT, "200", "connect and command timeout", 0 },
 	{ "retry_ms", IMA_OPT_INT, "1000", "after a failed connect, a thread leaves Redis alone this long", 0 },
+	{ "sentinel_timeout_ms", IMA_OPT_INT, "250",
+	  "connect and command timeout per Sentinel (asked by a background thread, never by a request)", 0 },
 	{ "fail_open", IMA_OPT_BOOL, "true",
 	  "Redis down: let requests through (true, counted) or refuse them with 503", 0 },
 	{ "tenant_rpm", IMA_OPT_INT, "0", "default requests per minute of a tenant (0: none)", 0 },
@@ -122,11 +135,13 @@ static void quota_conn_free(void *p)
 	ima_free(qc);
 }
 
-/* The cache's forms (redis://host:port/db, unix:///path?db=N, through the
- * shared parser), so both can use IMAGINATOR_REDIS_URL, and unix:/path as
- * before; a host and a database of 0 or more are required here. */
+/* The cache's forms (redis://host:port/db, unix:///path?db=N,
+ * redis-sentinel://..., through the shared parsers), so both can use
+ * IMAGINATOR_REDIS_URL, and unix:/path as before; a host and a database of
+ * 0 or more are required here. The Sentinels go to *sentinels (count 0
+ * for the other forms). */
 static int quota_parse_url(struct quota_state *st, const char *url,
-			   struct ima_error *err)
+			   struct redis_sentinel_url *sentinels, struct ima_error *err)
 {
 	struct redis_url u;
 	char buf[600], why[640];
@@ -135,6 +150,12 @@ static int quota_parse_url(struct quota_state *st, const char *url,
 	 * Redis-down path (fail_open decides), with a warning at start-up. */
 	if (strcmp(url, "none") == 0) {
 		st->no_redis = true;
+		return 0;
+	}
+	if (redis_url_is_sentinel(url)) {
+		if (redis_sentinel_url_parse(url, sentinels, why, sizeof(why)) != 0)
+			return ima_error_set(err, 500, "config", "redis_url", "%s", why);
+		st->db = sentinels->db;
 		return 0;
 	}
 	if (strncmp(url, "unix:", 5) == 0 && strncmp(url + 5, "//", 2) != 0) {
@@ -217,6 +238,7 @@ static void quota_fini(void *state)
 
 	if (st == NULL)
 		return;
+	redis_sentinel_free(st->sentinel);
 	if (st->tls_made) {
 		/* Other threads' connections went with their threads. */
 		quota_conn_free(pthread_getspecific(st->tls));
@@ -229,6 +251,7 @@ static int quota_init(const struct ima_conf *conf, void **state,
 		      struct ima_error *err)
 {
 	struct quota_state *st = ima_calloc(1, sizeof(*st));
+	struct redis_sentinel_url sentinels = { 0 };
 	long timeout_ms;
 
 	if (st == NULL)
@@ -247,11 +270,15 @@ static int quota_init(const struct ima_conf *conf, void **state,
 	st->deflt.tenant_usd_day = ima_conf_double(conf, "tenant_usd_day");
 	st->deflt.user_usd_day = ima_conf_double(conf, "user_usd_day");
 	if (quota_parse_limits(st, ima_conf_string(conf, "limits"), err) != 0 ||
-	    quota_parse_url(st, ima_conf_string(conf, "redis_url"), err) != 0 ||
+	    quota_parse_url(st, ima_conf_string(conf, "redis_url"), &sentinels, err) != 0 ||
 	    quota_parse_tenants(st, ima_conf_string(conf, "tenants"), err) != 0)
 		goto fail;
 	if (st->retry_ms < 0 || st->retry_ms > 600000) {
 		ima_error_set(err, 500, "config", "retry_ms", "must be 0 to 600000");
+		goto fail;
+	}
+	if (ima_conf_int(conf, "sentinel_timeout_ms") < 1 || ima_conf_int(conf, "sentinel_timeout_ms") > 60000) {
+		ima_error_set(err, 500, "config", "sentinel_timeout_ms", "sentinel_timeout_ms must be 1 to 60000");
 		goto fail;
 	}
 	if (st->deflt.tenant_rpm < 0 || st->deflt.user_rpm < 0 ||
@@ -264,6 +291,20 @@ static int quota_init(const struct ima_conf *conf, void **state,
 		goto fail;
 	}
 	st->tls_made = true;
+	if (sentinels.count > 0) {
+		char who[96];
+
+		ima_metric_declare("imaginator_quota_redis_primary_switches_total", IMA_METRIC_COUNTER,
+				   "changes of the quota stages' Redis primary announced by Sentinel");
+		ima_metric_add("imaginator_quota_redis_primary_switches_total", 0);
+		snprintf(who, sizeof(who), "quota %s", st->name);
+		st->sentinel = redis_sentinel_new(&sentinels, (int)ima_conf_int(conf, "sentinel_timeout_ms"),
+						  who, "imaginator_quota_redis_primary_switches_total", NULL);
+		if (st->sentinel == NULL) {
+			ima_error_set(err, 500, "internal", "", "out of memory");
+			goto fail;
+		}
+	}
 	if (st->no_redis)
 		ima_log(IMA_LOG_WARN, "stage %s: redis_url is none: no limit is counted, and "
 			"fail_open %s every request", ima_conf_stage_name(conf),
@@ -295,13 +336,27 @@ fail:
 
 static int quota_connect(struct quota_state *st, struct quota_conn *qc)
 {
+	char host[256];
+	int port = st->port;
 	redisReply *r;
 
 	qc->used = false;
+	if (st->sentinel != NULL) {
+		/* The address Sentinel named last, read without a wait; none
+		 * named yet is Redis down, the watcher still asking. */
+		if (redis_sentinel_primary(st->sentinel, host, &port, &qc->epoch) != 0)
+			return -1;
+	} else {
+		snprintf(host, sizeof(host), "%s", st->host);
+	}
 	qc->c = st->path[0] ? redisConnectUnixWithTimeout(st->path, st->timeout)
-			    : redisConnectWithTimeout(st->host, st->port, st->timeout);
+			    : redisConnectWithTimeout(host, port, st->timeout);
 	/* hiredis 0.14 drops the command timeout on connect: set it after. */
 	if (qc->c == NULL || qc->c->err != 0 || redisSetTimeout(qc->c, st->timeout) != REDIS_OK)
+		goto fail;
+	/* Sentinel's word is checked: a demoted primary that came back, or
+	 * one not promoted yet, would count where no other worker does. */
+	if (st->sentinel != NULL && !redis_sentinel_is_primary(qc->c))
 		goto fail;
 	if (st->db != 0) {
 		r = redisCommand(qc->c, "SELECT %d", st->db);
@@ -318,6 +373,8 @@ fail:
 		redisFree(qc->c);
 	qc->c = NULL;
 	qc->retry_at_ms = ima_now_ms() + st->retry_ms;
+	if (st->sentinel != NULL)
+		redis_sentinel_reask(st->sentinel);
 	return -1;
 }
 
@@ -345,6 +402,14 @@ static struct quota_conn *quota_conn(struct quota_state *st)
 			return NULL;
 		}
 		qc->pid = getpid();
+	}
+	if (st->sentinel != NULL && qc->epoch != redis_sentinel_epoch(st->sentinel)) {
+		/* Sentinel moved the primary: the connection and the wait
+		 * after a failed connect were for the old one. */
+		if (qc->c != NULL)
+			redisFree(qc->c);
+		qc->c = NULL;
+		qc->retry_at_ms = 0;
 	}
 	if (qc->c != NULL && qc->c->err != 0) {
 		redisFree(qc->c);
@@ -467,9 +532,18 @@ static enum ima_rc quota_refuse(struct ima_req *req, const char *limit,
 	return ima_req_fail(req, 429, "quota_exceeded", limit, "%s; retry in %s s", what, secs);
 }
 
-static enum ima_rc quota_redis_down(struct ima_req *req, struct quota_state *st)
+/* Redis did not answer, or answered with an error (a demoted primary's
+ * READONLY among them): counted, and the Sentinels asked again. */
+static void quota_redis_failed(struct quota_state *st)
 {
 	ima_metric_add("imaginator_quota_redis_errors_total", 1);
+	if (st->sentinel != NULL)
+		redis_sentinel_reask(st->sentinel);
+}
+
+static enum ima_rc quota_redis_down(struct ima_req *req, struct quota_state *st)
+{
+	quota_redis_failed(st);
 	if (st->fail_open)
 		return IMA_CONTINUE;
 	ima_metric_add("imaginator_quota_refusals_total{reason=\"redis_unavailable\"}", 1);
@@ -703,7 +777,7 @@ static void quota_finish(struct ima_req *req, void *state)
 		quota_cmd_set(&cmd[n++], "EXPIRE", ukey, "172800");
 	}
 	if (quota_roundtrip(st, cmd, n, rep) != 0 || rep[0]->type == REDIS_REPLY_ERROR) {
-		ima_metric_add("imaginator_quota_redis_errors_total", 1);
+		quota_redis_failed(st);
 		ima_log(IMA_LOG_WARN, "quota %s: %.6f USD of tenant '%s' not charged (Redis)",
 			st->name, v, tenant);
 	} else {

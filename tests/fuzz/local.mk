@@ -27,7 +27,7 @@ FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz -I$(top_srcdir)/plugin
 FUZZ_LIBS = core/libimaginator.la $(MSGPACK_LIBS) $(M_LIBS)
 FUZZ_CACHE_SOURCES = plugins/cache/cache.c plugins/cache/cache_key.c \
 	plugins/cache/cache_claim.c plugins/cache/cache_admin.c plugins/cache/cache_l1.c \
-	plugins/cache/cache_redis.c $(PLUGIN_REDIS_URL)
+	plugins/cache/cache_redis.c $(PLUGIN_REDIS_URL) $(PLUGIN_REDIS_SENTINEL)
 # The front's sources but main's file, for the harnesses that compile one
 # of them in for its static functions.
 FUZZ_FCGI_SOURCES = fcgi/worker.c fcgi/stream.c fcgi/metrics.c fcgi/options.c fcgi/crash.c
