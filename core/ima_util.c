@@ -161,10 +161,12 @@ static char log_worker[16]; /* "" until a front names the process */
 static pid_t log_pid;
 
 /* Per thread: the request being served, and the formatted second of the
- * last line (most lines of a busy worker fall in the same second). */
+ * last line (most lines of a busy worker fall in the same second). Room
+ * for any int in every field of the second: 20 bytes are used, but gcc
+ * cannot always prove the ranges (it warns under -fsanitize=thread). */
 static _Thread_local char log_request[LOG_ID_MAX + 1];
 static _Thread_local time_t log_sec = -1;
-static _Thread_local char log_sec_text[24];
+static _Thread_local char log_sec_text[72];
 
 void ima_log_set_level(enum ima_log_level level)
 {
