@@ -62,7 +62,7 @@ static enum ima_rc skeleton_process(struct ima_req *req, void *state)
 		in_word = !space;
 	}
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
 	ima_pack_cstr(&pk, "words");
 	msgpack_pack_uint64(&pk, words);
