@@ -260,6 +260,7 @@ static int cmd_cache(int argc, char **argv)
 	struct ima_buf text = { 0 };
 	size_t off = 0;
 	int c, handled;
+	bool zoned;
 
 	if (argc < 2 || strcmp(argv[1], "invalidate") != 0) {
 		usage(stderr);
@@ -284,21 +285,25 @@ static int cmd_cache(int argc, char **argv)
 		return EXIT_CONFIG;
 	msgpack_sbuffer_init(&args);
 	msgpack_sbuffer_init(&out);
-	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &args, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	ima_pack_cstr(&pk, "user");
 	ima_pack_cstr(&pk, user);
 	ima_pack_cstr(&pk, "tenant");
 	ima_pack_cstr(&pk, tenant);
-	msgpack_zone_init(&zone, 256);
-	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
-	handled = ima_engine_command(eng, "invalidate", &obj, &out, &err);
+	zoned = msgpack_zone_init(&zone, 256);
+	if (!zoned || msgpack_unpack(args.data, args.size, &off, &zone, &obj) !=
+			      MSGPACK_UNPACK_SUCCESS) {
+		handled = ima_error_set(&err, 500, "internal", "", "out of memory");
+	} else {
+		handled = ima_engine_command(eng, "invalidate", &obj, &out, &err);
+	}
 	if (handled > 0) {
 		msgpack_object res;
 
 		off = 0;
-		msgpack_unpack(out.data, out.size, &off, &zone, &res);
-		ima_json_write(&text, &res, -1);
+		if (msgpack_unpack(out.data, out.size, &off, &zone, &res) == MSGPACK_UNPACK_SUCCESS)
+			ima_json_write(&text, &res, -1);
 		printf("%s\n", text.data ? text.data : "[]");
 	} else if (handled == 0) {
 		die_line("cache", "no stage of this pipeline handles invalidation (is the cache stage in it?)");
@@ -306,7 +311,8 @@ static int cmd_cache(int argc, char **argv)
 		fprintf(stderr, "imaginator: cache: %d %s: %s\n", err.status, err.code, err.message);
 	}
 	ima_buf_free(&text);
-	msgpack_zone_destroy(&zone);
+	if (zoned)
+		msgpack_zone_destroy(&zone);
 	msgpack_sbuffer_destroy(&args);
 	msgpack_sbuffer_destroy(&out);
 	ima_engine_free(eng);

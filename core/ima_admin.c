@@ -19,7 +19,7 @@ int ima_engine_command(struct ima_engine *eng, const char *verb,
 	int handled = 0;
 
 	msgpack_sbuffer_init(&items);
-	msgpack_packer_init(&pk, &items, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &items, ima_sbuffer_write);
 	for (size_t i = 0; i < eng->nstages; i++) {
 		const struct ima_stage *st = &eng->stages[i];
 		int rc;
@@ -37,9 +37,13 @@ int ima_engine_command(struct ima_engine *eng, const char *verb,
 		}
 		handled += rc > 0;
 	}
-	msgpack_packer_init(&opk, out, msgpack_sbuffer_write);
-	msgpack_pack_array(&opk, (size_t)handled);
-	msgpack_sbuffer_write(out, items.data, items.size);
+	/* A stage's items cut short would read as what it did. */
+	msgpack_packer_init(&opk, out, ima_sbuffer_write);
+	if (ima_sbuffer_failed(&items) || msgpack_pack_array(&opk, (size_t)handled) != 0 ||
+	    ima_sbuffer_write(out, items.data, items.size) != 0) {
+		msgpack_sbuffer_destroy(&items);
+		return ima_error_set(err, 500, "internal", "", "out of memory");
+	}
 	msgpack_sbuffer_destroy(&items);
 	return handled;
 }
@@ -64,7 +68,7 @@ int ima_engine_health(struct ima_engine *eng, struct ima_buf *out)
 	int worst = 0;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	for (size_t i = 0; i < eng->nstages; i++) {
 		const struct ima_stage *st = &eng->stages[i];
 		int n;
@@ -76,7 +80,12 @@ int ima_engine_health(struct ima_engine *eng, struct ima_buf *out)
 			total += (size_t)n;
 	}
 	ima_buf_append(out, "[", 1);
-	msgpack_zone_init(&zone, 1024);
+	/* Out of memory asking: nothing to list, and not known to be well. */
+	if (ima_sbuffer_failed(&sb) || !msgpack_zone_init(&zone, 1024)) {
+		ima_buf_append(out, "]", 1);
+		msgpack_sbuffer_destroy(&sb);
+		return 1;
+	}
 	for (size_t i = 0; i < total; i++) {
 		msgpack_object o;
 		const char *status = NULL;

@@ -271,7 +271,7 @@ static int calls_cache_try(struct ima_req *req, const msgpack_object *key,
 				: p->call_get(req, req->call_state, key, result, cost);
 	if (r == 1 && !ima_req_call_result_ok(result, before, *cost))
 		r = 0;
-	if (r != 1)
+	if (r != 1 && !ima_sbuffer_failed(result))
 		result->size = before;
 	return r == 1 || r == 2 ? r : 0;
 }
@@ -324,7 +324,7 @@ static struct cache_wait *calls_wait_new(struct req_calls *c, const msgpack_obje
 		return NULL;
 	msgpack_sbuffer_init(&w->key_buf);
 	msgpack_sbuffer_init(&w->result);
-	msgpack_packer_init(&pk, &w->key_buf, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &w->key_buf, ima_sbuffer_write);
 	if (!msgpack_zone_init(&w->zone, 512)) {
 		ima_free(w);
 		return NULL;
@@ -466,7 +466,7 @@ static void llm_account(struct ima_req *req, struct ima_llm_call *call)
 	double spent = made ? a->cost_usd : 0;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, a->status == IMA_LLM_OK ? 13 : 14);
 	ima_pack_cstr(&pk, "task");
 	ima_pack_cstr(&pk, call->ask.task);
@@ -559,7 +559,7 @@ void ima_llm_call_failure(struct ima_req *req, struct ima_llm_call *call,
 	if (call->ans.provider != NULL && call->ans.provider[0])
 		provider = call->ans.provider;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	ima_pack_cstr(&pk, "task");
 	ima_pack_cstr(&pk, call->ask.task);
@@ -587,15 +587,20 @@ static void llm_check_json(struct ima_llm_call *call, const struct ima_llm_answe
 	if (ans->json != NULL) {
 		msgpack_packer pk;
 
-		msgpack_packer_init(&pk, &call->json_buf, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &call->json_buf, ima_sbuffer_write);
 		if (msgpack_pack_object(&pk, *ans->json) != 0) {
 			snprintf(why, size, "out of memory");
 			return;
 		}
 	} else if (ima_json_to_msgpack(ans->text ? ans->text : "", ans->text ? ans->text_len : 0,
 				       &call->json_buf, &err) != 0) {
-		bool cut = ans->finish_reason && strcmp(ans->finish_reason, "length") == 0;
+		bool cut;
 
+		if (err.status == 500) {
+			snprintf(why, size, "out of memory");
+			return;
+		}
+		cut = ans->finish_reason && strcmp(ans->finish_reason, "length") == 0;
 		snprintf(why, size, "the answer is %s JSON (line %d, column %d: %s)",
 			 cut ? "truncated (finish_reason length), not valid" : "not valid",
 			 err.line, err.column, err.message);
@@ -634,7 +639,7 @@ static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 	msgpack_packer pk;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 8);
 	ima_pack_cstr(&pk, "text");
 	ima_pack_strn(&pk, a->text, a->text_len);
@@ -647,6 +652,7 @@ static void llm_cache_store(struct ima_req *req, struct ima_llm_call *call)
 	msgpack_pack_int64(&pk, a->prompt_tokens);
 	ima_pack_cstr(&pk, "completion_tokens");
 	msgpack_pack_int64(&pk, a->completion_tokens);
+	/* A failed buffer is NULL: then the claim only ends. */
 	ima_call_cache_put(req, &call->key, sb.data, sb.size, a->cost_usd);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -827,7 +833,7 @@ static int llm_copy_ask(struct ima_req *req, struct ima_llm_call *call,
 		c->nmodels = 0;
 	}
 	msgpack_sbuffer_init(&call->ask_buf);
-	msgpack_packer_init(&pk, &call->ask_buf, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &call->ask_buf, ima_sbuffer_write);
 	/* [messages, schema, key]: the key holds everything that changes the
 	 * answer. */
 	msgpack_pack_array(&pk, 3);

@@ -138,7 +138,7 @@ static int json_decode(const char *text, size_t len, int max_depth,
 		return ima_error_set(err, 422, "invalid_request", "",
 				     "the request body must be a JSON object");
 	}
-	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, out, ima_sbuffer_write);
 	rc = json_to_mp(&pk, root);
 	json_decref(root);
 	if (rc != 0)
@@ -170,7 +170,7 @@ int ima_body_decode(const char *body, size_t len, enum ima_format fmt,
 		      (unsigned char)body[0] == 0xde || (unsigned char)body[0] == 0xdf))
 			return ima_error_set(err, 422, "invalid_request", "",
 					     "the request body must be a map");
-		return msgpack_sbuffer_write(out, body, len) == 0
+		return ima_sbuffer_write(out, body, len) == 0
 			       ? 0
 			       : ima_error_set(err, 500, "internal", "", "out of memory");
 	}

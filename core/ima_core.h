@@ -195,7 +195,8 @@ int ima_engine_command(struct ima_engine *eng, const char *verb,
 /*
  * Asks every stage with a health hook for its dependencies and writes them
  * as a JSON array to out. Returns the worst status: 0 all ok (or none),
- * 1 degraded, 2 down.
+ * 1 degraded (also when memory ran out asking: then the array is empty),
+ * 2 down.
  */
 int ima_engine_health(struct ima_engine *eng, struct ima_buf *out);
 
@@ -369,5 +370,8 @@ void ima_alloc_fail_nth(long n);
 long ima_alloc_count(void);
 /* Number of allocations failed on purpose since the last reset. */
 long ima_alloc_failed(void);
+/* Of the allocations since the last reset, those that grew a msgpack
+ * sbuffer (ima_sbuffer_write). */
+long ima_alloc_sbuffer_count(void);
 
 #endif /* IMA_CORE_H */

@@ -149,8 +149,12 @@ static int ctx_put_owned(struct ima_ctx *ctx, const char *key, char *data,
 int ima_ctx_put(struct ima_ctx *ctx, const char *key, const void *data,
 		size_t len)
 {
-	char *copy = ima_malloc(len);
+	char *copy;
 
+	/* What a failed sbuffer holds: never one value. */
+	if (data == NULL)
+		return -1;
+	copy = ima_malloc(len);
 	if (copy == NULL)
 		return -1;
 	memcpy(copy, data, len);
@@ -164,7 +168,13 @@ int ima_ctx_put(struct ima_ctx *ctx, const char *key, const void *data,
 int ima_ctx_put_sbuffer(struct ima_ctx *ctx, const char *key,
 			msgpack_sbuffer *sb)
 {
-	/* msgpack_sbuffer allocates with malloc; ima_free is free. */
+	/* A write that ran out of memory emptied the buffer: refuse it as
+	 * what it is rather than as a malformed value. msgpack_sbuffer
+	 * allocates with malloc or ima_realloc; ima_free is free. */
+	if (ima_sbuffer_failed(sb)) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (ctx_put_owned(ctx, key, sb->data, sb->size) != 0)
 		return -1;
 	sb->data = NULL;
@@ -350,7 +360,7 @@ int ima_ctx_encode(const struct ima_ctx *ctx, msgpack_sbuffer *out,
 	for (size_t i = 0; i < ctx->count; i++)
 		if (!public_only || ctx->entries[i].key[0] != '_')
 			n++;
-	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, out, ima_sbuffer_write);
 	if (msgpack_pack_map(&pk, n) != 0)
 		return -1;
 	for (size_t i = 0; i < ctx->count; i++) {
@@ -359,7 +369,7 @@ int ima_ctx_encode(const struct ima_ctx *ctx, msgpack_sbuffer *out,
 		if (public_only && e->key[0] == '_')
 			continue;
 		if (ima_pack_cstr(&pk, e->key) != 0 ||
-		    msgpack_sbuffer_write(out, e->data, e->len) != 0)
+		    ima_sbuffer_write(out, e->data, e->len) != 0)
 			return -1;
 	}
 	return 0;
@@ -382,7 +392,7 @@ int ima_ctx_encode_public(struct ima_ctx *ctx, msgpack_sbuffer *out,
 	for (size_t i = 0; i < ctx->count; i++)
 		if (ctx->entries[i].key[0] != '_' || ctx_listed(ctx->entries[i].key, also))
 			n++;
-	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, out, ima_sbuffer_write);
 	if (msgpack_pack_map(&pk, n) != 0)
 		return -1;
 	for (size_t i = 0; i < ctx->count; i++) {
@@ -391,7 +401,7 @@ int ima_ctx_encode_public(struct ima_ctx *ctx, msgpack_sbuffer *out,
 		if (e->key[0] == '_' && !ctx_listed(e->key, also))
 			continue;
 		if (ima_pack_cstr(&pk, e->key) != 0 ||
-		    msgpack_sbuffer_write(out, e->data, e->len) != 0)
+		    ima_sbuffer_write(out, e->data, e->len) != 0)
 			return -1;
 	}
 	return 0;

@@ -49,6 +49,11 @@
  *        engine that asks for them (ima_data_acquire, ima_data_release),
  *        and the monotonic clock (ima_now_ms). Plugins built for 1.0 to
  *        1.5 load unchanged.
+ *   1.7  msgpack sbuffers grown through the core's allocator
+ *        (ima_sbuffer_write as the packer's write callback, and
+ *        ima_sbuffer_failed), so allocation-failure tests reach them too.
+ *        Plugins built for 1.0 to 1.6 load unchanged (their own buffers
+ *        keep msgpack_sbuffer_write).
  *
  * Ownership, once for the whole API:
  *   - Arguments to a hook are borrowed for the duration of the call.
@@ -72,7 +77,8 @@
  *     ima_data_release, ima_now_ms, ima_metric_*,
  *     ima_log, ima_error_set, ima_msgpack_check, ima_json_to_msgpack,
  *     ima_json_schema_check, the
- *     ima_malloc family and the packing helpers.
+ *     ima_malloc family (ima_sbuffer_write and ima_sbuffer_failed too)
+ *     and the packing helpers.
  *   - Everything else is the request thread's alone: ima_req_alloc and
  *     ima_req_strndup (the arena has no lock), every ima_ctx_* call (even
  *     a lookup: values are decoded lazily and cached in the context),
@@ -86,6 +92,7 @@
 #define IMA_PLUGIN_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,7 +103,7 @@ extern "C" {
 #endif
 
 #define IMA_ABI_MAJOR 1
-#define IMA_ABI_MINOR 6
+#define IMA_ABI_MINOR 7
 
 #define IMA_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -349,13 +356,14 @@ void *ima_req_task_get(const struct ima_req *req, const void *owner);
  *
  * ima_call_cache_get() returns 1 and appends the result to *result (unpack
  * it with msgpack_unpack) and its cost to *cost_usd, or 0 on a miss with
- * *result unchanged. A miss may wait (bounded) while another request makes
- * the same call, and then means that this request makes it: others wait
- * for it in turn. So after a miss, always call ima_call_cache_put(): with
- * the result, or with result NULL when the call failed (or gave nothing
- * worth reusing: never store a fallback), which lets the waiters go at
- * once. Claims left open end with the request. A cache problem is a miss,
- * never an error.
+ * *result unchanged (or failed, ima_sbuffer_failed, when memory ran out
+ * while the provider appended to it). A miss may wait (bounded) while
+ * another request makes the same call, and then means that this request
+ * makes it: others wait for it in turn. So after a miss, always call
+ * ima_call_cache_put(): with the result, or with result NULL when the call
+ * failed (or gave nothing worth reusing: never store a fallback), which
+ * lets the waiters go at once. Claims left open end with the request. A
+ * cache problem is a miss, never an error.
  *
  * ima_call_cache_put() stores a result after a miss (a result that is not
  * well-formed, or a cost that is negative or not a number, stores nothing
@@ -714,6 +722,29 @@ void *ima_calloc(size_t n, size_t size);
 void *ima_realloc(void *p, size_t size);
 char *ima_strdup(const char *s);
 void ima_free(void *p);
+
+/*
+ * The write callback of a msgpack_sbuffer that grows it through
+ * ima_realloc (ABI 1.7), with msgpack-c's growth policy: pass it to
+ * msgpack_packer_init, or call it, wherever msgpack_sbuffer_write would
+ * go. Returns 0, or -1 when memory ran out. A failure frees the buffer and
+ * leaves it failed: data NULL and size 0 (safe to read, to
+ * msgpack_sbuffer_destroy and to msgpack_sbuffer_release), and every
+ * later write fails too, so a packer that goes on after an error never
+ * produces a value with a piece missing. Test that once, at the end, with
+ * ima_sbuffer_failed instead of each msgpack_pack_* call. The buffer is
+ * free()-able memory either way (ima_free is free).
+ *
+ * A failed buffer must not be written with msgpack_sbuffer_write (it would
+ * write through NULL): once a buffer is written here, write it only here.
+ * The core's functions that fill a caller's buffer (ima_ctx_encode_public,
+ * ima_json_to_msgpack, call results) write it here, and leave it failed
+ * only when they return an error. ima_ctx_put_sbuffer refuses a failed
+ * buffer (-1, errno ENOMEM).
+ */
+int ima_sbuffer_write(void *data, const char *buf, size_t len);
+/* Whether a write of ima_sbuffer_write ran out of memory on sb (ABI 1.7). */
+bool ima_sbuffer_failed(const msgpack_sbuffer *sb);
 
 /* ---- the descriptor --------------------------------------------------- */
 

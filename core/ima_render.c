@@ -49,7 +49,7 @@ static int render_msgpack(struct ima_req *req, struct ima_buf *out)
 	int rc = 0;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	if (req->has_error) {
 		rc = ima_error_pack(&pk, &req->error);
 	} else {
@@ -65,7 +65,7 @@ static int render_msgpack(struct ima_req *req, struct ima_buf *out)
 			if (key[0] == '_')
 				continue;
 			rc |= ima_pack_cstr(&pk, key);
-			rc |= msgpack_sbuffer_write(&sb, data, len);
+			rc |= ima_sbuffer_write(&sb, data, len);
 		}
 		rc |= ima_pack_cstr(&pk, "processing_status");
 		rc |= ima_pack_cstr(&pk, render_status(req));

@@ -103,7 +103,9 @@ int ima_call_cache_get(struct ima_req *req, const msgpack_object *call,
 	if (req->call_plugin == NULL || call == NULL ||
 	    req->call_plugin->call_get(req, req->call_state, call, result, &cost) != 1 ||
 	    !ima_req_call_result_ok(result, before, cost)) {
-		result->size = before;
+		/* A failed buffer (out of memory appending) stays failed. */
+		if (!ima_sbuffer_failed(result))
+			result->size = before;
 		return 0;
 	}
 	*cost_usd = cost;
@@ -477,7 +479,7 @@ const msgpack_object *ima_req_metric_get(struct ima_req *req, const char *key)
 		if (o == NULL)
 			return NULL;
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 		/* Unpacked strings point into the buffer: unpack a copy kept
 		 * in the zone, which lives as long as the request. */
 		if (ima_req_metric_pack(m, &pk) != 0 || sb.size == 0) {

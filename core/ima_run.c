@@ -60,7 +60,7 @@ int ima_run_metrics_pack(struct ima_engine *eng, struct ima_req *req)
 			legacy++;
 	}
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	rc |= msgpack_pack_map(&pk, req->nmetrics + legacy + 1);
 	for (size_t i = 0; i < req->nmetrics; i++) {
 		rc |= ima_pack_cstr(&pk, req->metrics[i].key);
@@ -75,7 +75,7 @@ int ima_run_metrics_pack(struct ima_engine *eng, struct ima_req *req)
 		    run_metric_contributed(req, key + 9))
 			continue;
 		rc |= ima_pack_cstr(&pk, key + 9);
-		rc |= msgpack_sbuffer_write(&sb, data, len);
+		rc |= ima_sbuffer_write(&sb, data, len);
 	}
 	rc |= ima_pack_cstr(&pk, "stages");
 	rc |= msgpack_pack_array(&pk, ran);
@@ -114,9 +114,11 @@ static void run_cost(struct ima_req *req)
 	if (!ima_calls_llm_cost(req, &cost) || ima_ctx_get(req->ctx, "_cost_usd") != NULL)
 		return;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (msgpack_pack_double(&pk, cost) == 0)
-		ima_ctx_put_sbuffer(req->ctx, "_cost_usd", &sb);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
+	/* Without it a cache would keep the answer as one that cost nothing. */
+	if ((msgpack_pack_double(&pk, cost) != 0 ||
+	     ima_ctx_put_sbuffer(req->ctx, "_cost_usd", &sb) != 0) && !req->has_error)
+		ima_req_fail(req, 500, "internal", "", "out of memory");
 	msgpack_sbuffer_destroy(&sb);
 }
 

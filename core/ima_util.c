@@ -20,12 +20,15 @@
 
 /*
  * Every allocation of the core and the stages comes through here, so a test
- * can fail the nth one. Libraries with allocators of their own keep them:
- * jansson's json_set_alloc_funcs is process-wide (the program embedding the
- * library and libjwt share it), and jansson 2.14 aborts on an assertion
- * when an allocation fails while it reads a string (lex_scan_string);
- * msgpack-c's zones and sbuffer call malloc with no hook; libcurl and
- * libconfig likewise. Their failures reach the callers as errors.
+ * can fail the nth one, msgpack sbuffers included (ima_sbuffer_write).
+ * Libraries with allocators of their own keep them: jansson's
+ * json_set_alloc_funcs is process-wide (the program embedding the library
+ * and libjwt share it), and jansson 2.14 aborts on an assertion when an
+ * allocation fails while it reads a string (lex_scan_string); msgpack-c's
+ * zones (msgpack_zone_init / _new / _malloc, which the unpacker and
+ * msgpack_unpacked use) are compiled into libmsgpackc and call malloc with
+ * no hook; libcurl and libconfig likewise. Their failures reach the callers
+ * as errors.
  */
 
 /* Failure injection is global and atomic: the tests that use it run one
@@ -34,11 +37,13 @@ static atomic_long alloc_fail_at;
 static atomic_long alloc_calls;
 static atomic_bool alloc_fail_once;
 static atomic_long alloc_failed;
+static atomic_long alloc_sbuffer_calls;
 
 static void alloc_fail_set(long n, bool once)
 {
 	atomic_store(&alloc_calls, 0);
 	atomic_store(&alloc_failed, 0);
+	atomic_store(&alloc_sbuffer_calls, 0);
 	atomic_store(&alloc_fail_once, once);
 	atomic_store(&alloc_fail_at, n);
 }
@@ -61,6 +66,11 @@ long ima_alloc_count(void)
 long ima_alloc_failed(void)
 {
 	return atomic_load(&alloc_failed);
+}
+
+long ima_alloc_sbuffer_count(void)
+{
+	return atomic_load(&alloc_sbuffer_calls);
 }
 
 /* An injected failure looks like a real one: NULL with errno ENOMEM, which
@@ -111,6 +121,56 @@ char *ima_strdup(const char *s)
 void ima_free(void *p)
 {
 	free(p);
+}
+
+/* msgpack-c 4.0's msgpack_sbuffer_write, growing through ima_realloc. Its
+ * own version leaves the bytes so far in place when realloc fails, and a
+ * packer that goes on (most ignore the return of each msgpack_pack_*)
+ * then appends the next, smaller, pieces after a hole: a well-formed
+ * value that says something else. So a failure empties the buffer for
+ * good instead. */
+int ima_sbuffer_write(void *data, const char *buf, size_t len)
+{
+	msgpack_sbuffer *sb = data;
+
+	if (ima_sbuffer_failed(sb))
+		return -1;
+	if (len == 0)
+		return 0;
+	if (sb->alloc - sb->size < len) {
+		size_t want = sb->alloc ? sb->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
+		char *p = NULL;
+
+		if (len <= SIZE_MAX - sb->size) {
+			while (want < sb->size + len) {
+				if (want > SIZE_MAX / 2) {
+					want = sb->size + len;
+					break;
+				}
+				want *= 2;
+			}
+			atomic_fetch_add_explicit(&alloc_sbuffer_calls, 1, memory_order_relaxed);
+			p = ima_realloc(sb->data, want);
+		}
+		if (p == NULL) {
+			free(sb->data);
+			sb->data = NULL;
+			sb->size = 0;
+			sb->alloc = SIZE_MAX;
+			errno = ENOMEM;
+			return -1;
+		}
+		sb->data = p;
+		sb->alloc = want;
+	}
+	memcpy(sb->data + sb->size, buf, len);
+	sb->size += len;
+	return 0;
+}
+
+bool ima_sbuffer_failed(const msgpack_sbuffer *sb)
+{
+	return sb->data == NULL && sb->alloc == SIZE_MAX;
 }
 
 /* ---- errors ---- */

@@ -201,7 +201,7 @@ static void fcgi_error(struct fcgi_resp *resp, int status, const char *code,
 		msgpack_packer pk;
 
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 		if (ima_error_pack(&pk, &err) == 0)
 			ima_buf_append(&resp->body, sb.data, sb.size);
 		msgpack_sbuffer_destroy(&sb);
@@ -424,9 +424,12 @@ static void fcgi_invalidate_run(struct ima_fcgi_worker *w, struct fcgi_resp *res
 		fcgi_error(resp, err.status ? err.status : 500, err.code, err.field, err.message);
 	} else if (handled == 0) {
 		fcgi_error(resp, 404, "not_found", "", "no stage of this pipeline handles invalidation");
+	} else if (!msgpack_zone_init(&zone, 512)) {
+		fcgi_error(resp, 500, "internal", "", "out of memory");
+	} else if (msgpack_unpack(out.data, out.size, &off, &zone, &res) != MSGPACK_UNPACK_SUCCESS) {
+		msgpack_zone_destroy(&zone);
+		fcgi_error(resp, 500, "internal", "", "out of memory");
 	} else {
-		msgpack_zone_init(&zone, 512);
-		msgpack_unpack(out.data, out.size, &off, &zone, &res);
 		resp->body.len = 0;
 		ima_buf_append(&resp->body, "{\"invalidated\":", 15);
 		ima_json_write(&resp->body, &res, -1);
@@ -475,9 +478,14 @@ static void fcgi_invalidate(struct ima_fcgi_worker *w, FCGX_Request *r,
 		msgpack_sbuffer_destroy(&args);
 		return fcgi_error(resp, err.status, err.code, err.field, err.message);
 	}
-	msgpack_zone_init(&zone, 512);
-	msgpack_unpack(args.data, args.size, &off, &zone, &obj);
-	fcgi_invalidate_run(w, resp, &obj);
+	if (!msgpack_zone_init(&zone, 512)) {
+		msgpack_sbuffer_destroy(&args);
+		return fcgi_error(resp, 500, "internal", "", "out of memory");
+	}
+	if (msgpack_unpack(args.data, args.size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+		fcgi_error(resp, 500, "internal", "", "out of memory");
+	else
+		fcgi_invalidate_run(w, resp, &obj);
 	msgpack_zone_destroy(&zone);
 	msgpack_sbuffer_destroy(&args);
 }
@@ -507,13 +515,16 @@ static void fcgi_cache_me(struct ima_fcgi_worker *w, const struct fcgi_params *p
 	ima_ctx_get_str(ctx, "_auth.tenant", &tenant, &tlen);
 	ima_ctx_get_str(ctx, "_auth.user", &user, &ulen);
 	msgpack_sbuffer_init(&args);
-	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &args, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	ima_pack_cstr(&pk, "tenant");
 	ima_pack_strn(&pk, tenant, tlen);
 	ima_pack_cstr(&pk, "user");
 	ima_pack_strn(&pk, user, ulen);
-	msgpack_zone_init(&zone, 256);
+	if (!msgpack_zone_init(&zone, 256)) {
+		msgpack_sbuffer_destroy(&args);
+		return fcgi_error(resp, 500, "internal", "", "out of memory");
+	}
 	if (msgpack_unpack(args.data, args.size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
 		fcgi_error(resp, 500, "internal", "", "out of memory");
 	else

@@ -54,6 +54,30 @@ START_TEST(loader_newer_minor_refused)
 }
 END_TEST
 
+/* Built for 1.6, the last ABI before ima_sbuffer_write: loads, and what it
+ * packs with msgpack_sbuffer_write goes into the context as before. */
+START_TEST(loader_abi16_runs)
+{
+	struct ima_loaded_plugin lp;
+	struct ima_error err;
+	struct ima_engine *eng;
+	struct ima_req *req;
+	const char *s;
+	size_t n;
+
+	ck_assert_msg(open_test_plugin("abi16", &lp, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(lp.desc.abi_minor, 6);
+	ima_plugin_close(&lp);
+	eng = test_engine("pipeline = ({ name = \"old\"; plugin = \"abi16\"; });", &err);
+	ck_assert_msg(eng != NULL, "%s", err.message);
+	ck_assert_int_eq(test_run_json(eng, "{\"resume_text\": \"x\"}", &req), 200);
+	ck_assert_int_eq(ima_ctx_get_str(ima_req_ctx(req), "abi16", &s, &n), 0);
+	ck_assert(n == 5 && memcmp(s, "abi16", 5) == 0);
+	ima_req_free(req);
+	ima_engine_free(eng);
+}
+END_TEST
+
 START_TEST(loader_older_minor_accepted)
 {
 	struct ima_loaded_plugin lp;
@@ -349,6 +373,7 @@ Suite *loader_suite(void)
 	tcase_add_test(tc, loader_newer_minor_refused);
 	tcase_add_test(tc, loader_half_call_cache_refused);
 	tcase_add_test(tc, loader_older_minor_accepted);
+	tcase_add_test(tc, loader_abi16_runs);
 	tcase_add_test(tc, loader_missing_symbol);
 	tcase_add_test(tc, loader_missing_file);
 	tcase_add_test(tc, loader_find_in_path);

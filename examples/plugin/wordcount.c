@@ -98,7 +98,7 @@ static enum ima_rc wordcount_process(struct ima_req *req, void *state)
 		shared += (size_t)wordcount_has(resume, rn, job + start, len);
 	}
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	ima_pack_cstr(&pk, "resume_words");
 	msgpack_pack_uint64(&pk, wordcount_words(resume, rn));

@@ -281,7 +281,7 @@ static enum ima_rc apikey_run(struct ima_req *req, const struct apikey_state *st
 		return apikey_refuse(req, "invalid", "invalid_api_key",
 				     "the X-API-Key is not known (or was revoked)");
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	ima_pack_cstr(&pk, "tenant");
 	ima_pack_cstr(&pk, e->tenant);

@@ -686,7 +686,7 @@ static int auth_put_identity(struct ima_req *req, const struct auth_identity *id
 		if (s == id->scopes || s[-1] == ' ')
 			nscopes++;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	ima_pack_cstr(&pk, "tenant");
 	ima_pack_cstr(&pk, id->tenant);

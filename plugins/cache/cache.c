@@ -251,7 +251,7 @@ static int cache_metrics_put(struct ima_req *req, const struct cache_task *t)
 	int rc;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 8);
 	ima_pack_cstr(&pk, "status");
 	ima_pack_cstr(&pk, cache_status_names[t->status]);

@@ -128,7 +128,7 @@ void cache_store_answer(struct cache_state *st, struct ima_req *req, struct cach
 		return;
 	ima_ctx_get_double(ctx, "_cost_usd", &cost);
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_double(&pk, cost);
 	ima_ctx_put(ctx, "_cache_cost", sb.data, sb.size);
 	msgpack_sbuffer_clear(&sb);

@@ -57,7 +57,7 @@ static bool cache_call_decode(const char *val, size_t len, msgpack_sbuffer *out,
 		    *cost <= CACHE_COST_MAX) {
 			msgpack_packer pk;
 
-			msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+			msgpack_packer_init(&pk, out, ima_sbuffer_write);
 			ok = msgpack_pack_object(&pk, *result) == 0;
 		}
 	}
@@ -231,14 +231,14 @@ void cache_call_put(struct ima_req *req, void *state, const msgpack_object *call
 	    len + 32 <= (size_t)st->call_max_bytes) {
 		cache_redis_key(st, "c", key, rkey);
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 		msgpack_pack_map(&pk, 3);
 		ima_pack_cstr(&pk, "v");
 		msgpack_pack_int(&pk, CACHE_CALL_VERSION);
 		ima_pack_cstr(&pk, "cost");
 		msgpack_pack_double(&pk, cost);
 		ima_pack_cstr(&pk, "result");
-		if (msgpack_sbuffer_write(&sb, result, len) == 0 && sb.data != NULL) {
+		if (ima_sbuffer_write(&sb, result, len) == 0 && sb.data != NULL) {
 			if (st->l1 != NULL)
 				cache_l1_put(st->l1, key, sb.data, sb.size, time(NULL) + st->call_ttl);
 			if (st->l2 != NULL)

@@ -124,9 +124,10 @@ enum ima_rc anautil_put(struct ima_req *req, const char *key,
 	int rc = ima_ctx_put_sbuffer(ima_req_ctx(req), key, sb);
 
 	/* The context refuses a value that is not exactly one well-formed
-	 * msgpack value as well as when memory runs out: the checker tells
-	 * the two apart (and allocates nothing). */
-	if (rc != 0 && ima_msgpack_check(sb->data, sb->size, &err) != 0) {
+	 * msgpack value as well as when memory runs out (packing it, or
+	 * storing it): the checker tells the two apart (and allocates
+	 * nothing). */
+	if (rc != 0 && !ima_sbuffer_failed(sb) && ima_msgpack_check(sb->data, sb->size, &err) != 0) {
 		msgpack_sbuffer_destroy(sb);
 		return ima_req_fail(req, 500, "internal", "",
 				    "cannot store %s: the packed value is malformed (%s)",

@@ -1500,7 +1500,7 @@ void llm_guard_account(struct ima_req *req, const struct llm_guard_counts *count
 	dropped += (double)counts->dropped;
 	rewritten += (double)counts->rewritten;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	anautil_pack_kv_int(&pk, "dropped", (int64_t)dropped);
 	anautil_pack_kv_int(&pk, "rewritten", (int64_t)rewritten);

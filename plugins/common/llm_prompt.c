@@ -407,7 +407,7 @@ struct llm_prompt *llm_prompt_load(const char *name, const char *const *known,
 
 				p->temperature = temp;
 				p->max_tokens = mt != NULL ? (int)mt->via.u64 : 0;
-				msgpack_packer_init(&pk, &p->schema_buf, msgpack_sbuffer_write);
+				msgpack_packer_init(&pk, &p->schema_buf, ima_sbuffer_write);
 				msgpack_pack_object(&pk, *schema);
 			}
 		}

@@ -183,7 +183,7 @@ static void llm_stage_failure(struct ima_req *req, const struct llm_stage *st,
 
 	snprintf(error, sizeof(error), "%s: %.300s", what, why);
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	anautil_pack_kv_str(&pk, "task", st->task);
 	anautil_pack_kv_str(&pk, "provider", a->provider);
@@ -210,7 +210,7 @@ void llm_stage_fallback(struct ima_req *req, const struct llm_stage *st, const c
 		 what, error && error[0] ? ": " : "", error ? error : "");
 	ima_req_set_degraded(req, reason);
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_unpacked_init(&up);
 	if (llm_offline_answer(ima_req_ctx(req), st->task, &pk, why, sizeof(why)) != 0 ||
 	    msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
@@ -246,7 +246,7 @@ static int llm_stage_deliver(struct ima_req *req, const struct llm_stage *st,
 	if ((g = llm_guard_get(req)) == NULL)
 		return -1;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_unpacked_init(&up);
 	if (llm_guard_pack(g, a->json, &pk, &counts) == 0 &&
 	    msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS &&
@@ -291,7 +291,7 @@ static int llm_stage_submit(struct ima_req *req, struct llm_stage_call *call,
 	if (llm_plan_models(req, st->task, &models, &nmodels) != 0)
 		return -1;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_unpacked_init(&up);
 	msgpack_pack_array(&pk, bad != NULL ? 4 : 2);
 	msgpack_pack_map(&pk, 2);

@@ -96,7 +96,7 @@ static int critic_llm_write(struct ima_req *req, const struct llm_stage *st,
 	for (uint32_t i = 0; i < se->via.map.size; i++)
 		keep += !anautil_str_is(&se->via.map.ptr[i].key, "critic");
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, keep + 1);
 	for (uint32_t i = 0; i < se->via.map.size; i++) {
 		const msgpack_object_kv *kv = &se->via.map.ptr[i];

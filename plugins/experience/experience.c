@@ -85,7 +85,7 @@ static enum ima_rc experience_process(struct ima_req *req, void *state)
 						     : (size_t)st->max_experiences;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_array(&pk, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct experience_entry *e = &res.entries[i];
@@ -112,7 +112,7 @@ static enum ima_rc experience_process(struct ima_req *req, void *state)
 		goto out;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	anautil_pack_kv_double(&pk, "total_years", res.total_years);
 	anautil_pack_kv_int(&pk, "merged_months", res.merged_months);

@@ -612,7 +612,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 	}
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	anautil_pack_key(&pk, "skills_required");
 	gap_pack_names(&pk, skills, n, true, PICK_ALL);
@@ -665,7 +665,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 			 mreq, nreq, mpref, npref, implied, level);
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 11);
 	anautil_pack_kv_str(&pk, "summary", summary);
 	anautil_pack_key(&pk, "matched");
@@ -765,7 +765,7 @@ static enum ima_rc gap_process(struct ima_req *req, void *state)
 
 	/* The market service's insights, passed through as they came. */
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	if (insights != NULL && insights->type == MSGPACK_OBJECT_MAP)
 		msgpack_pack_object(&pk, *insights);
 	else

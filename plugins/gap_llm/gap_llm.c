@@ -226,7 +226,7 @@ static int gap_llm_write(struct ima_req *req, const struct llm_stage *st,
 		keep += !anautil_str_is(k, "llm") && !anautil_str_is(k, "sources");
 	}
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, keep + 2);
 	for (uint32_t i = 0; i < gap->via.map.size; i++) {
 		const msgpack_object_kv *kv = &gap->via.map.ptr[i];

@@ -42,7 +42,7 @@ static int llm_offline_submit(struct ima_req *req, void *state, struct ima_llm_c
 	ans.finish_reason = "stop";
 	ans.attempts = 1;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_unpacked_init(&up);
 	if (llm_offline_answer(ima_req_ctx(req), ask->task, &pk, why, sizeof(why)) == 0 &&
 	    msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS) {

@@ -364,7 +364,7 @@ static enum ima_rc model_select_process(struct ima_req *req, void *state)
 	params.fallbacks = (size_t)st->fallbacks;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, st->ntasks);
 	/* Resume-only tasks first: their ceiling is then the whole request's
 	 * and never depends on what the ad's tasks are expected to cost, so

@@ -44,7 +44,7 @@ static int profile_llm_write(struct ima_req *req, const struct llm_stage *st,
 	if (ans->json->type != MSGPACK_OBJECT_MAP)
 		return -1;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_object(&pk, *ans->json);
 	rc = ima_ctx_put_sbuffer(ctx, "_profile", &sb);
 	msgpack_sbuffer_clear(&sb);

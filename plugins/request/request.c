@@ -122,6 +122,9 @@ static enum ima_rc request_json_field(struct ima_req *req,
 	msgpack_sbuffer_init(&sb);
 	if (ima_json_to_msgpack(text, len, &sb, &err) != 0) {
 		msgpack_sbuffer_destroy(&sb);
+		/* Out of memory is ours, not the caller's bad JSON. */
+		if (err.status == 500)
+			return ima_req_fail(req, 500, err.code, "", "%s", err.message);
 		return ima_req_fail(req, 422, "invalid_field", field,
 				    "%s holds invalid JSON: %s", field,
 				    err.message);
@@ -404,7 +407,7 @@ static enum ima_rc request_process(struct ima_req *req, void *state)
 	if (!msgpack_zone_init(&zone, 1024))
 		return ima_req_fail(req, 500, "internal", "", "out of memory");
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	if (f[F_SKILLS] != NULL &&
 	    (rc = request_json_field(req, f[F_SKILLS], "extracted_skills_json",
 				     &zone, &skills_obj)) != IMA_CONTINUE)

@@ -641,7 +641,7 @@ static enum ima_rc roles_process(struct ima_req *req, void *state)
 	}
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_array(&pk, ntop);
 	for (size_t i = 0; i < ntop; i++) {
 		size_t c = top[i].cand;

@@ -735,7 +735,7 @@ static enum ima_rc seniority_process(struct ima_req *req, void *state)
 		recs[nrecs++] = "Lead with the two or three results that best show your level for the target role";
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 9);
 	anautil_pack_kv_str(&pk, "level", anautil_level_names[level]);
 	anautil_pack_key(&pk, "confidence");

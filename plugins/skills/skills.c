@@ -465,7 +465,7 @@ static enum ima_rc skills_fill_experiences(struct skills_run *r)
 	    r->spans->via.array.size != exps->via.array.size)
 		return IMA_CONTINUE;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_array(&pk, exps->via.array.size);
 	for (uint32_t i = 0; i < exps->via.array.size; i++) {
 		const msgpack_object *e = &exps->via.array.ptr[i];
@@ -513,7 +513,7 @@ static enum ima_rc skills_output(struct skills_run *r, double threshold)
 	ninf = skills_infer(r, inf, max);
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_array(&pk, r->ncand);
 	for (size_t i = 0; i < r->ncand; i++)
 		ima_pack_strn(&pk, r->cand[i].name, r->cand[i].len);
@@ -521,7 +521,7 @@ static enum ima_rc skills_output(struct skills_run *r, double threshold)
 		return rc;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	anautil_pack_key(&pk, "high_confidence");
 	skills_pack_bucket(&pk, r, threshold, 2.0);
@@ -545,7 +545,7 @@ static enum ima_rc skills_output(struct skills_run *r, double threshold)
 		return rc;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	anautil_pack_key(&pk, "candidate");
 	msgpack_pack_array(&pk, r->ncand);

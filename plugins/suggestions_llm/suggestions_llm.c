@@ -48,7 +48,7 @@ static int suggestions_llm_write(struct ima_req *req, const struct llm_stage *st
 	if (ans->json->type != MSGPACK_OBJECT_MAP)
 		return -1;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, ima_sbuffer_write);
 	msgpack_pack_map(&pk, llm_stage_members(ans->json));
 	llm_stage_pack_members(&pk, st, ans);
 	rc = ima_ctx_put_sbuffer(ima_req_ctx(req), "suggested_experiences", &sb);
