@@ -5,7 +5,7 @@
 # (minutes, and a build without sanitizers: tests/valgrind/preflight.sh
 # refuses an ASan one). Run in a build of its own, e.g.
 #   mkdir build-vg && cd build-vg && ../configure CFLAGS='-O1 -g' && make check-valgrind
-VALGRIND_TESTS = tests/valgrind/cli.test tests/valgrind/fcgi.test
+VALGRIND_TESTS = tests/valgrind/cli.test tests/valgrind/fcgi.test tests/valgrind/cli-production.test
 EXTRA_DIST += tests/valgrind.mk $(VALGRIND_TESTS) tests/valgrind/lib-vg.sh \
 	tests/valgrind/preflight.sh tests/valgrind/valgrind.supp
 check-valgrind: all $(check_LTLIBRARIES) tests/e2e/fcgi-client

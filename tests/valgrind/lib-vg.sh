@@ -55,6 +55,21 @@ vg_exec() {
 		--log-file="$tmp/vg/$vg_name.%p.log" "$@"
 }
 
+# run NAME WANT_RC args...: imaginator (the CLI) under memcheck, stdout in
+# $tmp/NAME.out, stderr in $tmp/NAME.err; one TAP line on the exit code
+# (VG_EXIT, 99, is memcheck's: the log says why).
+run() {
+	name=$1
+	want=$2
+	shift 2
+	vg "$name" "$IMA" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+	vg_env=
+	[ "$rc" = "$want" ] && ok "$name: imaginator $* exits $want" ||
+		not_ok "$name: imaginator $* exits $want" "rc=$rc" "$(head -c 600 "$tmp/$name.err")"
+}
+out_has() { jq -e "$2" "$tmp/$1.out" >/dev/null 2>&1; }
+
 # vg_check_logs: one TAP line per process whose log shows an error, a
 # definite leak or no summary; then one line with the totals, which
 # docs/reliability.md quotes. VG_TOTALS holds them for the caller.
