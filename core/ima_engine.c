@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,16 @@ static bool valid_stage_name(const char *s)
 
 /* The imaginator group, the front end's group, and nothing else. */
 static atomic_int engines_alive;
+/*
+ * The engines worker_init ran on in this process, the ones whose requests
+ * make calls. A worker forked during a reload inherits the supervisor's
+ * two engines (and their count in engines_alive) but serves one: counted
+ * by pid, its I/O thread stops with that one instead of running on
+ * through exit().
+ */
+static pthread_mutex_t serving_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t serving_pid;
+static int serving_engines;
 
 /* A front end's check failed: cited at the setting it names, else at the
  * group. */
@@ -446,11 +457,37 @@ int ima_engine_worker_init(struct ima_engine *eng, struct ima_error *err)
 					     st->conf.stage_name,
 					     st->plugin->desc.name, perr.message);
 	}
+	if (eng->serving_pid != getpid()) {
+		eng->serving_pid = getpid();
+		pthread_mutex_lock(&serving_lock);
+		if (serving_pid != eng->serving_pid) {
+			serving_pid = eng->serving_pid;
+			serving_engines = 0;
+		}
+		serving_engines++;
+		pthread_mutex_unlock(&serving_lock);
+	}
 	return 0;
+}
+
+/* True when eng was the last engine this process served requests with. */
+static bool engine_last_serving(const struct ima_engine *eng)
+{
+	bool last = false;
+
+	if (eng->serving_pid != getpid())
+		return false;
+	pthread_mutex_lock(&serving_lock);
+	if (serving_pid == eng->serving_pid)
+		last = --serving_engines == 0;
+	pthread_mutex_unlock(&serving_lock);
+	return last;
 }
 
 void ima_engine_free(struct ima_engine *eng)
 {
+	bool last;
+
 	if (eng == NULL)
 		return;
 	/* fini in reverse order: later stages may hold on to earlier ones'
@@ -467,8 +504,10 @@ void ima_engine_free(struct ima_engine *eng)
 	for (size_t i = 0; i < eng->nplugins; i++)
 		ima_plugin_close(&eng->plugins[i]);
 	/* The I/O thread serves every engine of the process (a reload runs
-	 * two for a while): it stops with the last. */
-	if (eng->counted && atomic_fetch_sub(&engines_alive, 1) == 1)
+	 * two for a while): it stops with the last, or with the last one
+	 * this process served with. */
+	last = eng->counted && atomic_fetch_sub(&engines_alive, 1) == 1;
+	if (engine_last_serving(eng) || last)
 		ima_http_shutdown();
 	ima_free(eng->stages);
 	ima_free(eng->plugins);

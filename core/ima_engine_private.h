@@ -8,6 +8,7 @@
 #define IMA_ENGINE_PRIVATE_H
 
 #include <libconfig.h>
+#include <sys/types.h>
 
 #include "ima_config.h"
 #include "ima_req_private.h"
@@ -55,6 +56,7 @@ struct ima_engine {
 	long max_host_connections;
 	char *tls_ca_file;            /* CA bundle for TLS peers; NULL: the system's */
 	bool counted; /* among the engines alive */
+	pid_t serving_pid; /* worker_init ran on it in this process */
 };
 
 /* ---- ima_conf.c ---- */

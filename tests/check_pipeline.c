@@ -1,6 +1,9 @@
 /* check_pipeline.c - order, short-circuit, errors, finish hooks, failures. */
+#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ima_test.h"
 
@@ -473,6 +476,62 @@ START_TEST(pipeline_worker_init_runs)
 }
 END_TEST
 
+/* The threads of this process. */
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * A worker forked during a reload inherits the running engine and the new
+ * one but serves only the new one: the I/O thread its calls started must
+ * stop when it frees that one, not run on through exit() (valgrind saw
+ * its stack as possibly lost in every worker of a reload).
+ */
+START_TEST(pipeline_io_thread_stops_with_served_engine)
+{
+	static const char conf[] = "pipeline = ( { name = \"fetch\"; plugin = \"fetch\"; "
+		"options = { url = \"http://127.0.0.1:1/\"; timeout_ms = 2000; }; } );";
+	struct ima_error err;
+	struct ima_engine *running = test_engine(conf, &err), *next;
+	int status = -1;
+	pid_t pid;
+
+	ck_assert_msg(running != NULL, "%s", err.message);
+	next = test_engine(conf, &err);
+	ck_assert_msg(next != NULL, "%s", err.message);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct ima_req *req = ima_req_new();
+		int during;
+
+		if (req == NULL || ima_engine_worker_init(next, &err) != 0)
+			_exit(2);
+		ima_engine_handle(next, req, "{}", 2, IMA_FMT_JSON);
+		during = thread_count();
+		ima_req_free(req);
+		ima_engine_free(next);
+		_exit(during >= 2 && thread_count() == 1 ? 0 : 10 + thread_count());
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child's I/O thread outlived its engine (status %d)", status);
+	ima_engine_free(next);
+	ima_engine_free(running);
+}
+END_TEST
+
 START_TEST(pipeline_msgpack_render)
 {
 	struct ima_error err;
@@ -517,6 +576,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_run_metrics_large_values);
 	tcase_add_test(tc, pipeline_worker_init_runs);
 	tcase_add_test(tc, pipeline_msgpack_render);
+	tcase_add_test(tc, pipeline_io_thread_stops_with_served_engine);
 	suite_add_tcase(s, tc);
 	return s;
 }
