@@ -1,7 +1,8 @@
 # bench/lib.sh - what the benchmark scripts share (sourced after $src, $tmp
 # and $pids are set): a free loopback port, the common head of an nginx
-# configuration, a Redis on a unix socket, and credentials made by tools
-# that are not the code under test (openssl, python3-jwt).
+# configuration, a Redis on a unix socket, credentials made by tools that
+# are not the code under test (openssl, python3-jwt), and the cluster of
+# the fault table and the soak (bench/faults, bench/soak).
 
 # bench_stop PID...: the processes a script started, stopped by pid:
 # SIGCONT (one may be stopped on purpose), SIGTERM, up to 5 s to exit,
