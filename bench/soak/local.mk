@@ -6,3 +6,6 @@ EXTRA_DIST += bench/soak/run.sh bench/soak/soak.py bench/soak/local.mk
 soak: all tests/e2e/fcgi-client
 	$(SHELL) $(srcdir)/bench/soak/run.sh $(abs_builddir)
 .PHONY: soak
+# The verdict's own checks, on made-up samples (seconds: in make check).
+TESTS += tests/soak-verdict.test
+EXTRA_DIST += tests/soak-verdict.test
