@@ -55,7 +55,7 @@ done
 for f in imaginator-fcgi tests/e2e/fcgi-client; do
 	[ -e "$build/$f" ] || { echo "run.sh: $build/$f missing (make; make soak builds it)" >&2; exit 2; }
 done
-if grep -q -- '-fsanitize' "$build/config.log" 2>/dev/null; then
+if grep -q '^\(SAN_FLAGS\|CFLAGS\) = .*-fsanitize' "$build/Makefile" 2>/dev/null; then
 	echo "run.sh: warning: $build is a sanitizer build; its RSS is the sanitizer's" >&2
 fi
 mkdir -p "$out"
@@ -66,7 +66,6 @@ trap bench_cleanup EXIT INT TERM
 export IMAGINATOR_PLUGIN_DIR=$build/plugins/.libs
 export IMAGINATOR_DATA_DIR=$src/data
 log() { echo "run.sh: $*" >&2; }
-
 
 # ---- the cluster of bench/faults/run.sh ----
 # Completions held 50 ms, renewed before each interval: 1500 a second, more
