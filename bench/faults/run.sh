@@ -39,72 +39,17 @@ mkdir -p "$out"
 tmp=$(mktemp -d /tmp/ima-faults.XXXXXX)
 pids=""
 . "$src/bench/lib.sh"
-cleanup() {
-	# shellcheck disable=SC2086 # one word a pid
-	bench_stop $pids
-	[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+trap bench_cleanup EXIT INT TERM
 C="$build/tests/e2e/fcgi-client"
 export IMAGINATOR_PLUGIN_DIR=$build/plugins/.libs:$build/tests/plugins/.libs
 export IMAGINATOR_DATA_DIR=$src/data
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log() { echo "run.sh: $*" >&2; }
-# until SECONDS cmd...: polls every 100 ms; 0 when cmd succeeded in time.
-until_ok() {
-	deadline=$(($(now_ms) + $1 * 1000))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ "$(now_ms)" -ge $deadline ] && return 1
-		sleep 0.1
-	done
-}
-rc() { redis-cli -h 127.0.0.1 -p "$@" 2>/dev/null; }
 
 # ---- Redis under Sentinel ----
-P=$(bench_port)
-R=$(bench_port)
-# start_redis DIR PORT [args]: sets redis_pid and pid_PORT.
-start_redis() {
-	d=$1
-	p=$2
-	shift 2
-	mkdir -p "$tmp/$d"
-	redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp/$d" \
-		--loglevel warning "$@" >>"$tmp/$d.log" 2>&1 &
-	redis_pid=$!
-	pids="$pids $redis_pid"
-	eval "pid_$p=$redis_pid"
-}
-start_redis ra "$P"
-until_ok 10 rc "$P" ping || { log "redis did not start"; exit 1; }
-start_redis rb "$R" --replicaof 127.0.0.1 "$P"
-until_ok 20 sh -c "redis-cli -p $R info replication | grep -q master_link_status:up" ||
-	{ log "replica did not sync"; exit 1; }
-SENT=""
-SPORTS=""
-for i in 1 2 3; do
-	S=$(bench_port)
-	cat >"$tmp/sentinel$i.conf" <<EOF
-port $S
-bind 127.0.0.1
-daemonize no
-dir $tmp
-sentinel monitor m 127.0.0.1 $P 2
-sentinel down-after-milliseconds m 30000
-sentinel failover-timeout m 10000
-EOF
-	redis-server "$tmp/sentinel$i.conf" --sentinel --loglevel notice >"$tmp/sentinel$i.log" 2>&1 &
-	pids="$pids $!"
-	SENT="$SENT${SENT:+,}127.0.0.1:$S"
-	SPORTS="$SPORTS${SPORTS:+ }$S"
-done
-knows_all() { rc "$1" sentinel master m | grep -A1 '^num-other-sentinels$' | tail -n1 | grep -qx 2; }
-for S in $SPORTS; do until_ok 30 knows_all "$S" || { log "sentinels did not meet"; exit 1; }; done
-primary() { rc "${SPORTS%% *}" sentinel get-master-addr-by-name m | tail -n1; }
+bench_sentinel || exit 1
 # Answers in Redis holding DEGRADED (must stay 0).
 stored_degraded() {
-	rc "$(primary)" eval "local n = 0
+	bench_rc "$(bench_primary)" eval "local n = 0
 for _, k in ipairs(redis.call('keys', 'ima:*')) do
   if redis.call('type', k).ok == 'string' then
     local v = redis.call('get', k)
@@ -115,100 +60,19 @@ return n" 0
 }
 
 # ---- the LLM test server, every completion held 50 ms ----
-script50() { python3 -c "import json; print(json.dumps([{'delay_ms': 50}] * 300000))"; }
-script50 >"$tmp/script50.json"
-start_llm() { # [PORT]
-	rm -f "$tmp/llm.port"
-	python3 "$src/tests/llm/openai-server.py" --port "${1:-0}" --port-file "$tmp/llm.port" \
-		--max-stall 10 --script "$tmp/script50.json" 2>>"$tmp/llm.err" &
-	llm_pid=$!
-	pids="$pids $llm_pid"
-	until_ok 10 test -s "$tmp/llm.port" || { log "LLM server did not start"; exit 1; }
-	llm_port=$(cat "$tmp/llm.port")
-}
-start_llm
-llm_script() { # JSON-behaviour: every completion from now on
-	python3 -c "import json, sys; print(json.dumps([json.loads(sys.argv[1])] * 300000))" "$1" |
-		curl -s -m 20 -o /dev/null -X POST --data-binary @- "http://127.0.0.1:$llm_port/_test/script"
-}
+bench_llm_start || exit 1
 
 # ---- the configuration: production's, the cache on Sentinel, the crash
 # stage, and LLM deadlines short enough for a 5 s window ----
-cp "$src"/conf/*.conf "$tmp/"
-python3 - "$tmp/production.conf" "$SENT" <<'PY'
-import re, sys
-path, sent = sys.argv[1], sys.argv[2]
-s = open(path).read()
-i = s.index('plugin = "cache";')
-j = s.index('redis_url', i)
-k = s.index('\n', j)
-s = s[:j] + 'redis_url = "redis-sentinel://%s/m";' % sent + s[k:]
-s = s.replace('@include "request.conf"\n  ,',
-              '@include "request.conf"\n  ,\n  { name = "crash"; plugin = "crash"; },', 1)
-s = s.replace('plugin = "llm_openrouter";\n    options = {',
-              'plugin = "llm_openrouter";\n    options = {\n      call_timeout_ms = 3000;\n'
-              '      attempt_timeout_ms = 1500;\n      connect_timeout_ms = 500;', 1)
-open(path, "w").write(s)
-PY
-grep -q 'plugin = "crash"' "$tmp/production.conf" && grep -q call_timeout_ms "$tmp/production.conf" ||
-	{ log "could not adapt conf/production.conf"; exit 1; }
-apikey="ak_faults_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-export IMAGINATOR_API_KEYS="test:$(printf %s "$apikey" | sha256sum | cut -d' ' -f1):test:analyze"
-export IMAGINATOR_QUOTA_TENANTS="test:0:0:0:0"
+bench_hosts_conf crash || { log "could not adapt conf/production.conf"; exit 1; }
 export IMAGINATOR_REDIS_URL="redis-sentinel://$SENT/m"  # the quota stages, through Sentinel as the cache
-export IMAGINATOR_LLM_BASE_URL="http://127.0.0.1:$llm_port/api/v1" OPENROUTER_API_KEY=sk-test-faults
-unset IMAGINATOR_ENV
 
 # ---- three hosts ----
-H1=127.0.0.2:$(bench_port) H2=127.0.0.3:$(bench_port) H3=127.0.0.4:$(bench_port)
-HOSTS="$H1 $H2 $H3"
-start_host() { # N: host N, supervisor pid in host_pid_N
-	eval "addr=\$H$1"
-	"$build/imaginator-fcgi" --listen "$addr" -c "$tmp/production.conf" --workers 2 --threads 4 \
-		2>>"$tmp/host$1.err" &
-	eval "host_pid_$1=$!"
-	pids="$pids $!"
-}
-for n in 1 2 3; do start_host $n; done
-host_up() { "$C" "$1" /health/live >/dev/null 2>&1; }
-for h in $HOSTS; do until_ok 30 host_up "$h" || { log "host $h did not start"; cat "$tmp"/host*.err >&2; exit 1; }; done
+bench_hosts || exit 1
 
 # ---- nginx: one upstream of the three; a request that failed before any
 # answer byte is tried once more on another host ----
-nport=$(bench_port)
-bench_nginx_head
-cat >>"$tmp/nginx/nginx.conf" <<NGINX
-  # max_fails=0: a host is never taken out for failures. One crashing
-  # worker fails the requests it held, not its host (the other worker and
-  # its replacement serve on); a dead host refuses connections at once,
-  # and the retry takes the request elsewhere.
-  upstream ima {
-    server $H1 max_fails=0;
-    server $H2 max_fails=0;
-    server $H3 max_fails=0;
-  }
-  server {
-    listen 127.0.0.1:$nport backlog=1024;
-    client_max_body_size 2m;
-    client_body_timeout 30s;
-    include /etc/nginx/fastcgi_params;
-    fastcgi_keep_conn off;
-    fastcgi_connect_timeout 1s;
-    fastcgi_read_timeout 30s;
-    fastcgi_send_timeout 30s;
-    # POST /v1/analyze is idempotent: the same input gives the same answer
-    # and changes nothing but the cache, which stores that same answer.
-    fastcgi_next_upstream error timeout non_idempotent;
-    fastcgi_next_upstream_tries 2;
-    location / { fastcgi_pass ima; }
-  }
-}
-NGINX
-nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/stderr" &
-nginx_pid=$!
-pids="$pids $nginx_pid"
-base="http://127.0.0.1:$nport"
-until_ok 10 curl -sf -o /dev/null "$base/health/live" || { log "nginx did not start"; cat "$tmp/nginx/stderr" >&2; exit 1; }
+bench_nginx_upstream || exit 1
 
 # ---- probes ----
 fresh() { # HOST-or-nginx: a new resume; prints "STATUS XCACHE PROCESSING_STATUS"
@@ -235,7 +99,7 @@ workers_of() { eval "sp=\$host_pid_$1"; ps -o pid= --ppid "$sp" 2>/dev/null | wc
 all_serving() {
 	for n in 1 2 3; do
 		eval "h=\$H$n"
-		host_up "$h" && [ "$(workers_of $n)" -ge 2 ] || return 1
+		bench_host_up "$h" && [ "$(workers_of $n)" -ge 2 ] || return 1
 	done
 	[ "$(fresh nginx)" = "200 MISS COMPLETED" ]
 }
@@ -252,43 +116,43 @@ redis_shared() {
 # note_NAME says what the fault is, for the table. ----
 note_baseline="none"
 note_redis_kill="Redis primary SIGKILL, restarted (empty) after ${WINDOW} s"
-start_redis_kill() { pp=$(primary); eval "kill -9 \$pid_$pp"; }
+start_redis_kill() { pp=$(bench_primary); eval "kill -9 \$pid_$pp"; }
 end_redis_kill() {
-	if [ "$pp" = "$P" ]; then start_redis ra "$P"; else start_redis rb "$R"; fi
-	until_ok 10 rc "$pp" ping
+	if [ "$pp" = "$P" ]; then bench_redis_start ra "$P"; else bench_redis_start rb "$R"; fi
+	bench_until 10 bench_rc "$pp" ping
 }
 recover_redis_kill() { redis_shared; }
 note_redis_stop="Redis primary SIGSTOP for ${WINDOW} s, then SIGCONT"
-start_redis_stop() { pp=$(primary); eval "kill -STOP \$pid_$pp"; }
+start_redis_stop() { pp=$(bench_primary); eval "kill -STOP \$pid_$pp"; }
 end_redis_stop() { eval "kill -CONT \$pid_$pp"; }
 recover_redis_stop() { redis_shared; }
 note_redis_oom="Redis maxmemory 1 B + noeviction (writes refused, OOM) for ${WINDOW} s"
 start_redis_oom() {
-	pp=$(primary)
-	rc "$pp" config set maxmemory-policy noeviction >/dev/null
-	rc "$pp" config set maxmemory 1 >/dev/null
+	pp=$(bench_primary)
+	bench_rc "$pp" config set maxmemory-policy noeviction >/dev/null
+	bench_rc "$pp" config set maxmemory 1 >/dev/null
 }
-end_redis_oom() { rc "$pp" config set maxmemory 0 >/dev/null; }
+end_redis_oom() { bench_rc "$pp" config set maxmemory 0 >/dev/null; }
 recover_redis_oom() { redis_shared; }
 note_sentinel_failover="primary SIGKILL under Sentinel (down-after 1 s), replica promoted; window until Sentinel names it"
 start_sentinel_failover() {
-	for S in $SPORTS; do rc "$S" sentinel set m down-after-milliseconds 1000 >/dev/null; done
-	pp=$(primary)
+	for S in $SPORTS; do bench_rc "$S" sentinel set m down-after-milliseconds 1000 >/dev/null; done
+	pp=$(bench_primary)
 	eval "kill -9 \$pid_$pp"
-	t_kill=$(now_ms)
-	until_ok 30 sh -c "[ \"\$(redis-cli -p ${SPORTS%% *} sentinel get-master-addr-by-name m | tail -n1)\" != $pp ]"
+	t_kill=$(bench_now_ms)
+	bench_until 30 sh -c "[ \"\$(redis-cli -p ${SPORTS%% *} sentinel get-master-addr-by-name m | tail -n1)\" != $pp ]"
 	window=0
 }
 end_sentinel_failover() {
-	np=$(primary)
-	echo "failover: Sentinel named $np $(($(now_ms) - t_kill)) ms after the kill" >>"$tmp/cur.notes"
+	np=$(bench_primary)
+	echo "failover: Sentinel named $np $(($(bench_now_ms) - t_kill)) ms after the kill" >>"$tmp/cur.notes"
 	# The old primary comes back as the new one's replica, for later faults.
-	if [ "$pp" = "$P" ]; then start_redis ra "$P" --replicaof 127.0.0.1 "$np"; else
-		start_redis rb "$R" --replicaof 127.0.0.1 "$np"; fi
-	for S in $SPORTS; do rc "$S" sentinel set m down-after-milliseconds 30000 >/dev/null; done
+	if [ "$pp" = "$P" ]; then bench_redis_start ra "$P" --replicaof 127.0.0.1 "$np"; else
+		bench_redis_start rb "$R" --replicaof 127.0.0.1 "$np"; fi
+	for S in $SPORTS; do bench_rc "$S" sentinel set m down-after-milliseconds 30000 >/dev/null; done
 }
 recover_sentinel_failover() { redis_shared; }
-llm_fault() { llm_script "$1"; }
+llm_fault() { bench_llm_script "$1"; }
 llm_ok() { all_serving; }
 note_llm_429="LLM answers 429 (Retry-After 1) for ${WINDOW} s"
 start_llm_429() { llm_fault '{"status": 429, "retry_after": "1"}'; }
@@ -300,10 +164,10 @@ note_llm_trickle="LLM trickles its body, 16 B per 100 ms, for ${WINDOW} s"
 start_llm_trickle() { llm_fault '{"trickle": 100}'; }
 note_llm_close="LLM closes mid-body for ${WINDOW} s"
 start_llm_close() { llm_fault '{"disconnect": true}'; }
-for f in 429 500 stall trickle close; do eval "end_llm_$f() { llm_script '{\"delay_ms\": 50}'; }"; done
+for f in 429 500 stall trickle close; do eval "end_llm_$f() { bench_llm_script '{\"delay_ms\": 50}'; }"; done
 note_llm_down="LLM server SIGKILL, restarted on its port after ${WINDOW} s"
 start_llm_down() { kill -9 "$llm_pid"; }
-end_llm_down() { start_llm "$llm_port"; }
+end_llm_down() { bench_llm_start "$llm_port"; }
 note_crash="3 requests to a stage that SIGSEGVs (each answered 500 by its dying worker)"
 start_crash() {
 	for i in 1 2 3; do
@@ -320,7 +184,7 @@ end_crash() {
 # Workers of the three hosts now, and how many of those in $tmp/workers.before are gone.
 all_workers() { for n in 1 2 3; do eval "ps -o pid= --ppid \$host_pid_$n"; done | tr -d ' ' | sort; }
 note_replaced() {
-	until_ok 10 all_serving
+	bench_until 10 all_serving
 	echo "workers replaced: $(all_workers | comm -23 "$tmp/workers.before" - | wc -l)" >>"$tmp/cur.notes"
 }
 note_worker_kill="one worker of host 1 SIGKILLed"
@@ -331,7 +195,7 @@ start_host_kill() {
 	wk=$(ps -o pid= --ppid "$host_pid_2")
 	kill -9 "$host_pid_2" $wk
 }
-end_host_kill() { start_host 2; }
+end_host_kill() { bench_host_start 2; }
 note_sighup="SIGHUP to every host every second for 60 s"
 start_sighup() {
 	for i in $(seq 1 60); do
@@ -377,21 +241,16 @@ start_baseline() { :; }
 end_baseline() { :; }
 
 # ---- one run ----
-wrk_run() { # SECONDS TAG OUTFILE
-	API_KEY=$apikey TAG=$2 REQ=$src/examples/request.json \
-		wrk -t1 -c"$CONNS" -d"$1"s --timeout 10s -s "$src/bench/faults/mixed.lua" "$base" >"$3" 2>&1
-}
-field() { v=$(sed -n "s/.* $1=\([0-9.]*\).*/\1/p; s/^$1=\([0-9.]*\).*/\1/p" "$2" | tail -n1); echo "${v:-0}"; }
 row_of() { # NAME: appends the table row
 	name=$1
 	bg=$tmp/$name.bg
 	fw=$tmp/$name.fw
-	sent=$(($(field sent "$bg") + $(field sent "$fw")))
-	failed=$(($(field failed "$bg") + $(field failed "$fw")))
-	f5=$(($(field fail5xx "$bg") + $(field fail5xx "$fw")))
-	badhits=$(($(field bad_hits "$bg") + $(field bad_hits "$fw")))
-	deg=$(($(field degraded "$bg") + $(field degraded "$fw")))
-	p99=$(field p99_ms "$fw")
+	sent=$(($(bench_field sent "$bg") + $(bench_field sent "$fw")))
+	failed=$(($(bench_field failed "$bg") + $(bench_field failed "$fw")))
+	f5=$(($(bench_field fail5xx "$bg") + $(bench_field fail5xx "$fw")))
+	badhits=$(($(bench_field bad_hits "$bg") + $(bench_field bad_hits "$fw")))
+	deg=$(($(bench_field degraded "$bg") + $(bench_field degraded "$fw")))
+	p99=$(bench_field p99_ms "$fw")
 	[ "$name" = baseline ] && base_p99=$p99
 	ratio=$(python3 -c "print('%.1f' % ($p99 / max($base_p99, 0.1)))")
 	eval "note=\$note_$(echo "$name" | tr - _)"
@@ -408,21 +267,21 @@ run_fault() {
 	total=$((PRE + WINDOW + POST))
 	[ "$name" = sighup ] && total=$((PRE + 60 + POST))
 	log "$name: $(eval "echo \$note_$fn")"
-	wrk_run "$total" "$name-bg-$$" "$tmp/$name.bg" &
+	bench_mixed "$total" "$name-bg-$$" "$tmp/$name.bg" &
 	bgw=$!
 	sleep "$PRE"   # the load's schedule, not a wait for a condition
 	fwd=$WINDOW
 	[ "$name" = sighup ] && fwd=60
-	wrk_run "$fwd" "$name-fw-$$" "$tmp/$name.fw" &
+	bench_mixed "$fwd" "$name-fw-$$" "$tmp/$name.fw" &
 	fww=$!
 	all_workers >"$tmp/workers.before"
-	t0=$(now_ms)
+	t0=$(bench_now_ms)
 	"start_$fn"
 	[ "$window" -gt 0 ] && sleep "$window"
 	"end_$fn"
-	t1=$(now_ms)
+	t1=$(bench_now_ms)
 	if type "recover_$fn" >/dev/null 2>&1; then rfn=recover_$fn; else rfn=all_serving; fi
-	if until_ok 60 "$rfn"; then rec="$(($(now_ms) - t1)) ms"; else
+	if bench_until 60 "$rfn"; then rec="$(($(bench_now_ms) - t1)) ms"; else
 		rec="not in 60 s"
 		{ echo "last probe of $name: $(cat "$tmp/probe.s" 2>/dev/null) $(grep -i "^x-cache" "$tmp/probe.h" | tr -d "\r") $(grep -o "\"processing_status\":\"[A-Z]*\"" "$tmp/probe.out") $(grep -o "\"degraded[a-z_]*\":[^]]*]" "$tmp/probe.out" | head -c 400)"; } >>"$tmp/cur.notes"
 	fi
@@ -437,7 +296,7 @@ run_fault() {
 } >"$out/table.md"
 : >"$out/runs.log"
 # Warm-up: the hits' pool is in the cache before anything is measured.
-wrk_run 5 "warm-$$" "$tmp/warm.out"
+bench_mixed 5 "warm-$$" "$tmp/warm.out"
 run_fault baseline
 for f in $FAULTS; do
 	case " $(echo $ALL) " in
