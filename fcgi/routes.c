@@ -441,6 +441,26 @@ static void fcgi_invalidate_run(struct ima_fcgi_worker *w, struct fcgi_resp *res
 	msgpack_sbuffer_destroy(&out);
 }
 
+/* fcgi_invalidate_run on the packed args, which it destroys. */
+static void fcgi_invalidate_packed(struct ima_fcgi_worker *w, struct fcgi_resp *resp,
+				   msgpack_sbuffer *args)
+{
+	msgpack_zone zone;
+	msgpack_object obj;
+	size_t off = 0;
+
+	if (ima_sbuffer_failed(args) || !msgpack_zone_init(&zone, 512)) {
+		msgpack_sbuffer_destroy(args);
+		return fcgi_error(resp, 500, "internal", "", "out of memory");
+	}
+	if (msgpack_unpack(args->data, args->size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+		fcgi_error(resp, 500, "internal", "", "out of memory");
+	else
+		fcgi_invalidate_run(w, resp, &obj);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(args);
+}
+
 /*
  * POST /v1/cache/invalidate {"user": "...", "tenant": "..."}: any user's
  * entries. With an auth stage in the pipeline, for callers holding
@@ -451,11 +471,9 @@ static void fcgi_invalidate(struct ima_fcgi_worker *w, FCGX_Request *r,
 			    const struct fcgi_params *p, struct fcgi_resp *resp, const char *id)
 {
 	const char *clen = p->clen;
-	size_t len, off = 0;
+	size_t len;
 	struct ima_error err = { 0 };
 	msgpack_sbuffer args;
-	msgpack_zone zone;
-	msgpack_object obj;
 	char body[IMA_FCGI_ADMIN_BODY_MAX];
 
 	if (w->auth) {
@@ -478,16 +496,7 @@ static void fcgi_invalidate(struct ima_fcgi_worker *w, FCGX_Request *r,
 		msgpack_sbuffer_destroy(&args);
 		return fcgi_error(resp, err.status, err.code, err.field, err.message);
 	}
-	if (!msgpack_zone_init(&zone, 512)) {
-		msgpack_sbuffer_destroy(&args);
-		return fcgi_error(resp, 500, "internal", "", "out of memory");
-	}
-	if (msgpack_unpack(args.data, args.size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
-		fcgi_error(resp, 500, "internal", "", "out of memory");
-	else
-		fcgi_invalidate_run(w, resp, &obj);
-	msgpack_zone_destroy(&zone);
-	msgpack_sbuffer_destroy(&args);
+	fcgi_invalidate_packed(w, resp, &args);
 }
 
 /*
@@ -500,11 +509,9 @@ static void fcgi_cache_me(struct ima_fcgi_worker *w, const struct fcgi_params *p
 {
 	struct ima_ctx *ctx;
 	const char *tenant = "", *user = "";
-	size_t tlen = 0, ulen = 0, off = 0;
+	size_t tlen = 0, ulen = 0;
 	msgpack_sbuffer args;
 	msgpack_packer pk;
-	msgpack_zone zone;
-	msgpack_object obj;
 
 	if (!w->auth)
 		return fcgi_error(resp, 404, "not_found", "",
@@ -521,16 +528,7 @@ static void fcgi_cache_me(struct ima_fcgi_worker *w, const struct fcgi_params *p
 	ima_pack_strn(&pk, tenant, tlen);
 	ima_pack_cstr(&pk, "user");
 	ima_pack_strn(&pk, user, ulen);
-	if (!msgpack_zone_init(&zone, 256)) {
-		msgpack_sbuffer_destroy(&args);
-		return fcgi_error(resp, 500, "internal", "", "out of memory");
-	}
-	if (msgpack_unpack(args.data, args.size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
-		fcgi_error(resp, 500, "internal", "", "out of memory");
-	else
-		fcgi_invalidate_run(w, resp, &obj);
-	msgpack_zone_destroy(&zone);
-	msgpack_sbuffer_destroy(&args);
+	fcgi_invalidate_packed(w, resp, &args);
 }
 
 static void fcgi_analyze(struct ima_fcgi_worker *w, FCGX_Request *r,
