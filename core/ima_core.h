@@ -18,6 +18,10 @@ struct ima_limits {
 	int max_depth;         /* nesting of JSON and msgpack values */
 };
 
+/* The name of the thread that runs the HTTP transfers of a process's LLM
+ * calls (ima_http.c), as top -H and /proc/<pid>/task/<tid>/comm show it. */
+#define IMA_HTTP_THREAD_NAME "imaginator-io"
+
 #define IMA_DEFAULT_MAX_BODY (1024 * 1024)
 /* msgpack-c's unpacker fails past 32 levels; stay below it. */
 #define IMA_DEFAULT_MAX_DEPTH 32

@@ -16,6 +16,8 @@
  * callback. The thread is started on first use in each process, so the
  * supervisor, which forks the workers, never has one.
  */
+/* pthread_setname_np */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -377,6 +379,8 @@ static int http_boot(void)
 		loop.multi = NULL;
 		return -1;
 	}
+	/* Named for top -H, gdb and the tests (at most 15 characters). */
+	pthread_setname_np(loop.thread, IMA_HTTP_THREAD_NAME);
 	loop.pid = getpid();
 	return 0;
 }
